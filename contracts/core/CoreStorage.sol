@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ShortString} from "@openzeppelin/contracts/utils/ShortStrings.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+
+import {NodeId, ClusterId, BucketId} from "../types/Ids.sol";
+import {IDDCCore} from "../interfaces/IDDCCore.sol";
+import {NodeStatus, PriceCheckpoint, GlobalParams} from "../interfaces/IDDCTypes.sol";
+import {PriceState} from "../libraries/PriceIndex.sol";
+import {Ledger} from "../libraries/LedgerMath.sol";
+
+struct Node {
+    address provider;
+    uint64 capacity;
+    uint16 clusterCount;
+    uint64 reserved;
+    uint96 rent;
+    address signingKey;
+    ShortString engine;
+    ShortString version;
+    string[] urls;
+}
+
+struct Membership {
+    NodeStatus status;
+    uint96 rent;
+    uint16 position; // index in Cluster.nodes
+    uint64[] tokens;
+}
+
+struct VNode {
+    NodeId node;
+    uint32 position; // index in Cluster.tokens
+}
+
+struct Cluster {
+    address manager;
+    uint8 replicationFactor;
+    uint16 qosThreshold;
+    uint16 managementFeeBps;
+    uint32 priceNotice;
+    uint32 operatorGeneration;
+    address pendingManager;
+    uint64 unitSize;
+    uint64 reservedPerVNode;
+    // Eras: from `anchorStart` on, era `anchorEra + k` starts at `anchorStart + k × eraLength`.
+    // The era just before the anchor lasted `prevEraLength`.
+    uint32 anchorEra;
+    uint40 anchorStart;
+    uint32 eraLength;
+    uint32 prevEraLength;
+    PriceState price;
+    PriceCheckpoint[] checkpoints;
+    uint256 revenuePool;
+    NodeId[] nodes;
+    uint64[] tokens;
+    mapping(NodeId node => Membership) members;
+    mapping(uint64 token => VNode) ring;
+    EnumerableSet.AddressSet validators;
+    mapping(uint32 generation => EnumerableSet.AddressSet) operators;
+}
+
+/// @dev Slot 0 (read by every settlement): owner | cluster | closed. Slot 1: the unit figures.
+struct Bucket {
+    address owner;
+    ClusterId cluster;
+    bool closed;
+    uint64 reserved;
+    uint64 measured;
+    uint64 billed;
+    uint64 cap;
+}
+
+/// @notice All state of the core, in one struct so that the core and its linked logic libraries
+/// (which run in the core's context through DELEGATECALL) share it.
+struct CoreStorage {
+    GlobalParams params;
+    uint32 nodeCount;
+    uint32 clusterCount;
+    uint64 bucketCount;
+    mapping(NodeId node => Node) nodes;
+    mapping(address key => NodeId) nodeByKey;
+    mapping(address provider => mapping(address manager => bool)) trust;
+    mapping(ClusterId cluster => Cluster) clusters;
+    mapping(BucketId bucket => Bucket) buckets;
+    mapping(BucketId bucket => mapping(address account => uint256 roles)) bucketRoles;
+    mapping(address owner => mapping(ClusterId cluster => Ledger)) ledgers;
+}
+
+/// @notice Where {CoreStorage} lives: an ERC-7201 namespace, so that the core, its linked logic
+/// libraries and its views extension (all running in the core's context) find the same state.
+library CoreStorageLib {
+    /// @custom:storage-location erc7201:ddc.storage.Core
+    /// keccak256(abi.encode(uint256(keccak256("ddc.storage.Core")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 internal constant SLOT = 0x5f1d333405c5d8cebbd6d325654ec9da1d27f6de63e95067c82ab6b27c161b00;
+
+    function load() internal pure returns (CoreStorage storage s) {
+        assembly ("memory-safe") {
+            s.slot := SLOT
+        }
+    }
+}
+
+/// @notice Look-ups that check existence and the caller, shared by the core and its libraries.
+library Lookup {
+    function existingNode(CoreStorage storage s, NodeId node) internal view returns (Node storage n) {
+        n = s.nodes[node];
+        require(n.provider != address(0), IDDCCore.NodeNotFound(node));
+    }
+
+    function providedNode(CoreStorage storage s, NodeId node) internal view returns (Node storage n) {
+        n = existingNode(s, node);
+        require(n.provider == msg.sender, IDDCCore.NodeNotProvider(node, msg.sender));
+    }
+
+    function existingCluster(CoreStorage storage s, ClusterId cluster) internal view returns (Cluster storage c) {
+        c = s.clusters[cluster];
+        require(c.manager != address(0), IDDCCore.ClusterNotFound(cluster));
+    }
+
+    function managedCluster(CoreStorage storage s, ClusterId cluster) internal view returns (Cluster storage c) {
+        c = existingCluster(s, cluster);
+        require(msg.sender == c.manager, IDDCCore.ClusterNotManager(cluster, msg.sender));
+    }
+
+    function member(Cluster storage c, ClusterId cluster, NodeId node) internal view returns (Membership storage m) {
+        m = c.members[node];
+        require(m.status != NodeStatus.None, IDDCCore.ClusterNodeNotMember(cluster, node));
+    }
+
+    function existingBucket(CoreStorage storage s, BucketId bucket) internal view returns (Bucket storage b) {
+        b = s.buckets[bucket];
+        require(b.owner != address(0), IDDCCore.BucketNotFound(bucket));
+    }
+
+    function ownedBucket(CoreStorage storage s, BucketId bucket) internal view returns (Bucket storage b) {
+        b = existingBucket(s, bucket);
+        require(b.owner == msg.sender, IDDCCore.BucketNotOwner(bucket, msg.sender));
+    }
+
+    function ownedOpenBucket(CoreStorage storage s, BucketId bucket) internal view returns (Bucket storage b) {
+        b = ownedBucket(s, bucket);
+        require(!b.closed, IDDCCore.BucketIsClosed(bucket));
+    }
+
+    function checkRange(bytes32 name, uint256 value, uint256 min, uint256 max) internal pure {
+        require(value >= min && value <= max, IDDCCore.DDCParameterOutOfRange(name, value, min, max));
+    }
+}

@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+
+import {NodeId, ClusterId, BucketId} from "../types/Ids.sol";
+import {IDDCCore} from "../interfaces/IDDCCore.sol";
+import {
+    DDCConstants,
+    NodeParams,
+    NodeView,
+    NodeStatus,
+    ClusterParams,
+    ClusterView,
+    PriceCheckpoint,
+    BucketView,
+    BucketStatus,
+    BucketRole,
+    LedgerView,
+    GlobalParams
+} from "../interfaces/IDDCTypes.sol";
+import {PriceState, PriceIndex} from "../libraries/PriceIndex.sol";
+import {Ledger, LedgerMath} from "../libraries/LedgerMath.sol";
+import {CoreStorage, CoreStorageLib, Cluster, Bucket, Lookup} from "./CoreStorage.sol";
+import {NodeLogic} from "./logic/NodeLogic.sol";
+import {ClusterLogic} from "./logic/ClusterLogic.sol";
+import {BucketLogic} from "./logic/BucketLogic.sol";
+import {Settlement} from "./Settlement.sol";
+
+/// @title DDCCore
+/// @notice See {IDDCCore}. Function order: checks → accrue/settle → effects → event → token
+/// transfer last (deposits measure what arrived, so they transfer first, under the reentrancy guard).
+contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+    using Lookup for CoreStorage;
+    using Lookup for Cluster;
+    using EnumerableSet for EnumerableSet.AddressSet;
+    using PriceIndex for PriceState;
+
+    /// @notice May move the global parameters (the DAO's Timelock).
+    bytes32 public constant PARAMETERS_ROLE = keccak256("PARAMETERS_ROLE");
+    /// @notice May pause and unpause (a guardian Safe, and the Timelock).
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+
+    IERC20 private immutable _token;
+
+    constructor(IERC20 token_, address admin, GlobalParams memory params, address views) {
+        require(address(token_) != address(0), DDCZeroAddress("token"));
+        require(views.code.length != 0, DDCZeroAddress("views"));
+        viewsExtension = views;
+        require(admin != address(0), DDCZeroAddress("admin"));
+        _token = token_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _setNetworkFee(params.networkFeeBps);
+        _setFeeDestination(params.feeDestination);
+        _setUnlockDelay(params.unlockDelay);
+        _setGracePeriod(params.gracePeriod);
+    }
+
+    // ─────────────────────────────────────────── nodes ────────────────────────────────────────────
+
+    /// @inheritdoc IDDCCore
+    function nodeCreate(
+        address signingKey,
+        uint64 capacity,
+        uint96 rent,
+        NodeParams calldata params
+    ) external whenNotPaused returns (NodeId) {
+        return NodeLogic.create(_st(), signingKey, capacity, rent, params);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeChangeParams(NodeId node, NodeParams calldata params) external {
+        NodeLogic.changeParams(_st(), node, params);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeRotateKey(NodeId node, address newKey) external {
+        NodeLogic.rotateKey(_st(), node, newKey);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeChangeRent(NodeId node, uint96 rent) external {
+        NodeLogic.changeRent(_st(), node, rent);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeChangeCapacity(NodeId node, uint64 capacity) external {
+        NodeLogic.changeCapacity(_st(), node, capacity);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeRemove(NodeId node) external {
+        NodeLogic.remove(_st(), node);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeTrustManager(address manager) external {
+        NodeLogic.trustManager(_st(), manager, true);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeDistrustManager(address manager) external {
+        NodeLogic.trustManager(_st(), manager, false);
+    }
+
+    // ────────────────────────────────────────── clusters ──────────────────────────────────────────
+
+    /// @inheritdoc IDDCCore
+    function clusterCreate(
+        address manager,
+        ClusterParams calldata params,
+        uint64 unitSize
+    ) external whenNotPaused returns (ClusterId) {
+        return ClusterLogic.create(_st(), manager, params, unitSize);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterChangeParams(ClusterId cluster, ClusterParams calldata params) external {
+        ClusterLogic.changeParams(_st(), cluster, params);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterAddNode(ClusterId cluster, NodeId node, uint64[] calldata tokens) external {
+        ClusterLogic.addNode(_st(), cluster, node, tokens);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterRemoveNode(ClusterId cluster, NodeId node) external {
+        ClusterLogic.removeNode(_st(), cluster, node);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterSetNodeStatus(ClusterId cluster, NodeId node, NodeStatus status) external {
+        ClusterLogic.setNodeStatus(_st(), cluster, node, status);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterAcceptNodeRent(ClusterId cluster, NodeId node) external {
+        ClusterLogic.acceptNodeRent(_st(), cluster, node);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterReserveResource(ClusterId cluster, uint64 unitsPerVNode) external {
+        ClusterLogic.reserveResource(_st(), cluster, unitsPerVNode);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterProposeManager(ClusterId cluster, address newManager) external {
+        ClusterLogic.proposeManager(_st(), cluster, newManager);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterAcceptManager(ClusterId cluster) external {
+        ClusterLogic.acceptManager(_st(), cluster);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterSetOperator(ClusterId cluster, address operator, bool enabled) external {
+        ClusterLogic.setOperator(_st(), cluster, operator, enabled);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterSetValidator(ClusterId cluster, address validator, bool enabled) external {
+        ClusterLogic.setValidator(_st(), cluster, validator, enabled);
+    }
+
+    // ────────────────────────────────────────── buckets ───────────────────────────────────────────
+
+    /// @inheritdoc IDDCCore
+    function bucketCreate(ClusterId cluster, string calldata params) external whenNotPaused returns (BucketId bucket) {
+        _st().existingCluster(cluster);
+        bucket = BucketId.wrap(++_st().bucketCount);
+        Bucket storage b = _st().buckets[bucket];
+        b.owner = msg.sender;
+        b.cluster = cluster;
+        emit BucketCreated(bucket, msg.sender, cluster, params);
+    }
+
+    /// @inheritdoc IDDCCore
+    function bucketAllocIntoCluster(BucketId bucket, uint64 units) external whenNotPaused nonReentrant {
+        BucketLogic.alloc(_st(), bucket, units);
+    }
+
+    /// @inheritdoc IDDCCore
+    function bucketSetCap(BucketId bucket, uint64 cap) external nonReentrant {
+        BucketLogic.setCap(_st(), bucket, cap);
+    }
+
+    /// @inheritdoc IDDCCore
+    function bucketGrant(BucketId bucket, address account, BucketRole role) external {
+        BucketLogic.grant(_st(), bucket, account, role);
+    }
+
+    /// @inheritdoc IDDCCore
+    function bucketRevoke(BucketId bucket, address account, BucketRole role) external {
+        BucketLogic.revoke(_st(), bucket, account, role);
+    }
+
+    /// @inheritdoc IDDCCore
+    function bucketClose(BucketId bucket) external nonReentrant {
+        BucketLogic.close(_st(), bucket);
+    }
+
+    /// @inheritdoc IDDCCore
+    function bucketSettlePayment(ClusterId cluster, BucketId[] calldata buckets) external whenNotPaused nonReentrant {
+        uint256 length = buckets.length;
+        require(length <= DDCConstants.MAX_SETTLE_BATCH, DDCBatchTooLarge(length, DDCConstants.MAX_SETTLE_BATCH));
+        Cluster storage c = _st().existingCluster(cluster);
+        PriceState memory p = c.price;
+        uint256 indexNow = p.indexAt(block.timestamp);
+        uint256[] memory paid = new uint256[](length);
+        uint256[] memory debt = new uint256[](length);
+        uint256 total;
+        for (uint256 i = 0; i < length; ++i) {
+            (uint256 amount, uint256 owing) = _settleBucket(cluster, buckets[i], p, c.checkpoints, indexNow);
+            paid[i] = amount;
+            debt[i] = owing;
+            total += amount;
+        }
+        c.revenuePool += total;
+        emit PaymentsSettled(cluster, buckets, paid, debt);
+    }
+
+    // ────────────────────────────────────────── accounts ──────────────────────────────────────────
+
+    /// @inheritdoc IDDCCore
+    function accountDeposit(ClusterId cluster, uint256 amount) external whenNotPaused nonReentrant {
+        _deposit(msg.sender, cluster, amount);
+    }
+
+    /// @inheritdoc IDDCCore
+    function depositFor(address owner, ClusterId cluster, uint256 amount) external whenNotPaused nonReentrant {
+        require(owner != address(0), DDCZeroAddress("owner"));
+        _deposit(owner, cluster, amount);
+    }
+
+    /// @inheritdoc IDDCCore
+    function accountDepositWithPermit(
+        ClusterId cluster,
+        uint256 amount,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external whenNotPaused nonReentrant {
+        // A permit seen in the mempool can be submitted by anyone first; then the allowance is
+        // already there and the deposit goes on (the transfer fails if it is not).
+        try IERC20Permit(address(_token)).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
+        _deposit(msg.sender, cluster, amount);
+    }
+
+    /// @inheritdoc IDDCCore
+    function accountUnlock(ClusterId cluster, uint256 amount) external {
+        _st().existingCluster(cluster);
+        Ledger storage l = _st().ledgers[msg.sender][cluster];
+        uint40 unlockAt = amount == 0 ? 0 : uint40(block.timestamp + _st().params.unlockDelay);
+        l.unlockAmount = amount.toUint112();
+        l.unlockAt = unlockAt;
+        emit UnlockRequested(msg.sender, cluster, amount, unlockAt);
+    }
+
+    /// @inheritdoc IDDCCore
+    function accountWithdraw(ClusterId cluster, uint256 amount, address to) external nonReentrant {
+        require(amount != 0, DDCZeroAmount());
+        require(to != address(0), DDCZeroAddress("to"));
+        Cluster storage c = _st().existingCluster(cluster);
+        Ledger storage l = _st().ledgers[msg.sender][cluster];
+        uint256 unlockAt = l.unlockAt;
+        require(unlockAt != 0 && block.timestamp >= unlockAt, LedgerLocked(msg.sender, cluster, unlockAt));
+        uint256 unlocked = l.unlockAmount;
+        require(amount <= unlocked, LedgerUnlockExceeded(msg.sender, cluster, unlocked, amount));
+
+        Settlement.settleOne(msg.sender, cluster, c, l);
+        (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
+        uint256 runway = LedgerMath.runway(l.units, c.price.target(), _st().params.gracePeriod);
+        uint256 free = balance > runway ? balance - runway : 0;
+        require(amount <= free, LedgerInsufficientFree(msg.sender, cluster, free, amount));
+
+        l.hot = LedgerMath.pack(balance - amount, checkpoint, remainder);
+        unchecked {
+            // amount <= unlocked, checked above.
+            l.unlockAmount = uint112(unlocked - amount);
+        }
+        if (amount == unlocked) l.unlockAt = 0;
+        emit Withdrawn(msg.sender, cluster, to, amount);
+        _token.safeTransfer(to, amount);
+    }
+
+    // ─────────────────────────────────────── global params ────────────────────────────────────────
+
+    /// @inheritdoc IDDCCore
+    function setNetworkFee(uint16 feeBps) external onlyRole(PARAMETERS_ROLE) {
+        _setNetworkFee(feeBps);
+    }
+
+    /// @inheritdoc IDDCCore
+    function setFeeDestination(address destination) external onlyRole(PARAMETERS_ROLE) {
+        _setFeeDestination(destination);
+    }
+
+    /// @inheritdoc IDDCCore
+    function setUnlockDelay(uint32 delay) external onlyRole(PARAMETERS_ROLE) {
+        _setUnlockDelay(delay);
+    }
+
+    /// @inheritdoc IDDCCore
+    function setGracePeriod(uint32 period) external onlyRole(PARAMETERS_ROLE) {
+        _setGracePeriod(period);
+    }
+
+    /// @inheritdoc IDDCCore
+    function pause() external onlyRole(PAUSER_ROLE) {
+        _pause();
+    }
+
+    /// @inheritdoc IDDCCore
+    function unpause() external onlyRole(PAUSER_ROLE) {
+        _unpause();
+    }
+
+    // ─────────────────────────────────────────── views ────────────────────────────────────────────
+
+    /// @inheritdoc IDDCCore
+    function token() external view returns (address) {
+        return address(_token);
+    }
+
+    /// @notice The contract that serves {IDDCViews}, run in this contract's context.
+    address public immutable viewsExtension;
+
+    /// @dev Forwards every other call (the views of {IDDCViews}) to the views extension.
+    fallback() external {
+        address target = viewsExtension;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, 0, calldatasize())
+            let ok := delegatecall(gas(), target, ptr, calldatasize(), 0, 0)
+            returndatacopy(ptr, 0, returndatasize())
+            if iszero(ok) {
+                revert(ptr, returndatasize())
+            }
+            return(ptr, returndatasize())
+        }
+    }
+
+    // ───────────────────────────────────────── internals ──────────────────────────────────────────
+
+    function _st() private pure returns (CoreStorage storage) {
+        return CoreStorageLib.load();
+    }
+
+    /// @dev Settles the ledger of `id`, which must be a bucket of `cluster`.
+    function _settleBucket(
+        ClusterId cluster,
+        BucketId id,
+        PriceState memory p,
+        PriceCheckpoint[] storage checkpoints,
+        uint256 indexNow
+    ) private returns (uint256, uint256) {
+        Bucket storage b = _st().buckets[id];
+        address owner = b.owner;
+        require(owner != address(0), BucketNotFound(id));
+        require(b.cluster == cluster, BucketNotInCluster(id, cluster));
+        return Settlement.settle(_st().ledgers[owner][cluster], p, checkpoints, indexNow);
+    }
+
+    function _deposit(address owner, ClusterId cluster, uint256 amount) private {
+        require(amount != 0, DDCZeroAmount());
+        _st().existingCluster(cluster);
+        uint256 before = _token.balanceOf(address(this));
+        _token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = _token.balanceOf(address(this)) - before;
+        require(received != 0, LedgerNothingReceived(msg.sender, amount));
+        Ledger storage l = _st().ledgers[owner][cluster];
+        (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
+        l.hot = LedgerMath.pack(balance + received, checkpoint, remainder);
+        emit Deposited(owner, cluster, msg.sender, received);
+    }
+
+    function _setNetworkFee(uint16 feeBps) private {
+        Lookup.checkRange("networkFeeBps", feeBps, 0, DDCConstants.MAX_NETWORK_FEE_BPS);
+        emit NetworkFeeChanged(_st().params.networkFeeBps, feeBps);
+        _st().params.networkFeeBps = feeBps;
+    }
+
+    function _setFeeDestination(address destination) private {
+        require(destination != address(0), DDCZeroAddress("feeDestination"));
+        emit FeeDestinationChanged(_st().params.feeDestination, destination);
+        _st().params.feeDestination = destination;
+    }
+
+    function _setUnlockDelay(uint32 delay) private {
+        Lookup.checkRange("unlockDelay", delay, 0, DDCConstants.MAX_UNLOCK_DELAY);
+        emit UnlockDelayChanged(_st().params.unlockDelay, delay);
+        _st().params.unlockDelay = delay;
+    }
+
+    function _setGracePeriod(uint32 period) private {
+        Lookup.checkRange("gracePeriod", period, DDCConstants.MIN_GRACE_PERIOD, DDCConstants.MAX_GRACE_PERIOD);
+        emit GracePeriodChanged(_st().params.gracePeriod, period);
+        _st().params.gracePeriod = period;
+    }
+
+}

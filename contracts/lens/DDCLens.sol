@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {NodeId, ClusterId, BucketId} from "../types/Ids.sol";
+import {IDDC} from "../interfaces/IDDCViews.sol";
+import {NodeView, ClusterView, BucketView} from "../interfaces/IDDCTypes.sol";
+
+/// @title DDCLens
+/// @notice Read-only helpers for clients (apps, storage nodes, explorers): paged and filtered lists,
+/// the ring in order, and which nodes hold a key. It holds no state and only calls the core's views.
+/// @dev Lists are paged by cursor: pass `cursor` 0 to start, then the returned `next` until it is 0.
+/// A call scans at most {MAX_SCAN} ids, so it stays cheap whatever the filter.
+contract DDCLens {
+    /// @notice The most ids one list call looks at.
+    uint256 public constant MAX_SCAN = 500;
+
+    IDDC public immutable core;
+
+    constructor(IDDC core_) {
+        core = core_;
+    }
+
+    /// @notice Nodes, optionally of one provider (`provider` 0 = any). Removed nodes are skipped.
+    function listNodes(
+        uint256 cursor,
+        uint256 limit,
+        address provider
+    ) external view returns (NodeView[] memory items, uint256 next) {
+        (uint256 id, uint256 end) = _window(cursor, core.nodeCount());
+        items = new NodeView[](limit);
+        uint256 found;
+        for (; id <= end && found < limit; ++id) {
+            try core.getNode(NodeId.wrap(uint32(id))) returns (NodeView memory n) {
+                if (provider == address(0) || n.provider == provider) items[found++] = n;
+            } catch {} // removed
+        }
+        next = id <= core.nodeCount() ? id : 0;
+        assembly ("memory-safe") {
+            mstore(items, found)
+        }
+    }
+
+    /// @notice Clusters, optionally of one manager (`manager` 0 = any).
+    function listClusters(
+        uint256 cursor,
+        uint256 limit,
+        address manager
+    ) external view returns (ClusterView[] memory items, uint256 next) {
+        (uint256 id, uint256 end) = _window(cursor, core.clusterCount());
+        items = new ClusterView[](limit);
+        uint256 found;
+        for (; id <= end && found < limit; ++id) {
+            ClusterView memory c = core.getCluster(ClusterId.wrap(uint32(id)));
+            if (manager == address(0) || c.manager == manager) items[found++] = c;
+        }
+        next = id <= core.clusterCount() ? id : 0;
+        assembly ("memory-safe") {
+            mstore(items, found)
+        }
+    }
+
+    /// @notice Buckets, optionally of one owner and/or in one cluster (0 = any); closed ones only
+    /// if `includeClosed`.
+    function listBuckets(
+        uint256 cursor,
+        uint256 limit,
+        address owner,
+        ClusterId cluster,
+        bool includeClosed
+    ) external view returns (BucketView[] memory items, uint256 next) {
+        (uint256 id, uint256 end) = _window(cursor, core.bucketCount());
+        items = new BucketView[](limit);
+        uint256 found;
+        for (; id <= end && found < limit; ++id) {
+            BucketView memory b = core.getBucket(BucketId.wrap(uint64(id)));
+            if (
+                (owner == address(0) || b.owner == owner) &&
+                (ClusterId.unwrap(cluster) == 0 || b.cluster == cluster) &&
+                (includeClosed || !b.closed)
+            ) items[found++] = b;
+        }
+        next = id <= core.bucketCount() ? id : 0;
+        assembly ("memory-safe") {
+            mstore(items, found)
+        }
+    }
+
+    /// @notice The ring in token order, with the node of each vNode.
+    function ring(ClusterId cluster) public view returns (uint64[] memory tokens, NodeId[] memory nodes) {
+        (tokens, nodes) = core.clusterRing(cluster);
+        _sort(tokens, nodes, 0, int256(tokens.length) - 1);
+    }
+
+    /// @notice The ring position of a key: the top 64 bits of `keccak256(key)`.
+    function keyToken(bytes calldata key) public pure returns (uint64) {
+        return uint64(uint256(keccak256(key)) >> 192);
+    }
+
+    /// @notice The nodes holding `key`: the node of the first vNode at or after the key's token
+    /// (wrapping around), then the next distinct nodes along the ring, `replicationFactor` in all
+    /// (fewer if the cluster has fewer nodes).
+    function nodesForKey(ClusterId cluster, bytes calldata key) external view returns (NodeId[] memory holders) {
+        (uint64[] memory tokens, NodeId[] memory nodes) = ring(cluster);
+        uint256 n = tokens.length;
+        uint256 want = core.getCluster(cluster).params.replicationFactor;
+        uint256 distinct = core.clusterNodes(cluster).length;
+        if (want > distinct) want = distinct;
+        holders = new NodeId[](want);
+        if (n == 0) return holders;
+        uint64 t = keyToken(key);
+        uint256 start = 0;
+        while (start < n && tokens[start] < t) ++start;
+        uint256 found;
+        for (uint256 step = 0; step < n && found < want; ++step) {
+            NodeId candidate = nodes[(start + step) % n];
+            bool seen;
+            for (uint256 j = 0; j < found; ++j) {
+                if (holders[j] == candidate) {
+                    seen = true;
+                    break;
+                }
+            }
+            if (!seen) holders[found++] = candidate;
+        }
+    }
+
+    function _window(uint256 cursor, uint256 count) private pure returns (uint256 id, uint256 end) {
+        id = cursor == 0 ? 1 : cursor;
+        end = id + MAX_SCAN - 1;
+        if (end > count) end = count;
+    }
+
+    function _sort(uint64[] memory tokens, NodeId[] memory nodes, int256 lo, int256 hi) private pure {
+        while (lo < hi) {
+            uint64 pivot = tokens[uint256(lo + (hi - lo) / 2)];
+            int256 i = lo;
+            int256 j = hi;
+            while (i <= j) {
+                while (tokens[uint256(i)] < pivot) ++i;
+                while (tokens[uint256(j)] > pivot) --j;
+                if (i <= j) {
+                    (tokens[uint256(i)], tokens[uint256(j)]) = (tokens[uint256(j)], tokens[uint256(i)]);
+                    (nodes[uint256(i)], nodes[uint256(j)]) = (nodes[uint256(j)], nodes[uint256(i)]);
+                    ++i;
+                    --j;
+                }
+            }
+            // Recurse into the smaller side, loop over the larger.
+            if (j - lo < hi - i) {
+                _sort(tokens, nodes, lo, j);
+                lo = i;
+            } else {
+                _sort(tokens, nodes, i, hi);
+                hi = j;
+            }
+        }
+    }
+}

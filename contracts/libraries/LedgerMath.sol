@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {DDCConstants} from "../interfaces/IDDCTypes.sol";
+
+/// @notice One owner's money in one cluster.
+/// @dev Bit layout:
+///   hot (slot 0, written by every settlement):
+///     balance (112) | checkpoint (120) << 112 | remainder (24) << 232
+///   slot 1 (read by every settlement, written when the debt changes):
+///     debt (112) | units (64) | arrearsSince (40)
+///   slot 2: unlockAmount (112) | unlockAt (40)
+/// `checkpoint` is the cluster's price index at the last settlement; `remainder` is the part of
+/// `units × Δindex` below one token unit × MONTH, carried to the next settlement so that settling
+/// k times charges exactly what settling once does.
+struct Ledger {
+    uint256 hot;
+    uint112 debt;
+    uint64 units;
+    uint40 arrearsSince;
+    uint112 unlockAmount;
+    uint40 unlockAt;
+}
+
+/// @notice The rent arithmetic of a ledger. Rounding always favours the owner by less than one
+/// token unit, and that fraction is carried, never lost: nobody gains value from rounding.
+library LedgerMath {
+    using SafeCast for uint256;
+
+    uint256 private constant BALANCE_MASK = (1 << 112) - 1;
+    uint256 private constant CHECKPOINT_MASK = (1 << 120) - 1;
+
+    function unpack(uint256 hot) internal pure returns (uint256 balance, uint256 checkpoint, uint256 remainder) {
+        balance = hot & BALANCE_MASK;
+        checkpoint = (hot >> 112) & CHECKPOINT_MASK;
+        remainder = hot >> 232;
+    }
+
+    /// @dev Packs the hot slot; reverts if the balance passes 112 bits or the index 120 bits.
+    function pack(uint256 balance, uint256 checkpoint, uint256 remainder) internal pure returns (uint256) {
+        return uint256(balance.toUint112()) | (uint256(checkpoint.toUint120()) << 112) | (remainder << 232);
+    }
+
+    /// @dev Rent accrued by `units` as the index moved from `checkpoint` to `indexNow`, rounded
+    /// down (towards the owner), with the new remainder (< MONTH, so it fits 24 bits).
+    function accrued(
+        uint256 units,
+        uint256 checkpoint,
+        uint256 remainder,
+        uint256 indexNow
+    ) internal pure returns (uint256 amount, uint256 newRemainder) {
+        uint256 scaled = units * (indexNow - checkpoint) + remainder;
+        amount = scaled / DDCConstants.MONTH;
+        newRemainder = scaled % DDCConstants.MONTH;
+    }
+
+    /// @dev The balance a ledger keeps while it has open buckets: `units × price × grace / MONTH`,
+    /// rounded up (towards the providers' safety).
+    function runway(uint256 units, uint256 price, uint256 grace) internal pure returns (uint256) {
+        uint256 scaled = units * price * grace;
+        return scaled == 0 ? 0 : (scaled - 1) / DDCConstants.MONTH + 1;
+    }
+}

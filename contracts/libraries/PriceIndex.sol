@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {PriceCheckpoint} from "../interfaces/IDDCTypes.sol";
+
+/// @notice A cluster's price over time.
+/// @dev Bit layout (two slots):
+///   slot 0: index (120) | updatedAt (40) | price (96)
+///   slot 1: pendingPrice (96) | pendingAt (40) | allocated (64) | spare (56)
+/// `index` is `∫ price dt` up to `updatedAt`; `price` is the rent per unit per month in force since
+/// then. A scheduled increase (`pendingPrice` from `pendingAt`, 0 = none) is part of the function
+/// even before anyone writes it down, so every view and every settlement sees it at its time.
+struct PriceState {
+    uint120 index;
+    uint40 updatedAt;
+    uint96 price;
+    uint96 pendingPrice;
+    uint40 pendingAt;
+    uint64 allocated;
+}
+
+library PriceIndex {
+    using SafeCast for uint256;
+
+    /// @dev The index at `t` (`t ≥ p.updatedAt`).
+    function indexAt(PriceState memory p, uint256 t) internal pure returns (uint256) {
+        uint256 pendingAt = p.pendingAt;
+        if (pendingAt != 0 && t > pendingAt) {
+            return p.index + p.price * (pendingAt - p.updatedAt) + uint256(p.pendingPrice) * (t - pendingAt);
+        }
+        return p.index + uint256(p.price) * (t - p.updatedAt);
+    }
+
+    /// @dev The price in force at `t` (`t ≥ p.updatedAt`).
+    function priceAt(PriceState memory p, uint256 t) internal pure returns (uint256) {
+        return p.pendingAt != 0 && t >= p.pendingAt ? p.pendingPrice : p.price;
+    }
+
+    /// @dev The price the cluster is heading to: the pending one if any, else the current one.
+    function target(PriceState memory p) internal pure returns (uint256) {
+        return p.pendingAt != 0 ? p.pendingPrice : p.price;
+    }
+
+    /// @dev Writes the index up to now, applying a due increase (with its checkpoint).
+    /// Returns the index now and whether a due increase was applied (old price, new price).
+    function accrue(
+        PriceState storage self,
+        PriceCheckpoint[] storage checkpoints
+    ) internal returns (uint256 indexNow, bool applied, uint96 oldPrice) {
+        PriceState memory p = self;
+        indexNow = indexAt(p, block.timestamp);
+        oldPrice = p.price;
+        if (p.pendingAt != 0 && block.timestamp >= p.pendingAt) {
+            uint256 indexThen = indexAt(p, p.pendingAt);
+            checkpoints.push(PriceCheckpoint(p.pendingAt, indexThen.toUint120(), p.pendingPrice));
+            self.price = p.pendingPrice;
+            self.pendingPrice = 0;
+            self.pendingAt = 0;
+            applied = true;
+        }
+        self.index = indexNow.toUint120();
+        self.updatedAt = uint40(block.timestamp);
+    }
+
+    /// @dev Moves the cluster towards `newTarget` (call {accrue} first). A decrease, or any change
+    /// while nothing is allocated, applies at once; an increase waits `notice`, except that the
+    /// part already announced keeps its announced time.
+    /// @return scheduledAt 0 if applied at once, else when the new price applies.
+    function setTarget(
+        PriceState storage self,
+        PriceCheckpoint[] storage checkpoints,
+        uint256 newTarget,
+        uint256 notice
+    ) internal returns (uint40 scheduledAt) {
+        uint96 next = newTarget.toUint96();
+        PriceState memory p = self;
+        if (next <= p.price || p.allocated == 0) {
+            if (next != p.price) {
+                checkpoints.push(PriceCheckpoint(uint40(block.timestamp), p.index, next));
+            }
+            self.price = next;
+            self.pendingPrice = 0;
+            self.pendingAt = 0;
+            return 0;
+        }
+        scheduledAt = p.pendingAt != 0 && next <= p.pendingPrice
+            ? p.pendingAt
+            : (block.timestamp + notice).toUint40();
+        self.pendingPrice = next;
+        self.pendingAt = scheduledAt;
+    }
+
+    /// @dev The first time the index reaches `idx` (rounded up to a whole second); max uint40 if
+    /// it never does. Walks back through the checkpoints (binary search) only when `idx` lies
+    /// before `updatedAt`.
+    function timeAtIndex(
+        PriceState memory p,
+        PriceCheckpoint[] storage checkpoints,
+        uint256 idx
+    ) internal view returns (uint256) {
+        if (idx >= p.index) {
+            uint256 delta = idx - p.index;
+            if (p.pendingAt != 0) {
+                uint256 beforePending = uint256(p.price) * (p.pendingAt - p.updatedAt);
+                if (delta > beforePending) {
+                    return p.pendingAt + Math.ceilDiv(delta - beforePending, p.pendingPrice);
+                }
+            }
+            if (delta == 0) return p.updatedAt;
+            if (p.price == 0) return type(uint40).max;
+            return p.updatedAt + Math.ceilDiv(delta, p.price);
+        }
+        // The last checkpoint whose index is <= idx (checkpoints are sorted by time and by index).
+        uint256 low = 0;
+        uint256 high = checkpoints.length;
+        while (low < high) {
+            uint256 mid = Math.average(low, high);
+            if (checkpoints[mid].index <= idx) low = mid + 1;
+            else high = mid;
+        }
+        if (low == 0) return 0;
+        PriceCheckpoint memory cp = checkpoints[low - 1];
+        return cp.price == 0 ? cp.time : cp.time + Math.ceilDiv(idx - cp.index, cp.price);
+    }
+}
