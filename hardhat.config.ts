@@ -30,7 +30,7 @@ const config: HardhatUserConfig = {
     settings: {
       optimizer: { enabled: true, runs: 200 },
       evmVersion: "cancun",
-      viaIR: false,
+      viaIR: true,
     },
   },
   networks: {

@@ -85,7 +85,8 @@ struct CoreStorage {
     mapping(ClusterId cluster => Cluster) clusters;
     mapping(BucketId bucket => Bucket) buckets;
     mapping(BucketId bucket => mapping(address account => uint256 roles)) bucketRoles;
-    mapping(address owner => mapping(ClusterId cluster => Ledger)) ledgers;
+    /// @dev Keyed by `owner | cluster << 160` (one hash per look-up, see {Lookup.ledger}).
+    mapping(uint256 key => Ledger) ledgers;
 }
 
 /// @notice Where {CoreStorage} lives: an ERC-7201 namespace, so that the core, its linked logic
@@ -142,6 +143,11 @@ library Lookup {
     function ownedOpenBucket(CoreStorage storage s, BucketId bucket) internal view returns (Bucket storage b) {
         b = ownedBucket(s, bucket);
         require(!b.closed, IDDCCore.BucketIsClosed(bucket));
+    }
+
+    /// @dev The ledger of `owner` in `cluster`.
+    function ledger(CoreStorage storage s, address owner, ClusterId cluster) internal view returns (Ledger storage) {
+        return s.ledgers[uint256(uint160(owner)) | (uint256(ClusterId.unwrap(cluster)) << 160)];
     }
 
     function checkRange(bytes32 name, uint256 value, uint256 min, uint256 max) internal pure {

@@ -215,20 +215,38 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     function bucketSettlePayment(ClusterId cluster, BucketId[] calldata buckets) external whenNotPaused nonReentrant {
         uint256 length = buckets.length;
         require(length <= DDCConstants.MAX_SETTLE_BATCH, DDCBatchTooLarge(length, DDCConstants.MAX_SETTLE_BATCH));
-        Cluster storage c = _st().existingCluster(cluster);
+        CoreStorage storage s = _st();
+        Cluster storage c = s.existingCluster(cluster);
         PriceState memory p = c.price;
         uint256 indexNow = p.indexAt(block.timestamp);
-        uint256[] memory paid = new uint256[](length);
-        uint256[] memory debt = new uint256[](length);
+        indexNow.toUint120(); // once for the batch: every ledger checkpoint below is this index.
+        // The event's record: per bucket, 36 bytes: bucket id (8) | paid (14) | debt after (14).
+        bytes memory record = new bytes(length * 36);
         uint256 total;
         for (uint256 i = 0; i < length; ++i) {
-            (uint256 amount, uint256 owing) = _settleBucket(cluster, buckets[i], p, c.checkpoints, indexNow);
-            paid[i] = amount;
-            debt[i] = owing;
-            total += amount;
+            BucketId id;
+            assembly ("memory-safe") {
+                // i < buckets.length: no bounds check needed.
+                id := calldataload(add(buckets.offset, shl(5, i)))
+            }
+            (address owner, ClusterId bucketCluster) = _bucketKey(s, id);
+            require(owner != address(0), BucketNotFound(id));
+            require(bucketCluster == cluster, BucketNotInCluster(id, cluster));
+            (uint256 paid, uint256 debt) = Settlement.settleBatch(Lookup.ledger(s, owner, cluster), indexNow);
+            assembly ("memory-safe") {
+                // Entry i spans [at, at + 36): the first store puts the id's high 4 bytes at `at`,
+                // the second writes [at + 4, at + 36): the id's low 4 bytes, paid, debt.
+                let at := add(add(record, 32), mul(i, 36))
+                mstore(at, shl(192, id))
+                mstore(add(at, 4), or(or(shl(224, id), shl(112, paid)), debt))
+            }
+            unchecked {
+                // Each paid amount came out of a ledger balance held by this contract.
+                total += paid;
+            }
         }
         c.revenuePool += total;
-        emit PaymentsSettled(cluster, buckets, paid, debt);
+        emit PaymentsSettled(cluster, total, record);
     }
 
     // ────────────────────────────────────────── accounts ──────────────────────────────────────────
@@ -262,7 +280,7 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     /// @inheritdoc IDDCCore
     function accountUnlock(ClusterId cluster, uint256 amount) external {
         _st().existingCluster(cluster);
-        Ledger storage l = _st().ledgers[msg.sender][cluster];
+        Ledger storage l = Lookup.ledger(_st(), msg.sender, cluster);
         uint40 unlockAt = amount == 0 ? 0 : uint40(block.timestamp + _st().params.unlockDelay);
         l.unlockAmount = amount.toUint112();
         l.unlockAt = unlockAt;
@@ -274,7 +292,7 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
         require(amount != 0, DDCZeroAmount());
         require(to != address(0), DDCZeroAddress("to"));
         Cluster storage c = _st().existingCluster(cluster);
-        Ledger storage l = _st().ledgers[msg.sender][cluster];
+        Ledger storage l = Lookup.ledger(_st(), msg.sender, cluster);
         uint256 unlockAt = l.unlockAt;
         require(unlockAt != 0 && block.timestamp >= unlockAt, LedgerLocked(msg.sender, cluster, unlockAt));
         uint256 unlocked = l.unlockAmount;
@@ -359,29 +377,28 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
         return CoreStorageLib.load();
     }
 
-    /// @dev Settles the ledger of `id`, which must be a bucket of `cluster`.
-    function _settleBucket(
-        ClusterId cluster,
-        BucketId id,
-        PriceState memory p,
-        PriceCheckpoint[] storage checkpoints,
-        uint256 indexNow
-    ) private returns (uint256, uint256) {
-        Bucket storage b = _st().buckets[id];
-        address owner = b.owner;
-        require(owner != address(0), BucketNotFound(id));
-        require(b.cluster == cluster, BucketNotInCluster(id, cluster));
-        return Settlement.settle(_st().ledgers[owner][cluster], p, checkpoints, indexNow);
+    /// @dev A bucket's owner and cluster, from one storage read (the first slot of {Bucket}:
+    /// owner in the low 160 bits, then the cluster id).
+    function _bucketKey(CoreStorage storage s, BucketId id) private view returns (address owner, ClusterId cluster) {
+        Bucket storage b = s.buckets[id];
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(b.slot)
+        }
+        owner = address(uint160(word));
+        cluster = ClusterId.wrap(uint32(word >> 160));
     }
 
     function _deposit(address owner, ClusterId cluster, uint256 amount) private {
         require(amount != 0, DDCZeroAmount());
-        _st().existingCluster(cluster);
+        Cluster storage c = _st().existingCluster(cluster);
         uint256 before = _token.balanceOf(address(this));
         _token.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = _token.balanceOf(address(this)) - before;
         require(received != 0, LedgerNothingReceived(msg.sender, amount));
-        Ledger storage l = _st().ledgers[owner][cluster];
+        Ledger storage l = Lookup.ledger(_st(), owner, cluster);
+        // A ledger in arrears mode records its debt first (its first field is not a balance).
+        if (l.hot & LedgerMath.LAZY != 0) Settlement.settleOne(owner, cluster, c, l);
         (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
         l.hot = LedgerMath.pack(balance + received, checkpoint, remainder);
         emit Deposited(owner, cluster, msg.sender, received);

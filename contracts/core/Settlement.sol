@@ -9,7 +9,7 @@ import {IDDCCore} from "../interfaces/IDDCCore.sol";
 import {DDCConstants, PriceCheckpoint, BucketStatus} from "../interfaces/IDDCTypes.sol";
 import {PriceState, PriceIndex} from "../libraries/PriceIndex.sol";
 import {Ledger, LedgerMath} from "../libraries/LedgerMath.sol";
-import {CoreStorage, Cluster, Bucket} from "./CoreStorage.sol";
+import {CoreStorage, Cluster, Bucket, Lookup} from "./CoreStorage.sol";
 
 /// @notice Settling a ledger against its cluster's price index, and a ledger's live figures.
 /// @dev Internal: compiled into the core (the batch hot path) and into the bucket logic.
@@ -20,6 +20,7 @@ library Settlement {
     /// @dev A ledger as it would be if settled now.
     struct Live {
         uint256 balance;
+        uint256 debt;
         uint256 accrued;
         uint256 runway;
         uint256 free;
@@ -27,63 +28,113 @@ library Settlement {
         uint40 arrearsSince;
     }
 
-    /// @dev Settles a ledger against `indexNow` (the cluster's index now, from `p`). Pays
-    /// `min(accrued + debt, balance)`; the rest becomes debt. Returns what was paid and the debt.
+    /// @dev Batch settlement (the hot path) against `indexNow`, the cluster's index now (from `p`;
+    /// the caller checks once that it fits 120 bits). Pays `min(accrued + debt, balance)`. A ledger
+    /// that cannot pay everything goes into arrears mode (see {Ledger}): one slot write, no time
+    /// look-up; a ledger already in arrears mode pays nothing and is not written. Returns what was
+    /// paid and the debt after.
+    function settleBatch(Ledger storage l, uint256 indexNow) internal returns (uint256 paid, uint256 debt) {
+        uint256 hot;
+        uint256 cold;
+        assembly ("memory-safe") {
+            hot := sload(l.slot)
+            cold := sload(add(l.slot, 1))
+        }
+        uint256 amount = hot & LedgerMath.MASK_112;
+        uint256 oldDebt = cold & LedgerMath.MASK_112;
+        unchecked {
+            uint256 checkpoint = (hot >> 112) & LedgerMath.MASK_120;
+            uint256 units = (cold >> 112) & LedgerMath.MASK_64;
+            // The index never decreases, so indexNow >= checkpoint; units < 2^64, the difference
+            // < 2^120, the remainder < 2^23: `scaled` < 2^185, `obligation` < 2^186.
+            uint256 scaled = units * (indexNow - checkpoint) + ((hot >> 232) & LedgerMath.MASK_23);
+            uint256 obligation = scaled / DDCConstants.MONTH + oldDebt;
+            if (hot & LedgerMath.LAZY != 0) {
+                // In arrears: nothing to pay with, nothing to write. `amount` was paid since the
+                // checkpoint, and obligation >= amount since the ledger ran out.
+                return (0, obligation - amount);
+            }
+            if (obligation <= amount) {
+                paid = obligation;
+                // amount - paid < 2^112, indexNow < 2^120 (checked by the caller), remainder < 2^22.
+                hot = (amount - paid) | (indexNow << 112) | ((scaled % DDCConstants.MONTH) << 232);
+                assembly ("memory-safe") {
+                    sstore(l.slot, hot)
+                }
+                if (oldDebt != 0) {
+                    // The recorded debt is repaid: clear it and its start, keep the units.
+                    cold = units << 112;
+                    assembly ("memory-safe") {
+                        sstore(add(l.slot, 1), cold)
+                    }
+                }
+            } else {
+                // The whole balance is paid; the checkpoint stays, `amount` now counts as paid.
+                paid = amount;
+                debt = obligation - amount;
+                hot |= LedgerMath.LAZY;
+                assembly ("memory-safe") {
+                    sstore(l.slot, hot)
+                }
+            }
+        }
+    }
+
+    /// @dev Settles one ledger and leaves it in normal mode (debt recorded with its start), for the
+    /// operations that change a ledger's balance or units. Returns what was paid and the debt after.
     function settle(
         Ledger storage l,
         PriceState memory p,
         PriceCheckpoint[] storage checkpoints,
         uint256 indexNow
     ) internal returns (uint256 paid, uint256 debt) {
-        (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
+        (uint256 amount, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
+        bool lazy = l.hot & LedgerMath.LAZY != 0;
         uint256 oldDebt = l.debt;
         uint256 units = l.units;
         (uint256 accrued, uint256 newRemainder) = LedgerMath.accrued(units, checkpoint, remainder, indexNow);
         uint256 obligation = accrued + oldDebt;
+        uint256 balance = lazy ? 0 : amount;
+        if (lazy) {
+            // `amount` was already paid out of the accrued rent.
+            obligation -= amount;
+        }
         if (obligation <= balance) {
             paid = obligation;
         } else {
             paid = balance;
-            unchecked {
-                // obligation > balance.
-                debt = obligation - balance;
-            }
+            debt = obligation - balance;
         }
-        unchecked {
-            // paid <= balance in both branches.
-            l.hot = LedgerMath.pack(balance - paid, indexNow, newRemainder);
-        }
+        l.hot = LedgerMath.pack(balance - paid, indexNow, newRemainder);
         if (debt != oldDebt) {
+            uint256 since = l.arrearsSince;
             if (debt == 0) {
-                l.debt = 0;
-                l.arrearsSince = 0;
+                since = 0;
             } else if (oldDebt == 0) {
-                // units > 0 here, since accrued > balance >= 0.
-                uint256 ranOut = PriceIndex.timeAtIndex(
-                    p,
-                    checkpoints,
-                    runOutIndex(balance, checkpoint, remainder, units)
-                );
-                l.debt = debt.toUint112();
-                l.arrearsSince = uint40(ranOut);
-            } else {
-                l.debt = debt.toUint112();
+                // The balance ran out (units > 0 here, since rent accrued past it).
+                since = PriceIndex.timeAtIndex(p, checkpoints, runOutIndex(amount, checkpoint, remainder, units));
             }
+            l.debt = debt.toUint112();
+            l.arrearsSince = uint40(since);
         }
     }
 
-    /// @dev The first index at which a ledger of `balance` (net of debt), checkpointed at
-    /// `checkpoint` with `remainder`, owes more than its balance.
+    /// @dev The first index at which a ledger checkpointed at `checkpoint` with `remainder` has
+    /// accrued more than `amount`.
     function runOutIndex(
-        uint256 balance,
+        uint256 amount,
         uint256 checkpoint,
         uint256 remainder,
         uint256 units
     ) internal pure returns (uint256) {
-        return checkpoint + Math.ceilDiv((balance + 1) * DDCConstants.MONTH - remainder, units);
+        unchecked {
+            // amount < 2^112 and MONTH < 2^22; remainder < MONTH; units > 0 (callers check).
+            return checkpoint + ((amount + 1) * DDCConstants.MONTH - remainder + units - 1) / units;
+        }
     }
 
-    /// @dev Settles one ledger outside a batch, credits the pool and emits {LedgerSettled}.
+    /// @dev Settles one ledger outside a batch (normal mode after), credits the pool and emits
+    /// {LedgerSettled}.
     function settleOne(address owner, ClusterId cluster, Cluster storage c, Ledger storage l) internal {
         PriceState memory p = c.price;
         (uint256 paid, uint256 debt) = settle(l, p, c.checkpoints, p.indexAt(block.timestamp));
@@ -91,25 +142,32 @@ library Settlement {
         emit IDDCCore.LedgerSettled(owner, cluster, paid, debt);
     }
 
+    /// @dev The ledger's figures as if it were settled now.
     function live(Cluster storage c, Ledger storage l, uint256 grace) internal view returns (Live memory v) {
         PriceState memory p = c.price;
         uint256 indexNow = p.indexAt(block.timestamp);
-        (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
+        (uint256 amount, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
+        bool lazy = l.hot & LedgerMath.LAZY != 0;
+        uint256 recordedDebt = l.debt;
         uint256 units = l.units;
         (uint256 accrued, uint256 newRemainder) = LedgerMath.accrued(units, checkpoint, remainder, indexNow);
-        v.balance = balance;
-        v.accrued = accrued;
         v.runway = LedgerMath.runway(units, p.target(), grace);
-        uint256 obligation = accrued + l.debt;
-        if (obligation > balance) {
-            v.arrearsSince = l.debt != 0
+        if (lazy) {
+            // In arrears mode everything accrued since the checkpoint, less what was paid, is debt.
+            v.debt = recordedDebt + accrued - amount;
+        } else {
+            v.balance = amount;
+            v.debt = recordedDebt;
+            v.accrued = accrued;
+        }
+        uint256 obligation = v.accrued + v.debt;
+        if (obligation > v.balance) {
+            v.arrearsSince = recordedDebt != 0
                 ? l.arrearsSince
-                : uint40(
-                    PriceIndex.timeAtIndex(p, c.checkpoints, runOutIndex(balance, checkpoint, remainder, units))
-                );
+                : uint40(PriceIndex.timeAtIndex(p, c.checkpoints, runOutIndex(amount, checkpoint, remainder, units)));
             v.coveredUntil = v.arrearsSince;
         } else {
-            uint256 left = balance - obligation;
+            uint256 left = v.balance - obligation;
             v.free = left > v.runway ? left - v.runway : 0;
             v.coveredUntil = units == 0
                 ? type(uint40).max
@@ -120,15 +178,15 @@ library Settlement {
     function _coveredUntil(
         PriceState memory p,
         PriceCheckpoint[] storage checkpoints,
-        uint256 runOutIndex
-    ) internal view returns (uint40) {
-        return uint40(Math.min(PriceIndex.timeAtIndex(p, checkpoints, runOutIndex), type(uint40).max));
+        uint256 index
+    ) private view returns (uint40) {
+        return uint40(Math.min(PriceIndex.timeAtIndex(p, checkpoints, index), type(uint40).max));
     }
 
     function bucketStatus(CoreStorage storage s, Bucket storage b) internal view returns (BucketStatus) {
         if (b.closed) return BucketStatus.Closed;
         uint256 grace = s.params.gracePeriod;
-        Live memory v = live(s.clusters[b.cluster], s.ledgers[b.owner][b.cluster], grace);
+        Live memory v = live(s.clusters[b.cluster], Lookup.ledger(s, b.owner, b.cluster), grace);
         if (v.arrearsSince == 0) return BucketStatus.Active;
         return
             block.timestamp >= uint256(v.arrearsSince) + grace

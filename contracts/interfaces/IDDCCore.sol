@@ -132,8 +132,10 @@ interface IDDCCore {
     event Withdrawn(address indexed owner, ClusterId indexed cluster, address indexed to, uint256 amount);
     /// @dev One ledger settled outside a batch (on an allocation, a close or a withdrawal).
     event LedgerSettled(address indexed owner, ClusterId indexed cluster, uint256 paid, uint256 debt);
-    /// @dev A settlement batch: per bucket, what its ledger paid and the ledger's debt after.
-    event PaymentsSettled(ClusterId indexed cluster, BucketId[] buckets, uint256[] paid, uint256[] debt);
+    /// @dev A settlement batch: `total` went into the cluster's revenue pool. `record` holds, per
+    /// bucket in batch order, 36 bytes: the bucket id (uint64), what its ledger paid (uint112) and
+    /// the ledger's debt after (uint112), big-endian (packed to keep the batch cheap).
+    event PaymentsSettled(ClusterId indexed cluster, uint256 total, bytes record);
 
     event NetworkFeeChanged(uint16 oldFeeBps, uint16 newFeeBps);
     event FeeDestinationChanged(address oldDestination, address newDestination);

@@ -2,7 +2,6 @@
 pragma solidity 0.8.30;
 
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {PriceCheckpoint} from "../interfaces/IDDCTypes.sol";
 
 /// @notice A cluster's price over time.
@@ -100,28 +99,38 @@ library PriceIndex {
         PriceCheckpoint[] storage checkpoints,
         uint256 idx
     ) internal view returns (uint256) {
-        if (idx >= p.index) {
-            uint256 delta = idx - p.index;
-            if (p.pendingAt != 0) {
-                uint256 beforePending = uint256(p.price) * (p.pendingAt - p.updatedAt);
-                if (delta > beforePending) {
-                    return p.pendingAt + Math.ceilDiv(delta - beforePending, p.pendingPrice);
+        unchecked {
+            // Indices are < 2^121 and prices < 2^96, times < 2^40: no sum or product below overflows.
+            if (idx >= p.index) {
+                uint256 delta = idx - p.index;
+                uint256 pendingAt = p.pendingAt;
+                if (pendingAt != 0) {
+                    uint256 beforePending = uint256(p.price) * (pendingAt - p.updatedAt);
+                    // A pending price is an increase, so it is > 0.
+                    if (delta > beforePending) return pendingAt + _ceilDiv(delta - beforePending, p.pendingPrice);
                 }
+                if (delta == 0) return p.updatedAt;
+                if (p.price == 0) return type(uint40).max;
+                return p.updatedAt + _ceilDiv(delta, p.price);
             }
-            if (delta == 0) return p.updatedAt;
-            if (p.price == 0) return type(uint40).max;
-            return p.updatedAt + Math.ceilDiv(delta, p.price);
+            // The last checkpoint whose index is <= idx (checkpoints are sorted by time and index).
+            uint256 low = 0;
+            uint256 high = checkpoints.length;
+            while (low < high) {
+                uint256 mid = (low + high) >> 1;
+                if (checkpoints[mid].index <= idx) low = mid + 1;
+                else high = mid;
+            }
+            if (low == 0) return 0;
+            PriceCheckpoint memory cp = checkpoints[low - 1];
+            return cp.price == 0 ? cp.time : cp.time + _ceilDiv(idx - cp.index, cp.price);
         }
-        // The last checkpoint whose index is <= idx (checkpoints are sorted by time and by index).
-        uint256 low = 0;
-        uint256 high = checkpoints.length;
-        while (low < high) {
-            uint256 mid = Math.average(low, high);
-            if (checkpoints[mid].index <= idx) low = mid + 1;
-            else high = mid;
+    }
+
+    /// @dev `ceil(a / b)` for b > 0 (callers guarantee it) and a + b < 2^256.
+    function _ceilDiv(uint256 a, uint256 b) private pure returns (uint256) {
+        unchecked {
+            return (a + b - 1) / b;
         }
-        if (low == 0) return 0;
-        PriceCheckpoint memory cp = checkpoints[low - 1];
-        return cp.price == 0 ? cp.time : cp.time + Math.ceilDiv(idx - cp.index, cp.price);
     }
 }

@@ -48,7 +48,7 @@ library BucketLogic {
         Bucket storage b = s.ownedOpenBucket(bucket);
         ClusterId cluster = b.cluster;
         Cluster storage c = s.clusters[cluster];
-        Ledger storage l = s.ledgers[msg.sender][cluster];
+        Ledger storage l = Lookup.ledger(s, msg.sender, cluster);
         Settlement.settleOne(msg.sender, cluster, c, l);
         uint64 billed = b.billed;
         l.units -= billed;
@@ -62,7 +62,7 @@ library BucketLogic {
     function _rebill(CoreStorage storage s, BucketId bucket, Bucket storage b, uint64 cap) private {
         ClusterId cluster = b.cluster;
         Cluster storage c = s.clusters[cluster];
-        Ledger storage l = s.ledgers[msg.sender][cluster];
+        Ledger storage l = Lookup.ledger(s, msg.sender, cluster);
         Settlement.settleOne(msg.sender, cluster, c, l);
 
         uint64 reserved = b.reserved;
@@ -118,10 +118,10 @@ library BucketLogic {
 
     function ledger(CoreStorage storage s, address owner, ClusterId cluster) external view returns (LedgerView memory v) {
         Cluster storage c = s.existingCluster(cluster);
-        Ledger storage l = s.ledgers[owner][cluster];
+        Ledger storage l = Lookup.ledger(s, owner, cluster);
         Settlement.Live memory live = Settlement.live(c, l, s.params.gracePeriod);
         v.balance = live.balance;
-        v.debt = l.debt;
+        v.debt = live.debt;
         v.units = l.units;
         v.owed = live.accrued;
         v.runway = live.runway;
@@ -134,11 +134,11 @@ library BucketLogic {
 
     function coveredUntil(CoreStorage storage s, address owner, ClusterId cluster) external view returns (uint40) {
         Cluster storage c = s.existingCluster(cluster);
-        return Settlement.live(c, s.ledgers[owner][cluster], s.params.gracePeriod).coveredUntil;
+        return Settlement.live(c, Lookup.ledger(s, owner, cluster), s.params.gracePeriod).coveredUntil;
     }
 
     function freeBalance(CoreStorage storage s, address owner, ClusterId cluster) external view returns (uint256) {
         Cluster storage c = s.existingCluster(cluster);
-        return Settlement.live(c, s.ledgers[owner][cluster], s.params.gracePeriod).free;
+        return Settlement.live(c, Lookup.ledger(s, owner, cluster), s.params.gracePeriod).free;
     }
 }

@@ -1,0 +1,124 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ethers } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
+import { coreFixture, USD } from "../test/helpers/fixtures";
+import { buildPopulation } from "../test/helpers/population";
+
+/**
+ * Gas benchmark of the core: writes reports/gas.json (an array of { name, gas, n }) and
+ * reports/gas.md (a table with the targets). Gas is exact and deterministic on the Hardhat network,
+ * so every figure is compared with its target directly.
+ */
+interface Row {
+  name: string;
+  gas: number;
+  n: number;
+}
+
+const GAS_CAP = 16_777_216;
+
+async function gasOf(tx: Promise<{ wait(): Promise<{ gasUsed: bigint } | null> }>): Promise<number> {
+  const receipt = await (await tx).wait();
+  if (receipt === null) throw new Error("no receipt");
+  return Number(receipt.gasUsed);
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const f = await coreFixture();
+  const { ddc, owner1, owner2 } = f;
+
+  // Settlement: every bucket with a different owner. Rows for 1, 100 and 1,000 buckets (deposits
+  // cover the rent), then 1,200 on the worst path (every ledger goes into arrears).
+  const pop = await buildPopulation(f, { owners: 2301 });
+  const { cluster, buckets } = pop;
+  await time.increase(86_400);
+  let offset = 0;
+  for (const n of [1, 100, 1000]) {
+    const batch = buckets.slice(offset, offset + n);
+    offset += n;
+    rows.push({ name: "bucketSettlePayment (owners distinct, paid)", gas: await gasOf(ddc.bucketSettlePayment(cluster, batch)), n });
+  }
+  await time.increase(90 * 86_400);
+  const worst = buckets.slice(offset, offset + 1200);
+  offset += worst.length;
+  const worstGas = await gasOf(ddc.bucketSettlePayment(cluster, worst, { gasLimit: GAS_CAP }));
+  rows.push({ name: "bucketSettlePayment (owners distinct, all into arrears)", gas: worstGas, n: worst.length });
+  const arrearsCheck = await ddc.getLedger(pop.owners[offset - 1], cluster);
+  if (arrearsCheck.debt === 0n) throw new Error("bench: the worst-path batch did not put ledgers into arrears");
+  // Repeat settlement of ledgers already in arrears (debt grows, no first-time arrears).
+  await time.increase(86_400);
+  rows.push({
+    name: "bucketSettlePayment (owners distinct, already in arrears)",
+    gas: await gasOf(ddc.bucketSettlePayment(cluster, worst.slice(0, 1000), { gasLimit: GAS_CAP })),
+    n: 1000,
+  });
+
+  // Ledgers with recorded debt (a deposit records it) that repay it: both ledger slots written.
+  const worstOwners = pop.owners.slice(offset - 1200, offset);
+  await f.token.mint(f.deployer.address, 1_000_000n * USD);
+  for (const owner of worstOwners) await ddc.connect(f.deployer).depositFor(owner, cluster, 10n * USD);
+  const repayGas = await gasOf(ddc.bucketSettlePayment(cluster, worst, { gasLimit: GAS_CAP }));
+  rows.push({ name: "bucketSettlePayment (owners distinct, each repays recorded debt)", gas: repayGas, n: 1200 });
+  const repaid = await ddc.getLedger(worstOwners[0], cluster);
+  if (repaid.debt !== 0n) throw new Error("bench: the repayment batch left debt");
+
+  // Single-transaction figures on the example-sized cluster.
+  const c1 = cluster;
+  rows.push({ name: "bucketCreate", gas: await gasOf(ddc.connect(owner1).bucketCreate(c1, '{"engine":"ddc-storage"}')), n: 1 });
+  rows.push({ name: "bucketCreate (repeat)", gas: await gasOf(ddc.connect(owner1).bucketCreate(c1, '{"engine":"ddc-storage"}')), n: 1 });
+  rows.push({ name: "accountDeposit (new ledger)", gas: await gasOf(ddc.connect(owner2).accountDeposit(c1, 100n * USD)), n: 1 });
+  rows.push({ name: "accountDeposit (repeat)", gas: await gasOf(ddc.connect(owner2).accountDeposit(c1, 100n * USD)), n: 1 });
+  const bucket = await ddc.bucketCount();
+  await ddc.connect(owner1).accountDeposit(c1, 100n * USD);
+  rows.push({ name: "bucketAllocIntoCluster", gas: await gasOf(ddc.connect(owner1).bucketAllocIntoCluster(bucket, 1n)), n: 1 });
+  rows.push({ name: "accountUnlock", gas: await gasOf(ddc.connect(owner1).accountUnlock(c1, 10n * USD)), n: 1 });
+  await time.increase(8 * 86_400);
+  rows.push({ name: "accountWithdraw", gas: await gasOf(ddc.connect(owner1).accountWithdraw(c1, 10n * USD, owner1.address)), n: 1 });
+  rows.push({ name: "bucketClose", gas: await gasOf(ddc.connect(owner1).bucketClose(bucket)), n: 1 });
+
+  const get = (name: string, n: number): number => {
+    const row = rows.find((r) => r.name === name && r.n === n);
+    if (!row) throw new Error(`missing row ${name} n=${n}`);
+    return row.gas;
+  };
+  const marginal = (get("bucketSettlePayment (owners distinct, paid)", 1000) - get("bucketSettlePayment (owners distinct, paid)", 100)) / 900;
+  const checks = [
+    { target: "bucketSettlePayment marginal per bucket (paid) ≤ 12,500", value: marginal, ok: marginal <= 12_500 },
+    { target: "bucketSettlePayment of 1,200, all into arrears, < 16,777,216", value: worstGas, ok: worstGas < GAS_CAP },
+    { target: "bucketSettlePayment of 1,200, all repaying debt, < 16,777,216", value: repayGas, ok: repayGas < GAS_CAP },
+    { target: "bucketCreate ≤ 120,000", value: get("bucketCreate (repeat)", 1), ok: get("bucketCreate (repeat)", 1) <= 120_000 },
+    { target: "accountDeposit into an existing ledger ≤ 70,000", value: get("accountDeposit (repeat)", 1), ok: get("accountDeposit (repeat)", 1) <= 70_000 },
+  ];
+  const worstMarginal = (worstGas - get("bucketSettlePayment (owners distinct, paid)", 1)) / 1199;
+
+  const dir = join(__dirname, "..", "reports");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "gas.json"), JSON.stringify(rows, null, 2) + "\n");
+  const md = [
+    "# Gas",
+    "",
+    "Measured by `npm run bench:gas` on the in-process Hardhat network (hardfork osaka, optimizer 200 runs).",
+    "",
+    "| function | n | gas | gas per item |",
+    "|---|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.name} | ${r.n} | ${r.gas.toLocaleString("en-US")} | ${r.n > 1 ? Math.round(r.gas / r.n).toLocaleString("en-US") : ""} |`),
+    "",
+    `Marginal settlement cost per bucket, paid path (1,000 − 100 buckets): ${marginal.toFixed(0)} gas.`,
+    `Marginal settlement cost per bucket, every ledger into arrears (1,200 − 1): ${worstMarginal.toFixed(0)} gas.`,
+    "",
+    "| target | measured | met |",
+    "|---|---:|:---:|",
+    ...checks.map((c) => `| ${c.target} | ${Math.round(c.value).toLocaleString("en-US")} | ${c.ok ? "yes" : "**no**"} |`),
+    "",
+  ].join("\n");
+  writeFileSync(join(dir, "gas.md"), md);
+  console.log(md);
+  if (checks.some((c) => !c.ok)) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
