@@ -1,6 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { coreFixture, USD } from "../test/helpers/fixtures";
 import { buildPopulation } from "../test/helpers/population";
@@ -38,7 +37,11 @@ async function main(): Promise<void> {
   for (const n of [1, 100, 1000]) {
     const batch = buckets.slice(offset, offset + n);
     offset += n;
-    rows.push({ name: "bucketSettlePayment (owners distinct, paid)", gas: await gasOf(ddc.bucketSettlePayment(cluster, batch)), n });
+    rows.push({
+      name: "bucketSettlePayment (owners distinct, paid)",
+      gas: await gasOf(ddc.bucketSettlePayment(cluster, batch)),
+      n,
+    });
   }
   await time.increase(90 * 86_400);
   const worst = buckets.slice(offset, offset + 1200);
@@ -66,16 +69,40 @@ async function main(): Promise<void> {
 
   // Single-transaction figures on the example-sized cluster.
   const c1 = cluster;
-  rows.push({ name: "bucketCreate", gas: await gasOf(ddc.connect(owner1).bucketCreate(c1, '{"engine":"ddc-storage"}')), n: 1 });
-  rows.push({ name: "bucketCreate (repeat)", gas: await gasOf(ddc.connect(owner1).bucketCreate(c1, '{"engine":"ddc-storage"}')), n: 1 });
-  rows.push({ name: "accountDeposit (new ledger)", gas: await gasOf(ddc.connect(owner2).accountDeposit(c1, 100n * USD)), n: 1 });
-  rows.push({ name: "accountDeposit (repeat)", gas: await gasOf(ddc.connect(owner2).accountDeposit(c1, 100n * USD)), n: 1 });
+  rows.push({
+    name: "bucketCreate",
+    gas: await gasOf(ddc.connect(owner1).bucketCreate(c1, '{"engine":"ddc-storage"}')),
+    n: 1,
+  });
+  rows.push({
+    name: "bucketCreate (repeat)",
+    gas: await gasOf(ddc.connect(owner1).bucketCreate(c1, '{"engine":"ddc-storage"}')),
+    n: 1,
+  });
+  rows.push({
+    name: "accountDeposit (new ledger)",
+    gas: await gasOf(ddc.connect(owner2).accountDeposit(c1, 100n * USD)),
+    n: 1,
+  });
+  rows.push({
+    name: "accountDeposit (repeat)",
+    gas: await gasOf(ddc.connect(owner2).accountDeposit(c1, 100n * USD)),
+    n: 1,
+  });
   const bucket = await ddc.bucketCount();
   await ddc.connect(owner1).accountDeposit(c1, 100n * USD);
-  rows.push({ name: "bucketAllocIntoCluster", gas: await gasOf(ddc.connect(owner1).bucketAllocIntoCluster(bucket, 1n)), n: 1 });
+  rows.push({
+    name: "bucketAllocIntoCluster",
+    gas: await gasOf(ddc.connect(owner1).bucketAllocIntoCluster(bucket, 1n)),
+    n: 1,
+  });
   rows.push({ name: "accountUnlock", gas: await gasOf(ddc.connect(owner1).accountUnlock(c1, 10n * USD)), n: 1 });
   await time.increase(8 * 86_400);
-  rows.push({ name: "accountWithdraw", gas: await gasOf(ddc.connect(owner1).accountWithdraw(c1, 10n * USD, owner1.address)), n: 1 });
+  rows.push({
+    name: "accountWithdraw",
+    gas: await gasOf(ddc.connect(owner1).accountWithdraw(c1, 10n * USD, owner1.address)),
+    n: 1,
+  });
   rows.push({ name: "bucketClose", gas: await gasOf(ddc.connect(owner1).bucketClose(bucket)), n: 1 });
 
   const get = (name: string, n: number): number => {
@@ -83,13 +110,28 @@ async function main(): Promise<void> {
     if (!row) throw new Error(`missing row ${name} n=${n}`);
     return row.gas;
   };
-  const marginal = (get("bucketSettlePayment (owners distinct, paid)", 1000) - get("bucketSettlePayment (owners distinct, paid)", 100)) / 900;
+  const marginal =
+    (get("bucketSettlePayment (owners distinct, paid)", 1000) -
+      get("bucketSettlePayment (owners distinct, paid)", 100)) /
+    900;
   const checks = [
     { target: "bucketSettlePayment marginal per bucket (paid) ≤ 12,500", value: marginal, ok: marginal <= 12_500 },
     { target: "bucketSettlePayment of 1,200, all into arrears, < 16,777,216", value: worstGas, ok: worstGas < GAS_CAP },
-    { target: "bucketSettlePayment of 1,200, all repaying debt, < 16,777,216", value: repayGas, ok: repayGas < GAS_CAP },
-    { target: "bucketCreate ≤ 120,000", value: get("bucketCreate (repeat)", 1), ok: get("bucketCreate (repeat)", 1) <= 120_000 },
-    { target: "accountDeposit into an existing ledger ≤ 70,000", value: get("accountDeposit (repeat)", 1), ok: get("accountDeposit (repeat)", 1) <= 70_000 },
+    {
+      target: "bucketSettlePayment of 1,200, all repaying debt, < 16,777,216",
+      value: repayGas,
+      ok: repayGas < GAS_CAP,
+    },
+    {
+      target: "bucketCreate ≤ 120,000",
+      value: get("bucketCreate (repeat)", 1),
+      ok: get("bucketCreate (repeat)", 1) <= 120_000,
+    },
+    {
+      target: "accountDeposit into an existing ledger ≤ 70,000",
+      value: get("accountDeposit (repeat)", 1),
+      ok: get("accountDeposit (repeat)", 1) <= 70_000,
+    },
   ];
   const worstMarginal = (worstGas - get("bucketSettlePayment (owners distinct, paid)", 1)) / 1199;
 
@@ -103,14 +145,19 @@ async function main(): Promise<void> {
     "",
     "| function | n | gas | gas per item |",
     "|---|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.name} | ${r.n} | ${r.gas.toLocaleString("en-US")} | ${r.n > 1 ? Math.round(r.gas / r.n).toLocaleString("en-US") : ""} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.n} | ${r.gas.toLocaleString("en-US")} | ${r.n > 1 ? Math.round(r.gas / r.n).toLocaleString("en-US") : ""} |`,
+    ),
     "",
     `Marginal settlement cost per bucket, paid path (1,000 − 100 buckets): ${marginal.toFixed(0)} gas.`,
     `Marginal settlement cost per bucket, every ledger into arrears (1,200 − 1): ${worstMarginal.toFixed(0)} gas.`,
     "",
     "| target | measured | met |",
     "|---|---:|:---:|",
-    ...checks.map((c) => `| ${c.target} | ${Math.round(c.value).toLocaleString("en-US")} | ${c.ok ? "yes" : "**no**"} |`),
+    ...checks.map(
+      (c) => `| ${c.target} | ${Math.round(c.value).toLocaleString("en-US")} | ${c.ok ? "yes" : "**no**"} |`,
+    ),
     "",
   ].join("\n");
   writeFileSync(join(dir, "gas.md"), md);

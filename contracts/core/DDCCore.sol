@@ -8,7 +8,6 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
 import {NodeId, ClusterId, BucketId} from "../types/Ids.sol";
@@ -16,15 +15,9 @@ import {IDDCCore} from "../interfaces/IDDCCore.sol";
 import {
     DDCConstants,
     NodeParams,
-    NodeView,
     NodeStatus,
     ClusterParams,
-    ClusterView,
-    PriceCheckpoint,
-    BucketView,
-    BucketStatus,
     BucketRole,
-    LedgerView,
     GlobalParams
 } from "../interfaces/IDDCTypes.sol";
 import {PriceState, PriceIndex} from "../libraries/PriceIndex.sol";
@@ -357,6 +350,7 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     address public immutable viewsExtension;
 
     /// @dev Forwards every other call (the views of {IDDCViews}) to the views extension.
+    // solhint-disable-next-line no-complex-fallback
     fallback() external {
         address target = viewsExtension;
         assembly ("memory-safe") {
@@ -427,5 +421,4 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
         emit GracePeriodChanged(_st().params.gracePeriod, period);
         _st().params.gracePeriod = period;
     }
-
 }

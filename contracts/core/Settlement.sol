@@ -162,16 +162,20 @@ library Settlement {
         }
         uint256 obligation = v.accrued + v.debt;
         if (obligation > v.balance) {
-            v.arrearsSince = recordedDebt != 0
-                ? l.arrearsSince
-                : uint40(PriceIndex.timeAtIndex(p, c.checkpoints, runOutIndex(amount, checkpoint, remainder, units)));
+            v.arrearsSince =
+                recordedDebt != 0
+                    ? l.arrearsSince
+                    : uint40(
+                        PriceIndex.timeAtIndex(p, c.checkpoints, runOutIndex(amount, checkpoint, remainder, units))
+                    );
             v.coveredUntil = v.arrearsSince;
         } else {
             uint256 left = v.balance - obligation;
             v.free = left > v.runway ? left - v.runway : 0;
-            v.coveredUntil = units == 0
-                ? type(uint40).max
-                : _coveredUntil(p, c.checkpoints, runOutIndex(left, indexNow, newRemainder, units));
+            v.coveredUntil =
+                units == 0
+                    ? type(uint40).max
+                    : _coveredUntil(p, c.checkpoints, runOutIndex(left, indexNow, newRemainder, units));
         }
     }
 
@@ -188,9 +192,6 @@ library Settlement {
         uint256 grace = s.params.gracePeriod;
         Live memory v = live(s.clusters[b.cluster], Lookup.ledger(s, b.owner, b.cluster), grace);
         if (v.arrearsSince == 0) return BucketStatus.Active;
-        return
-            block.timestamp >= uint256(v.arrearsSince) + grace
-                ? BucketStatus.Suspended
-                : BucketStatus.InArrears;
+        return block.timestamp >= uint256(v.arrearsSince) + grace ? BucketStatus.Suspended : BucketStatus.InArrears;
     }
 }

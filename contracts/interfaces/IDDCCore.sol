@@ -2,19 +2,7 @@
 pragma solidity 0.8.30;
 
 import {NodeId, ClusterId, BucketId} from "../types/Ids.sol";
-import {
-    NodeParams,
-    NodeView,
-    NodeStatus,
-    ClusterParams,
-    ClusterView,
-    PriceCheckpoint,
-    BucketView,
-    BucketStatus,
-    BucketRole,
-    LedgerView,
-    GlobalParams
-} from "./IDDCTypes.sol";
+import {NodeParams, NodeStatus, ClusterParams, BucketRole} from "./IDDCTypes.sol";
 
 /// @title The DDC core: who provides storage, who manages it, who uses it, and who pays whom.
 /// @notice Providers register nodes and trust managers; a manager builds a cluster from vNodes on

@@ -84,9 +84,7 @@ library PriceIndex {
             self.pendingAt = 0;
             return 0;
         }
-        scheduledAt = p.pendingAt != 0 && next <= p.pendingPrice
-            ? p.pendingAt
-            : (block.timestamp + notice).toUint40();
+        scheduledAt = p.pendingAt != 0 && next <= p.pendingPrice ? p.pendingAt : (block.timestamp + notice).toUint40();
         self.pendingPrice = next;
         self.pendingAt = scheduledAt;
     }

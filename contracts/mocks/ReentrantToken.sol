@@ -6,7 +6,7 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 /// @notice A token that, once armed, calls back into a target during every transfer (as an ERC-777
 /// hook would), and bubbles up the target's revert.
 contract ReentrantToken is ERC20 {
-    address public target;
+    address public hookTarget;
     bytes public callData;
 
     constructor() ERC20("Reentrant Token", "RE") {}
@@ -16,15 +16,15 @@ contract ReentrantToken is ERC20 {
     }
 
     function arm(address target_, bytes calldata callData_) external {
-        target = target_;
+        hookTarget = target_;
         callData = callData_;
     }
 
     function _update(address from, address to, uint256 value) internal override {
         super._update(from, to, value);
-        address t = target;
+        address t = hookTarget;
         if (t != address(0) && from != address(0) && to != address(0)) {
-            target = address(0);
+            hookTarget = address(0);
             (bool ok, bytes memory reason) = t.call(callData);
             if (!ok) {
                 assembly ("memory-safe") {

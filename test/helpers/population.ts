@@ -65,7 +65,11 @@ export async function buildPopulation(
       const sent = [];
       const depositorNonce = await deployer.getNonce();
       for (let i = start; i < end; i++) {
-        sent.push(ddc.connect(deployer).depositFor(owners[i], cluster, depositEach, { nonce: depositorNonce + i - start, gasLimit: 200_000 }));
+        sent.push(
+          ddc
+            .connect(deployer)
+            .depositFor(owners[i], cluster, depositEach, { nonce: depositorNonce + i - start, gasLimit: 200_000 }),
+        );
         sent.push(ddc.connect(signers[i]).bucketCreate(cluster, "", { nonce: 0, gasLimit: 200_000 }));
       }
       await Promise.all(sent);

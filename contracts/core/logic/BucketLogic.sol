@@ -86,7 +86,10 @@ library BucketLogic {
         uint256 nodes = c.nodes.length;
         require(nodes >= c.replicationFactor, IDDCCore.ClusterBelowReplication(cluster, nodes, c.replicationFactor));
         uint256 allocated = uint256(c.price.allocated) + grow;
-        require(allocated <= c.reservedPerVNode, IDDCCore.ClusterCapacityExceeded(cluster, c.reservedPerVNode, allocated));
+        require(
+            allocated <= c.reservedPerVNode,
+            IDDCCore.ClusterCapacityExceeded(cluster, c.reservedPerVNode, allocated)
+        );
         c.price.allocated = uint64(allocated);
         uint256 units = uint256(l.units) + grow;
         l.units = uint64(units);
@@ -116,7 +119,11 @@ library BucketLogic {
         return Settlement.bucketStatus(s, s.existingBucket(bucket));
     }
 
-    function ledger(CoreStorage storage s, address owner, ClusterId cluster) external view returns (LedgerView memory v) {
+    function ledger(
+        CoreStorage storage s,
+        address owner,
+        ClusterId cluster
+    ) external view returns (LedgerView memory v) {
         Cluster storage c = s.existingCluster(cluster);
         Ledger storage l = Lookup.ledger(s, owner, cluster);
         Settlement.Live memory live = Settlement.live(c, l, s.params.gracePeriod);
