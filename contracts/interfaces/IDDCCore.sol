@@ -35,6 +35,8 @@ interface IDDCCore {
     error NodeInClusters(NodeId node, uint256 clusters);
     error NodeCapacityExceeded(NodeId node, uint256 capacity, uint256 required);
     error NodeTooManyUrls(uint256 count, uint256 max);
+    /// @dev `engine` or `version` longer than the 31 bytes stored.
+    error NodeStringTooLong(bytes32 field, uint256 length, uint256 max);
     error NodeUrlTooLong(uint256 index, uint256 length, uint256 max);
     /// @dev The node's provider does not trust the cluster's current manager.
     error NodeManagerNotTrusted(NodeId node, address provider, address manager);

@@ -104,9 +104,16 @@ library NodeLogic {
         n.signingKey = key;
     }
 
+    function _checkShort(bytes32 field, string calldata value) private pure {
+        uint256 length = bytes(value).length;
+        require(length <= 31, IDDCCore.NodeStringTooLong(field, length, 31));
+    }
+
     function _setParams(Node storage n, NodeParams calldata params) private {
         uint256 count = params.urls.length;
         require(count <= DDCConstants.MAX_URLS, IDDCCore.NodeTooManyUrls(count, DDCConstants.MAX_URLS));
+        _checkShort("engine", params.engine);
+        _checkShort("version", params.version);
         n.engine = params.engine.toShortString();
         n.version = params.version.toShortString();
         for (uint256 i = 0; i < count; ++i) {
