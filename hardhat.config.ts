@@ -40,6 +40,11 @@ const config: HardhatUserConfig = {
     localhost: {
       url: process.env.DDC_LOCAL_RPC ?? "http://127.0.0.1:8545",
     },
+    // A live chain: any EVM RPC endpoint and a deployer key, both from the environment.
+    live: {
+      url: process.env.DDC_RPC_URL ?? "http://127.0.0.1:8545",
+      accounts: process.env.DDC_DEPLOYER_KEY ? [process.env.DDC_DEPLOYER_KEY] : [],
+    },
   },
   typechain: {
     outDir: "typechain-types",
