@@ -58,15 +58,6 @@ async function main(): Promise<void> {
     n: 1000,
   });
 
-  // Ledgers with recorded debt (a deposit records it) that repay it: both ledger slots written.
-  const worstOwners = pop.owners.slice(offset - 1200, offset);
-  await f.token.mint(f.deployer.address, 1_000_000n * USD);
-  for (const owner of worstOwners) await ddc.connect(f.deployer).depositFor(owner, cluster, 10n * USD);
-  const repayGas = await gasOf(ddc.bucketSettlePayment(cluster, worst, { gasLimit: GAS_CAP }));
-  rows.push({ name: "bucketSettlePayment (owners distinct, each repays recorded debt)", gas: repayGas, n: 1200 });
-  const repaid = await ddc.getLedger(worstOwners[0], cluster);
-  if (repaid.debt !== 0n) throw new Error("bench: the repayment batch left debt");
-
   // Single-transaction figures on the example-sized cluster.
   const c1 = cluster;
   rows.push({
@@ -117,11 +108,6 @@ async function main(): Promise<void> {
   const checks = [
     { target: "bucketSettlePayment marginal per bucket (paid) ≤ 12,500", value: marginal, ok: marginal <= 12_500 },
     { target: "bucketSettlePayment of 1,200, all into arrears, < 16,777,216", value: worstGas, ok: worstGas < GAS_CAP },
-    {
-      target: "bucketSettlePayment of 1,200, all repaying debt, < 16,777,216",
-      value: repayGas,
-      ok: repayGas < GAS_CAP,
-    },
     {
       target: "bucketCreate ≤ 120,000",
       value: get("bucketCreate (repeat)", 1),

@@ -217,11 +217,7 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
         bytes memory record = new bytes(length * 36);
         uint256 total;
         for (uint256 i = 0; i < length; ++i) {
-            BucketId id;
-            assembly ("memory-safe") {
-                // i < buckets.length: no bounds check needed.
-                id := calldataload(add(buckets.offset, shl(5, i)))
-            }
+            BucketId id = buckets[i];
             (address owner, ClusterId bucketCluster) = _bucketKey(s, id);
             require(owner != address(0), BucketNotFound(id));
             require(bucketCluster == cluster, BucketNotInCluster(id, cluster));
@@ -391,10 +387,17 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
         uint256 received = _token.balanceOf(address(this)) - before;
         require(received != 0, LedgerNothingReceived(msg.sender, amount));
         Ledger storage l = Lookup.ledger(_st(), owner, cluster);
-        // A ledger in arrears mode records its debt first (its first field is not a balance).
-        if (l.hot & LedgerMath.LAZY != 0) Settlement.settleOne(owner, cluster, c, l);
+        // A ledger in arrears mode records its debt first (its first field is not a balance), and
+        // a ledger with debt repays it from the deposit at once: so recorded debt always means a
+        // continuous arrears period, and a later run-out starts a new one.
+        bool lazy = l.hot & LedgerMath.LAZY != 0;
+        if (lazy) {
+            PriceState memory p = c.price;
+            Settlement.settle(l, p, c.checkpoints, p.indexAt(block.timestamp)); // pays nothing
+        }
         (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
         l.hot = LedgerMath.pack(balance + received, checkpoint, remainder);
+        if (l.debt != 0) Settlement.settleOne(owner, cluster, c, l);
         emit Deposited(owner, cluster, msg.sender, received);
     }
 

@@ -13,8 +13,9 @@ import {NodeParams, NodeStatus, ClusterParams, BucketRole} from "./IDDCTypes.sol
 /// ledger of `u` units owes `floor(u × (I_now − I_checkpoint) / MONTH)`, the remainder carried, so k
 /// settlements pay exactly what one does. Settlement is permissionless: each named ledger pays
 /// `min(owed + debt, balance)` into the cluster's revenue pool, the shortfall becomes debt, repaid
-/// first next time. Price increases apply only after a notice at least as long as the unlock delay;
-/// decreases, and any change while the cluster has no allocation, apply at once.
+/// first by the next deposit (which settles at once). Price increases apply only after a notice at
+/// least as long as the unlock delay; decreases, and any change while the cluster has no
+/// allocation, apply at once.
 ///
 /// Conservation: the core's token balance equals the sum of ledger balances and revenue pools.
 interface IDDCCore {
@@ -223,7 +224,8 @@ interface IDDCCore {
 
     // ────────────────────────────────────────── accounts ──────────────────────────────────────────
 
-    /// @notice Deposits into the caller's ledger in `cluster`; credits what actually arrived.
+    /// @notice Deposits into the caller's ledger in `cluster`; credits what actually arrived. A
+    /// ledger with debt is settled at once: the deposit repays the debt first.
     function accountDeposit(ClusterId cluster, uint256 amount) external;
 
     function depositFor(address owner, ClusterId cluster, uint256 amount) external;

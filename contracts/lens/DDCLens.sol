@@ -12,7 +12,7 @@ import {NodeView, ClusterView, BucketView} from "../interfaces/IDDCTypes.sol";
 /// A call scans at most {MAX_SCAN} ids, so it stays cheap whatever the filter.
 contract DDCLens {
     /// @notice The most ids one list call looks at.
-    uint256 public constant MAX_SCAN = 500;
+    uint256 public constant MAX_SCAN = 100;
 
     IDDC public immutable core;
 

@@ -64,8 +64,9 @@ library PriceIndex {
     }
 
     /// @dev Moves the cluster towards `newTarget` (call {accrue} first). A decrease, or any change
-    /// while nothing is allocated, applies at once; an increase waits `notice`, except that the
-    /// part already announced keeps its announced time.
+    /// while nothing is allocated, applies at once; an increase waits `notice`. With an increase
+    /// already pending, a new target at or below the pending price keeps the announced time; one
+    /// above it announces the whole new price `notice` from now (never earlier than announced).
     /// @return scheduledAt 0 if applied at once, else when the new price applies.
     function setTarget(
         PriceState storage self,
