@@ -105,6 +105,8 @@ interface IDDCCore {
     event ClusterPriceChanged(ClusterId indexed cluster, uint96 oldPrice, uint96 newPrice, uint256 index);
     /// @dev A price increase is announced: it applies at `effectiveAt` unless superseded.
     event ClusterPriceScheduled(ClusterId indexed cluster, uint96 currentPrice, uint96 newPrice, uint40 effectiveAt);
+    /// @dev A scheduled increase will not happen: the price moved to or below the current one first.
+    event ClusterPriceScheduleCancelled(ClusterId indexed cluster, uint96 cancelledPrice, uint40 cancelledAt);
     event ClusterManagerProposed(ClusterId indexed cluster, address indexed manager, address indexed pendingManager);
     /// @dev Operators were cleared; providers must trust `newManager` before their nodes can be added.
     event ClusterManagerChanged(ClusterId indexed cluster, address indexed oldManager, address indexed newManager);

@@ -9,7 +9,8 @@ import {NodeView, ClusterView, BucketView} from "../interfaces/IDDCTypes.sol";
 /// @notice Read-only helpers for clients (apps, storage nodes, explorers): paged and filtered lists,
 /// the ring in order, and which nodes hold a key. It holds no state and only calls the core's views.
 /// @dev Lists are paged by cursor: pass `cursor` 0 to start, then the returned `next` until it is 0.
-/// A call scans at most {MAX_SCAN} ids, so it stays cheap whatever the filter.
+/// A call scans at most {MAX_SCAN} ids and returns at most that many items (a larger `limit` is
+/// lowered to it), so it stays cheap whatever the filter.
 contract DDCLens {
     /// @notice The most ids one list call looks at.
     uint256 public constant MAX_SCAN = 100;
@@ -27,6 +28,7 @@ contract DDCLens {
         address provider
     ) external view returns (NodeView[] memory items, uint256 next) {
         (uint256 id, uint256 end) = _window(cursor, core.nodeCount());
+        limit = _cap(limit);
         items = new NodeView[](limit);
         uint256 found;
         for (; id <= end && found < limit; ++id) {
@@ -47,6 +49,7 @@ contract DDCLens {
         address manager
     ) external view returns (ClusterView[] memory items, uint256 next) {
         (uint256 id, uint256 end) = _window(cursor, core.clusterCount());
+        limit = _cap(limit);
         items = new ClusterView[](limit);
         uint256 found;
         for (; id <= end && found < limit; ++id) {
@@ -69,6 +72,7 @@ contract DDCLens {
         bool includeClosed
     ) external view returns (BucketView[] memory items, uint256 next) {
         (uint256 id, uint256 end) = _window(cursor, core.bucketCount());
+        limit = _cap(limit);
         items = new BucketView[](limit);
         uint256 found;
         for (; id <= end && found < limit; ++id) {
@@ -122,6 +126,10 @@ contract DDCLens {
             }
             if (!seen) holders[found++] = candidate;
         }
+    }
+
+    function _cap(uint256 limit) private pure returns (uint256) {
+        return limit > MAX_SCAN ? MAX_SCAN : limit;
     }
 
     function _window(uint256 cursor, uint256 count) private pure returns (uint256 id, uint256 end) {

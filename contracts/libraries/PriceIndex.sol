@@ -85,7 +85,11 @@ library PriceIndex {
             self.pendingAt = 0;
             return 0;
         }
-        scheduledAt = p.pendingAt != 0 && next <= p.pendingPrice ? p.pendingAt : (block.timestamp + notice).toUint40();
+        scheduledAt = (block.timestamp + notice).toUint40();
+        if (p.pendingAt != 0 && (next <= p.pendingPrice || scheduledAt < p.pendingAt)) {
+            // What was announced keeps its time: never earlier, and no later for no more.
+            scheduledAt = p.pendingAt;
+        }
         self.pendingPrice = next;
         self.pendingAt = scheduledAt;
     }

@@ -276,11 +276,13 @@ library ClusterLogic {
         uint96 current = c.price.price;
         if (applied) emit IDDCCore.ClusterPriceChanged(cluster, before, current, indexNow);
         uint256 notice = Math.max(c.priceNotice, s.params.unlockDelay);
+        (uint96 wasPending, uint40 wasPendingAt) = (c.price.pendingPrice, c.price.pendingAt);
         uint40 at = c.price.setTarget(c.checkpoints, newTarget, notice);
         if (at != 0) {
             emit IDDCCore.ClusterPriceScheduled(cluster, current, uint96(newTarget), at);
-        } else if (newTarget != current) {
-            emit IDDCCore.ClusterPriceChanged(cluster, current, uint96(newTarget), indexNow);
+        } else {
+            if (wasPendingAt != 0) emit IDDCCore.ClusterPriceScheduleCancelled(cluster, wasPending, wasPendingAt);
+            if (newTarget != current) emit IDDCCore.ClusterPriceChanged(cluster, current, uint96(newTarget), indexNow);
         }
     }
 
