@@ -1,0 +1,1213 @@
+/**
+ * Property-based tests of the ledger and price rules. fast-check drives random action sequences
+ * (deposits, allocations, cap changes, closes, batch settlements, unlock + withdraw, time, rent
+ * changes, node additions and removals, reservations, governance delays) against the in-process
+ * chain, from one fixture snapshot per run. A reference model (test/helpers/model.ts) predicts each
+ * transaction's outcome — success with the exact settlements (paid, debt), or the named custom error —
+ * so an unexpected revert kind (panic, unknown error, or another error than predicted) fails the
+ * property. After every action: (a) conservation; (b) the charges the events report are bounded by
+ * the index from `clusterPriceCheckpoints` (and, stronger, equal its floor: remainders carry); (c)
+ * an announced increase is not in force before its time, which is at least the notice from its
+ * announcement and never earlier than one announced before. FC_SEED=… replays a failure.
+ */
+import { expect } from "chai";
+import fc from "fast-check";
+import { ethers, network } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { ContractTransactionReceipt, ContractTransactionResponse, Interface } from "ethers";
+import { DAY } from "../../deploy/core";
+import {
+  coreFixture,
+  exampleFixture,
+  CLUSTER_PARAMS,
+  GIB,
+  NODE_PARAMS,
+  RENT,
+  USD,
+  type CoreFixture,
+  type ExampleFixture,
+} from "../helpers/fixtures";
+import {
+  LedgerModel,
+  PriceModel,
+  decodeRecord,
+  revertOf,
+  runway,
+  scaledCharge,
+  settlementsOf,
+  indexAt as indexFromCheckpoints,
+  MONTH,
+  type Checkpoint,
+  type Settled,
+} from "../helpers/model";
+
+// ───────────────────────────────────────────── fixture ─────────────────────────────────────────────
+
+const NODE_RENTS = [RENT, 2n * RENT, (3n * RENT) / 2n, 3n * RENT, RENT / 2n];
+const NODE_VNODES = [2, 1, 1, 1, 1];
+const NODE_CAPACITY = 1_000_000n;
+
+/** The ring tokens of node `i` (0-based): the same in every cluster, distinct between nodes. */
+function tokensOf(i: number): bigint[] {
+  return Array.from({ length: NODE_VNODES[i] }, (_, j) => (BigInt(i + 1) << 48n) + BigInt(j));
+}
+
+interface InvariantFixture extends CoreFixture {
+  manager2: HardhatEthersSigner;
+  providers: HardhatEthersSigner[];
+  /** Every address that may hold a ledger. */
+  owners: HardhatEthersSigner[];
+  /** Pays `depositFor` on others' behalf. */
+  payer: HardhatEthersSigner;
+  clusters: bigint[];
+}
+
+/**
+ * Two clusters sharing node 2: cluster 1 (manager, notice 10 days) holds nodes 1–4 (node 1 with two
+ * vNodes), cluster 2 (manager2, notice 0: the unlock delay rules) holds nodes 2 and 5. Five owners,
+ * seven buckets, five funded ledgers with allocations (one in debt, one run out but not settled);
+ * the fifth owner has nothing yet.
+ */
+async function invariantFixture(): Promise<InvariantFixture> {
+  const f = await coreFixture();
+  const { ddc, token, coreAddress, manager } = f;
+  const manager2 = f.others[3];
+  const payer = f.others[6];
+  const providers = [f.provider1, f.provider2, f.others[0], f.others[1], f.others[2]];
+  for (let i = 0; i < providers.length; i++) {
+    await ddc
+      .connect(providers[i])
+      .nodeCreate(ethers.Wallet.createRandom().address, NODE_CAPACITY, NODE_RENTS[i], NODE_PARAMS);
+    await ddc.connect(providers[i]).nodeTrustManager(manager.address);
+    await ddc.connect(providers[i]).nodeTrustManager(manager2.address);
+  }
+  await ddc.connect(manager).clusterCreate(manager.address, { ...CLUSTER_PARAMS, priceNotice: 10 * DAY }, GIB);
+  await ddc.connect(manager2).clusterCreate(manager2.address, { ...CLUSTER_PARAMS, priceNotice: 0 }, GIB);
+  for (const i of [0, 1, 2, 3]) await ddc.connect(manager).clusterAddNode(1n, BigInt(i + 1), tokensOf(i));
+  for (const i of [1, 4]) await ddc.connect(manager2).clusterAddNode(2n, BigInt(i + 1), tokensOf(i));
+  await ddc.connect(manager).clusterReserveResource(1n, 200n);
+  await ddc.connect(manager2).clusterReserveResource(2n, 200n);
+
+  const owners = [f.owner1, f.owner2, f.stranger, f.others[4], f.others[5]];
+  for (const s of [f.others[4], f.others[5], payer]) {
+    await token.mint(s.address, 1_000_000n * USD);
+    await token.connect(s).approve(coreAddress, ethers.MaxUint256);
+  }
+  // Buckets 1..7: (owner index, cluster).
+  const buckets: [number, bigint][] = [
+    [0, 1n],
+    [0, 1n],
+    [0, 2n],
+    [1, 1n],
+    [2, 1n],
+    [2, 2n],
+    [3, 2n],
+  ];
+  for (const [o, c] of buckets) await ddc.connect(owners[o]).bucketCreate(c, "");
+  // Small deposits: a few weeks without a top-up run most ledgers out.
+  await ddc.connect(owners[0]).accountDeposit(1n, 60n * USD);
+  await ddc.connect(owners[0]).accountDeposit(2n, 10n * USD);
+  await ddc.connect(owners[1]).accountDeposit(1n, 15n * USD);
+  await ddc.connect(owners[2]).accountDeposit(1n, 20n * USD);
+  await ddc.connect(payer).depositFor(owners[3].address, 2n, 200n * USD);
+  await ddc.connect(owners[0]).bucketAllocIntoCluster(1n, 10n);
+  await ddc.connect(owners[0]).bucketAllocIntoCluster(2n, 5n);
+  await ddc.connect(owners[0]).bucketAllocIntoCluster(3n, 3n);
+  await ddc.connect(owners[1]).bucketAllocIntoCluster(4n, 4n);
+  await ddc.connect(owners[2]).bucketAllocIntoCluster(5n, 2n);
+  await ddc.connect(owners[3]).bucketAllocIntoCluster(7n, 6n);
+  // Twenty days on: owner 2 is settled into debt by a batch (arrears mode), owner 3 by one cap
+  // change (in credit), owner 1 has run out in cluster 1 without being settled.
+  await time.increase(20 * DAY);
+  await ddc.connect(payer).bucketSettlePayment(1n, [4n]);
+  await ddc.connect(owners[2]).bucketSetCap(5n, 2n);
+  await ddc.connect(payer).bucketSettlePayment(2n, [3n, 7n]);
+  return { ...f, manager2, providers, owners, payer, clusters: [1n, 2n] };
+}
+
+// ───────────────────────────────────────────── actions ─────────────────────────────────────────────
+
+type Action =
+  | { kind: "deposit"; owner: number; cluster: number; amount: bigint; payer: number | null; debtor: boolean }
+  | { kind: "alloc"; bucket: number; units: number }
+  | { kind: "setCap"; bucket: number; extra: number }
+  | { kind: "close"; bucket: number }
+  | { kind: "settle"; cluster: number; picks: number[]; foreign: number | null }
+  | {
+      kind: "withdraw";
+      owner: number;
+      cluster: number;
+      unlockPct: number;
+      wait: number | null;
+      pct: number;
+      self: boolean;
+      funded: boolean;
+    }
+  | { kind: "time"; seconds: number }
+  | { kind: "toPending"; cluster: number; offset: number }
+  | { kind: "rent"; node: number; bps: number; accept: number }
+  | { kind: "addNode"; cluster: number; node: number; valid: boolean }
+  | { kind: "removeNode"; cluster: number; node: number; valid: boolean }
+  | { kind: "reserve"; cluster: number; delta: number }
+  | { kind: "createBucket"; owner: number; cluster: number }
+  | { kind: "unlockDelay"; days: number }
+  | { kind: "grace"; hours: number }
+  | { kind: "priceNotice"; cluster: number; days: number };
+
+const ix = fc.nat({ max: 1000 });
+const amountArb = fc.oneof(
+  fc.constant(1n),
+  fc.bigInt({ min: 1n, max: 1000n }),
+  fc.bigInt({ min: USD, max: 50n * USD }),
+  fc.bigInt({ min: 50n * USD, max: 400n * USD }),
+);
+const secondsArb = fc.oneof(
+  fc.integer({ min: 1, max: 60 }),
+  fc.integer({ min: 60, max: 86_400 }),
+  fc.integer({ min: 86_400, max: 7 * 86_400 }),
+  fc.integer({ min: 7 * 86_400, max: 28 * 86_400 }),
+);
+
+const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("deposit" as const),
+      owner: ix,
+      cluster: ix,
+      amount: amountArb,
+      payer: fc.oneof(fc.constant(null), fc.nat({ max: 1 })),
+      debtor: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.record({ kind: fc.constant("alloc" as const), bucket: ix, units: fc.nat({ max: 40 }) }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("setCap" as const), bucket: ix, extra: fc.nat({ max: 5 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("close" as const), bucket: ix }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant("settle" as const),
+      cluster: ix,
+      picks: fc.array(ix, { maxLength: 6 }),
+      foreign: fc.oneof({ weight: 5, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: ix }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("withdraw" as const),
+      owner: ix,
+      cluster: ix,
+      unlockPct: fc.integer({ min: 0, max: 110 }),
+      wait: fc.option(fc.constantFrom(-1, 0, 1, 3600), { nil: null, freq: 4 }),
+      pct: fc.integer({ min: 0, max: 110 }),
+      self: fc.boolean(),
+      funded: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    }),
+  },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant("time" as const), seconds: secondsArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("toPending" as const),
+      cluster: ix,
+      offset: fc.integer({ min: -2, max: 1 }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("rent" as const),
+      node: ix,
+      bps: fc.oneof(fc.constant(10_000), fc.integer({ min: 1_000, max: 30_000 })),
+      accept: fc.integer({ min: 0, max: 3 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("addNode" as const), cluster: ix, node: ix, valid: fc.boolean() }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("removeNode" as const), cluster: ix, node: ix, valid: fc.boolean() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("reserve" as const),
+      cluster: ix,
+      delta: fc.integer({ min: -3, max: 300 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("createBucket" as const), owner: ix, cluster: ix }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("unlockDelay" as const), days: fc.integer({ min: 0, max: 30 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("grace" as const), hours: fc.integer({ min: 1, max: 30 * 24 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("priceNotice" as const),
+      cluster: ix,
+      days: fc.integer({ min: 0, max: 30 }),
+    }),
+  },
+);
+
+// ────────────────────────────────────────────── model ──────────────────────────────────────────────
+
+interface NodeM {
+  id: bigint;
+  provider: HardhatEthersSigner;
+  /** The rent the provider asks. */
+  rent: bigint;
+}
+
+interface ClusterM {
+  id: bigint;
+  manager: HardhatEthersSigner;
+  priceNotice: bigint;
+  replication: bigint;
+  reservedPerVNode: bigint;
+  /** Node index → the rent this cluster accepted and the vNodes. */
+  members: Map<number, { rent: bigint; vnodes: bigint }>;
+  price: PriceModel;
+}
+
+interface BucketM {
+  id: bigint;
+  owner: string;
+  cluster: number;
+  reserved: bigint;
+  cap: bigint;
+  closed: boolean;
+}
+
+/** What the events alone say of a ledger: for the bound on charges. */
+interface Observed {
+  paid: bigint;
+  debt: bigint;
+  at: bigint | null;
+}
+
+/** Coverage over the whole property, so that it cannot pass by reverting everything. */
+const stats = {
+  ok: new Map<string, number>(),
+  refused: new Map<string, number>(),
+  arrears: 0,
+  scheduled: 0,
+  scheduledApplied: 0,
+  /** Checks made while an announced increase was due but not yet written down. */
+  dueUnwritten: 0,
+  withdrawn: 0,
+  depositsInDebt: 0,
+};
+
+function bump(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+const MAX_UINT40 = (1n << 40n) - 1n;
+
+const key = (owner: string, cluster: number): string => `${owner.toLowerCase()}/${cluster}`;
+
+class World {
+  nodes: NodeM[] = [];
+  clusters: ClusterM[] = [];
+  buckets: BucketM[] = [];
+  ledgers = new Map<string, LedgerModel>();
+  observed = new Map<string, Observed>();
+  unlockDelay = 0n;
+  grace = 0n;
+  private readonly ifaces: Interface[];
+
+  constructor(readonly f: InvariantFixture) {
+    this.ifaces = [f.ddc.interface, f.core.interface];
+  }
+
+  /** Builds the model from the fixture's chain: its state, and its history from the events. */
+  static async load(f: InvariantFixture): Promise<World> {
+    const w = new World(f);
+    const { ddc } = f;
+    const params = await ddc.globalParams();
+    w.unlockDelay = params.unlockDelay;
+    w.grace = params.gracePeriod;
+    for (let i = 0; i < f.providers.length; i++) {
+      w.nodes.push({ id: BigInt(i + 1), provider: f.providers[i], rent: (await ddc.getNode(i + 1)).rent });
+    }
+    for (const [i, id] of f.clusters.entries()) {
+      const view = await ddc.getCluster(id);
+      expect(view.pendingPriceAt).to.equal(0n);
+      const members = new Map<number, { rent: bigint; vnodes: bigint }>();
+      for (const node of await ddc.clusterNodes(id)) {
+        const info = await ddc.clusterNodeInfo(id, node);
+        members.set(Number(node) - 1, { rent: info.rent, vnodes: BigInt(info.tokens.length) });
+      }
+      const cps = (await ddc.clusterPriceCheckpoints(id)).map((c) => ({
+        time: c.time,
+        index: c.index,
+        price: c.price,
+      }));
+      w.clusters.push({
+        id,
+        manager: i === 0 ? f.manager : f.manager2,
+        priceNotice: view.params.priceNotice,
+        replication: view.params.replicationFactor,
+        reservedPerVNode: view.reservedPerVNode,
+        members,
+        price: new PriceModel(cps, null),
+      });
+    }
+    const count = await ddc.bucketCount();
+    for (let id = 1n; id <= count; id++) {
+      const b = await ddc.getBucket(id);
+      w.buckets.push({ id, owner: b.owner, cluster: Number(b.cluster) - 1, reserved: 0n, cap: 0n, closed: false });
+    }
+    for (const o of f.owners) {
+      for (let c = 0; c < w.clusters.length; c++) {
+        w.ledgers.set(key(o.address, c), new LedgerModel(o.address, w.clusters[c].id));
+        w.observed.set(key(o.address, c), { paid: 0n, debt: 0n, at: null });
+      }
+    }
+    // History: deposits, settlements and allocations, in order, at their blocks' times.
+    const logs = await ethers.provider.getLogs({ address: f.coreAddress, fromBlock: 0, toBlock: "latest" });
+    for (const log of logs) {
+      const parsed = ddc.interface.parseLog(log);
+      if (parsed === null) continue;
+      const t = BigInt((await ethers.provider.getBlock(log.blockNumber))!.timestamp);
+      if (parsed.name === "Deposited") {
+        const c = Number(parsed.args.cluster) - 1;
+        w.ledger(parsed.args.owner as string, c).balance += parsed.args.amount as bigint;
+      } else if (parsed.name === "LedgerSettled") {
+        const owner = parsed.args.owner as string;
+        const c = Number(parsed.args.cluster) - 1;
+        const s = w.ledger(owner, c).settle(w.index(c), t);
+        expect([s.paid, s.debt], "fixture settlement").to.deep.equal([parsed.args.paid, parsed.args.debt]);
+        const o = w.observed.get(key(owner, c))!;
+        o.paid += s.paid;
+        o.debt = s.debt;
+        o.at = t;
+      } else if (parsed.name === "PaymentsSettled") {
+        const c = Number(parsed.args.cluster) - 1;
+        for (const e of decodeRecord(parsed.args.record as string)) {
+          const owner = w.buckets[Number(e.bucket) - 1].owner;
+          const s = w.ledger(owner, c).settle(w.index(c), t);
+          expect([s.paid, s.debt], "fixture batch settlement").to.deep.equal([e.paid, e.debt]);
+          const o = w.observed.get(key(owner, c))!;
+          o.paid += s.paid;
+          o.debt = s.debt;
+          o.at = t;
+        }
+      } else if (parsed.name === "BucketAllocated") {
+        const b = w.buckets[Number(parsed.args.bucket) - 1];
+        const l = w.ledger(b.owner, b.cluster);
+        const billed = parsed.args.billed as bigint;
+        l.setUnits(t, l.units - b.reserved + billed);
+        b.reserved = billed;
+        b.cap = parsed.args.cap as bigint;
+      }
+    }
+    return w;
+  }
+
+  ledger(owner: string, cluster: number): LedgerModel {
+    const l = this.ledgers.get(key(owner, cluster));
+    if (l === undefined) throw new Error(`no ledger ${owner} in cluster ${cluster}`);
+    return l;
+  }
+
+  signer(address: string): HardhatEthersSigner {
+    const s = this.f.owners.find((o) => o.address === address);
+    if (s === undefined) throw new Error(`no signer ${address}`);
+    return s;
+  }
+
+  index(c: number): (t: bigint) => bigint {
+    const p = this.clusters[c].price;
+    return (t) => p.indexAt(t);
+  }
+
+  allocated(c: number): bigint {
+    return this.buckets.filter((b) => b.cluster === c && !b.closed).reduce((s, b) => s + b.reserved, 0n);
+  }
+
+  target(c: number): bigint {
+    let p = 0n;
+    for (const m of this.clusters[c].members.values()) p += m.rent * m.vnodes;
+    return p;
+  }
+
+  notice(c: number): bigint {
+    const n = this.clusters[c].priceNotice;
+    return n > this.unlockDelay ? n : this.unlockDelay;
+  }
+
+  /** Fixes the next block's time (one second on) and returns it. */
+  async next(): Promise<bigint> {
+    const now = BigInt(await time.latest()) + 1n;
+    await time.setNextBlockTimestamp(now);
+    return now;
+  }
+
+  /**
+   * Sends a transaction whose outcome the model predicted: success with these settlements in this
+   * order (`expected` null), or a revert with the named custom error. Anything else fails.
+   */
+  async send(
+    label: string,
+    expected: string | null,
+    settlements: Settled[],
+    tx: () => Promise<ContractTransactionResponse>,
+  ): Promise<ContractTransactionReceipt | null> {
+    let receipt: ContractTransactionReceipt | null;
+    try {
+      receipt = await (await tx()).wait();
+    } catch (e) {
+      const { name, args } = revertOf(e, this.ifaces);
+      expect(
+        name,
+        `${label}: reverted with ${name}(${args.join(", ")}), model expected ${expected ?? "success"}`,
+      ).to.equal(expected);
+      bump(stats.refused, `${label}:${name}`);
+      return null;
+    }
+    if (receipt === null) throw new Error(`${label}: no receipt`);
+    expect(expected, `${label}: succeeded, model expected ${expected}`).to.equal(null);
+    bump(stats.ok, label);
+    const now = BigInt((await receipt.getBlock()).timestamp);
+    const seen = settlementsOf(receipt, { address: this.f.coreAddress, iface: this.f.ddc.interface }, (b) => {
+      return this.buckets[Number(b) - 1].owner;
+    });
+    expect(
+      seen.map((s) => [s.owner.toLowerCase(), s.cluster, s.paid, s.debt]),
+      `${label}: settlements (owner, cluster, paid, debt) against the model`,
+    ).to.deep.equal(settlements.map((s) => [s.owner.toLowerCase(), s.cluster, s.paid, s.debt]));
+    for (const s of seen) {
+      const o = this.observed.get(key(s.owner, Number(s.cluster) - 1))!;
+      o.paid += s.paid;
+      o.debt = s.debt;
+      o.at = now;
+      if (s.debt > 0n) stats.arrears++;
+    }
+    // (c) an announced increase waits its notice, or keeps a time already announced for more; a
+    // cancelled one is reported.
+    const cancelled: [bigint, bigint, bigint][] = [];
+    for (const log of receipt.logs) {
+      const parsed = this.f.ddc.interface.parseLog(log);
+      if (parsed?.name === "ClusterPriceScheduleCancelled") {
+        const a = parsed.args;
+        cancelled.push([a.cluster as bigint, a.cancelledPrice as bigint, a.cancelledAt as bigint]);
+      }
+      if (parsed?.name !== "ClusterPriceScheduled") continue;
+      stats.scheduled++;
+      const c = Number(parsed.args.cluster) - 1;
+      const at = parsed.args.effectiveAt as bigint;
+      expect(at, "announced increase: effective time").to.equal(this.clusters[c].price.pending?.at);
+      expect(parsed.args.newPrice, "announced increase: price").to.equal(this.clusters[c].price.pending?.price);
+      expect(parsed.args.newPrice as bigint, "an announced change is an increase").to.be.greaterThan(
+        parsed.args.currentPrice as bigint,
+      );
+      if (at < now + this.notice(c)) {
+        expect(this.announced[c], "early effective time is only kept from an earlier announcement").to.not.equal(null);
+        expect(at).to.equal(this.announced[c]!.at);
+        expect(parsed.args.newPrice as bigint).to.be.at.most(this.announced[c]!.price);
+      }
+      if (this.announced[c] !== null) {
+        expect(at, "an announced increase never moves earlier").to.be.at.least(this.announced[c]!.at);
+      }
+    }
+    expect(cancelled, `${label}: cancelled announcements`).to.deep.equal(this.cancelling);
+    this.cancelling = [];
+    return receipt;
+  }
+
+  /** The last announcement seen per cluster (before the current transaction). */
+  announced: ({ price: bigint; at: bigint } | null)[] = [null, null];
+  /** Announcements the current transaction cancels: (cluster, price, time). */
+  cancelling: [bigint, bigint, bigint][] = [];
+
+  /** A settlement the model predicts for one ledger at `now` (applied to the model). */
+  settleModel(owner: string, c: number, now: bigint): Settled {
+    const l = this.ledger(owner, c);
+    const { paid, debt } = l.settle(this.index(c), now);
+    return { owner, cluster: this.clusters[c].id, paid, debt };
+  }
+
+  /** Applies a price move to the model; notes what `send` must see announced or cancelled. */
+  movePrice(c: number, now: bigint): void {
+    const p = this.clusters[c].price;
+    const before = p.pending;
+    if (before !== null && now >= before.at) stats.scheduledApplied++;
+    const announced = before !== null && now < before.at ? { ...before } : null;
+    this.announced[c] = announced;
+    const at = p.move(now, this.target(c), this.allocated(c), this.notice(c));
+    if (at === null && announced !== null) {
+      this.cancelling.push([this.clusters[c].id, announced.price, announced.at]);
+    }
+  }
+
+  // ─────────────────────────────────────────── execution ───────────────────────────────────────────
+
+  async exec(a: Action): Promise<void> {
+    const { ddc } = this.f;
+    switch (a.kind) {
+      case "deposit": {
+        let owner = this.f.owners[a.owner % this.f.owners.length];
+        let c = a.cluster % this.clusters.length;
+        // Mostly, top up a ledger with debt if there is one.
+        const debtors = [...this.ledgers.values()].filter((x) => x.debt > 0n);
+        if (a.debtor && debtors.length > 0) {
+          const d = debtors[(a.owner + a.cluster) % debtors.length];
+          owner = this.signer(d.owner);
+          c = Number(d.cluster) - 1;
+        }
+        const l = this.ledger(owner.address, c);
+        const payer = a.payer === null ? owner : [this.f.payer, this.f.stranger][a.payer];
+        const now = await this.next();
+        // A ledger with debt settles at once: the deposit repays the debt first.
+        const inDebt = l.debt > 0n;
+        const trial = l.clone();
+        trial.balance += a.amount;
+        const expected: Settled[] = [];
+        if (inDebt) {
+          const { paid, debt } = trial.settle(this.index(c), now);
+          expected.push({ owner: owner.address, cluster: this.clusters[c].id, paid, debt });
+        }
+        const before = await this.f.token.balanceOf(payer.address);
+        const r = await this.send("deposit", null, expected, () =>
+          a.payer === null
+            ? ddc.connect(owner).accountDeposit(this.clusters[c].id, a.amount)
+            : ddc.connect(payer).depositFor(owner.address, this.clusters[c].id, a.amount),
+        );
+        if (r !== null) {
+          l.balance += a.amount;
+          if (inDebt) {
+            stats.depositsInDebt++;
+            this.settleModel(owner.address, c, now);
+          }
+          expect(await this.f.token.balanceOf(payer.address)).to.equal(before - a.amount);
+        }
+        return;
+      }
+      case "alloc": {
+        const b = this.buckets[a.bucket % this.buckets.length];
+        const units = BigInt(a.units);
+        const cl = this.clusters[b.cluster];
+        const l = this.ledger(b.owner, b.cluster);
+        const now = await this.next();
+        let expected: string | null = null;
+        const trial = l.clone();
+        const s = trial.settle(this.index(b.cluster), now);
+        if (b.closed) expected = "BucketIsClosed";
+        else if (units > b.reserved) {
+          const grow = units - b.reserved;
+          const rw = runway(l.units + grow, cl.price.target, this.grace);
+          if (BigInt(cl.members.size) < cl.replication) expected = "ClusterBelowReplication";
+          else if (this.allocated(b.cluster) + grow > cl.reservedPerVNode) expected = "ClusterCapacityExceeded";
+          else if ((s.debt === 0n ? trial.balance : 0n) < rw) expected = "LedgerInsufficientRunway";
+        }
+        const settled = expected === null ? [{ owner: b.owner, cluster: cl.id, ...s }] : [];
+        const r = await this.send("alloc", expected, settled, () =>
+          ddc.connect(this.signer(b.owner)).bucketAllocIntoCluster(b.id, units),
+        );
+        if (r !== null) {
+          this.settleModel(b.owner, b.cluster, now);
+          l.setUnits(now, l.units - b.reserved + units);
+          b.reserved = units;
+          if (b.cap < units) b.cap = units;
+        }
+        return;
+      }
+      case "setCap": {
+        const b = this.buckets[a.bucket % this.buckets.length];
+        const cap = b.reserved + BigInt(a.extra) - 1n;
+        if (cap < 0n) return;
+        const l = this.ledger(b.owner, b.cluster);
+        const now = await this.next();
+        const s = l.clone().settle(this.index(b.cluster), now);
+        const expected = b.closed ? "BucketIsClosed" : cap < b.reserved ? "BucketCapBelowReservation" : null;
+        const settled = expected === null ? [{ owner: b.owner, cluster: this.clusters[b.cluster].id, ...s }] : [];
+        const r = await this.send("setCap", expected, settled, () =>
+          ddc.connect(this.signer(b.owner)).bucketSetCap(b.id, cap),
+        );
+        if (r !== null) {
+          this.settleModel(b.owner, b.cluster, now);
+          b.cap = cap;
+        }
+        return;
+      }
+      case "close": {
+        const b = this.buckets[a.bucket % this.buckets.length];
+        const l = this.ledger(b.owner, b.cluster);
+        const now = await this.next();
+        const s = l.clone().settle(this.index(b.cluster), now);
+        const expected = b.closed ? "BucketIsClosed" : null;
+        const settled = expected === null ? [{ owner: b.owner, cluster: this.clusters[b.cluster].id, ...s }] : [];
+        const r = await this.send("close", expected, settled, () =>
+          ddc.connect(this.signer(b.owner)).bucketClose(b.id),
+        );
+        if (r !== null) {
+          this.settleModel(b.owner, b.cluster, now);
+          l.setUnits(now, l.units - b.reserved);
+          b.closed = true;
+        }
+        return;
+      }
+      case "settle": {
+        const c = a.cluster % this.clusters.length;
+        const own = this.buckets.filter((b) => b.cluster === c);
+        const list = a.picks.map((p) => own[p % own.length]);
+        let expected: string | null = null;
+        if (a.foreign !== null) {
+          const others = this.buckets.filter((b) => b.cluster !== c);
+          const foreign = others[a.foreign % others.length];
+          list.splice(a.foreign % (list.length + 1), 0, foreign);
+          expected = "BucketNotInCluster";
+        }
+        const now = await this.next();
+        const poolBefore = (await ddc.getCluster(this.clusters[c].id)).revenuePool;
+        const settled: Settled[] = [];
+        if (expected === null) {
+          const trials = new Map<string, LedgerModel>();
+          for (const b of list) {
+            const k = key(b.owner, c);
+            const t = trials.get(k) ?? this.ledger(b.owner, c).clone();
+            trials.set(k, t);
+            const { paid, debt } = t.settle(this.index(c), now);
+            settled.push({ owner: b.owner, cluster: this.clusters[c].id, paid, debt });
+          }
+        }
+        const r = await this.send("settle", expected, settled, () =>
+          ddc.connect(this.f.stranger).bucketSettlePayment(
+            this.clusters[c].id,
+            list.map((b) => b.id),
+          ),
+        );
+        const poolAfter = (await ddc.getCluster(this.clusters[c].id)).revenuePool;
+        if (r !== null) {
+          for (const b of list) this.settleModel(b.owner, c, now);
+          expect(poolAfter - poolBefore, "the pool grows by what the batch paid").to.equal(
+            settled.reduce((s, x) => s + x.paid, 0n),
+          );
+        } else {
+          expect(poolAfter, "a refused batch moves nothing").to.equal(poolBefore);
+        }
+        return;
+      }
+      case "withdraw": {
+        let owner = this.f.owners[a.owner % this.f.owners.length];
+        let c = a.cluster % this.clusters.length;
+        // Mostly a ledger with something free in it.
+        const latest = BigInt(await time.latest());
+        const funded = [...this.ledgers.values()].filter((x) => {
+          const c = Number(x.cluster) - 1;
+          const due = x.chargedAt(this.index(c), latest) - x.paid;
+          return x.balance > due + runway(x.units, this.clusters[c].price.target, this.grace);
+        });
+        if (a.funded && funded.length > 0) {
+          const d = funded[(a.owner + a.cluster) % funded.length];
+          owner = this.signer(d.owner);
+          c = Number(d.cluster) - 1;
+        }
+        const cl = this.clusters[c];
+        const l = this.ledger(owner.address, c);
+        // Announce: a share of the balance (0 cancels).
+        const unlock = (l.balance * BigInt(a.unlockPct)) / 100n;
+        let now = await this.next();
+        await this.send("unlock", null, [], () => ddc.connect(owner).accountUnlock(cl.id, unlock));
+        l.unlockAmount = unlock;
+        l.unlockAt = unlock === 0n ? 0n : now + this.unlockDelay;
+        if (a.wait !== null && l.unlockAt !== 0n) {
+          const to = l.unlockAt + BigInt(a.wait) - 1n;
+          if (to > BigInt(await time.latest())) await time.increaseTo(to);
+        }
+        const amount = (l.unlockAmount * BigInt(a.pct)) / 100n;
+        const to = a.self ? owner.address : this.f.others[7].address;
+        now = await this.next();
+        const trial = l.clone();
+        const s = trial.settle(this.index(c), now);
+        const rw = runway(l.units, cl.price.target, this.grace);
+        const free = trial.balance > rw ? trial.balance - rw : 0n;
+        let expected: string | null = null;
+        if (amount === 0n) expected = "DDCZeroAmount";
+        else if (l.unlockAt === 0n || now < l.unlockAt) expected = "LedgerLocked";
+        else if (amount > l.unlockAmount) expected = "LedgerUnlockExceeded";
+        else if (amount > free) expected = "LedgerInsufficientFree";
+        const before = await this.f.token.balanceOf(to);
+        const settled = expected === null ? [{ owner: owner.address, cluster: cl.id, ...s }] : [];
+        const r = await this.send("withdraw", expected, settled, () =>
+          ddc.connect(owner).accountWithdraw(cl.id, amount, to),
+        );
+        if (r !== null) {
+          stats.withdrawn++;
+          this.settleModel(owner.address, c, now);
+          l.balance -= amount;
+          if (amount === l.unlockAmount) l.unlockAt = 0n;
+          l.unlockAmount -= amount;
+          expect(await this.f.token.balanceOf(to), "the withdrawal reaches `to`").to.equal(before + amount);
+        }
+        return;
+      }
+      case "time": {
+        await time.increaseTo(BigInt(await time.latest()) + BigInt(a.seconds));
+        return;
+      }
+      case "toPending": {
+        const p = this.clusters[a.cluster % this.clusters.length].price.pending;
+        const latest = BigInt(await time.latest());
+        if (p === null || p.at + BigInt(a.offset) <= latest) {
+          await time.increaseTo(latest + 1n);
+        } else {
+          await time.increaseTo(p.at + BigInt(a.offset));
+        }
+        return;
+      }
+      case "rent": {
+        const n = a.node % this.nodes.length;
+        const node = this.nodes[n];
+        const rent = (node.rent * BigInt(a.bps)) / 10_000n;
+        await this.next();
+        await this.send("nodeChangeRent", null, [], () => ddc.connect(node.provider).nodeChangeRent(node.id, rent));
+        node.rent = rent;
+        for (let c = 0; c < this.clusters.length; c++) {
+          if (((a.accept >> c) & 1) === 0) continue;
+          const cl = this.clusters[c];
+          const m = cl.members.get(n);
+          const now = await this.next();
+          const expected = m === undefined ? "ClusterNodeNotMember" : m.rent === rent ? "ClusterRentUnchanged" : null;
+          if (expected === null) {
+            m!.rent = rent;
+            this.movePrice(c, now);
+          }
+          await this.send("accept", expected, [], () => ddc.connect(cl.manager).clusterAcceptNodeRent(cl.id, node.id));
+        }
+        return;
+      }
+      case "addNode": {
+        const c = a.cluster % this.clusters.length;
+        const cl = this.clusters[c];
+        const outside = this.nodes.map((_, i) => i).filter((i) => !cl.members.has(i));
+        const n = a.valid && outside.length > 0 ? outside[a.node % outside.length] : a.node % this.nodes.length;
+        const now = await this.next();
+        const expected = cl.members.has(n) ? "ClusterNodeAlreadyMember" : null;
+        if (expected === null) {
+          cl.members.set(n, { rent: this.nodes[n].rent, vnodes: BigInt(NODE_VNODES[n]) });
+          this.movePrice(c, now);
+        }
+        await this.send("addNode", expected, [], () =>
+          ddc.connect(cl.manager).clusterAddNode(cl.id, this.nodes[n].id, tokensOf(n)),
+        );
+        return;
+      }
+      case "removeNode": {
+        const c = a.cluster % this.clusters.length;
+        const cl = this.clusters[c];
+        const inside = [...cl.members.keys()];
+        const n = a.valid && inside.length > 0 ? inside[a.node % inside.length] : a.node % this.nodes.length;
+        const now = await this.next();
+        let expected: string | null = null;
+        if (!cl.members.has(n)) expected = "ClusterNodeNotMember";
+        else if (this.allocated(c) !== 0n && BigInt(cl.members.size - 1) < cl.replication)
+          expected = "ClusterBelowReplication";
+        if (expected === null) {
+          cl.members.delete(n);
+          this.movePrice(c, now);
+        }
+        await this.send("removeNode", expected, [], () =>
+          ddc.connect(cl.manager).clusterRemoveNode(cl.id, this.nodes[n].id),
+        );
+        return;
+      }
+      case "reserve": {
+        const c = a.cluster % this.clusters.length;
+        const cl = this.clusters[c];
+        const allocated = this.allocated(c);
+        let units = allocated + BigInt(a.delta);
+        if (units < 0n) units = 0n;
+        await this.next();
+        const expected = units < allocated ? "ClusterReservationBelowAllocation" : null;
+        const r = await this.send("reserve", expected, [], () =>
+          ddc.connect(cl.manager).clusterReserveResource(cl.id, units),
+        );
+        if (r !== null) cl.reservedPerVNode = units;
+        return;
+      }
+      case "createBucket": {
+        const owner = this.f.owners[a.owner % this.f.owners.length];
+        const c = a.cluster % this.clusters.length;
+        await this.next();
+        await this.send("createBucket", null, [], () => ddc.connect(owner).bucketCreate(this.clusters[c].id, ""));
+        this.buckets.push({
+          id: BigInt(this.buckets.length + 1),
+          owner: owner.address,
+          cluster: c,
+          reserved: 0n,
+          cap: 0n,
+          closed: false,
+        });
+        expect(await ddc.bucketCount()).to.equal(BigInt(this.buckets.length));
+        return;
+      }
+      case "unlockDelay": {
+        const delay = BigInt(a.days) * BigInt(DAY);
+        await this.next();
+        await this.send("unlockDelay", null, [], () => this.f.core.connect(this.f.governor).setUnlockDelay(delay));
+        this.unlockDelay = delay;
+        return;
+      }
+      case "priceNotice": {
+        const cl = this.clusters[a.cluster % this.clusters.length];
+        const priceNotice = a.days * DAY;
+        await this.next();
+        await this.send("priceNotice", null, [], () =>
+          ddc.connect(cl.manager).clusterChangeParams(cl.id, { ...CLUSTER_PARAMS, priceNotice }),
+        );
+        cl.priceNotice = BigInt(priceNotice);
+        return;
+      }
+      case "grace": {
+        const grace = BigInt(a.hours) * 3600n;
+        await this.next();
+        await this.send("grace", null, [], () => this.f.core.connect(this.f.governor).setGracePeriod(grace));
+        this.grace = grace;
+        return;
+      }
+    }
+  }
+
+  // ──────────────────────────────────────────── checks ─────────────────────────────────────────────
+
+  async check(label: string): Promise<void> {
+    const { ddc, token, coreAddress } = this.f;
+    const now = BigInt(await time.latest());
+    let pools = 0n;
+    const chainCps: Checkpoint[][] = [];
+    for (const [c, cl] of this.clusters.entries()) {
+      const view = await ddc.getCluster(cl.id);
+      const cps = (await ddc.clusterPriceCheckpoints(cl.id)).map((x) => ({
+        time: x.time,
+        index: x.index,
+        price: x.price,
+      }));
+      chainCps.push(cps);
+      const p = cl.price;
+      expect(cps, `${label}: cluster ${cl.id} checkpoints`).to.deep.equal(p.cps);
+      expect(await ddc.clusterPriceIndex(cl.id), `${label}: cluster ${cl.id} index`).to.equal(p.indexAt(now));
+      expect(view.index).to.equal(p.indexAt(now));
+      expect(view.price, `${label}: cluster ${cl.id} price`).to.equal(p.priceAt(now));
+      expect(view.allocated, `${label}: cluster ${cl.id} allocated`).to.equal(this.allocated(c));
+      expect(view.reservedPerVNode).to.equal(cl.reservedPerVNode);
+      if (p.pending !== null && p.pending.at > now) {
+        // (c) the announced price is not in force before its time.
+        expect(view.pendingPriceAt, `${label}: cluster ${cl.id} pending time`).to.equal(p.pending.at);
+        expect(view.pendingPrice).to.equal(p.pending.price);
+        expect(view.price, `${label}: cluster ${cl.id} keeps its old price until the notice ends`).to.equal(p.stored);
+        expect(view.price).to.be.lessThan(view.pendingPrice);
+      } else {
+        if (p.pending !== null) stats.dueUnwritten++;
+        expect(view.pendingPriceAt, `${label}: cluster ${cl.id} has no pending price`).to.equal(0n);
+      }
+      let paid = 0n;
+      for (const l of this.ledgers.values()) if (l.cluster === cl.id) paid += l.paid;
+      expect(view.revenuePool, `${label}: cluster ${cl.id} pool is what its ledgers paid`).to.equal(paid);
+      pools += view.revenuePool;
+    }
+    let balances = 0n;
+    const statuses = new Map<string, bigint>();
+    for (const [k, l] of this.ledgers) {
+      const c = Number(l.cluster) - 1;
+      const v = await ddc.getLedger(l.owner, l.cluster);
+      balances += v.balance;
+      const who = `${label}: ledger ${k}`;
+      expect(v.balance, `${who} balance`).to.equal(l.balance);
+      expect(v.units, `${who} units`).to.equal(l.units);
+      expect(v.unlockAmount, `${who} unlock amount`).to.equal(l.unlockAmount);
+      expect(v.unlockAt, `${who} unlock time`).to.equal(l.unlockAt);
+      // Live: paid + debt + owed is the index's charge now, rounded down, to the unit.
+      expect(l.paid + v.debt + v.owed, `${who} paid + debt + owed`).to.equal(l.chargedAt(this.index(c), now));
+      // Arrears and the free balance follow from the same figures.
+      const due = l.chargedAt(this.index(c), now) - l.paid;
+      expect(v.arrearsSince !== 0n, `${who} in arrears`).to.equal(due > l.balance);
+      const rw = runway(l.units, this.clusters[c].price.target, this.grace);
+      const left = due > l.balance ? 0n : l.balance - due;
+      expect(v.runway, `${who} runway`).to.equal(rw);
+      expect(v.free, `${who} free`).to.equal(left > rw ? left - rw : 0n);
+      expect(await ddc.accountFreeBalance(l.owner, l.cluster)).to.equal(v.free);
+      // When the balance ran out, and until when it lasts at the announced prices.
+      const idx = this.index(c);
+      let since = 0n;
+      if (due > l.balance) {
+        since = l.debt > 0n ? l.arrearsSince : l.runsOutAfter(idx, l.lastSettled ?? 0n, now)!;
+      }
+      expect(v.arrearsSince, `${who} arrears since`).to.equal(since);
+      let covered = since;
+      if (since === 0n) covered = l.units === 0n ? MAX_UINT40 : (l.runsOutAfter(idx, now, MAX_UINT40) ?? MAX_UINT40);
+      expect(v.coveredUntil, `${who} covered until`).to.equal(covered);
+      expect(await ddc.rentCoveredUntil(l.owner, l.cluster)).to.equal(covered);
+      statuses.set(k, since === 0n ? 1n : now >= since + this.grace ? 3n : 2n);
+      // (b) what the events say was charged is bounded by the checkpoints' index.
+      const o = this.observed.get(k)!;
+      if (o.at !== null) {
+        const idx = (t: bigint): bigint => indexFromCheckpoints(chainCps[c], this.clusters[c].price.pending, t);
+        const exact = scaledCharge(l.periods, idx, o.at);
+        const charged = o.paid + o.debt;
+        expect(charged * MONTH, `${who} charged no more than the index`).to.be.at.most(exact);
+        expect(charged, `${who} charged at least the index less one unit per unit change`).to.be.at.least(
+          exact / MONTH - BigInt(l.unitChanges),
+        );
+        expect(o.paid, `${who} paid per events`).to.equal(l.paid);
+      }
+    }
+    // Bucket status follows its ledger.
+    for (const b of this.buckets) {
+      const expected = b.closed ? 4n : statuses.get(key(b.owner, b.cluster))!;
+      expect(await ddc.bucketStatus(b.id), `${label}: bucket ${b.id} status`).to.equal(expected);
+    }
+    // (a) conservation.
+    expect(await token.balanceOf(coreAddress), `${label}: conservation`).to.equal(balances + pools);
+  }
+}
+
+// ───────────────────────────────────────────── specs ───────────────────────────────────────────────
+
+/** FC_SEED replays a reported failure; FC_RUNS runs a longer hunt locally. */
+const SEED = process.env.FC_SEED === undefined ? undefined : Number(process.env.FC_SEED);
+const RUNS = process.env.FC_RUNS === undefined ? 25 : Number(process.env.FC_RUNS);
+
+describe("ledger invariants (property-based)", function () {
+  it("random action sequences keep conservation, index-bounded charges and price notice", async function () {
+    await fc.assert(
+      fc.asyncProperty(fc.array(actionArb, { minLength: 10, maxLength: 25 }), async (actions) => {
+        const f = await loadFixture(invariantFixture);
+        const w = await World.load(f);
+        await w.check("fixture");
+        for (const [i, a] of actions.entries()) {
+          await w.exec(a);
+          await w.check(`#${i} ${a.kind}`);
+        }
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+    if (process.env.FC_STATS !== undefined) console.log(stats);
+    // The property is not vacuous: every kind of money movement happened.
+    for (const kind of ["deposit", "alloc", "settle", "withdraw", "close", "accept", "addNode", "removeNode"]) {
+      expect(stats.ok.get(kind) ?? 0, `successful ${kind}`).to.be.greaterThan(0);
+    }
+    expect(stats.refused.get("alloc:LedgerInsufficientRunway") ?? 0, "refused allocations").to.be.greaterThan(0);
+    expect(stats.arrears, "settlements leaving debt").to.be.greaterThan(0);
+    expect(stats.scheduled, "announced increases").to.be.greaterThan(0);
+    expect(stats.withdrawn, "withdrawals").to.be.greaterThan(0);
+    expect(stats.depositsInDebt, "deposits into a ledger with debt").to.be.greaterThan(0);
+  });
+
+  it("k partial settlements at random times pay exactly what one settlement at the end does", async function () {
+    type Step = {
+      dt: number;
+      what: "batch" | "setCap" | "rent" | "deposit" | "none";
+      pick: number;
+      bps: number;
+      amount: bigint;
+    };
+    const stepArb: fc.Arbitrary<Step> = fc.record({
+      dt: fc.oneof(fc.integer({ min: 1, max: 3600 }), fc.integer({ min: 3600, max: 15 * 86_400 })),
+      what: fc.oneof(
+        { weight: 3, arbitrary: fc.constant("batch" as const) },
+        { weight: 1, arbitrary: fc.constant("setCap" as const) },
+        { weight: 1, arbitrary: fc.constant("rent" as const) },
+        { weight: 3, arbitrary: fc.constant("deposit" as const) },
+        { weight: 1, arbitrary: fc.constant("none" as const) },
+      ),
+      pick: fc.nat({ max: 1000 }),
+      bps: fc.integer({ min: 2_000, max: 30_000 }),
+      amount: fc.oneof(fc.constant(1n), fc.bigInt({ min: 1n, max: 20n * USD })),
+    });
+    const seen = { settlements: 0, withDebt: 0, depositsInDebt: 0 };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(stepArb, { minLength: 1, maxLength: 16 }),
+        fc.integer({ min: 1, max: 20 * 86_400 }),
+        async (steps, tail) => {
+          const f = await loadFixture(invariantFixture);
+          const { ddc } = f;
+          const buckets = [1n, 2n, 4n, 5n]; // cluster 1: owners 0, 0, 1, 2
+          const owners = [f.owners[0], f.owners[1], f.owners[2]];
+          const start = BigInt(await time.latest());
+          /** Runs the steps; settlements only if `partial`; everything else in both runs. */
+          const run = async (partial: boolean): Promise<bigint[]> => {
+            let t = start;
+            let settlements = 0n;
+            for (const s of steps) {
+              t += BigInt(s.dt);
+              if (s.what === "none" || (!partial && (s.what === "batch" || s.what === "setCap"))) continue;
+              await time.setNextBlockTimestamp(t);
+              if (s.what === "batch") {
+                const list = buckets.filter((_, i) => ((s.pick >> i) & 1) === 1);
+                await ddc.connect(f.stranger).bucketSettlePayment(1n, list.length > 0 ? list : [buckets[0]]);
+                settlements++;
+              } else if (s.what === "setCap") {
+                // A cap change that changes nothing but settles the owner's ledger (one ledger, not a batch).
+                const b = buckets[s.pick % buckets.length];
+                const view = await ddc.getBucket(b);
+                const owner = owners.find((o) => o.address === view.owner)!;
+                await ddc.connect(owner).bucketSetCap(b, view.cap);
+                settlements++;
+              } else if (s.what === "deposit") {
+                // In both runs; a deposit into a ledger with debt settles it (in the partial run,
+                // also the debt the partial settlements recorded).
+                const owner = owners[s.pick % owners.length];
+                const r = await (await ddc.connect(owner).accountDeposit(1n, s.amount)).wait();
+                const settled = r!.logs.some((log) => ddc.interface.parseLog(log)?.name === "LedgerSettled");
+                if (settled && partial) seen.depositsInDebt++;
+              } else {
+                const n = BigInt((s.pick % 4) + 1);
+                const rent = ((await ddc.getNode(n)).rent * BigInt(s.bps)) / 10_000n;
+                await ddc.connect(f.providers[Number(n) - 1]).nodeChangeRent(n, rent);
+                await time.setNextBlockTimestamp(t + 1n);
+                try {
+                  await ddc.connect(f.manager).clusterAcceptNodeRent(1n, n);
+                } catch (e) {
+                  expect(revertOf(e, [ddc.interface]).name).to.equal("ClusterRentUnchanged");
+                }
+                t += 1n;
+              }
+            }
+            await time.setNextBlockTimestamp(t + BigInt(tail));
+            await ddc.connect(f.stranger).bucketSettlePayment(1n, buckets);
+            const cluster = await ddc.getCluster(1n);
+            const out = [settlements, cluster.revenuePool, cluster.price, cluster.index];
+            for (const o of owners) {
+              const l = await ddc.getLedger(o.address, 1n);
+              out.push(l.balance, l.debt, l.owed, l.free);
+            }
+            return out;
+          };
+          const snapshot = (await network.provider.send("evm_snapshot", [])) as string;
+          const [k, ...partial] = await run(true);
+          await network.provider.send("evm_revert", [snapshot]);
+          const [none, ...single] = await run(false);
+          expect(none).to.equal(0n);
+          // Pool, price, index, and every ledger's balance, debt, owed and free: to the unit.
+          expect(partial, `${k} partial settlements against one`).to.deep.equal(single);
+          seen.settlements += Number(k);
+          if (single.some((x, i) => i >= 3 && (i - 3) % 4 === 1 && x > 0n)) seen.withDebt++;
+        },
+      ),
+      { numRuns: RUNS, seed: SEED },
+    );
+    if (process.env.FC_STATS !== undefined) console.log(seen);
+    // Not vacuous: partial settlements happened, some runs ended in debt, some deposits settled.
+    expect(seen.settlements).to.be.greaterThan(25);
+    expect(seen.withDebt).to.be.greaterThan(0);
+    expect(seen.depositsInDebt).to.be.greaterThan(0);
+  });
+
+  describe("price notice: worked examples of (c)", function () {
+    /** The example network (price 4, 10 units allocated, notice max(14 d, 7 d)) and a third node. */
+    async function threeNodes(): Promise<ExampleFixture & { node3: bigint }> {
+      const f = await exampleFixture();
+      const provider3 = f.others[0];
+      await f.ddc.connect(provider3).nodeCreate(ethers.Wallet.createRandom().address, 1000n, RENT, NODE_PARAMS);
+      await f.ddc.connect(provider3).nodeTrustManager(f.manager.address);
+      return { ...f, node3: 3n };
+    }
+
+    /** Raises `node`'s rent to `rent` and has the manager accept it; returns the block time. */
+    async function acceptRent(f: ExampleFixture, provider: HardhatEthersSigner, node: bigint, rent: bigint) {
+      await f.ddc.connect(provider).nodeChangeRent(node, rent);
+      const r = await (await f.ddc.connect(f.manager).clusterAcceptNodeRent(f.cluster, node)).wait();
+      return BigInt((await r!.getBlock()).timestamp);
+    }
+
+    it("an increase waits max(priceNotice, unlockDelay), to the second, and is charged from then on", async function () {
+      const f = await loadFixture(exampleFixture);
+      const { ddc, cluster } = f;
+      for (const [priceNotice, expected] of [
+        [14 * DAY, 14 * DAY],
+        [DAY, 7 * DAY],
+      ]) {
+        await ddc.connect(f.manager).clusterChangeParams(cluster, { ...CLUSTER_PARAMS, priceNotice });
+        const old = (await ddc.getCluster(cluster)).price;
+        const rent = (await ddc.getNode(f.node2)).rent + RENT;
+        const t = await acceptRent(f, f.provider2, f.node2, rent);
+        const at = t + BigInt(expected);
+        const v = await ddc.getCluster(cluster);
+        expect([v.price, v.pendingPrice, v.pendingPriceAt]).to.deep.equal([old, old + 2n * RENT, at]);
+        await time.increaseTo(at - 1n);
+        expect((await ddc.getCluster(cluster)).price, "one second before").to.equal(old);
+        const before = await ddc.clusterPriceIndex(cluster);
+        await time.increaseTo(at + 10n);
+        expect((await ddc.getCluster(cluster)).price, "from the announced time").to.equal(old + 2n * RENT);
+        expect(await ddc.clusterPriceIndex(cluster)).to.equal(before + old + 10n * (old + 2n * RENT));
+      }
+    });
+
+    it("a decrease, and any change while nothing is allocated, applies at once", async function () {
+      const f = await loadFixture(exampleFixture);
+      const { ddc, cluster } = f;
+      const t = await acceptRent(f, f.provider1, f.node1, RENT / 2n);
+      let v = await ddc.getCluster(cluster);
+      expect([v.price, v.pendingPriceAt]).to.deep.equal([3n * RENT, 0n]);
+      const cps = await ddc.clusterPriceCheckpoints(cluster);
+      expect([...cps[cps.length - 1]]).to.deep.equal([t, cps[cps.length - 1].index, 3n * RENT]);
+      await ddc.connect(f.owner1).bucketClose(f.bucket);
+      await acceptRent(f, f.provider1, f.node1, 5n * RENT);
+      v = await ddc.getCluster(cluster);
+      expect([v.allocated, v.price, v.pendingPriceAt]).to.deep.equal([0n, 12n * RENT, 0n]);
+    });
+
+    it("a decrease below the current price cancels a pending increase", async function () {
+      const f = await loadFixture(exampleFixture);
+      const { ddc, cluster } = f;
+      await acceptRent(f, f.provider2, f.node2, 3n * RENT);
+      expect((await ddc.getCluster(cluster)).pendingPrice).to.equal(8n * RENT);
+      await acceptRent(f, f.provider2, f.node2, RENT / 2n);
+      const v = await ddc.getCluster(cluster);
+      expect([v.price, v.pendingPrice, v.pendingPriceAt]).to.deep.equal([3n * RENT, 0n, 0n]);
+      await time.increase(30 * DAY);
+      expect((await ddc.getCluster(cluster)).price).to.equal(3n * RENT);
+    });
+
+    it("a higher target never moves an announced increase earlier (setTarget NatSpec)", async function () {
+      const f = await loadFixture(exampleFixture);
+      const { ddc, cluster } = f;
+      const t = await acceptRent(f, f.provider2, f.node2, 2n * RENT); // 4 → 6, announced at t + 14 d
+      const announced = t + 14n * BigInt(DAY);
+      expect((await ddc.getCluster(cluster)).pendingPriceAt).to.equal(announced);
+      await ddc.connect(f.manager).clusterChangeParams(cluster, { ...CLUSTER_PARAMS, priceNotice: 0 });
+      await acceptRent(f, f.provider1, f.node1, 2n * RENT); // 6 → 8: notice now max(0, 7 d)
+      const v = await ddc.getCluster(cluster);
+      expect(v.pendingPrice).to.equal(8n * RENT);
+      expect(v.pendingPriceAt, "not earlier than the announced time").to.be.at.least(announced);
+      await time.increaseTo(announced - 1n);
+      expect((await ddc.getCluster(cluster)).price, "the old price until the announced time").to.equal(4n * RENT);
+    });
+
+    // BUG: a decrease (node removed, or a rent lowered) that arrives while an increase is pending does
+    // not apply at once: setTarget compares the new target with the current price, so the cut is only
+    // folded into the pending price and owners pay the removed node's rent until the announced time.
+    it.skip("a node removed while an increase is pending stops being charged at once", async function () {
+      const f = await loadFixture(threeNodes);
+      const { ddc, cluster, manager } = f;
+      // Node 3 (two vNodes at 1) joins: 4 → 6 after the notice.
+      await ddc.connect(manager).clusterAddNode(cluster, f.node3, [5n, 6n]);
+      await time.increase(15 * DAY);
+      expect((await ddc.getCluster(cluster)).price).to.equal(6n * RENT);
+      // Node 2 asks 3 (two vNodes): 6 → 10, announced.
+      await acceptRent(f, f.provider2, f.node2, 3n * RENT);
+      expect((await ddc.getCluster(cluster)).price).to.equal(6n * RENT);
+      // Node 1 (two vNodes at 1) leaves: its 2 should stop now (4 now: node 2's old 2 + node 3's 2).
+      await ddc.connect(manager).clusterRemoveNode(cluster, f.node1);
+      const v = await ddc.getCluster(cluster);
+      expect(v.pendingPrice, "8 at the announced time").to.equal(8n * RENT);
+      expect(v.price, "the removed node's rent is no longer charged").to.equal(4n * RENT);
+    });
+  });
+});
