@@ -22,10 +22,14 @@ struct Node {
     string[] urls;
 }
 
+/// @dev `rent` is the rent the manager accepted; until schedule `scheduleId` is in force (see
+/// {PriceState}), the member is charged `inForceRent` instead.
 struct Membership {
     NodeStatus status;
     uint96 rent;
     uint16 position; // index in Cluster.nodes
+    uint96 inForceRent;
+    uint24 scheduleId;
     uint64[] tokens;
 }
 

@@ -7,10 +7,12 @@ import {PriceCheckpoint} from "../interfaces/IDDCTypes.sol";
 /// @notice A cluster's price over time.
 /// @dev Bit layout (two slots):
 ///   slot 0: index (120) | updatedAt (40) | price (96)
-///   slot 1: pendingPrice (96) | pendingAt (40) | allocated (64) | spare (56)
+///   slot 1: pendingPrice (96) | pendingAt (40) | allocated (64) | scheduleId (24) | appliedId (24)
 /// `index` is `∫ price dt` up to `updatedAt`; `price` is the rent per unit per month in force since
 /// then. A scheduled increase (`pendingPrice` from `pendingAt`, 0 = none) is part of the function
 /// even before anyone writes it down, so every view and every settlement sees it at its time.
+/// Each announced increase has an id (`scheduleId`); `appliedId` is the last one in force, so a
+/// member whose rent change belongs to schedule `k` pays its new rent once `k <= appliedId`.
 struct PriceState {
     uint120 index;
     uint40 updatedAt;
@@ -18,6 +20,8 @@ struct PriceState {
     uint96 pendingPrice;
     uint40 pendingAt;
     uint64 allocated;
+    uint24 scheduleId;
+    uint24 appliedId;
 }
 
 library PriceIndex {
@@ -57,36 +61,53 @@ library PriceIndex {
             self.price = p.pendingPrice;
             self.pendingPrice = 0;
             self.pendingAt = 0;
+            self.appliedId = p.scheduleId;
             applied = true;
         }
         self.index = indexNow.toUint120();
         self.updatedAt = uint40(block.timestamp);
     }
 
-    /// @dev Moves the cluster towards `newTarget` (call {accrue} first). A decrease, or any change
-    /// while nothing is allocated, applies at once; an increase waits `notice`. With an increase
-    /// already pending, a new target at or below the pending price keeps the announced time; one
-    /// above it announces the whole new price `notice` from now (never earlier than announced).
-    /// @return scheduledAt 0 if applied at once, else when the new price applies.
-    function setTarget(
+    /// @dev Whether schedule `id` (0: none) is in force.
+    function isApplied(PriceState memory p, uint24 id) internal pure returns (bool) {
+        return id <= p.appliedId;
+    }
+
+    /// @dev Sets the price in force now to `inForce` (a decrease or no change: callers subtract only
+    /// what is in force) and the price the cluster is heading to to `newTarget` (call {accrue}
+    /// first). With nothing allocated, or nothing left to wait for, `newTarget` applies at once and
+    /// every announced change with it. Otherwise the difference waits `notice`: a new target at or
+    /// below the announced one keeps the announced time; one above it announces the whole new
+    /// target `notice` from now, never earlier than announced.
+    /// @return scheduledAt 0 if everything is in force now, else when `newTarget` applies.
+    /// @return schedule The id of the pending schedule (0 if none).
+    function setPrices(
         PriceState storage self,
         PriceCheckpoint[] storage checkpoints,
+        uint256 inForce,
         uint256 newTarget,
         uint256 notice
-    ) internal returns (uint40 scheduledAt) {
+    ) internal returns (uint40 scheduledAt, uint24 schedule) {
         uint96 next = newTarget.toUint96();
         PriceState memory p = self;
-        if (next <= p.price || p.allocated == 0) {
-            if (next != p.price) {
-                checkpoints.push(PriceCheckpoint(uint40(block.timestamp), p.index, next));
-            }
-            self.price = next;
+        uint96 current = inForce.toUint96();
+        if (p.allocated == 0 || next <= current) current = next;
+        if (current != p.price) {
+            checkpoints.push(PriceCheckpoint(uint40(block.timestamp), p.index, current));
+            self.price = current;
+        }
+        if (next == current) {
             self.pendingPrice = 0;
             self.pendingAt = 0;
-            return 0;
+            self.appliedId = p.scheduleId;
+            return (0, 0);
         }
         scheduledAt = (block.timestamp + notice).toUint40();
-        if (p.pendingAt != 0 && (next <= p.pendingPrice || scheduledAt < p.pendingAt)) {
+        schedule = p.scheduleId;
+        if (p.pendingAt == 0) {
+            schedule += 1;
+            self.scheduleId = schedule;
+        } else if (next <= p.pendingPrice || scheduledAt < p.pendingAt) {
             // What was announced keeps its time: never earlier, and no later for no more.
             scheduledAt = p.pendingAt;
         }

@@ -1,3 +1,4 @@
+import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
@@ -679,17 +680,40 @@ describe("clusters", function () {
     it("applies the price decrease at once, even with units allocated", async function () {
       const f = await loadFixture(spareFixture);
       const m = f.ddc.connect(f.manager);
-      await m.clusterAddNode(f.cluster, f.spare, [5n]); // pending 4 → 5 RENT
-      const t = await nextTimestamp();
-      const index = (await f.ddc.getCluster(f.cluster)).index + 4n * RENT; // one second later
+      await m.clusterAddNode(f.cluster, f.spare, [5n]); // 4 → 5 RENT after the notice
+      await time.increase(NOTICE + 1n);
+      expect((await f.ddc.getCluster(f.cluster)).price).to.equal(5n * RENT);
       const tx = await m.clusterRemoveNode(f.cluster, f.node1); // −2 vNodes × RENT
       await expect(tx)
         .to.emit(f.ddc, "ClusterPriceChanged")
-        .withArgs(f.cluster, 4n * RENT, 3n * RENT, index);
+        .withArgs(f.cluster, 5n * RENT, 3n * RENT, anyValue);
       await expect(tx).not.to.emit(f.ddc, "ClusterPriceScheduled");
       const c = await f.ddc.getCluster(f.cluster);
       expect([c.price, c.pendingPrice, c.pendingPriceAt]).to.deep.equal([3n * RENT, 0n, 0n]);
-      expect((await checkpointsOf(f.ddc, f.cluster)).at(-1)).to.deep.equal([t, index, 3n * RENT]);
+      const last = (await checkpointsOf(f.ddc, f.cluster)).at(-1);
+      expect(last?.[2]).to.equal(3n * RENT);
+      expect(last?.[1]).to.equal(c.index);
+    });
+
+    it("with an increase pending, stops charging the removed node at once and keeps the increase's time", async function () {
+      const f = await loadFixture(spareFixture);
+      const m = f.ddc.connect(f.manager);
+      const t0 = await nextTimestamp();
+      await m.clusterAddNode(f.cluster, f.spare, [5n]); // pending 4 → 5 RENT at t0 + notice
+      const announced = (await f.ddc.getCluster(f.cluster)).pendingPriceAt;
+      expect(announced).to.equal(t0 + NOTICE);
+      const tx = await m.clusterRemoveNode(f.cluster, f.node1); // node 1 was charged 2 RENT: now 2
+      await expect(tx)
+        .to.emit(f.ddc, "ClusterPriceChanged")
+        .withArgs(f.cluster, 4n * RENT, 2n * RENT, anyValue);
+      await expect(tx)
+        .to.emit(f.ddc, "ClusterPriceScheduled")
+        .withArgs(f.cluster, 2n * RENT, 3n * RENT, announced);
+      let c = await f.ddc.getCluster(f.cluster);
+      expect([c.price, c.pendingPrice, c.pendingPriceAt]).to.deep.equal([2n * RENT, 3n * RENT, announced]);
+      await time.increaseTo(announced);
+      c = await f.ddc.getCluster(f.cluster);
+      expect(c.price).to.equal(3n * RENT); // the spare node joins the price when announced
     });
 
     it("cancels a pending increase when the price returns to the current one", async function () {

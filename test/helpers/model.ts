@@ -2,10 +2,12 @@
  * A reference model of the core's money rules, written from the documented semantics (not from the
  * contract's code), and small helpers shared by the invariant and attack specs.
  *
- * Price: a cluster's index is `I(t) = ∫ P dt` (P per unit per month). A change applies at once if it
- * is a decrease (from the current price) or if nothing is allocated, cancelling any announced
- * increase; an increase waits `max(priceNotice, unlockDelay)`. With an increase already announced,
- * the announced time is kept for a new target at or below it, and is never moved earlier.
+ * Price: a cluster's index is `I(t) = ∫ P dt` (P per unit per month). Each member is charged its
+ * accepted rent, except that an increase (a new node, a higher rent) waits `max(priceNotice,
+ * unlockDelay)` while units are allocated: meanwhile the member is charged what it was charged
+ * before. Decreases apply at once. With an increase already announced, the announced time is kept
+ * for a new target at or below it, and is never moved earlier; when nothing is left to wait for,
+ * every member is charged its accepted rent.
  *
  * Ledger: with `S(t) = Σ units × ΔI` over the ledger's unit periods, a settlement at `t` charges
  * `floor(S(t) / MONTH)` in total (remainders carried), pays `min(charged − paid, balance)` and the
@@ -92,20 +94,26 @@ export class PriceModel {
     return priceAt(this.cps, this.pending, t);
   }
 
+  /** Writes down an announced increase that is due at `now`; true if one was. */
+  applyDue(now: bigint): boolean {
+    if (this.pending === null || now < this.pending.at) return false;
+    const at = this.pending.at;
+    this.cps.push({ time: at, index: this.indexAt(at), price: this.pending.price });
+    this.pending = null;
+    return true;
+  }
+
   /**
-   * A price-moving transaction at `now`: a due increase is written down first, then the new target
-   * applies at once (decrease, or nothing allocated) or is announced. Returns the announced time, or
-   * null if it applied at once.
+   * A price-moving transaction at `now` (call {applyDue} first): `inForce` is what the members are
+   * charged now (decreases apply at once), `target` what they will be charged. Everything applies
+   * at once if nothing is allocated or nothing is left to wait for; otherwise the increase is
+   * announced. Returns the announced time, or null if everything is in force.
    */
-  move(now: bigint, target: bigint, allocated: bigint, notice: bigint): bigint | null {
-    if (this.pending !== null && now >= this.pending.at) {
-      const at = this.pending.at;
-      this.cps.push({ time: at, index: this.indexAt(at), price: this.pending.price });
-      this.pending = null;
-    }
-    const current = this.stored;
-    if (target <= current || allocated === 0n) {
-      if (target !== current) this.cps.push({ time: now, index: this.indexAt(now), price: target });
+  move(now: bigint, inForce: bigint, target: bigint, allocated: bigint, notice: bigint): bigint | null {
+    this.applyDue(now);
+    const current = allocated === 0n || target <= inForce ? target : inForce;
+    if (current !== this.stored) this.cps.push({ time: now, index: this.indexAt(now), price: current });
+    if (target === current) {
       this.pending = null;
       return null;
     }

@@ -93,7 +93,10 @@ library ClusterLogic {
         n.reserved = uint64(required);
         ++n.clusterCount;
         emit IDDCCore.ClusterNodeAdded(cluster, node, tokens, rent);
-        _movePrice(s, cluster, c, c.price.target() + uint256(rent) * k);
+        // The new vNodes are charged once the increase is in force (at once if nothing is allocated).
+        uint256 indexNow = _accrue(cluster, c);
+        PriceState memory p = c.price;
+        m.scheduleId = _setPrices(s, cluster, c, indexNow, p.price, p.target() + uint256(rent) * k);
     }
 
     function removeNode(CoreStorage storage s, ClusterId cluster, NodeId node) external {
@@ -106,6 +109,11 @@ library ClusterLogic {
         );
         uint64[] memory tokens = m.tokens;
         uint256 k = tokens.length;
+        uint256 indexNow = _accrue(cluster, c);
+        PriceState memory p = c.price;
+        // What the node is charged now stops now; what it would have been charged is withdrawn.
+        uint256 inForceOut = _inForce(p, m) * k;
+        uint256 rentOut = uint256(m.rent) * k;
         for (uint256 i = 0; i < k; ++i) {
             _removeToken(c, tokens[i]);
         }
@@ -116,13 +124,12 @@ library ClusterLogic {
         c.members[last].position = position;
         c.nodes.pop();
 
-        uint256 rentOut = uint256(m.rent) * k;
         delete c.members[node];
         Node storage n = s.nodes[node];
         n.reserved -= uint64(uint256(c.reservedPerVNode) * k);
         --n.clusterCount;
         emit IDDCCore.ClusterNodeRemoved(cluster, node, tokens);
-        _movePrice(s, cluster, c, c.price.target() - rentOut);
+        _setPrices(s, cluster, c, indexNow, p.price - inForceOut, p.target() - rentOut);
     }
 
     function setNodeStatus(CoreStorage storage s, ClusterId cluster, NodeId node, NodeStatus status) external {
@@ -140,9 +147,21 @@ library ClusterLogic {
         uint96 newRent = s.nodes[node].rent;
         require(newRent != oldRent, IDDCCore.ClusterRentUnchanged(cluster, node, oldRent));
         uint256 k = m.tokens.length;
+        uint256 indexNow = _accrue(cluster, c);
+        PriceState memory p = c.price;
+        uint256 inForce = _inForce(p, m);
         m.rent = newRent;
         emit IDDCCore.ClusterNodeRentAccepted(cluster, node, oldRent, newRent);
-        _movePrice(s, cluster, c, c.price.target() + uint256(newRent) * k - uint256(oldRent) * k);
+        uint256 newTarget = p.target() + uint256(newRent) * k - uint256(oldRent) * k;
+        if (newRent <= inForce) {
+            // A decrease from what the node is charged: in force at once.
+            m.scheduleId = 0;
+            _setPrices(s, cluster, c, indexNow, p.price - (inForce - newRent) * k, newTarget);
+        } else {
+            // An increase: the node stays at what it is charged until the increase is in force.
+            m.inForceRent = uint96(inForce);
+            m.scheduleId = _setPrices(s, cluster, c, indexNow, p.price, newTarget);
+        }
     }
 
     function reserveResource(CoreStorage storage s, ClusterId cluster, uint64 unitsPerVNode) external {
@@ -269,20 +288,43 @@ library ClusterLogic {
 
     // ───────────────────────────────────────── internals ──────────────────────────────────────────
 
-    /// @dev Moves the cluster's price towards `newTarget`: writes the index first, then applies a
-    /// decrease at once or schedules an increase after the notice (the unlock delay if longer).
-    function _movePrice(CoreStorage storage s, ClusterId cluster, Cluster storage c, uint256 newTarget) private {
-        (uint256 indexNow, bool applied, uint96 before) = c.price.accrue(c.checkpoints);
-        uint96 current = c.price.price;
-        if (applied) emit IDDCCore.ClusterPriceChanged(cluster, before, current, indexNow);
-        uint256 notice = Math.max(c.priceNotice, s.params.unlockDelay);
+    /// @dev Writes the cluster's index up to now, applying a due increase (and saying so).
+    function _accrue(ClusterId cluster, Cluster storage c) private returns (uint256 indexNow) {
+        bool applied;
+        uint96 before;
+        (indexNow, applied, before) = c.price.accrue(c.checkpoints);
+        if (applied) emit IDDCCore.ClusterPriceChanged(cluster, before, c.price.price, indexNow);
+    }
+
+    /// @dev The rent per vNode a member is charged now.
+    function _inForce(PriceState memory p, Membership storage m) private view returns (uint256) {
+        return p.isApplied(m.scheduleId) ? m.rent : m.inForceRent;
+    }
+
+    /// @dev Sets the price in force now and the price the cluster heads to (see
+    /// {PriceIndex.setPrices}); increases wait the notice (the unlock delay if longer). Returns the
+    /// pending schedule's id (0 if everything is in force).
+    function _setPrices(
+        CoreStorage storage s,
+        ClusterId cluster,
+        Cluster storage c,
+        uint256 indexNow,
+        uint256 inForce,
+        uint256 newTarget
+    ) private returns (uint24 schedule) {
+        uint96 before = c.price.price;
         (uint96 wasPending, uint40 wasPendingAt) = (c.price.pendingPrice, c.price.pendingAt);
-        uint40 at = c.price.setTarget(c.checkpoints, newTarget, notice);
+        uint256 notice = Math.max(c.priceNotice, s.params.unlockDelay);
+        uint40 at;
+        (at, schedule) = c.price.setPrices(c.checkpoints, inForce, newTarget, notice);
+        uint96 current = c.price.price;
+        if (current != before) emit IDDCCore.ClusterPriceChanged(cluster, before, current, indexNow);
         if (at != 0) {
-            emit IDDCCore.ClusterPriceScheduled(cluster, current, uint96(newTarget), at);
-        } else {
-            if (wasPendingAt != 0) emit IDDCCore.ClusterPriceScheduleCancelled(cluster, wasPending, wasPendingAt);
-            if (newTarget != current) emit IDDCCore.ClusterPriceChanged(cluster, current, uint96(newTarget), indexNow);
+            if (at != wasPendingAt || newTarget != wasPending) {
+                emit IDDCCore.ClusterPriceScheduled(cluster, current, uint96(newTarget), at);
+            }
+        } else if (wasPendingAt != 0 && current != wasPending) {
+            emit IDDCCore.ClusterPriceScheduleCancelled(cluster, wasPending, wasPendingAt);
         }
     }
 
