@@ -347,7 +347,7 @@ class World {
     for (const [i, id] of f.clusters.entries()) {
       const view = await ddc.getCluster(id);
       expect(view.pendingPriceAt).to.equal(0n);
-      const members = new Map<number, { rent: bigint; vnodes: bigint }>();
+      const members = new Map<number, { rent: bigint; vnodes: bigint; charged: bigint }>();
       for (const node of await ddc.clusterNodes(id)) {
         const info = await ddc.clusterNodeInfo(id, node);
         members.set(Number(node) - 1, { rent: info.rent, vnodes: BigInt(info.tokens.length), charged: info.rent });
