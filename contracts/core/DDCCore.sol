@@ -185,6 +185,15 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     }
 
     /// @inheritdoc IDDCCore
+    function bucketAllocWithMaxPrice(
+        BucketId bucket,
+        uint64 units,
+        uint256 maxPrice
+    ) external whenNotPaused nonReentrant {
+        BucketLogic.allocWithMaxPrice(_st(), bucket, units, maxPrice);
+    }
+
+    /// @inheritdoc IDDCCore
     function bucketSetCap(BucketId bucket, uint64 cap) external nonReentrant {
         BucketLogic.setCap(_st(), bucket, cap);
     }
@@ -202,6 +211,11 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     /// @inheritdoc IDDCCore
     function bucketClose(BucketId bucket) external nonReentrant {
         BucketLogic.close(_st(), bucket);
+    }
+
+    /// @inheritdoc IDDCCore
+    function bucketEvict(BucketId bucket) external nonReentrant {
+        BucketLogic.evict(_st(), bucket);
     }
 
     /// @inheritdoc IDDCCore
@@ -241,12 +255,12 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     // ────────────────────────────────────────── accounts ──────────────────────────────────────────
 
     /// @inheritdoc IDDCCore
-    function accountDeposit(ClusterId cluster, uint256 amount) external whenNotPaused nonReentrant {
+    function accountDeposit(ClusterId cluster, uint256 amount) external nonReentrant {
         _deposit(msg.sender, cluster, amount);
     }
 
     /// @inheritdoc IDDCCore
-    function depositFor(address owner, ClusterId cluster, uint256 amount) external whenNotPaused nonReentrant {
+    function depositFor(address owner, ClusterId cluster, uint256 amount) external nonReentrant {
         require(owner != address(0), DDCZeroAddress("owner"));
         _deposit(owner, cluster, amount);
     }
@@ -259,7 +273,7 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
         uint8 v,
         bytes32 r,
         bytes32 s
-    ) external whenNotPaused nonReentrant {
+    ) external nonReentrant {
         // A permit seen in the mempool can be submitted by anyone first; then the allowance is
         // already there and the deposit goes on (the transfer fails if it is not).
         try IERC20Permit(address(_token)).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
@@ -387,13 +401,15 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
         uint256 received = _token.balanceOf(address(this)) - before;
         require(received != 0, LedgerNothingReceived(msg.sender, amount));
         Ledger storage l = Lookup.ledger(_st(), owner, cluster);
-        // A ledger in arrears mode records its debt first (its first field is not a balance), and
-        // a ledger with debt repays it from the deposit at once: so recorded debt always means a
-        // continuous arrears period, and a later run-out starts a new one.
-        bool lazy = l.hot & LedgerMath.LAZY != 0;
-        if (lazy) {
+        // A ledger that cannot pay what it owes (in arrears mode, or short and not yet settled)
+        // records its debt and since when first; then a ledger with debt repays it from the deposit
+        // at once. So recorded debt always means one continuous arrears period, whatever the order
+        // of calls, and a later run-out starts a new one.
+        if (l.hot & LedgerMath.LAZY != 0) {
             PriceState memory p = c.price;
             Settlement.settle(l, p, c.checkpoints, p.indexAt(block.timestamp)); // pays nothing
+        } else if (Settlement.ranOutUnrecorded(c, l)) {
+            Settlement.settleOne(owner, cluster, c, l); // pays the balance, records the debt
         }
         (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
         l.hot = LedgerMath.pack(balance + received, checkpoint, remainder);

@@ -51,8 +51,10 @@ library Settlement {
             uint256 obligation = scaled / DDCConstants.MONTH + oldDebt;
             if (hot & LedgerMath.LAZY != 0) {
                 // In arrears: nothing to pay with, nothing to write. `amount` was paid since the
-                // checkpoint, and obligation >= amount since the ledger ran out.
-                return (0, obligation - amount);
+                // checkpoint, and obligation >= amount since the ledger ran out. (The batch record
+                // holds 112 bits: a larger debt is reported as the largest.)
+                debt = obligation - amount;
+                return (0, debt > LedgerMath.MASK_112 ? LedgerMath.MASK_112 : debt);
             }
             if (obligation <= amount) {
                 paid = obligation;
@@ -72,6 +74,7 @@ library Settlement {
                 // The whole balance is paid; the checkpoint stays, `amount` now counts as paid.
                 paid = amount;
                 debt = obligation - amount;
+                if (debt > LedgerMath.MASK_112) debt = LedgerMath.MASK_112; // for the record only
                 hot |= LedgerMath.LAZY;
                 assembly ("memory-safe") {
                     sstore(l.slot, hot)
@@ -114,7 +117,8 @@ library Settlement {
                 // The balance ran out (units > 0 here, since rent accrued past it).
                 since = PriceIndex.timeAtIndex(p, checkpoints, runOutIndex(amount, checkpoint, remainder, units));
             }
-            l.debt = debt.toUint112();
+            // Debt past 112 bits (never payable) is kept at the largest value rather than revert.
+            l.debt = uint112(debt > LedgerMath.MASK_112 ? LedgerMath.MASK_112 : debt);
             l.arrearsSince = uint40(since);
         }
     }
@@ -140,6 +144,16 @@ library Settlement {
         (uint256 paid, uint256 debt) = settle(l, p, c.checkpoints, p.indexAt(block.timestamp));
         c.revenuePool += paid;
         emit IDDCCore.LedgerSettled(owner, cluster, paid, debt);
+    }
+
+    /// @dev Whether a ledger in normal mode without recorded debt owes more than its balance now
+    /// (it ran out and no settlement has recorded it yet).
+    function ranOutUnrecorded(Cluster storage c, Ledger storage l) internal view returns (bool) {
+        if (l.debt != 0) return false;
+        PriceState memory p = c.price;
+        (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
+        (uint256 accrued, ) = LedgerMath.accrued(l.units, checkpoint, remainder, p.indexAt(block.timestamp));
+        return accrued > balance;
     }
 
     /// @dev The ledger's figures as if it were settled now.

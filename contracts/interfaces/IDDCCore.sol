@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {NodeId, ClusterId, BucketId} from "../types/Ids.sol";
-import {NodeParams, NodeStatus, ClusterParams, BucketRole} from "./IDDCTypes.sol";
+import {NodeParams, NodeStatus, ClusterParams, BucketRole, BucketStatus} from "./IDDCTypes.sol";
 
 /// @title The DDC core: who provides storage, who manages it, who uses it, and who pays whom.
 /// @notice Providers register nodes and trust managers; a manager builds a cluster from vNodes on
@@ -57,12 +57,16 @@ interface IDDCCore {
     error ClusterUnitSizeZero();
     error ClusterRentUnchanged(ClusterId cluster, NodeId node, uint256 rent);
     error ClusterTooManyMembers(ClusterId cluster, bytes32 set, uint256 max);
+    /// @dev The cluster's price would pass {DDCConstants.MAX_CLUSTER_PRICE}.
+    error ClusterPriceTooHigh(ClusterId cluster, uint256 price, uint256 max);
 
     error BucketNotFound(BucketId bucket);
     error BucketNotOwner(BucketId bucket, address caller);
     error BucketIsClosed(BucketId bucket);
     error BucketNotInCluster(BucketId bucket, ClusterId cluster);
     error BucketCapBelowReservation(BucketId bucket, uint256 cap, uint256 reserved);
+    /// @dev Only a Suspended bucket can be evicted.
+    error BucketNotSuspended(BucketId bucket, BucketStatus status);
 
     /// @dev An allocation the ledger cannot keep a runway for (balance after debts < runway).
     error LedgerInsufficientRunway(address owner, ClusterId cluster, uint256 available, uint256 required);
@@ -70,6 +74,8 @@ interface IDDCCore {
     error LedgerInsufficientFree(address owner, ClusterId cluster, uint256 free, uint256 requested);
     /// @dev A withdrawal before the unlock delay has passed (0: nothing unlocked).
     error LedgerLocked(address owner, ClusterId cluster, uint256 unlockAt);
+    /// @dev The cluster's price is above what the owner accepted.
+    error LedgerPriceAboveLimit(ClusterId cluster, uint256 price, uint256 maxPrice);
     /// @dev A withdrawal larger than the unlocked amount.
     error LedgerUnlockExceeded(address owner, ClusterId cluster, uint256 unlocked, uint256 requested);
     /// @dev The token moved fewer tokens in than were asked, and nothing arrived.
@@ -119,6 +125,8 @@ interface IDDCCore {
     event BucketRoleGranted(BucketId indexed bucket, address indexed account, BucketRole role);
     event BucketRoleRevoked(BucketId indexed bucket, address indexed account, BucketRole role);
     event BucketClosed(BucketId indexed bucket, uint64 unitsFreed);
+    /// @dev A Suspended bucket was closed by `by`; its ledger keeps its debt.
+    event BucketEvicted(BucketId indexed bucket, address indexed by, uint64 unitsFreed);
 
     event Deposited(address indexed owner, ClusterId indexed cluster, address indexed payer, uint256 amount);
     event UnlockRequested(address indexed owner, ClusterId indexed cluster, uint256 amount, uint40 unlockAt);
@@ -207,8 +215,12 @@ interface IDDCCore {
     function bucketCreate(ClusterId cluster, string calldata params) external returns (BucketId bucket);
 
     /// @notice Reserves `units` for the bucket (raising its cap to at least `units`). The ledger is
-    /// settled first, and must keep a runway for its new total.
+    /// settled first; growing needs a runway for the new total (see {bucketAllocWithMaxPrice}).
     function bucketAllocIntoCluster(BucketId bucket, uint64 units) external;
+
+    /// @notice As {bucketAllocIntoCluster}, but reverts if the price the cluster is heading to is
+    /// above `maxPrice`: a manager cannot raise the price in front of the allocation.
+    function bucketAllocWithMaxPrice(BucketId bucket, uint64 units, uint256 maxPrice) external;
 
     /// @notice Sets the most a usage report may bill the bucket for (≥ the reservation).
     function bucketSetCap(BucketId bucket, uint64 cap) external;
@@ -220,6 +232,10 @@ interface IDDCCore {
     /// @notice Closes the bucket: its accrual stops and its capacity is freed.
     function bucketClose(BucketId bucket) external;
 
+    /// @notice Closes a Suspended bucket, by anyone: its capacity returns to the cluster and its
+    /// ledger keeps the debt. Without it, an owner who stops paying would hold capacity for ever.
+    function bucketEvict(BucketId bucket) external;
+
     /// @notice Settles the ledgers of `buckets`, all in `cluster`. Anyone may call.
     /// At most {DDCConstants.MAX_SETTLE_BATCH} buckets.
     function bucketSettlePayment(ClusterId cluster, BucketId[] calldata buckets) external;
@@ -227,7 +243,8 @@ interface IDDCCore {
     // ────────────────────────────────────────── accounts ──────────────────────────────────────────
 
     /// @notice Deposits into the caller's ledger in `cluster`; credits what actually arrived. A
-    /// ledger with debt is settled at once: the deposit repays the debt first.
+    /// ledger with debt, or owing more than its balance, is settled at once: the deposit repays the
+    /// debt first. Deposits work while the core is paused.
     function accountDeposit(ClusterId cluster, uint256 amount) external;
 
     function depositFor(address owner, ClusterId cluster, uint256 amount) external;

@@ -19,6 +19,11 @@ library DDCConstants {
     uint256 internal constant MIN_ERA_LENGTH = 10 minutes;
     uint256 internal constant MAX_ERA_LENGTH = 30 days;
     uint256 internal constant MAX_PRICE_NOTICE = 90 days;
+    /// @dev The shortest notice of a price increase, whatever the parameters say.
+    uint256 internal constant MIN_PRICE_NOTICE = 1 days;
+    /// @dev The highest price a cluster may head to (per unit per month): the index then needs
+    /// over 30,000 years to pass its 120 bits, so no settlement or withdrawal can ever overflow.
+    uint256 internal constant MAX_CLUSTER_PRICE = 1 << 80;
 
     /// @dev Bounds that keep every loop over a manager-grown set under the block gas cap.
     uint256 internal constant MAX_NODES_PER_CLUSTER = 512;

@@ -318,19 +318,15 @@ describe("global parameters", function () {
         .withArgs(f.stranger.address, pauser);
     });
 
-    it("blocks node, cluster and bucket creation, allocation, deposits and settlement", async function () {
+    it("blocks node, cluster and bucket creation, allocation and settlement", async function () {
       const f = await loadFixture(exampleFixture);
       await f.core.connect(f.pauser).pause();
-      const deadline = (await time.latest()) + DAY;
-      const zero32 = ethers.ZeroHash;
       const calls = [
         () => f.ddc.connect(f.provider1).nodeCreate(f.others[5].address, 1000n, RENT, NODE_PARAMS),
         () => f.ddc.connect(f.manager).clusterCreate(f.manager.address, CLUSTER_PARAMS, GIB),
         () => f.ddc.connect(f.owner2).bucketCreate(f.cluster, ""),
         () => f.ddc.connect(f.owner1).bucketAllocIntoCluster(f.bucket, 11n),
-        () => f.ddc.connect(f.owner1).accountDeposit(f.cluster, USD),
-        () => f.ddc.connect(f.owner2).depositFor(f.owner1.address, f.cluster, USD),
-        () => f.ddc.connect(f.owner1).accountDepositWithPermit(f.cluster, USD, deadline, 27, zero32, zero32),
+        () => f.ddc.connect(f.owner1).bucketAllocWithMaxPrice(f.bucket, 11n, 10n * RENT),
         () => f.ddc.connect(f.stranger).bucketSettlePayment(f.cluster, [f.bucket]),
         () => f.ddc.connect(f.stranger).bucketSettlePayment(f.cluster, []),
       ];
@@ -342,6 +338,20 @@ describe("global parameters", function () {
       await f.ddc.connect(f.owner1).bucketAllocIntoCluster(f.bucket, 11n);
       await f.ddc.connect(f.stranger).bucketSettlePayment(f.cluster, [f.bucket]);
       expect((await f.ddc.getBucket(f.bucket)).billed).to.equal(11n);
+    });
+
+    it("never blocks deposits, so owners can keep their buckets paid while paused", async function () {
+      const f = await loadFixture(exampleFixture);
+      await f.core.connect(f.pauser).pause();
+      const deadline = (await time.latest()) + DAY;
+      await f.ddc.connect(f.owner1).accountDeposit(f.cluster, USD);
+      await f.ddc.connect(f.owner2).depositFor(f.owner1.address, f.cluster, USD);
+      // A permit that does not verify is skipped; the allowance is there, so the deposit goes on.
+      await f.ddc
+        .connect(f.owner1)
+        .accountDepositWithPermit(f.cluster, USD, deadline, 27, ethers.ZeroHash, ethers.ZeroHash);
+      expect((await f.ddc.getLedger(f.owner1.address, f.cluster)).balance).to.be.greaterThan(f.deposit);
+      expect(await f.core.paused()).to.equal(true);
     });
 
     it("never blocks accountUnlock, accountWithdraw or bucketClose", async function () {

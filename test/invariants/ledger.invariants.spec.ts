@@ -42,6 +42,9 @@ import {
   type Settled,
 } from "../helpers/model";
 
+/** The shortest price notice, fixed in the core (DDCConstants.MIN_PRICE_NOTICE). */
+const MIN_PRICE_NOTICE = 86_400n;
+
 // ───────────────────────────────────────────── fixture ─────────────────────────────────────────────
 
 const NODE_RENTS = [RENT, 2n * RENT, (3n * RENT) / 2n, 3n * RENT, RENT / 2n];
@@ -463,7 +466,8 @@ class World {
 
   notice(c: number): bigint {
     const n = this.clusters[c].priceNotice;
-    return n > this.unlockDelay ? n : this.unlockDelay;
+    const longer = n > this.unlockDelay ? n : this.unlockDelay;
+    return longer > MIN_PRICE_NOTICE ? longer : MIN_PRICE_NOTICE; // the floor fixed in code
   }
 
   /** Fixes the next block's time (one second on) and returns it. */
@@ -589,12 +593,18 @@ class World {
         const l = this.ledger(owner.address, c);
         const payer = a.payer === null ? owner : [this.f.payer, this.f.stranger][a.payer];
         const now = await this.next();
-        // A ledger with debt settles at once: the deposit repays the debt first.
+        // A ledger with debt settles at once: the deposit repays the debt first. A ledger that ran
+        // out unnoticed (no settlement since) is settled before the deposit, recording its debt.
         const inDebt = l.debt > 0n;
+        const short = !inDebt && l.clone().settle(this.index(c), now).debt > 0n;
         const trial = l.clone();
-        trial.balance += a.amount;
         const expected: Settled[] = [];
-        if (inDebt) {
+        if (short) {
+          const { paid, debt } = trial.settle(this.index(c), now);
+          expected.push({ owner: owner.address, cluster: this.clusters[c].id, paid, debt });
+        }
+        trial.balance += a.amount;
+        if (inDebt || short) {
           const { paid, debt } = trial.settle(this.index(c), now);
           expected.push({ owner: owner.address, cluster: this.clusters[c].id, paid, debt });
         }
@@ -605,8 +615,9 @@ class World {
             : ddc.connect(payer).depositFor(owner.address, this.clusters[c].id, a.amount),
         );
         if (r !== null) {
+          if (short) this.settleModel(owner.address, c, now);
           l.balance += a.amount;
-          if (inDebt) {
+          if (inDebt || short) {
             stats.depositsInDebt++;
             this.settleModel(owner.address, c, now);
           }

@@ -16,8 +16,18 @@ library BucketLogic {
     using Lookup for CoreStorage;
     using PriceIndex for PriceState;
 
-    function alloc(CoreStorage storage s, BucketId bucket, uint64 units) external {
+    function allocWithMaxPrice(CoreStorage storage s, BucketId bucket, uint64 units, uint256 maxPrice) external {
         Bucket storage b = s.ownedOpenBucket(bucket);
+        uint256 price = s.clusters[b.cluster].price.target();
+        require(price <= maxPrice, IDDCCore.LedgerPriceAboveLimit(b.cluster, price, maxPrice));
+        _alloc(s, bucket, b, units);
+    }
+
+    function alloc(CoreStorage storage s, BucketId bucket, uint64 units) external {
+        _alloc(s, bucket, s.ownedOpenBucket(bucket), units);
+    }
+
+    function _alloc(CoreStorage storage s, BucketId bucket, Bucket storage b, uint64 units) private {
         uint64 cap = b.cap < units ? units : b.cap;
         b.reserved = units;
         b.cap = cap;
@@ -45,16 +55,30 @@ library BucketLogic {
     }
 
     function close(CoreStorage storage s, BucketId bucket) external {
-        Bucket storage b = s.ownedOpenBucket(bucket);
+        uint64 freed = _close(s, s.ownedOpenBucket(bucket));
+        emit IDDCCore.BucketClosed(bucket, freed);
+    }
+
+    function evict(CoreStorage storage s, BucketId bucket) external {
+        Bucket storage b = s.existingBucket(bucket);
+        BucketStatus status = Settlement.bucketStatus(s, b);
+        require(status == BucketStatus.Suspended, IDDCCore.BucketNotSuspended(bucket, status));
+        uint64 freed = _close(s, b);
+        emit IDDCCore.BucketClosed(bucket, freed);
+        emit IDDCCore.BucketEvicted(bucket, msg.sender, freed);
+    }
+
+    /// @dev Settles the bucket's ledger, then takes the bucket's billed units out of the ledger and
+    /// the cluster. Returns the units freed.
+    function _close(CoreStorage storage s, Bucket storage b) private returns (uint64 billed) {
         ClusterId cluster = b.cluster;
         Cluster storage c = s.clusters[cluster];
-        Ledger storage l = Lookup.ledger(s, msg.sender, cluster);
-        Settlement.settleOne(msg.sender, cluster, c, l);
-        uint64 billed = b.billed;
+        Ledger storage l = Lookup.ledger(s, b.owner, cluster);
+        Settlement.settleOne(b.owner, cluster, c, l);
+        billed = b.billed;
         l.units -= billed;
         c.price.allocated -= billed;
         b.closed = true;
-        emit IDDCCore.BucketClosed(bucket, billed);
     }
 
     /// @dev Recomputes a bucket's billed units after its reservation or cap changed, settling its

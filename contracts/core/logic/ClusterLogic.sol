@@ -43,6 +43,11 @@ library ClusterLogic {
     function changeParams(CoreStorage storage s, ClusterId cluster, ClusterParams calldata params) external {
         Cluster storage c = s.managedCluster(cluster);
         _validateParams(params);
+        uint256 nodes = c.nodes.length;
+        require(
+            c.price.allocated == 0 || nodes >= params.replicationFactor,
+            IDDCCore.ClusterBelowReplication(cluster, nodes, params.replicationFactor)
+        );
         if (params.eraLength != c.eraLength && block.timestamp >= c.anchorStart) {
             // Re-anchor: the current era keeps its length; the next one starts with the new length.
             (uint32 era, , uint40 end) = era_(c);
@@ -314,7 +319,11 @@ library ClusterLogic {
     ) private returns (uint24 schedule) {
         uint96 before = c.price.price;
         (uint96 wasPending, uint40 wasPendingAt) = (c.price.pendingPrice, c.price.pendingAt);
-        uint256 notice = Math.max(c.priceNotice, s.params.unlockDelay);
+        require(
+            newTarget <= DDCConstants.MAX_CLUSTER_PRICE,
+            IDDCCore.ClusterPriceTooHigh(cluster, newTarget, DDCConstants.MAX_CLUSTER_PRICE)
+        );
+        uint256 notice = Math.max(Math.max(c.priceNotice, s.params.unlockDelay), DDCConstants.MIN_PRICE_NOTICE);
         uint40 at;
         (at, schedule) = c.price.setPrices(c.checkpoints, inForce, newTarget, notice);
         uint96 current = c.price.price;
