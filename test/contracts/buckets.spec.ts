@@ -3,6 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { ContractTransactionResponse } from "ethers";
 import { CLUSTER_PARAMS, GIB, MONTH, RENT, USD, exampleFixture, type ExampleFixture } from "../helpers/fixtures";
+import { rent, runOutAfter, runway } from "../helpers/rent";
 
 // ───────────────────────────────────────── helpers ──────────────────────────────────────────
 
@@ -15,25 +16,6 @@ const PRICE = 4n * RENT;
 const GRACE = 7n * 24n * 60n * 60n;
 /** Reserved units per vNode in cluster 1 of the example. */
 const RESERVATION = 100n;
-
-function ceilDiv(a: bigint, b: bigint): bigint {
-  return (a + b - 1n) / b;
-}
-
-/** Rent `units` owe at a constant `price` over `seconds`, rounded down. */
-function rent(units: bigint, seconds: bigint, price: bigint = PRICE): bigint {
-  return (units * price * seconds) / MONTH;
-}
-
-/** The balance a ledger keeps for its open buckets: ceil(units × price × grace / MONTH). */
-function runway(units: bigint, price: bigint = PRICE, grace: bigint = GRACE): bigint {
-  return ceilDiv(units * price * grace, MONTH);
-}
-
-/** Seconds after a fresh checkpoint (remainder 0) at which `balance` no longer covers the rent. */
-function runOutAfter(balance: bigint, units: bigint, price: bigint = PRICE): bigint {
-  return ceilDiv((balance + 1n) * MONTH, units * price);
-}
 
 /** The timestamp of the block that mined `pending`. */
 async function minedAt(pending: Promise<ContractTransactionResponse>): Promise<bigint> {

@@ -16,6 +16,7 @@ import {
   type CoreFixture,
   type ExampleFixture,
 } from "../helpers/fixtures";
+import { ceilDiv, rent, runOutAfter, runway } from "../helpers/rent";
 
 // ───────────────────────────────────────── helpers ──────────────────────────────────────────
 
@@ -24,31 +25,11 @@ const Status = { Active: 1n, InArrears: 2n, Suspended: 3n } as const;
 /** Cluster 1 of the example: four vNodes at 1 tUSD each. */
 const PRICE = 4n * RENT;
 const DAY = 24n * 60n * 60n;
-/** The example's grace period and unlock delay (7 days each). */
-const GRACE = 7n * DAY;
+/** The example's unlock delay (7 days). */
 const UNLOCK_DELAY = 7n * DAY;
 const MAX_UINT40 = (1n << 40n) - 1n;
 /** A gas limit for transactions expected to revert at a set timestamp (skips gas estimation). */
 const MINE = { gasLimit: 3_000_000n };
-
-function ceilDiv(a: bigint, b: bigint): bigint {
-  return (a + b - 1n) / b;
-}
-
-/** Rent `units` owe at a constant `price` over `seconds`, rounded down. */
-function rent(units: bigint, seconds: bigint, price: bigint = PRICE): bigint {
-  return (units * price * seconds) / MONTH;
-}
-
-/** ceil(units × price × grace / MONTH). */
-function runway(units: bigint, price: bigint = PRICE, grace: bigint = GRACE): bigint {
-  return ceilDiv(units * price * grace, MONTH);
-}
-
-/** Seconds after a fresh checkpoint (remainder 0) at which `balance` no longer covers the rent. */
-function runOutAfter(balance: bigint, units: bigint, price: bigint = PRICE): bigint {
-  return ceilDiv((balance + 1n) * MONTH, units * price);
-}
 
 async function mined(pending: Promise<ContractTransactionResponse>): Promise<ContractTransactionReceipt> {
   const receipt = await (await pending).wait();
