@@ -126,6 +126,19 @@ contract DDCViews is IDDCViews {
     }
 
     /// @inheritdoc IDDCViews
+    function clusterPriceCheckpointsPage(
+        ClusterId cluster,
+        uint256 from,
+        uint256 count
+    ) external view returns (PriceCheckpoint[] memory page, uint256 total) {
+        PriceCheckpoint[] storage all = _st().existingCluster(cluster).checkpoints;
+        total = all.length;
+        uint256 end = from >= total ? from : (total - from < count ? total : from + count);
+        page = new PriceCheckpoint[](end - from);
+        for (uint256 i = from; i < end; ++i) page[i - from] = all[i];
+    }
+
+    /// @inheritdoc IDDCViews
     function getBucket(BucketId bucket) external view returns (BucketView memory) {
         return BucketLogic.get(_st(), bucket);
     }

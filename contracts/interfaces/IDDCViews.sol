@@ -58,7 +58,16 @@ interface IDDCViews {
     /// @notice The index now (`∫ price dt`, price per unit per month), pending increases included.
     function clusterPriceIndex(ClusterId cluster) external view returns (uint256);
 
+    /// @notice Every checkpoint of the cluster's price index (grows with each price change; use
+    /// {clusterPriceCheckpointsPage} once it is long).
     function clusterPriceCheckpoints(ClusterId cluster) external view returns (PriceCheckpoint[] memory);
+
+    /// @notice Checkpoints `[from, from + count)` (fewer at the end) and how many there are in all.
+    function clusterPriceCheckpointsPage(
+        ClusterId cluster,
+        uint256 from,
+        uint256 count
+    ) external view returns (PriceCheckpoint[] memory page, uint256 total);
 
     function getBucket(BucketId bucket) external view returns (BucketView memory);
 

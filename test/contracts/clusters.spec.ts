@@ -1223,6 +1223,31 @@ describe("clusters", function () {
       });
     });
 
+    describe("clusterPriceCheckpointsPage", function () {
+      it("pages the checkpoints and counts them, with short and empty pages at the end", async function () {
+        const f = await loadFixture(clusterFixture);
+        const m = f.ddc.connect(f.manager);
+        await m.clusterAddNode(f.cluster, f.node1, [1n]);
+        await m.clusterAddNode(f.cluster, f.node2, [2n]);
+        await m.clusterRemoveNode(f.cluster, f.node1);
+        const all = await checkpointsOf(f.ddc, f.cluster);
+        expect(all.length).to.equal(4);
+        const page = async (from: bigint, count: bigint) => {
+          const [items, total] = await f.ddc.clusterPriceCheckpointsPage(f.cluster, from, count);
+          expect(total).to.equal(4n);
+          return items.map((c) => [c.time, c.index, c.price]);
+        };
+        expect(await page(0n, 2n)).to.deep.equal(all.slice(0, 2));
+        expect(await page(2n, 2n)).to.deep.equal(all.slice(2, 4));
+        expect(await page(3n, 10n)).to.deep.equal(all.slice(3));
+        expect(await page(4n, 10n)).to.deep.equal([]);
+        expect(await page(9n, 1n)).to.deep.equal([]);
+        await expect(f.ddc.clusterPriceCheckpointsPage(MISSING, 0n, 1n))
+          .to.be.revertedWithCustomError(f.ddc, "ClusterNotFound")
+          .withArgs(MISSING);
+      });
+    });
+
     describe("clusterPriceCheckpoints", function () {
       it("writes a checkpoint per immediate price change", async function () {
         const f = await loadFixture(clusterFixture);
