@@ -155,16 +155,21 @@ export async function runExampleNetwork(log: (step: Step) => void = () => undefi
   ledger = await ddc.getLedger(owner.address, cluster);
   await note("the manager settled: the ledger paid what it had, the rest is debt", { debt: usd(ledger.debt) });
 
-  // A new deposit makes the bucket active at once; the next settlement repays the debt first.
+  // A new deposit repays the debt at once (it settles the ledger) and makes the bucket active.
   const deposited2 = 100n * USD;
   await ddc.connect(owner).accountDeposit(cluster, deposited2);
-  await note("the owner deposited 100 tUSD", { status: await status() });
+  const afterDeposit = await ddc.getLedger(owner.address, cluster);
+  await note("the owner deposited 100 tUSD: the deposit repaid the debt first", {
+    debt: usd(afterDeposit.debt),
+    balance: usd(afterDeposit.balance),
+    status: await status(),
+  });
   const last = await (await ddc.connect(provider2).bucketSettlePayment(cluster, [bucket])).wait();
   const lastSettlement = BigInt((await ethers.provider.getBlock(last?.blockNumber ?? "latest"))?.timestamp ?? 0);
   ledger = await ddc.getLedger(owner.address, cluster);
   const pool = (await ddc.getCluster(cluster)).revenuePool;
   const coreBalance = await token.balanceOf(core);
-  await note("provider 2 settled: the debt is repaid", {
+  await note("provider 2 settled the rent accrued since", {
     debt: usd(ledger.debt),
     balance: usd(ledger.balance),
     pool: usd(pool),
