@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { coreFixture, USD } from "../test/helpers/fixtures";
 import { buildPopulation } from "../test/helpers/population";
@@ -56,6 +57,40 @@ async function main(): Promise<void> {
     name: "bucketSettlePayment (owners distinct, already in arrears)",
     gas: await gasOf(ddc.bucketSettlePayment(cluster, worst.slice(0, 1000), { gasLimit: GAS_CAP })),
     n: 1000,
+  });
+
+  // Usage reports: every bucket's billed units change (its ledger is settled first).
+  const usage = await buildPopulation(f, { owners: 300, capEach: 5n });
+  await time.increase(2 * 3600);
+  for (const n of [1, 100]) {
+    const batch = usage.buckets.slice(n === 1 ? 0 : 1, n === 1 ? 1 : 1 + n);
+    rows.push({
+      name: "clusterReportUsage (billed units change)",
+      gas: await gasOf(
+        ddc.connect(f.manager).clusterReportUsage(
+          usage.cluster,
+          0,
+          batch,
+          batch.map(() => 3n),
+          ethers.ZeroHash,
+        ),
+      ),
+      n,
+    });
+  }
+  const unchanged = usage.buckets.slice(101, 201);
+  rows.push({
+    name: "clusterReportUsage (billed units unchanged)",
+    gas: await gasOf(
+      ddc.connect(f.manager).clusterReportUsage(
+        usage.cluster,
+        0,
+        unchanged,
+        unchanged.map(() => 1n),
+        ethers.ZeroHash,
+      ),
+    ),
+    n: 100,
   });
 
   // Single-transaction figures on the example-sized cluster.
@@ -119,6 +154,8 @@ async function main(): Promise<void> {
       ok: get("accountDeposit (repeat)", 1) <= 70_000,
     },
   ];
+  const usageMarginal =
+    (get("clusterReportUsage (billed units change)", 100) - get("clusterReportUsage (billed units change)", 1)) / 99;
   const worstMarginal = (worstGas - get("bucketSettlePayment (owners distinct, paid)", 1)) / 1199;
 
   const dir = join(__dirname, "..", "reports");
@@ -138,6 +175,8 @@ async function main(): Promise<void> {
     "",
     `Marginal settlement cost per bucket, paid path (1,000 − 100 buckets): ${marginal.toFixed(0)} gas.`,
     `Marginal settlement cost per bucket, every ledger into arrears (1,200 − 1): ${worstMarginal.toFixed(0)} gas.`,
+    `Marginal usage-report cost per bucket whose billed units change (100 − 1): ${usageMarginal.toFixed(0)} gas` +
+      ` (at most 300 per batch: ${Math.round(300 * usageMarginal).toLocaleString("en-US")} gas).`,
     "",
     "| target | measured | met |",
     "|---|---:|:---:|",

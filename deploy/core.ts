@@ -8,6 +8,7 @@ import {
   IDDC__factory,
   NodeLogic__factory,
   TestStablecoin__factory,
+  UsageLogic__factory,
 } from "../typechain-types";
 import type { DDCCore, DDCLens, IDDC, TestStablecoin } from "../typechain-types";
 
@@ -36,6 +37,7 @@ export interface CoreDeployment {
     NodeLogic: string;
     ClusterLogic: string;
     BucketLogic: string;
+    UsageLogic: string;
   };
 }
 
@@ -65,6 +67,7 @@ export async function deployCore(
   const nodeLogic = await deployed(new NodeLogic__factory(deployer).deploy());
   const clusterLogic = await deployed(new ClusterLogic__factory(deployer).deploy());
   const bucketLogic = await deployed(new BucketLogic__factory(deployer).deploy());
+  const usageLogic = await deployed(new UsageLogic__factory(deployer).deploy());
   const libraries = {
     "contracts/core/logic/NodeLogic.sol:NodeLogic": nodeLogic.address,
     "contracts/core/logic/ClusterLogic.sol:ClusterLogic": clusterLogic.address,
@@ -72,7 +75,10 @@ export async function deployCore(
   };
   const views = await deployed(new DDCViews__factory(libraries, deployer).deploy());
   const core = await deployed(
-    new DDCCore__factory(libraries, deployer).deploy(options.token, options.admin, options.parameters, views.address),
+    new DDCCore__factory(
+      { ...libraries, "contracts/core/logic/UsageLogic.sol:UsageLogic": usageLogic.address },
+      deployer,
+    ).deploy(options.token, options.admin, options.parameters, views.address),
   );
   const lens = await deployed(new DDCLens__factory(deployer).deploy(core.address));
   return {
@@ -86,6 +92,7 @@ export async function deployCore(
       NodeLogic: nodeLogic.address,
       ClusterLogic: clusterLogic.address,
       BucketLogic: bucketLogic.address,
+      UsageLogic: usageLogic.address,
     },
   };
 }

@@ -70,6 +70,8 @@ struct Bucket {
     address owner;
     ClusterId cluster;
     bool closed;
+    /// @dev 1 + the last era a usage report covered (0: never).
+    uint32 reportedEras;
     uint64 reserved;
     uint64 measured;
     uint64 billed;
@@ -109,6 +111,8 @@ library CoreStorageLib {
 
 /// @notice Look-ups that check existence and the caller, shared by the core and its libraries.
 library Lookup {
+    using EnumerableSet for EnumerableSet.AddressSet;
+
     function existingNode(CoreStorage storage s, NodeId node) internal view returns (Node storage n) {
         n = s.nodes[node];
         require(n.provider != address(0), IDDCCore.NodeNotFound(node));
@@ -152,6 +156,15 @@ library Lookup {
     /// @dev The ledger of `owner` in `cluster`.
     function ledger(CoreStorage storage s, address owner, ClusterId cluster) internal view returns (Ledger storage) {
         return s.ledgers[uint256(uint160(owner)) | (uint256(ClusterId.unwrap(cluster)) << 160)];
+    }
+
+    /// @dev The cluster, if the caller is its manager or one of its operators.
+    function operatedCluster(CoreStorage storage s, ClusterId cluster) internal view returns (Cluster storage c) {
+        c = existingCluster(s, cluster);
+        require(
+            msg.sender == c.manager || c.operators[c.operatorGeneration].contains(msg.sender),
+            IDDCCore.ClusterNotOperator(cluster, msg.sender)
+        );
     }
 
     function checkRange(bytes32 name, uint256 value, uint256 min, uint256 max) internal pure {

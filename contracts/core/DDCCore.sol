@@ -26,6 +26,7 @@ import {CoreStorage, CoreStorageLib, Cluster, Bucket, Lookup} from "./CoreStorag
 import {NodeLogic} from "./logic/NodeLogic.sol";
 import {ClusterLogic} from "./logic/ClusterLogic.sol";
 import {BucketLogic} from "./logic/BucketLogic.sol";
+import {UsageLogic} from "./logic/UsageLogic.sol";
 import {Settlement} from "./Settlement.sol";
 
 /// @title DDCCore
@@ -168,6 +169,17 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     }
 
     // ────────────────────────────────────────── buckets ───────────────────────────────────────────
+
+    /// @inheritdoc IDDCCore
+    function clusterReportUsage(
+        ClusterId cluster,
+        uint32 era,
+        BucketId[] calldata buckets,
+        uint64[] calldata measuredUnits,
+        bytes32 evidenceHash
+    ) external nonReentrant {
+        UsageLogic.report(_st(), cluster, era, buckets, measuredUnits, evidenceHash);
+    }
 
     /// @inheritdoc IDDCCore
     function bucketCreate(ClusterId cluster, string calldata params) external whenNotPaused returns (BucketId bucket) {

@@ -27,6 +27,8 @@ interface IDDCCore {
     error DDCZeroAddress(bytes32 what);
     /// @dev A batch longer than its documented maximum.
     error DDCBatchTooLarge(uint256 length, uint256 max);
+    /// @dev Two arrays of one batch that must have the same length do not.
+    error DDCLengthMismatch(uint256 length, uint256 otherLength);
     /// @dev A parameter outside the range fixed in code.
     error DDCParameterOutOfRange(bytes32 name, uint256 value, uint256 min, uint256 max);
 
@@ -45,6 +47,10 @@ interface IDDCCore {
     error ClusterNotFound(ClusterId cluster);
     error ClusterNotManager(ClusterId cluster, address caller);
     error ClusterNotPendingManager(ClusterId cluster, address caller);
+    /// @dev Only the manager or an operator may do this.
+    error ClusterNotOperator(ClusterId cluster, address caller);
+    /// @dev A report for an era that has not ended yet.
+    error ClusterEraNotClosed(ClusterId cluster, uint256 era, uint256 currentEra);
     error ClusterNodeAlreadyMember(ClusterId cluster, NodeId node);
     error ClusterNodeNotMember(ClusterId cluster, NodeId node);
     error ClusterTokenTaken(ClusterId cluster, uint64 token, NodeId holder);
@@ -131,6 +137,24 @@ interface IDDCCore {
     event Deposited(address indexed owner, ClusterId indexed cluster, address indexed payer, uint256 amount);
     event UnlockRequested(address indexed owner, ClusterId indexed cluster, uint256 amount, uint40 unlockAt);
     event Withdrawn(address indexed owner, ClusterId indexed cluster, address indexed to, uint256 amount);
+    /// @dev A usage report for `era`: per bucket recorded, the billed units from now on. Buckets
+    /// skipped are in {UsageReportSkipped}.
+    event UsageReported(
+        ClusterId indexed cluster,
+        uint32 indexed era,
+        bytes32 evidenceHash,
+        BucketId[] buckets,
+        uint64[] billed
+    );
+    /// @dev A bucket of a usage report was not recorded: closed, or already reported for this era
+    /// or a later one (`reportedEra`).
+    event UsageReportSkipped(
+        ClusterId indexed cluster,
+        uint32 indexed era,
+        BucketId bucket,
+        bool closed,
+        uint32 reportedEra
+    );
     /// @dev One ledger settled outside a batch (on an allocation, a close or a withdrawal).
     event LedgerSettled(address indexed owner, ClusterId indexed cluster, uint256 paid, uint256 debt);
     /// @dev A settlement batch: `total` went into the cluster's revenue pool. `record` holds, per
@@ -208,6 +232,19 @@ interface IDDCCore {
     function clusterSetOperator(ClusterId cluster, address operator, bool enabled) external;
 
     function clusterSetValidator(ClusterId cluster, address validator, bool enabled) external;
+
+    /// @notice Records measured usage for `era` (which must have ended), by the manager or an
+    /// operator: each bucket is billed `min(cap, max(reservation, measuredUnits))` from now on
+    /// (never retroactively: its ledger is settled first). Each bucket is recorded at most once per
+    /// era, in any number of batches; a closed or already-reported bucket is skipped with
+    /// {UsageReportSkipped}. At most {DDCConstants.MAX_USAGE_BATCH} buckets.
+    function clusterReportUsage(
+        ClusterId cluster,
+        uint32 era,
+        BucketId[] calldata buckets,
+        uint64[] calldata measuredUnits,
+        bytes32 evidenceHash
+    ) external;
 
     // ────────────────────────────────────────── buckets ───────────────────────────────────────────
 

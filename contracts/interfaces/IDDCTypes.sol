@@ -36,6 +36,8 @@ library DDCConstants {
     uint256 internal constant MAX_URL_LENGTH = 256;
     /// @dev `bucketSettlePayment` accepts at most this many buckets (proven under 16,777,216 gas).
     uint256 internal constant MAX_SETTLE_BATCH = 1_200;
+    /// @dev `clusterReportUsage` accepts at most this many buckets (proven under 16,777,216 gas).
+    uint256 internal constant MAX_USAGE_BATCH = 300;
 }
 
 /// @notice A node's status inside one cluster, set by the cluster's manager.

@@ -549,7 +549,8 @@ describe("attacks and adversarial use", function () {
         .fragments.filter((x): x is FunctionFragment => x.type === "function")
         .filter((x) => !x.constant && x.name.startsWith("cluster"))
         .map((x) => x.name)
-        .filter((n) => n !== "clusterCreate" && n !== "clusterAcceptManager");
+        // clusterReportUsage is also open to operators: its refusal is ClusterNotOperator (usage spec).
+        .filter((n) => n !== "clusterCreate" && n !== "clusterAcceptManager" && n !== "clusterReportUsage");
       expect(mutating.sort()).to.deep.equal(Object.keys(managerCalls(f)).sort());
     });
 
@@ -629,6 +630,7 @@ describe("attacks and adversarial use", function () {
       "clusterCreate",
       "clusterProposeManager",
       "clusterRemoveNode",
+      "clusterReportUsage",
       "clusterReserveResource",
       "clusterSetNodeStatus",
       "clusterSetOperator",

@@ -18,12 +18,13 @@ export interface Population {
 
 /**
  * A cluster of `nodes` nodes (one vNode each) with `owners` owners, each with one bucket of
- * `unitsEach` units and a deposit of `depositEach` (default: just the runway plus one month).
+ * `unitsEach` units (cap `capEach`, default the units) and a deposit of `depositEach` (default: just
+ * the runway plus one month).
  * Owner transactions are sent with automine off and mined in blocks, to build large populations fast.
  */
 export async function buildPopulation(
   f: CoreFixture,
-  options: { owners: number; unitsEach?: bigint; nodes?: number; depositEach?: bigint },
+  options: { owners: number; unitsEach?: bigint; nodes?: number; depositEach?: bigint; capEach?: bigint },
 ): Promise<Population> {
   const { ddc, token, manager, deployer, coreAddress } = f;
   const unitsEach = options.unitsEach ?? 1n;
@@ -83,6 +84,9 @@ export async function buildPopulation(
         const bucket = bucketOf.get(owners[i]);
         if (bucket === undefined) throw new Error(`population: no bucket for owner ${owners[i]}`);
         allocs.push(ddc.connect(signers[i]).bucketAllocIntoCluster(bucket, unitsEach, { nonce: 1, gasLimit: 400_000 }));
+        if (options.capEach !== undefined) {
+          allocs.push(ddc.connect(signers[i]).bucketSetCap(bucket, options.capEach, { nonce: 2, gasLimit: 400_000 }));
+        }
       }
       await Promise.all(allocs);
       await network.provider.send("evm_mine", []);

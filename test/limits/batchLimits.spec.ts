@@ -48,6 +48,25 @@ describe("batch maxima fit the per-transaction gas cap", function () {
     });
   });
 
+  describe("clusterReportUsage", function () {
+    const MAX_USAGE_BATCH = 300;
+
+    it(`records ${MAX_USAGE_BATCH} buckets of distinct owners whose billed units all change`, async function () {
+      const f = await coreFixture();
+      const pop = await buildPopulation(f, { owners: MAX_USAGE_BATCH, capEach: 5n });
+      await time.increase(2 * 3600);
+      const measured = pop.buckets.map(() => 3n);
+      const receipt = await (
+        await f.ddc
+          .connect(f.manager)
+          .clusterReportUsage(pop.cluster, 0, pop.buckets, measured, ethers.ZeroHash, { gasLimit: GAS_CAP })
+      ).wait();
+      expect(receipt?.gasUsed).to.be.lessThan(GAS_CAP);
+      expect((await f.ddc.getBucket(pop.buckets[MAX_USAGE_BATCH - 1])).billed).to.equal(3n);
+      expect((await f.ddc.getCluster(pop.cluster)).allocated).to.equal(3n * BigInt(MAX_USAGE_BATCH));
+    });
+  });
+
   describe("a cluster at its node and vNode maxima", function () {
     async function fullCluster() {
       const f = await coreFixture();
