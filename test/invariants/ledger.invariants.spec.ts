@@ -45,6 +45,12 @@ import {
 /** The shortest price notice, fixed in the core (DDCConstants.MIN_PRICE_NOTICE). */
 const MIN_PRICE_NOTICE = 86_400n;
 
+/** A bucket's billed units: min(cap, max(reservation, measured)). */
+function billedOf(b: { reserved: bigint; cap: bigint; measured: bigint }): bigint {
+  const wanted = b.reserved > b.measured ? b.reserved : b.measured;
+  return wanted > b.cap ? b.cap : wanted;
+}
+
 // ───────────────────────────────────────────── fixture ─────────────────────────────────────────────
 
 const NODE_RENTS = [RENT, 2n * RENT, (3n * RENT) / 2n, 3n * RENT, RENT / 2n];
@@ -136,6 +142,7 @@ type Action =
   | { kind: "alloc"; bucket: number; units: number }
   | { kind: "setCap"; bucket: number; extra: number }
   | { kind: "close"; bucket: number }
+  | { kind: "usage"; cluster: number; picks: number[]; measured: number[]; earlier: boolean }
   | { kind: "settle"; cluster: number; picks: number[]; foreign: number | null }
   | {
       kind: "withdraw";
@@ -190,6 +197,16 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("setCap" as const), bucket: ix, extra: fc.nat({ max: 5 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("close" as const), bucket: ix }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("usage" as const),
+      cluster: ix,
+      picks: fc.array(ix, { minLength: 1, maxLength: 5 }),
+      measured: fc.array(fc.nat({ max: 60 }), { minLength: 5, maxLength: 5 }),
+      earlier: fc.boolean(),
+    }),
+  },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -293,6 +310,10 @@ interface BucketM {
   reserved: bigint;
   cap: bigint;
   closed: boolean;
+  /** Measured units from the last usage report (0: none). */
+  measured: bigint;
+  /** 1 + the last era a usage report recorded (0: none). */
+  reportedEras: bigint;
 }
 
 /** What the events alone say of a ledger: for the bound on charges. */
@@ -313,6 +334,8 @@ const stats = {
   dueUnwritten: 0,
   withdrawn: 0,
   depositsInDebt: 0,
+  /** Buckets whose billed units a usage report changed. */
+  usageChanged: 0,
 };
 
 function bump(map: Map<string, number>, key: string): void {
@@ -373,7 +396,16 @@ class World {
     const count = await ddc.bucketCount();
     for (let id = 1n; id <= count; id++) {
       const b = await ddc.getBucket(id);
-      w.buckets.push({ id, owner: b.owner, cluster: Number(b.cluster) - 1, reserved: 0n, cap: 0n, closed: false });
+      w.buckets.push({
+        id,
+        owner: b.owner,
+        cluster: Number(b.cluster) - 1,
+        reserved: 0n,
+        cap: 0n,
+        closed: false,
+        measured: 0n,
+        reportedEras: 0n,
+      });
     }
     for (const o of f.owners) {
       for (let c = 0; c < w.clusters.length; c++) {
@@ -413,10 +445,12 @@ class World {
       } else if (parsed.name === "BucketAllocated") {
         const b = w.buckets[Number(parsed.args.bucket) - 1];
         const l = w.ledger(b.owner, b.cluster);
-        const billed = parsed.args.billed as bigint;
-        l.setUnits(t, l.units - b.reserved + billed);
-        b.reserved = billed;
+        const before = billedOf(b);
+        b.reserved = parsed.args.reserved as bigint;
         b.cap = parsed.args.cap as bigint;
+        const billed = parsed.args.billed as bigint;
+        expect(billedOf(b), "fixture billed units").to.equal(billed);
+        l.setUnits(t, l.units - before + billed);
       }
     }
     return w;
@@ -440,7 +474,7 @@ class World {
   }
 
   allocated(c: number): bigint {
-    return this.buckets.filter((b) => b.cluster === c && !b.closed).reduce((s, b) => s + b.reserved, 0n);
+    return this.buckets.filter((b) => b.cluster === c && !b.closed).reduce((s, b) => s + billedOf(b), 0n);
   }
 
   target(c: number): bigint {
@@ -634,9 +668,11 @@ class World {
         let expected: string | null = null;
         const trial = l.clone();
         const s = trial.settle(this.index(b.cluster), now);
+        const billedBefore = billedOf(b);
+        const billedAfter = billedOf({ ...b, reserved: units, cap: b.cap < units ? units : b.cap });
         if (b.closed) expected = "BucketIsClosed";
-        else if (units > b.reserved) {
-          const grow = units - b.reserved;
+        else if (billedAfter > billedBefore) {
+          const grow = billedAfter - billedBefore;
           const rw = runway(l.units + grow, cl.price.target, this.grace);
           if (BigInt(cl.members.size) < cl.replication) expected = "ClusterBelowReplication";
           else if (this.allocated(b.cluster) + grow > cl.reservedPerVNode) expected = "ClusterCapacityExceeded";
@@ -648,7 +684,7 @@ class World {
         );
         if (r !== null) {
           this.settleModel(b.owner, b.cluster, now);
-          l.setUnits(now, l.units - b.reserved + units);
+          l.setUnits(now, l.units - billedBefore + billedAfter);
           b.reserved = units;
           if (b.cap < units) b.cap = units;
         }
@@ -661,13 +697,30 @@ class World {
         const l = this.ledger(b.owner, b.cluster);
         const now = await this.next();
         const s = l.clone().settle(this.index(b.cluster), now);
-        const expected = b.closed ? "BucketIsClosed" : cap < b.reserved ? "BucketCapBelowReservation" : null;
+        let expected: string | null = b.closed
+          ? "BucketIsClosed"
+          : cap < b.reserved
+            ? "BucketCapBelowReservation"
+            : null;
+        const billedBefore = billedOf(b);
+        const billedAfter = billedOf({ ...b, cap });
+        if (expected === null && billedAfter > billedBefore) {
+          const cl = this.clusters[b.cluster];
+          const grow = billedAfter - billedBefore;
+          const trial = l.clone();
+          const t = trial.settle(this.index(b.cluster), now);
+          if (BigInt(cl.members.size) < cl.replication) expected = "ClusterBelowReplication";
+          else if (this.allocated(b.cluster) + grow > cl.reservedPerVNode) expected = "ClusterCapacityExceeded";
+          else if ((t.debt === 0n ? trial.balance : 0n) < runway(l.units + grow, cl.price.target, this.grace))
+            expected = "LedgerInsufficientRunway";
+        }
         const settled = expected === null ? [{ owner: b.owner, cluster: this.clusters[b.cluster].id, ...s }] : [];
         const r = await this.send("setCap", expected, settled, () =>
           ddc.connect(this.signer(b.owner)).bucketSetCap(b.id, cap),
         );
         if (r !== null) {
           this.settleModel(b.owner, b.cluster, now);
+          l.setUnits(now, l.units - billedBefore + billedAfter);
           b.cap = cap;
         }
         return;
@@ -684,7 +737,7 @@ class World {
         );
         if (r !== null) {
           this.settleModel(b.owner, b.cluster, now);
-          l.setUnits(now, l.units - b.reserved);
+          l.setUnits(now, l.units - billedOf(b));
           b.closed = true;
         }
         return;
@@ -872,6 +925,67 @@ class World {
         if (r !== null) cl.reservedPerVNode = units;
         return;
       }
+      case "usage": {
+        const c = a.cluster % this.clusters.length;
+        const cl = this.clusters[c];
+        const own = this.buckets.filter((b) => b.cluster === c);
+        if (own.length === 0) return;
+        const [current] = await ddc.clusterEra(cl.id);
+        if (current === 0n) return;
+        // The era before the current one, or an earlier one (replays are skipped).
+        const era = a.earlier && current > 1n ? current - 2n : current - 1n;
+        const picked = a.picks.map((p) => own[p % own.length]);
+        const measured = picked.map((_, i) => BigInt(a.measured[i % a.measured.length]));
+        const now = await this.next();
+        // Predict: each bucket not closed and not yet reported for this era or a later one is
+        // recorded; a change of billed units settles its ledger first.
+        const trials = new Map<string, LedgerModel>();
+        const settled: Settled[] = [];
+        const applied: { b: BucketM; measured: bigint; before: bigint; after: bigint }[] = [];
+        const seen = new Map<bigint, bigint>(); // bucket → reportedEras within this batch
+        for (let i = 0; i < picked.length; i++) {
+          const b = picked[i];
+          const reported = seen.get(b.id) ?? b.reportedEras;
+          if (b.closed || reported > era) continue;
+          seen.set(b.id, era + 1n);
+          const before = applied.filter((x) => x.b === b).at(-1)?.after ?? billedOf(b);
+          const after = billedOf({ ...b, measured: measured[i] });
+          applied.push({ b, measured: measured[i], before, after });
+          if (after !== before) {
+            const k = key(b.owner, c);
+            const trial = trials.get(k) ?? this.ledger(b.owner, c).clone();
+            trials.set(k, trial);
+            const r = trial.settle(this.index(c), now);
+            settled.push({ owner: b.owner, cluster: cl.id, ...r });
+            trial.setUnits(now, trial.units + after - before);
+          }
+        }
+        const r = await this.send("usage", null, settled, () =>
+          ddc.connect(cl.manager).clusterReportUsage(
+            cl.id,
+            era,
+            picked.map((b) => b.id),
+            measured,
+            ethers.ZeroHash,
+          ),
+        );
+        if (r !== null) {
+          for (const x of applied) {
+            x.b.reportedEras = era + 1n;
+            x.b.measured = x.measured;
+            if (x.after !== x.before) {
+              stats.usageChanged++;
+              this.settleModel(x.b.owner, c, now);
+              const l = this.ledger(x.b.owner, c);
+              l.setUnits(now, l.units - x.before + x.after);
+            }
+          }
+          for (const x of applied) {
+            expect((await ddc.getBucket(x.b.id)).billed, "billed after a usage report").to.equal(billedOf(x.b));
+          }
+        }
+        return;
+      }
       case "createBucket": {
         const owner = this.f.owners[a.owner % this.f.owners.length];
         const c = a.cluster % this.clusters.length;
@@ -884,6 +998,8 @@ class World {
           reserved: 0n,
           cap: 0n,
           closed: false,
+          measured: 0n,
+          reportedEras: 0n,
         });
         expect(await ddc.bucketCount()).to.equal(BigInt(this.buckets.length));
         return;
@@ -1030,11 +1146,22 @@ describe("ledger invariants (property-based)", function () {
     );
     if (process.env.FC_STATS !== undefined) console.log(stats);
     // The property is not vacuous: every kind of money movement happened.
-    for (const kind of ["deposit", "alloc", "settle", "withdraw", "close", "accept", "addNode", "removeNode"]) {
+    for (const kind of [
+      "deposit",
+      "alloc",
+      "settle",
+      "withdraw",
+      "close",
+      "accept",
+      "addNode",
+      "removeNode",
+      "usage",
+    ]) {
       expect(stats.ok.get(kind) ?? 0, `successful ${kind}`).to.be.greaterThan(0);
     }
     expect(stats.refused.get("alloc:LedgerInsufficientRunway") ?? 0, "refused allocations").to.be.greaterThan(0);
     expect(stats.arrears, "settlements leaving debt").to.be.greaterThan(0);
+    expect(stats.usageChanged, "usage reports changing billed units").to.be.greaterThan(0);
     expect(stats.scheduled, "announced increases").to.be.greaterThan(0);
     expect(stats.withdrawn, "withdrawals").to.be.greaterThan(0);
     expect(stats.depositsInDebt, "deposits into a ledger with debt").to.be.greaterThan(0);
