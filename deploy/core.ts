@@ -7,6 +7,7 @@ import {
   DDCViews__factory,
   IDDC__factory,
   NodeLogic__factory,
+  RevenueLogic__factory,
   TestStablecoin__factory,
   UsageLogic__factory,
 } from "../typechain-types";
@@ -38,6 +39,7 @@ export interface CoreDeployment {
     ClusterLogic: string;
     BucketLogic: string;
     UsageLogic: string;
+    RevenueLogic: string;
   };
 }
 
@@ -68,10 +70,12 @@ export async function deployCore(
   const clusterLogic = await deployed(new ClusterLogic__factory(deployer).deploy());
   const bucketLogic = await deployed(new BucketLogic__factory(deployer).deploy());
   const usageLogic = await deployed(new UsageLogic__factory(deployer).deploy());
+  const revenueLogic = await deployed(new RevenueLogic__factory(deployer).deploy());
   const libraries = {
     "contracts/core/logic/NodeLogic.sol:NodeLogic": nodeLogic.address,
     "contracts/core/logic/ClusterLogic.sol:ClusterLogic": clusterLogic.address,
     "contracts/core/logic/BucketLogic.sol:BucketLogic": bucketLogic.address,
+    "contracts/core/logic/RevenueLogic.sol:RevenueLogic": revenueLogic.address,
   };
   const views = await deployed(new DDCViews__factory(libraries, deployer).deploy());
   const core = await deployed(
@@ -93,6 +97,7 @@ export async function deployCore(
       ClusterLogic: clusterLogic.address,
       BucketLogic: bucketLogic.address,
       UsageLogic: usageLogic.address,
+      RevenueLogic: revenueLogic.address,
     },
   };
 }

@@ -20,6 +20,10 @@ struct Node {
     ShortString engine;
     ShortString version;
     string[] urls;
+    /// @dev Revenue of memberships that ended (removed from a cluster), not yet claimed.
+    uint256 claimable;
+    /// @dev The clusters holding the node (at most {DDCConstants.MAX_CLUSTERS_PER_NODE}).
+    ClusterId[] clusters;
 }
 
 /// @dev `rent` is the rent the manager accepted; until schedule `scheduleId` is in force (see
@@ -30,7 +34,11 @@ struct Membership {
     uint16 position; // index in Cluster.nodes
     uint96 inForceRent;
     uint24 scheduleId;
+    uint8 nodeSlot; // index in Node.clusters
     uint64[] tokens;
+    /// @dev The cluster's revenue per weight when the member last synced, and what it had accrued.
+    uint256 accCheckpoint;
+    uint256 accrued;
 }
 
 struct VNode {
@@ -57,6 +65,15 @@ struct Cluster {
     PriceState price;
     PriceCheckpoint[] checkpoints;
     uint256 revenuePool;
+    /// @dev Revenue per weight unit (scaled by {DDCConstants.ACC_SCALE}) distributed so far, the
+    /// part of the last distribution below one scaled unit (carried), the next era that may be
+    /// distributed, the reserve (only the manager moves it), and the revenue per weight when each
+    /// price schedule came into force (members' weights change then).
+    uint256 accPerWeight;
+    uint256 accCarry;
+    uint32 nextEra;
+    uint256 reserve;
+    mapping(uint24 schedule => uint256) accAtApply;
     NodeId[] nodes;
     uint64[] tokens;
     mapping(NodeId node => Membership) members;
@@ -93,6 +110,8 @@ struct CoreStorage {
     mapping(BucketId bucket => mapping(address account => uint256 roles)) bucketRoles;
     /// @dev Keyed by `owner | cluster << 160` (one hash per look-up, see {Lookup.ledger}).
     mapping(uint256 key => Ledger) ledgers;
+    /// @dev Internal balances: network fees (fee destination) and management fees (managers).
+    mapping(address account => uint256) balances;
 }
 
 /// @notice Where {CoreStorage} lives: an ERC-7201 namespace, so that the core, its linked logic

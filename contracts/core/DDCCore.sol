@@ -27,6 +27,7 @@ import {NodeLogic} from "./logic/NodeLogic.sol";
 import {ClusterLogic} from "./logic/ClusterLogic.sol";
 import {BucketLogic} from "./logic/BucketLogic.sol";
 import {UsageLogic} from "./logic/UsageLogic.sol";
+import {RevenueLogic} from "./logic/RevenueLogic.sol";
 import {Settlement} from "./Settlement.sol";
 
 /// @title DDCCore
@@ -179,6 +180,45 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
         bytes32 evidenceHash
     ) external nonReentrant {
         UsageLogic.report(_st(), cluster, era, buckets, measuredUnits, evidenceHash);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterDistributeRevenues(
+        ClusterId cluster,
+        uint32 era,
+        NodeId[] calldata ineligibleNodes,
+        bytes32 evidenceHash
+    ) external whenNotPaused nonReentrant {
+        RevenueLogic.distribute(_st(), cluster, era, ineligibleNodes, evidenceHash);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterWithdrawReserve(ClusterId cluster, uint256 amount, address to) external nonReentrant {
+        require(to != address(0), DDCZeroAddress("to"));
+        RevenueLogic.withdrawReserve(_st(), cluster, amount);
+        emit ReserveWithdrawn(cluster, to, amount);
+        _token.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc IDDCCore
+    function claim(NodeId[] calldata nodes, address to) external nonReentrant {
+        require(to != address(0), DDCZeroAddress("to"));
+        (uint256[] memory amounts, uint256 total) = RevenueLogic.claim(_st(), nodes);
+        emit RevenueClaimed(msg.sender, to, nodes, amounts);
+        if (total != 0) _token.safeTransfer(to, total);
+    }
+
+    /// @inheritdoc IDDCCore
+    function withdrawBalance(uint256 amount, address to) external nonReentrant {
+        require(to != address(0), DDCZeroAddress("to"));
+        uint256 balance = _st().balances[msg.sender];
+        require(amount <= balance, DDCInsufficientBalance(msg.sender, balance, amount));
+        unchecked {
+            // amount <= balance, checked above.
+            _st().balances[msg.sender] = balance - amount;
+        }
+        emit BalanceWithdrawn(msg.sender, to, amount);
+        _token.safeTransfer(to, amount);
     }
 
     /// @inheritdoc IDDCCore

@@ -21,6 +21,7 @@ import {CoreStorage, CoreStorageLib, Cluster, Bucket, Membership, Lookup} from "
 import {NodeLogic} from "./logic/NodeLogic.sol";
 import {ClusterLogic} from "./logic/ClusterLogic.sol";
 import {BucketLogic} from "./logic/BucketLogic.sol";
+import {RevenueLogic} from "./logic/RevenueLogic.sol";
 
 /// @title DDCViews
 /// @notice The views of {IDDCViews}. {DDCCore} forwards them here by DELEGATECALL, so they read the
@@ -152,6 +153,24 @@ contract DDCViews is IDDCViews {
     function bucketHasRole(BucketId bucket, address account, BucketRole role) external view returns (bool) {
         Bucket storage b = _st().existingBucket(bucket);
         return account == b.owner || (_st().bucketRoles[bucket][account] >> uint8(role)) & 1 == 1;
+    }
+
+    /// @inheritdoc IDDCViews
+    function nodeRevenue(NodeId node) external view returns (uint256) {
+        return RevenueLogic.revenueOf(_st(), node);
+    }
+
+    /// @inheritdoc IDDCViews
+    function accountBalance(address account) external view returns (uint256) {
+        return _st().balances[account];
+    }
+
+    /// @inheritdoc IDDCViews
+    function clusterRevenue(
+        ClusterId cluster
+    ) external view returns (uint256 reserve, uint256 revenuePerWeight, uint32 nextEra) {
+        Cluster storage c = _st().existingCluster(cluster);
+        return (c.reserve, c.accPerWeight, c.nextEra);
     }
 
     /// @inheritdoc IDDCViews

@@ -36,6 +36,9 @@ interface IDDCCore {
     error NodeNotProvider(NodeId node, address caller);
     error NodeKeyInUse(address key, NodeId holder);
     error NodeInClusters(NodeId node, uint256 clusters);
+    error NodeTooManyClusters(NodeId node, uint256 max);
+    /// @dev A node with unclaimed revenue cannot be removed.
+    error NodeHasRevenue(NodeId node, uint256 amount);
     error NodeCapacityExceeded(NodeId node, uint256 capacity, uint256 required);
     error NodeTooManyUrls(uint256 count, uint256 max);
     /// @dev `engine` or `version` longer than the 31 bytes stored.
@@ -49,6 +52,13 @@ interface IDDCCore {
     error ClusterNotPendingManager(ClusterId cluster, address caller);
     /// @dev Only the manager or an operator may do this.
     error ClusterNotOperator(ClusterId cluster, address caller);
+    /// @dev Eras are distributed once each, in increasing order.
+    error ClusterEraAlreadyDistributed(ClusterId cluster, uint256 era, uint256 nextEra);
+    /// @dev More ineligible nodes than `nodes − replicationFactor`.
+    error ClusterTooManyExclusions(ClusterId cluster, uint256 count, uint256 max);
+    /// @dev Ineligible nodes must be named in strictly increasing order.
+    error ClusterIneligibleNotIncreasing(ClusterId cluster, NodeId node);
+    error ClusterReserveInsufficient(ClusterId cluster, uint256 reserve, uint256 requested);
     /// @dev A report for an era that has not ended yet.
     error ClusterEraNotClosed(ClusterId cluster, uint256 era, uint256 currentEra);
     error ClusterNodeAlreadyMember(ClusterId cluster, NodeId node);
@@ -84,6 +94,8 @@ interface IDDCCore {
     error LedgerPriceAboveLimit(ClusterId cluster, uint256 price, uint256 maxPrice);
     /// @dev A withdrawal larger than the unlocked amount.
     error LedgerUnlockExceeded(address owner, ClusterId cluster, uint256 unlocked, uint256 requested);
+    /// @dev An internal balance (fees) smaller than the withdrawal.
+    error DDCInsufficientBalance(address account, uint256 balance, uint256 requested);
     /// @dev The token moved fewer tokens in than were asked, and nothing arrived.
     error LedgerNothingReceived(address payer, uint256 amount);
 
@@ -155,6 +167,26 @@ interface IDDCCore {
         bool closed,
         uint32 reportedEra
     );
+    /// @dev Era `era`'s revenue pool was distributed: `networkFee` to the fee destination's
+    /// balance, `managementFee` to the manager's, `toNodes` over the eligible nodes by weight,
+    /// `toReserve` (ineligible nodes' shares, or everything if the cluster has no weight) to the
+    /// reserve.
+    event RevenuesDistributed(
+        ClusterId indexed cluster,
+        uint32 indexed era,
+        bytes32 evidenceHash,
+        uint256 amount,
+        uint256 networkFee,
+        uint256 managementFee,
+        uint256 toNodes,
+        uint256 toReserve,
+        NodeId[] ineligible
+    );
+    /// @dev A node named ineligible is not in the cluster (any more): skipped.
+    event DistributionNodeSkipped(ClusterId indexed cluster, uint32 indexed era, NodeId node);
+    event RevenueClaimed(address indexed provider, address indexed to, NodeId[] nodes, uint256[] amounts);
+    event BalanceWithdrawn(address indexed account, address indexed to, uint256 amount);
+    event ReserveWithdrawn(ClusterId indexed cluster, address indexed to, uint256 amount);
     /// @dev One ledger settled outside a batch (on an allocation, a close or a withdrawal).
     event LedgerSettled(address indexed owner, ClusterId indexed cluster, uint256 paid, uint256 debt);
     /// @dev A settlement batch: `total` went into the cluster's revenue pool. `record` holds, per
@@ -245,6 +277,27 @@ interface IDDCCore {
         uint64[] calldata measuredUnits,
         bytes32 evidenceHash
     ) external;
+
+    /// @notice Distributes the cluster's revenue pool for `era` (ended, later than the last one
+    /// distributed; a skipped era's revenue goes with the next), by the manager or an operator.
+    /// Fees go to internal balances; the rest to the nodes by weight (the rent of the vNodes they
+    /// hold, in force), except the `ineligibleNodes` (strictly increasing ids; at most
+    /// `nodes − replicationFactor`), whose shares go to the reserve. O(1) in the number of nodes.
+    function clusterDistributeRevenues(
+        ClusterId cluster,
+        uint32 era,
+        NodeId[] calldata ineligibleNodes,
+        bytes32 evidenceHash
+    ) external;
+
+    /// @notice The manager moves `amount` of the cluster's reserve to `to`.
+    function clusterWithdrawReserve(ClusterId cluster, uint256 amount, address to) external;
+
+    /// @notice Pays the caller's nodes' revenue (every cluster they are or were in) to `to`.
+    function claim(NodeId[] calldata nodes, address to) external;
+
+    /// @notice Withdraws from the caller's internal balance (network or management fees).
+    function withdrawBalance(uint256 amount, address to) external;
 
     // ────────────────────────────────────────── buckets ───────────────────────────────────────────
 

@@ -24,6 +24,10 @@ library DDCConstants {
     /// @dev The highest price a cluster may head to (per unit per month): the index then needs
     /// over 30,000 years to pass its 120 bits, so no settlement or withdrawal can ever overflow.
     uint256 internal constant MAX_CLUSTER_PRICE = 1 << 80;
+    /// @dev Scale of a cluster's revenue per weight unit.
+    uint256 internal constant ACC_SCALE = 1e24;
+    /// @dev A node is in at most this many clusters (claims loop over them).
+    uint256 internal constant MAX_CLUSTERS_PER_NODE = 8;
 
     /// @dev Bounds that keep every loop over a manager-grown set under the block gas cap.
     uint256 internal constant MAX_NODES_PER_CLUSTER = 512;

@@ -75,6 +75,18 @@ interface IDDCViews {
 
     function bucketHasRole(BucketId bucket, address account, BucketRole role) external view returns (bool);
 
+    /// @notice What a node can claim now (all its clusters and ended memberships).
+    function nodeRevenue(NodeId node) external view returns (uint256);
+
+    /// @notice An account's internal balance (network or management fees).
+    function accountBalance(address account) external view returns (uint256);
+
+    /// @notice A cluster's reserve, revenue per weight unit (scaled by 1e24), and the next era
+    /// that may be distributed.
+    function clusterRevenue(
+        ClusterId cluster
+    ) external view returns (uint256 reserve, uint256 revenuePerWeight, uint32 nextEra);
+
     function getLedger(address owner, ClusterId cluster) external view returns (LedgerView memory);
 
     function rentCoveredUntil(address owner, ClusterId cluster) external view returns (uint40);

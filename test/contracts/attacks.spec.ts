@@ -540,6 +540,7 @@ describe("attacks and adversarial use", function () {
         clusterProposeManager: [f.clusterB, f.manager.address],
         clusterSetOperator: [f.clusterB, f.manager.address, true],
         clusterSetValidator: [f.clusterB, f.manager.address, true],
+        clusterWithdrawReserve: [f.clusterB, 0n, f.manager.address],
       };
     }
 
@@ -550,7 +551,13 @@ describe("attacks and adversarial use", function () {
         .filter((x) => !x.constant && x.name.startsWith("cluster"))
         .map((x) => x.name)
         // clusterReportUsage is also open to operators: its refusal is ClusterNotOperator (usage spec).
-        .filter((n) => n !== "clusterCreate" && n !== "clusterAcceptManager" && n !== "clusterReportUsage");
+        .filter(
+          (n) =>
+            n !== "clusterCreate" &&
+            n !== "clusterAcceptManager" &&
+            n !== "clusterReportUsage" &&
+            n !== "clusterDistributeRevenues",
+        );
       expect(mutating.sort()).to.deep.equal(Object.keys(managerCalls(f)).sort());
     });
 
@@ -623,11 +630,13 @@ describe("attacks and adversarial use", function () {
       "bucketRevoke",
       "bucketSetCap",
       "bucketSettlePayment",
+      "claim",
       "clusterAcceptManager",
       "clusterAcceptNodeRent",
       "clusterAddNode",
       "clusterChangeParams",
       "clusterCreate",
+      "clusterDistributeRevenues",
       "clusterProposeManager",
       "clusterRemoveNode",
       "clusterReportUsage",
@@ -635,6 +644,7 @@ describe("attacks and adversarial use", function () {
       "clusterSetNodeStatus",
       "clusterSetOperator",
       "clusterSetValidator",
+      "clusterWithdrawReserve",
       "depositFor",
       "nodeChangeCapacity",
       "nodeChangeParams",
@@ -650,6 +660,7 @@ describe("attacks and adversarial use", function () {
       "setNetworkFee",
       "setUnlockDelay",
       "unpause",
+      "withdrawBalance",
     ];
     const nonView = (fragments: readonly { type: string }[]): string[] =>
       fragments
@@ -665,8 +676,9 @@ describe("attacks and adversarial use", function () {
         [...IDDC_ACTIONS, "grantRole", "renounceRole", "revokeRole"].sort(),
       );
       expect(nonView(DDCViews__factory.createInterface().fragments)).to.deep.equal([]);
-      // The only function that sends tokens out takes the ledger from msg.sender: its inputs name
-      // no owner (cluster, amount, to).
+      // The only function that sends a ledger's tokens out takes the ledger from msg.sender: its
+      // inputs name no owner (cluster, amount, to). (claim, withdrawBalance and
+      // clusterWithdrawReserve pay out providers' revenue, fee balances and the reserve.)
       const withdraw = IDDC__factory.createInterface().getFunction("accountWithdraw")!;
       expect(withdraw.inputs.map((i) => i.name)).to.deep.equal(["cluster", "amount", "to"]);
       // And nothing is payable: no function, no receive.

@@ -277,6 +277,7 @@ describe("global parameters", function () {
         "contracts/core/logic/ClusterLogic.sol:ClusterLogic": addresses.ClusterLogic,
         "contracts/core/logic/BucketLogic.sol:BucketLogic": addresses.BucketLogic,
         "contracts/core/logic/UsageLogic.sol:UsageLogic": addresses.UsageLogic,
+        "contracts/core/logic/RevenueLogic.sol:RevenueLogic": addresses.RevenueLogic,
       };
       const factory = new DDCCore__factory(libraries, f.deployer);
       const token = await f.token.getAddress();

@@ -126,6 +126,10 @@ async function invariantFixture(): Promise<InvariantFixture> {
   await ddc.connect(owners[1]).bucketAllocIntoCluster(4n, 4n);
   await ddc.connect(owners[2]).bucketAllocIntoCluster(5n, 2n);
   await ddc.connect(owners[3]).bucketAllocIntoCluster(7n, 6n);
+  // Room above the reservation, so usage reports can bill more than it.
+  await ddc.connect(owners[0]).bucketSetCap(1n, 40n);
+  await ddc.connect(owners[1]).bucketSetCap(4n, 25n);
+  await ddc.connect(owners[3]).bucketSetCap(7n, 30n);
   // Twenty days on: owner 2 is settled into debt by a batch (arrears mode), owner 3 by one cap
   // change (in credit), owner 1 has run out in cluster 1 without being settled.
   await time.increase(20 * DAY);

@@ -9,6 +9,7 @@ import {IDDCCore} from "../../interfaces/IDDCCore.sol";
 import {DDCConstants, NodeStatus, ClusterParams, ClusterView, PriceCheckpoint} from "../../interfaces/IDDCTypes.sol";
 import {PriceState, PriceIndex} from "../../libraries/PriceIndex.sol";
 import {CoreStorage, Node, Cluster, Membership, VNode, Lookup} from "../CoreStorage.sol";
+import {Accrual} from "../Accrual.sol";
 
 /// @notice Managers' side of the registry: clusters, their ring of vNodes, reservations, prices,
 /// eras, handover, operators and validators.
@@ -95,11 +96,19 @@ library ClusterLogic {
         m.rent = rent;
         m.position = uint16(c.nodes.length);
         c.nodes.push(node);
+        // The node earns from distributions after it joined, none before.
+        m.accCheckpoint = c.accPerWeight;
+        require(
+            n.clusters.length < DDCConstants.MAX_CLUSTERS_PER_NODE,
+            IDDCCore.NodeTooManyClusters(node, DDCConstants.MAX_CLUSTERS_PER_NODE)
+        );
+        m.nodeSlot = uint8(n.clusters.length);
+        n.clusters.push(cluster);
         n.reserved = uint64(required);
         ++n.clusterCount;
         emit IDDCCore.ClusterNodeAdded(cluster, node, tokens, rent);
         // The new vNodes are charged once the increase is in force (at once if nothing is allocated).
-        uint256 indexNow = _accrue(cluster, c);
+        uint256 indexNow = Accrual.accruePrice(cluster, c);
         PriceState memory p = c.price;
         m.scheduleId = _setPrices(s, cluster, c, indexNow, p.price, p.target() + uint256(rent) * k);
     }
@@ -114,10 +123,15 @@ library ClusterLogic {
         );
         uint64[] memory tokens = m.tokens;
         uint256 k = tokens.length;
-        uint256 indexNow = _accrue(cluster, c);
+        uint256 indexNow = Accrual.accruePrice(cluster, c);
+        // The node keeps what it earned so far, and earns nothing after.
+        Accrual.syncTo(c, m, c.accPerWeight);
+        Node storage n = s.nodes[node];
+        n.claimable += m.accrued;
+        _leaveNodeList(s, n, node, m.nodeSlot);
         PriceState memory p = c.price;
         // What the node is charged now stops now; what it would have been charged is withdrawn.
-        uint256 inForceOut = _inForce(p, m) * k;
+        uint256 inForceOut = Accrual.inForce(c, m) * k;
         uint256 rentOut = uint256(m.rent) * k;
         for (uint256 i = 0; i < k; ++i) {
             _removeToken(c, tokens[i]);
@@ -130,7 +144,6 @@ library ClusterLogic {
         c.nodes.pop();
 
         delete c.members[node];
-        Node storage n = s.nodes[node];
         n.reserved -= uint64(uint256(c.reservedPerVNode) * k);
         --n.clusterCount;
         emit IDDCCore.ClusterNodeRemoved(cluster, node, tokens);
@@ -152,9 +165,10 @@ library ClusterLogic {
         uint96 newRent = s.nodes[node].rent;
         require(newRent != oldRent, IDDCCore.ClusterRentUnchanged(cluster, node, oldRent));
         uint256 k = m.tokens.length;
-        uint256 indexNow = _accrue(cluster, c);
+        uint256 indexNow = Accrual.accruePrice(cluster, c);
+        Accrual.syncTo(c, m, c.accPerWeight); // revenue so far at the weight so far
         PriceState memory p = c.price;
-        uint256 inForce = _inForce(p, m);
+        uint256 inForce = Accrual.inForce(c, m);
         m.rent = newRent;
         emit IDDCCore.ClusterNodeRentAccepted(cluster, node, oldRent, newRent);
         uint256 newTarget = p.target() + uint256(newRent) * k - uint256(oldRent) * k;
@@ -293,19 +307,6 @@ library ClusterLogic {
 
     // ───────────────────────────────────────── internals ──────────────────────────────────────────
 
-    /// @dev Writes the cluster's index up to now, applying a due increase (and saying so).
-    function _accrue(ClusterId cluster, Cluster storage c) private returns (uint256 indexNow) {
-        bool applied;
-        uint96 before;
-        (indexNow, applied, before) = c.price.accrue(c.checkpoints);
-        if (applied) emit IDDCCore.ClusterPriceChanged(cluster, before, c.price.price, indexNow);
-    }
-
-    /// @dev The rent per vNode a member is charged now.
-    function _inForce(PriceState memory p, Membership storage m) private view returns (uint256) {
-        return p.isApplied(m.scheduleId) ? m.rent : m.inForceRent;
-    }
-
     /// @dev Sets the price in force now and the price the cluster heads to (see
     /// {PriceIndex.setPrices}); increases wait the notice (the unlock delay if longer). Returns the
     /// pending schedule's id (0 if everything is in force).
@@ -325,7 +326,9 @@ library ClusterLogic {
         );
         uint256 notice = Math.max(Math.max(c.priceNotice, s.params.unlockDelay), DDCConstants.MIN_PRICE_NOTICE);
         uint40 at;
+        uint24 appliedBefore = c.price.appliedId;
         (at, schedule) = c.price.setPrices(c.checkpoints, inForce, newTarget, notice);
+        Accrual.recordApplied(c, appliedBefore);
         uint96 current = c.price.price;
         if (current != before) emit IDDCCore.ClusterPriceChanged(cluster, before, current, indexNow);
         if (at != 0) {
@@ -335,6 +338,14 @@ library ClusterLogic {
         } else if (wasPendingAt != 0 && current != wasPending) {
             emit IDDCCore.ClusterPriceScheduleCancelled(cluster, wasPending, wasPendingAt);
         }
+    }
+
+    /// @dev Takes `cluster` out of the node's list of clusters (swap-and-pop).
+    function _leaveNodeList(CoreStorage storage s, Node storage n, NodeId node, uint8 slot) private {
+        ClusterId last = n.clusters[n.clusters.length - 1];
+        n.clusters[slot] = last;
+        s.clusters[last].members[node].nodeSlot = slot;
+        n.clusters.pop();
     }
 
     function _removeToken(Cluster storage c, uint64 t) private {

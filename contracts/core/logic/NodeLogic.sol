@@ -66,6 +66,7 @@ library NodeLogic {
     function remove(CoreStorage storage s, NodeId node) external {
         Node storage n = s.providedNode(node);
         require(n.clusterCount == 0, IDDCCore.NodeInClusters(node, n.clusterCount));
+        require(n.claimable == 0, IDDCCore.NodeHasRevenue(node, n.claimable));
         s.nodeByKey[n.signingKey] = NodeId.wrap(0);
         delete n.urls;
         delete s.nodes[node];

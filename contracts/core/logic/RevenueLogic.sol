@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {NodeId, ClusterId} from "../../types/Ids.sol";
+import {IDDCCore} from "../../interfaces/IDDCCore.sol";
+import {DDCConstants, NodeStatus, GlobalParams} from "../../interfaces/IDDCTypes.sol";
+import {CoreStorage, Node, Cluster, Membership, Lookup} from "../CoreStorage.sol";
+import {Accrual} from "../Accrual.sol";
+import {ClusterLogic} from "./ClusterLogic.sol";
+
+/// @notice Providers' money: distribution of a cluster's revenue pool to its nodes by weight (O(1)
+/// in the number of nodes: a revenue-per-weight accumulator), claims, fee balances and the reserve.
+/// @dev Linked into {DDCCore}; runs in its context (DELEGATECALL). Token transfers are the core's.
+library RevenueLogic {
+    using Lookup for CoreStorage;
+
+    struct Split {
+        uint256 amount;
+        uint256 networkFee;
+        uint256 managementFee;
+        uint256 toNodes;
+        uint256 toReserve;
+    }
+
+    function distribute(
+        CoreStorage storage s,
+        ClusterId cluster,
+        uint32 era,
+        NodeId[] calldata ineligible,
+        bytes32 evidenceHash
+    ) external {
+        Cluster storage c = s.operatedCluster(cluster);
+        (uint32 current, , ) = ClusterLogic.era_(c);
+        require(era < current, IDDCCore.ClusterEraNotClosed(cluster, era, current));
+        require(era >= c.nextEra, IDDCCore.ClusterEraAlreadyDistributed(cluster, era, c.nextEra));
+        c.nextEra = era + 1;
+        uint256 nodes = c.nodes.length;
+        uint256 maxExcluded = nodes > c.replicationFactor ? nodes - c.replicationFactor : 0;
+        require(
+            ineligible.length <= maxExcluded,
+            IDDCCore.ClusterTooManyExclusions(cluster, ineligible.length, maxExcluded)
+        );
+        // Weights in force now: a schedule that fell due comes into force first.
+        Accrual.accruePrice(cluster, c);
+
+        Split memory split;
+        split.amount = c.revenuePool;
+        c.revenuePool = 0;
+        GlobalParams memory g = s.params;
+        split.networkFee = (split.amount * g.networkFeeBps) / DDCConstants.BPS;
+        split.managementFee = (split.amount * c.managementFeeBps) / DDCConstants.BPS;
+        if (split.networkFee != 0) s.balances[g.feeDestination] += split.networkFee;
+        if (split.managementFee != 0) s.balances[c.manager] += split.managementFee;
+        uint256 rest = split.amount - split.networkFee - split.managementFee;
+
+        uint256 weight = c.price.price;
+        if (weight == 0) {
+            split.toReserve = rest;
+        } else {
+            uint256 acc0 = c.accPerWeight;
+            // The part below one scaled unit per weight is carried to the next distribution.
+            uint256 scaled = rest * DDCConstants.ACC_SCALE + c.accCarry;
+            uint256 inc = scaled / weight;
+            c.accCarry = scaled % weight;
+            c.accPerWeight = acc0 + inc;
+            uint256 excluded = _exclude(c, cluster, era, ineligible, acc0, acc0 + inc);
+            split.toReserve = (excluded * inc) / DDCConstants.ACC_SCALE;
+            split.toNodes = ((weight - excluded) * inc) / DDCConstants.ACC_SCALE;
+        }
+        c.reserve += split.toReserve;
+        emit IDDCCore.RevenuesDistributed(
+            cluster,
+            era,
+            evidenceHash,
+            split.amount,
+            split.networkFee,
+            split.managementFee,
+            split.toNodes,
+            split.toReserve,
+            ineligible
+        );
+    }
+
+    /// @dev Syncs each ineligible member up to before this distribution, moves its checkpoint past
+    /// it, and returns their total weight. Ids must increase; non-members are skipped.
+    function _exclude(
+        Cluster storage c,
+        ClusterId cluster,
+        uint32 era,
+        NodeId[] calldata ineligible,
+        uint256 acc0,
+        uint256 acc1
+    ) private returns (uint256 excluded) {
+        uint256 last;
+        for (uint256 i = 0; i < ineligible.length; ++i) {
+            NodeId id = ineligible[i];
+            require(NodeId.unwrap(id) > last, IDDCCore.ClusterIneligibleNotIncreasing(cluster, id));
+            last = NodeId.unwrap(id);
+            Membership storage m = c.members[id];
+            if (m.status == NodeStatus.None) {
+                emit IDDCCore.DistributionNodeSkipped(cluster, era, id);
+                continue;
+            }
+            Accrual.syncTo(c, m, acc0);
+            m.accCheckpoint = acc1;
+            excluded += Accrual.inForce(c, m) * m.tokens.length;
+        }
+    }
+
+    /// @dev Collects the caller's nodes' revenue from every cluster they are in and from ended
+    /// memberships. Returns the amount per node and the total (the core pays it).
+    function claim(
+        CoreStorage storage s,
+        NodeId[] calldata nodes
+    ) external returns (uint256[] memory amounts, uint256 total) {
+        amounts = new uint256[](nodes.length);
+        for (uint256 i = 0; i < nodes.length; ++i) {
+            NodeId id = nodes[i];
+            Node storage n = s.providedNode(id);
+            uint256 amount = n.claimable;
+            if (amount != 0) n.claimable = 0;
+            uint256 count = n.clusters.length;
+            for (uint256 j = 0; j < count; ++j) {
+                Cluster storage c = s.clusters[n.clusters[j]];
+                Membership storage m = c.members[id];
+                Accrual.syncTo(c, m, c.accPerWeight);
+                amount += m.accrued;
+                m.accrued = 0;
+            }
+            amounts[i] = amount;
+            total += amount;
+        }
+    }
+
+    /// @dev The manager takes `amount` out of the reserve (the core pays it).
+    function withdrawReserve(CoreStorage storage s, ClusterId cluster, uint256 amount) external {
+        Cluster storage c = s.managedCluster(cluster);
+        uint256 reserve = c.reserve;
+        require(amount <= reserve, IDDCCore.ClusterReserveInsufficient(cluster, reserve, amount));
+        c.reserve = reserve - amount;
+    }
+
+    /// @dev What a node can claim now.
+    function revenueOf(CoreStorage storage s, NodeId id) external view returns (uint256 amount) {
+        Node storage n = s.existingNode(id);
+        amount = n.claimable;
+        for (uint256 j = 0; j < n.clusters.length; ++j) {
+            Cluster storage c = s.clusters[n.clusters[j]];
+            Membership storage m = c.members[id];
+            amount += m.accrued + Accrual.pendingTo(c, m, c.accPerWeight);
+        }
+    }
+}
