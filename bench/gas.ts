@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ethers } from "hardhat";
+import { ethers, network } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import { coreFixture, USD } from "../test/helpers/fixtures";
-import { buildPopulation } from "../test/helpers/population";
+import { CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, USD, coreFixture, type CoreFixture } from "../test/helpers/fixtures";
+import { buildPopulation, impersonate } from "../test/helpers/population";
 
 /**
  * Gas benchmark of the core: writes reports/gas.json (an array of { name, gas, n }) and
@@ -22,6 +22,72 @@ async function gasOf(tx: Promise<{ wait(): Promise<{ gasUsed: bigint } | null> }
   const receipt = await (await tx).wait();
   if (receipt === null) throw new Error("no receipt");
   return Number(receipt.gasUsed);
+}
+
+/** A cluster of `nodes` nodes (one vNode each, rent 1 tUSD) with one owner's bucket paying into it. */
+async function revenueCluster(f: CoreFixture, nodes: number): Promise<bigint> {
+  const { ddc, manager } = f;
+  await ddc.connect(manager).clusterCreate(manager.address, { ...CLUSTER_PARAMS, replicationFactor: 1 }, GIB);
+  const cluster = await ddc.clusterCount();
+  const first = (await ddc.nodeCount()) + 1n;
+  const providers = await Promise.all(
+    Array.from({ length: nodes }, () => impersonate(ethers.Wallet.createRandom().address)),
+  );
+  await network.provider.send("evm_setAutomine", [false]);
+  try {
+    for (let start = 0; start < nodes; start += 48) {
+      const group = providers.slice(start, start + 48);
+      await Promise.all(
+        group.map((p) =>
+          ddc.connect(p).nodeCreate(ethers.Wallet.createRandom().address, 1000n, RENT, NODE_PARAMS, {
+            nonce: 0,
+            gasLimit: 500_000,
+          }),
+        ),
+      );
+      await Promise.all(
+        group.map((p) => ddc.connect(p).nodeTrustManager(manager.address, { nonce: 1, gasLimit: 100_000 })),
+      );
+      await network.provider.send("evm_mine", []);
+    }
+    for (let start = 0; start < nodes; start += 48) {
+      const nonce = await manager.getNonce();
+      const ids = Array.from({ length: Math.min(48, nodes - start) }, (_, k) => start + k);
+      await Promise.all(
+        ids.map((i, k) =>
+          ddc.connect(manager).clusterAddNode(cluster, first + BigInt(i), [BigInt(i + 1) << 40n], {
+            nonce: nonce + k,
+            gasLimit: 800_000,
+          }),
+        ),
+      );
+      await network.provider.send("evm_mine", []);
+    }
+  } finally {
+    await network.provider.send("evm_setAutomine", [true]);
+  }
+  await ddc.connect(manager).clusterReserveResource(cluster, 100n);
+  await f.token.mint(f.owner2.address, 1_000_000n * USD);
+  await ddc.connect(f.owner2).accountDeposit(cluster, 100_000n * USD);
+  await ddc.connect(f.owner2).bucketCreate(cluster, "");
+  await ddc.connect(f.owner2).bucketAllocIntoCluster(await ddc.bucketCount(), 10n);
+  await refill(f, cluster);
+  return cluster;
+}
+
+/** A day of rent settled into the cluster's pool, and an era ended. */
+async function refill(f: CoreFixture, cluster: bigint): Promise<void> {
+  await time.increase(86_400);
+  const bucket = (await f.ddc.getLedger(f.owner2.address, cluster)).units > 0n ? await lastBucketOf(f, cluster) : 0n;
+  await f.ddc.bucketSettlePayment(cluster, [bucket]);
+}
+
+async function lastBucketOf(f: CoreFixture, cluster: bigint): Promise<bigint> {
+  for (let b = await f.ddc.bucketCount(); b > 0n; b--) {
+    const view = await f.ddc.getBucket(b);
+    if (view.cluster === cluster && view.owner === f.owner2.address) return b;
+  }
+  throw new Error("no bucket");
 }
 
 async function main(): Promise<void> {
@@ -93,6 +159,44 @@ async function main(): Promise<void> {
     n: 100,
   });
 
+  // Revenue distribution: the same cost for 1 and 500 nodes (an accumulator, no loop over nodes).
+  for (const nodes of [1, 500]) {
+    const cluster = await revenueCluster(f, nodes);
+    await time.increase(2 * 3600);
+    await ddc.connect(f.manager).clusterDistributeRevenues(cluster, 0, [], ethers.ZeroHash); // first: fresh slots
+    await refill(f, cluster);
+    rows.push({
+      name: "clusterDistributeRevenues (repeat, every node eligible)",
+      gas: await gasOf(ddc.connect(f.manager).clusterDistributeRevenues(cluster, 1, [], ethers.ZeroHash)),
+      n: nodes,
+    });
+    if (nodes === 500) {
+      for (const k of [1, 10]) {
+        await refill(f, cluster);
+        const base = (await ddc.nodeCount()) - 500n;
+        const ineligible = Array.from({ length: k }, (_, i) => base + BigInt(i + 1));
+        rows.push({
+          name: "clusterDistributeRevenues (ineligible)",
+          gas: await gasOf(
+            ddc.connect(f.manager).clusterDistributeRevenues(cluster, k === 1 ? 2 : 3, ineligible, ethers.ZeroHash),
+          ),
+          n: k,
+        });
+      }
+      // A provider claims one node twice (the recipient already holds the token).
+      const node = (await ddc.nodeCount()) - 499n;
+      const provider = await ethers.getSigner((await ddc.getNode(node)).provider);
+      await ddc.connect(provider).claim([node], f.owner1.address);
+      await refill(f, cluster);
+      await ddc.connect(f.manager).clusterDistributeRevenues(cluster, 4, [], ethers.ZeroHash);
+      rows.push({
+        name: "claim (repeat, one node)",
+        gas: await gasOf(ddc.connect(provider).claim([node], f.owner1.address)),
+        n: 1,
+      });
+    }
+  }
+
   // Single-transaction figures on the example-sized cluster.
   const c1 = cluster;
   rows.push({
@@ -140,7 +244,29 @@ async function main(): Promise<void> {
     (get("bucketSettlePayment (owners distinct, paid)", 1000) -
       get("bucketSettlePayment (owners distinct, paid)", 100)) /
     900;
+  const distribute1 = get("clusterDistributeRevenues (repeat, every node eligible)", 1);
+  const distribute500 = get("clusterDistributeRevenues (repeat, every node eligible)", 500);
+  const perIneligible =
+    (get("clusterDistributeRevenues (ineligible)", 10) - get("clusterDistributeRevenues (ineligible)", 1)) / 9;
+  const claimGas = get("claim (repeat, one node)", 1);
   const checks = [
+    { target: "clusterDistributeRevenues (repeat, 1 node) ≤ 80,000", value: distribute1, ok: distribute1 <= 80_000 },
+    {
+      target: "clusterDistributeRevenues (repeat, 500 nodes) ≤ 80,000",
+      value: distribute500,
+      ok: distribute500 <= 80_000,
+    },
+    {
+      target: "clusterDistributeRevenues: 500 nodes − 1 node < 2,000",
+      value: distribute500 - distribute1,
+      ok: Math.abs(distribute500 - distribute1) < 2_000,
+    },
+    {
+      target: "clusterDistributeRevenues: each ineligible node ≤ 15,000",
+      value: perIneligible,
+      ok: perIneligible <= 15_000,
+    },
+    { target: "claim (repeat, one node) ≤ 60,000", value: claimGas, ok: claimGas <= 60_000 },
     { target: "bucketSettlePayment marginal per bucket (paid) ≤ 12,500", value: marginal, ok: marginal <= 12_500 },
     { target: "bucketSettlePayment of 1,200, all into arrears, < 16,777,216", value: worstGas, ok: worstGas < GAS_CAP },
     {
