@@ -53,6 +53,31 @@ library RevenueLogic {
         if (split.managementFee != 0) s.balances[c.manager] += split.managementFee;
         uint256 rest = split.amount - split.networkFee - split.managementFee;
 
+        _credit(c, cluster, era, ineligible, rest, split);
+        c.reserve += split.toReserve;
+        emit IDDCCore.RevenuesDistributed(
+            cluster,
+            era,
+            evidenceHash,
+            split.amount,
+            split.networkFee,
+            split.managementFee,
+            split.toNodes,
+            split.toReserve,
+            ineligible
+        );
+    }
+
+    /// @dev Raises the revenue per weight by `rest` over the weight in force (all to the reserve
+    /// if there is no weight), less the ineligible nodes' shares, which go to the reserve.
+    function _credit(
+        Cluster storage c,
+        ClusterId cluster,
+        uint32 era,
+        NodeId[] calldata ineligible,
+        uint256 rest,
+        Split memory split
+    ) private {
         uint256 weight = c.price.price;
         if (weight == 0) {
             split.toReserve = rest;
@@ -67,18 +92,6 @@ library RevenueLogic {
             split.toReserve = (excluded * inc) / DDCConstants.ACC_SCALE;
             split.toNodes = ((weight - excluded) * inc) / DDCConstants.ACC_SCALE;
         }
-        c.reserve += split.toReserve;
-        emit IDDCCore.RevenuesDistributed(
-            cluster,
-            era,
-            evidenceHash,
-            split.amount,
-            split.networkFee,
-            split.managementFee,
-            split.toNodes,
-            split.toReserve,
-            ineligible
-        );
     }
 
     /// @dev Syncs each ineligible member up to before this distribution, moves its checkpoint past
