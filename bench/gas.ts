@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ethers, network } from "hardhat";
+import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import { CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, USD, coreFixture, type CoreFixture } from "../test/helpers/fixtures";
-import { buildPopulation, impersonate } from "../test/helpers/population";
+import { CLUSTER_PARAMS, GIB, USD, coreFixture, type CoreFixture } from "../test/helpers/fixtures";
+import { addManyNodes, buildPopulation } from "../test/helpers/population";
 
 /**
  * Gas benchmark of the core: writes reports/gas.json (an array of { name, gas, n }) and
@@ -29,43 +29,7 @@ async function revenueCluster(f: CoreFixture, nodes: number): Promise<bigint> {
   const { ddc, manager } = f;
   await ddc.connect(manager).clusterCreate(manager.address, { ...CLUSTER_PARAMS, replicationFactor: 1 }, GIB);
   const cluster = await ddc.clusterCount();
-  const first = (await ddc.nodeCount()) + 1n;
-  const providers = await Promise.all(
-    Array.from({ length: nodes }, () => impersonate(ethers.Wallet.createRandom().address)),
-  );
-  await network.provider.send("evm_setAutomine", [false]);
-  try {
-    for (let start = 0; start < nodes; start += 48) {
-      const group = providers.slice(start, start + 48);
-      await Promise.all(
-        group.map((p) =>
-          ddc.connect(p).nodeCreate(ethers.Wallet.createRandom().address, 1000n, RENT, NODE_PARAMS, {
-            nonce: 0,
-            gasLimit: 500_000,
-          }),
-        ),
-      );
-      await Promise.all(
-        group.map((p) => ddc.connect(p).nodeTrustManager(manager.address, { nonce: 1, gasLimit: 100_000 })),
-      );
-      await network.provider.send("evm_mine", []);
-    }
-    for (let start = 0; start < nodes; start += 48) {
-      const nonce = await manager.getNonce();
-      const ids = Array.from({ length: Math.min(48, nodes - start) }, (_, k) => start + k);
-      await Promise.all(
-        ids.map((i, k) =>
-          ddc.connect(manager).clusterAddNode(cluster, first + BigInt(i), [BigInt(i + 1) << 40n], {
-            nonce: nonce + k,
-            gasLimit: 800_000,
-          }),
-        ),
-      );
-      await network.provider.send("evm_mine", []);
-    }
-  } finally {
-    await network.provider.send("evm_setAutomine", [true]);
-  }
+  await addManyNodes(f, cluster, nodes, { capacity: 1000n });
   await ddc.connect(manager).clusterReserveResource(cluster, 100n);
   await f.token.mint(f.owner2.address, 1_000_000n * USD);
   await ddc.connect(f.owner2).accountDeposit(cluster, 100_000n * USD);

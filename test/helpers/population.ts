@@ -99,3 +99,59 @@ export async function buildPopulation(
   if (last.billed !== unitsEach) throw new Error("population: the last allocation did not land");
   return { cluster, buckets, owners };
 }
+
+/**
+ * Registers `count` nodes of fresh providers (capacity `capacity`, rent 1 tUSD), all trusting the
+ * manager, and adds them to `cluster` with `vNodes` vNodes each (distinct tokens). Transactions are
+ * mined in blocks of 48 (a block holds 30M gas). Returns the first node id.
+ */
+export async function addManyNodes(
+  f: CoreFixture,
+  cluster: bigint,
+  count: number,
+  options: { vNodes?: number; capacity?: bigint } = {},
+): Promise<bigint> {
+  const { ddc, manager } = f;
+  const vNodes = options.vNodes ?? 1;
+  const first = (await ddc.nodeCount()) + 1n;
+  const providers = await Promise.all(
+    Array.from({ length: count }, () => impersonate(ethers.Wallet.createRandom().address)),
+  );
+  const chunk = 48;
+  await network.provider.send("evm_setAutomine", [false]);
+  try {
+    for (let start = 0; start < count; start += chunk) {
+      const group = providers.slice(start, start + chunk);
+      await Promise.all(
+        group.map((p) =>
+          ddc
+            .connect(p)
+            .nodeCreate(ethers.Wallet.createRandom().address, options.capacity ?? 1_000_000n, RENT, NODE_PARAMS, {
+              nonce: 0,
+              gasLimit: 500_000,
+            }),
+        ),
+      );
+      await Promise.all(
+        group.map((p) => ddc.connect(p).nodeTrustManager(manager.address, { nonce: 1, gasLimit: 100_000 })),
+      );
+      await network.provider.send("evm_mine", []);
+    }
+    for (let start = 0; start < count; start += chunk) {
+      const nonce = await manager.getNonce();
+      const ids = Array.from({ length: Math.min(chunk, count - start) }, (_, k) => start + k);
+      await Promise.all(
+        ids.map((i, k) => {
+          const tokens = Array.from({ length: vNodes }, (_, v) => BigInt(i * vNodes + v + 1) << 40n);
+          return ddc
+            .connect(manager)
+            .clusterAddNode(cluster, first + BigInt(i), tokens, { nonce: nonce + k, gasLimit: 800_000 });
+        }),
+      );
+      await network.provider.send("evm_mine", []);
+    }
+  } finally {
+    await network.provider.send("evm_setAutomine", [true]);
+  }
+  return first;
+}

@@ -1,8 +1,8 @@
 import { expect } from "chai";
-import { ethers, network } from "hardhat";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, coreFixture } from "../helpers/fixtures";
-import { buildPopulation, impersonate } from "../helpers/population";
+import { addManyNodes, buildPopulation } from "../helpers/population";
 
 /** EIP-7825: no transaction may use more gas than this (Hardhat's default hardfork enforces it). */
 const GAS_CAP = 16_777_216n;
@@ -72,45 +72,7 @@ describe("batch maxima fit the per-transaction gas cap", function () {
       const f = await coreFixture();
       await f.ddc.connect(f.manager).clusterCreate(f.manager.address, CLUSTER_PARAMS, GIB);
       const cluster = await f.ddc.clusterCount();
-      const perNode = MAX_VNODES / MAX_NODES;
-      const providers = await Promise.all(
-        Array.from({ length: MAX_NODES }, () => impersonate(ethers.Wallet.createRandom().address)),
-      );
-      // Blocks hold 30M gas: send in chunks that fit, one block each.
-      const chunk = 48;
-      await network.provider.send("evm_setAutomine", [false]);
-      try {
-        for (let start = 0; start < MAX_NODES; start += chunk) {
-          const group = providers.slice(start, start + chunk);
-          await Promise.all(
-            group.map((p) =>
-              f.ddc.connect(p).nodeCreate(ethers.Wallet.createRandom().address, 1_000_000n, RENT, NODE_PARAMS, {
-                nonce: 0,
-                gasLimit: 500_000,
-              }),
-            ),
-          );
-          await Promise.all(
-            group.map((p) => f.ddc.connect(p).nodeTrustManager(f.manager.address, { nonce: 1, gasLimit: 100_000 })),
-          );
-          await network.provider.send("evm_mine", []);
-        }
-        for (let start = 0; start < MAX_NODES; start += chunk) {
-          const nonce = await f.manager.getNonce();
-          const ids = Array.from({ length: Math.min(chunk, MAX_NODES - start) }, (_, k) => start + k);
-          await Promise.all(
-            ids.map((i, k) => {
-              const tokens = Array.from({ length: perNode }, (_, v) => BigInt(i * perNode + v) << 48n);
-              return f.ddc
-                .connect(f.manager)
-                .clusterAddNode(cluster, BigInt(i + 1), tokens, { nonce: nonce + k, gasLimit: 600_000 });
-            }),
-          );
-          await network.provider.send("evm_mine", []);
-        }
-      } finally {
-        await network.provider.send("evm_setAutomine", [true]);
-      }
+      await addManyNodes(f, cluster, MAX_NODES, { vNodes: MAX_VNODES / MAX_NODES });
       return { ...f, cluster };
     }
 
