@@ -44,7 +44,7 @@ library Accrual {
     function pendingTo(Cluster storage c, Membership storage m, uint256 acc) internal view returns (uint256) {
         uint256 cp = m.accCheckpoint;
         if (acc <= cp) return 0;
-        uint256 k = m.tokens.length;
+        uint256 k = m.vNodes;
         uint24 id = m.scheduleId;
         uint256 rent = m.rent;
         if (id == 0) return (rent * k * (acc - cp)) / DDCConstants.ACC_SCALE;
@@ -58,7 +58,7 @@ library Accrual {
     /// @dev Adds what the member earned up to `acc` to its accrued revenue and moves its checkpoint.
     function syncTo(Cluster storage c, Membership storage m, uint256 acc) internal {
         uint256 earned = pendingTo(c, m, acc);
-        if (earned != 0) m.accrued += earned;
+        if (earned != 0) m.accruedPlusOne += earned;
         m.accCheckpoint = acc;
         // A schedule in force no longer matters to this member: its rent is in force.
         if (m.scheduleId != 0 && m.scheduleId <= c.price.appliedId) m.scheduleId = 0;

@@ -35,10 +35,12 @@ struct Membership {
     uint96 inForceRent;
     uint24 scheduleId;
     uint8 nodeSlot; // index in Node.clusters
+    uint8 vNodes; // tokens.length, kept in the first slot for revenue accounting
     uint64[] tokens;
-    /// @dev The cluster's revenue per weight when the member last synced, and what it had accrued.
+    /// @dev The cluster's revenue per weight when the member last synced, and 1 + what it has
+    /// accrued (never 0 while a member: a later write costs a slot update, not a slot creation).
     uint256 accCheckpoint;
-    uint256 accrued;
+    uint256 accruedPlusOne;
 }
 
 struct VNode {

@@ -82,15 +82,7 @@ library ClusterLogic {
         uint256 required = n.reserved + uint256(c.reservedPerVNode) * k;
         require(required <= n.capacity, IDDCCore.NodeCapacityExceeded(node, n.capacity, required));
 
-        for (uint256 i = 0; i < k; ++i) {
-            uint64 t = tokens[i];
-            VNode storage v = c.ring[t];
-            require(NodeId.unwrap(v.node) == 0, IDDCCore.ClusterTokenTaken(cluster, t, v.node));
-            v.node = node;
-            v.position = uint32(c.tokens.length);
-            c.tokens.push(t);
-            m.tokens.push(t);
-        }
+        _placeTokens(c, m, cluster, node, tokens);
         uint96 rent = n.rent;
         m.status = NodeStatus.Active;
         m.rent = rent;
@@ -98,6 +90,8 @@ library ClusterLogic {
         c.nodes.push(node);
         // The node earns from distributions after it joined, none before.
         m.accCheckpoint = c.accPerWeight;
+        m.accruedPlusOne = 1;
+        m.vNodes = uint8(k);
         require(
             n.clusters.length < DDCConstants.MAX_CLUSTERS_PER_NODE,
             IDDCCore.NodeTooManyClusters(node, DDCConstants.MAX_CLUSTERS_PER_NODE)
@@ -127,7 +121,7 @@ library ClusterLogic {
         // The node keeps what it earned so far, and earns nothing after.
         Accrual.syncTo(c, m, c.accPerWeight);
         Node storage n = s.nodes[node];
-        n.claimable += m.accrued;
+        n.claimable += m.accruedPlusOne - 1;
         _leaveNodeList(s, n, node, m.nodeSlot);
         PriceState memory p = c.price;
         // What the node is charged now stops now; what it would have been charged is withdrawn.
@@ -164,7 +158,7 @@ library ClusterLogic {
         uint96 oldRent = m.rent;
         uint96 newRent = s.nodes[node].rent;
         require(newRent != oldRent, IDDCCore.ClusterRentUnchanged(cluster, node, oldRent));
-        uint256 k = m.tokens.length;
+        uint256 k = m.vNodes;
         uint256 indexNow = Accrual.accruePrice(cluster, c);
         Accrual.syncTo(c, m, c.accPerWeight); // revenue so far at the weight so far
         PriceState memory p = c.price;
@@ -337,6 +331,25 @@ library ClusterLogic {
             }
         } else if (wasPendingAt != 0 && current != wasPending) {
             emit IDDCCore.ClusterPriceScheduleCancelled(cluster, wasPending, wasPendingAt);
+        }
+    }
+
+    /// @dev Puts the member's vNodes on the ring at `tokens` (each free).
+    function _placeTokens(
+        Cluster storage c,
+        Membership storage m,
+        ClusterId cluster,
+        NodeId node,
+        uint64[] calldata tokens
+    ) private {
+        for (uint256 i = 0; i < tokens.length; ++i) {
+            uint64 t = tokens[i];
+            VNode storage v = c.ring[t];
+            require(NodeId.unwrap(v.node) == 0, IDDCCore.ClusterTokenTaken(cluster, t, v.node));
+            v.node = node;
+            v.position = uint32(c.tokens.length);
+            c.tokens.push(t);
+            m.tokens.push(t);
         }
     }
 

@@ -116,7 +116,7 @@ library RevenueLogic {
             }
             Accrual.syncTo(c, m, acc0);
             m.accCheckpoint = acc1;
-            excluded += Accrual.inForce(c, m) * m.tokens.length;
+            excluded += Accrual.inForce(c, m) * m.vNodes;
         }
     }
 
@@ -137,8 +137,8 @@ library RevenueLogic {
                 Cluster storage c = s.clusters[n.clusters[j]];
                 Membership storage m = c.members[id];
                 Accrual.syncTo(c, m, c.accPerWeight);
-                amount += m.accrued;
-                m.accrued = 0;
+                amount += m.accruedPlusOne - 1;
+                m.accruedPlusOne = 1;
             }
             amounts[i] = amount;
             total += amount;
@@ -160,7 +160,7 @@ library RevenueLogic {
         for (uint256 j = 0; j < n.clusters.length; ++j) {
             Cluster storage c = s.clusters[n.clusters[j]];
             Membership storage m = c.members[id];
-            amount += m.accrued + Accrual.pendingTo(c, m, c.accPerWeight);
+            amount += m.accruedPlusOne - 1 + Accrual.pendingTo(c, m, c.accPerWeight);
         }
     }
 }
