@@ -16,12 +16,12 @@ struct Node {
     uint16 clusterCount;
     uint64 reserved;
     uint96 rent;
+    /// @dev Revenue of memberships that ended (removed from a cluster), not yet claimed.
+    uint96 claimable;
     address signingKey;
     ShortString engine;
     ShortString version;
     string[] urls;
-    /// @dev Revenue of memberships that ended (removed from a cluster), not yet claimed.
-    uint256 claimable;
     /// @dev The clusters holding the node (at most {DDCConstants.MAX_CLUSTERS_PER_NODE}).
     ClusterId[] clusters;
 }

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
 import {NodeId, ClusterId} from "../../types/Ids.sol";
@@ -121,7 +122,7 @@ library ClusterLogic {
         // The node keeps what it earned so far, and earns nothing after.
         Accrual.syncTo(c, m, c.accPerWeight);
         Node storage n = s.nodes[node];
-        n.claimable += m.accruedPlusOne - 1;
+        n.claimable = SafeCast.toUint96(n.claimable + m.accruedPlusOne - 1);
         _leaveNodeList(s, n, node, m.nodeSlot);
         PriceState memory p = c.price;
         // What the node is charged now stops now; what it would have been charged is withdrawn.

@@ -120,31 +120,6 @@ library RevenueLogic {
         }
     }
 
-    /// @dev Collects the caller's nodes' revenue from every cluster they are in and from ended
-    /// memberships. Returns the amount per node and the total (the core pays it).
-    function claim(
-        CoreStorage storage s,
-        NodeId[] calldata nodes
-    ) external returns (uint256[] memory amounts, uint256 total) {
-        amounts = new uint256[](nodes.length);
-        for (uint256 i = 0; i < nodes.length; ++i) {
-            NodeId id = nodes[i];
-            Node storage n = s.providedNode(id);
-            uint256 amount = n.claimable;
-            if (amount != 0) n.claimable = 0;
-            uint256 count = n.clusters.length;
-            for (uint256 j = 0; j < count; ++j) {
-                Cluster storage c = s.clusters[n.clusters[j]];
-                Membership storage m = c.members[id];
-                Accrual.syncTo(c, m, c.accPerWeight);
-                amount += m.accruedPlusOne - 1;
-                m.accruedPlusOne = 1;
-            }
-            amounts[i] = amount;
-            total += amount;
-        }
-    }
-
     /// @dev The manager takes `amount` out of the reserve (the core pays it).
     function withdrawReserve(CoreStorage storage s, ClusterId cluster, uint256 amount) external {
         Cluster storage c = s.managedCluster(cluster);
