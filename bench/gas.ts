@@ -92,34 +92,23 @@ async function main(): Promise<void> {
   // Usage reports: every bucket's billed units change (its ledger is settled first).
   const usage = await buildPopulation(f, { owners: 300, capEach: 5n });
   await time.increase(2 * 3600);
-  for (const n of [1, 100]) {
-    const batch = usage.buckets.slice(n === 1 ? 0 : 1, n === 1 ? 1 : 1 + n);
-    rows.push({
-      name: "clusterReportUsage (billed units change)",
-      gas: await gasOf(
-        ddc.connect(f.manager).clusterReportUsage(
-          usage.cluster,
-          0,
-          batch,
-          batch.map(() => 3n),
-          ethers.ZeroHash,
-        ),
-      ),
-      n,
-    });
-  }
-  const unchanged = usage.buckets.slice(101, 201);
-  rows.push({
-    name: "clusterReportUsage (billed units unchanged)",
-    gas: await gasOf(
+  const report = (batch: bigint[], units: bigint) =>
+    gasOf(
       ddc.connect(f.manager).clusterReportUsage(
         usage.cluster,
         0,
-        unchanged,
-        unchanged.map(() => 1n),
+        batch,
+        batch.map(() => units),
         ethers.ZeroHash,
       ),
-    ),
+    );
+  for (const n of [1, 100]) {
+    const batch = usage.buckets.slice(n === 1 ? 0 : 1, n === 1 ? 1 : 1 + n);
+    rows.push({ name: "clusterReportUsage (billed units change)", gas: await report(batch, 3n), n });
+  }
+  rows.push({
+    name: "clusterReportUsage (billed units unchanged)",
+    gas: await report(usage.buckets.slice(101, 201), 1n),
     n: 100,
   });
 

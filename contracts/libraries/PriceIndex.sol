@@ -68,11 +68,6 @@ library PriceIndex {
         self.updatedAt = uint40(block.timestamp);
     }
 
-    /// @dev Whether schedule `id` (0: none) is in force.
-    function isApplied(PriceState memory p, uint24 id) internal pure returns (bool) {
-        return id <= p.appliedId;
-    }
-
     /// @dev Sets the price in force now to `inForce` (a decrease or no change: callers subtract only
     /// what is in force) and the price the cluster is heading to to `newTarget` (call {accrue}
     /// first). With nothing allocated, or nothing left to wait for, `newTarget` applies at once and

@@ -61,8 +61,8 @@ library BucketLogic {
 
     function evict(CoreStorage storage s, BucketId bucket) external {
         Bucket storage b = s.existingBucket(bucket);
-        BucketStatus status = Settlement.bucketStatus(s, b);
-        require(status == BucketStatus.Suspended, IDDCCore.BucketNotSuspended(bucket, status));
+        BucketStatus current = Settlement.bucketStatus(s, b);
+        require(current == BucketStatus.Suspended, IDDCCore.BucketNotSuspended(bucket, current));
         uint64 freed = _close(s, b);
         emit IDDCCore.BucketClosed(bucket, freed);
         emit IDDCCore.BucketEvicted(bucket, msg.sender, freed);

@@ -52,9 +52,9 @@ library ClusterLogic {
         );
         if (params.eraLength != c.eraLength && block.timestamp >= c.anchorStart) {
             // Re-anchor: the current era keeps its length; the next one starts with the new length.
-            (uint32 era, , uint40 end) = era_(c);
+            (uint32 current, , uint40 end) = era_(c);
             c.prevEraLength = c.eraLength;
-            c.anchorEra = era + 1;
+            c.anchorEra = current + 1;
             c.anchorStart = end;
         }
         _storeParams(c, params);
