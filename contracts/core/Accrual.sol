@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
 import {ClusterId} from "../types/Ids.sol";
 import {IDDCCore} from "../interfaces/IDDCCore.sol";
 import {DDCConstants} from "../interfaces/IDDCTypes.sol";
 import {PriceState, PriceIndex} from "../libraries/PriceIndex.sol";
-import {Cluster, Membership} from "./CoreStorage.sol";
+import {Cluster, Membership, Node} from "./CoreStorage.sol";
 
 /// @notice A cluster's price index written up to now, and each member's share of distributed
 /// revenue. A member's weight is the rent it is charged (in force) times its vNodes; the weights
@@ -55,10 +57,19 @@ library Accrual {
         return (uint256(m.inForceRent) * k * (split - cp) + rent * k * (acc - split)) / DDCConstants.ACC_SCALE;
     }
 
-    /// @dev Adds what the member earned up to `acc` to its accrued revenue and moves its checkpoint.
-    function syncTo(Cluster storage c, Membership storage m, uint256 acc) internal {
+    /// @dev What the member earned since its last sync, up to now; moves its checkpoint to now.
+    function claimFrom(Cluster storage c, Membership storage m) internal returns (uint256 earned) {
+        uint256 acc = c.accPerWeight;
+        earned = pendingTo(c, m, acc);
+        m.accCheckpoint = acc;
+        if (m.scheduleId != 0 && m.scheduleId <= c.price.appliedId) m.scheduleId = 0;
+    }
+
+    /// @dev Adds what the member earned up to `acc` to its node's claimable revenue and moves its
+    /// checkpoint.
+    function syncTo(Cluster storage c, Membership storage m, Node storage n, uint256 acc) internal {
         uint256 earned = pendingTo(c, m, acc);
-        if (earned != 0) m.accruedPlusOne += earned;
+        if (earned != 0) n.claimable = SafeCast.toUint96(n.claimable + earned);
         m.accCheckpoint = acc;
         // A schedule in force no longer matters to this member: its rent is in force.
         if (m.scheduleId != 0 && m.scheduleId <= c.price.appliedId) m.scheduleId = 0;

@@ -16,14 +16,16 @@ struct Node {
     uint16 clusterCount;
     uint64 reserved;
     uint96 rent;
-    /// @dev Revenue of memberships that ended (removed from a cluster), not yet claimed.
+    /// @dev Revenue synced from the node's memberships (at weight changes, exclusions and removals)
+    /// and not claimed yet. What a membership earned since its last sync is computed, not stored.
     uint96 claimable;
     address signingKey;
     ShortString engine;
     ShortString version;
     string[] urls;
-    /// @dev The clusters holding the node (at most {DDCConstants.MAX_CLUSTERS_PER_NODE}).
-    ClusterId[] clusters;
+    /// @dev The clusters holding the node: `clusterCount` ids of 32 bits, packed in one word (at
+    /// most {DDCConstants.MAX_CLUSTERS_PER_NODE} = 8), read by {NodeClusters}.
+    uint256 clusterIds;
 }
 
 /// @dev `rent` is the rent the manager accepted; until schedule `scheduleId` is in force (see
@@ -37,10 +39,11 @@ struct Membership {
     uint8 nodeSlot; // index in Node.clusters
     uint8 vNodes; // tokens.length, kept in the first slot for revenue accounting
     uint64[] tokens;
-    /// @dev The cluster's revenue per weight when the member last synced, and 1 + what it has
-    /// accrued (never 0 while a member: a later write costs a slot update, not a slot creation).
+    /// @dev The cluster's revenue per weight when the member last synced (what it earned up to
+    /// then is in its node's `claimable`).
     uint256 accCheckpoint;
-    uint256 accruedPlusOne;
+    /// @dev When the provider may take the node out of the cluster (0: no request to leave).
+    uint40 leaveAt;
 }
 
 struct VNode {
@@ -127,6 +130,39 @@ library CoreStorageLib {
         assembly ("memory-safe") {
             s.slot := SLOT
         }
+    }
+}
+
+/// @notice The list of a node's clusters, packed in {Node.clusterIds}: entry `i` is bits
+/// `[32i, 32i + 32)`, the length is {Node.clusterCount}; entries past the length are zero.
+library NodeClusters {
+    uint256 private constant MASK = type(uint32).max;
+
+    function at(uint256 packed, uint256 i) internal pure returns (ClusterId) {
+        return ClusterId.wrap(uint32(packed >> (32 * i)));
+    }
+
+    /// @dev Appends `cluster` as entry `count` (the caller checks `count < 8`).
+    function push(Node storage n, ClusterId cluster) internal returns (uint8 slot) {
+        uint256 count = n.clusterCount;
+        n.clusterIds |= uint256(ClusterId.unwrap(cluster)) << (32 * count);
+        n.clusterCount = uint16(count + 1);
+        return uint8(count);
+    }
+
+    /// @dev Removes entry `slot` (swap-and-pop); returns the cluster moved into `slot` and whether
+    /// one moved (the caller updates that membership's `nodeSlot`).
+    function remove(Node storage n, uint256 slot) internal returns (ClusterId moved, bool didMove) {
+        uint256 last = n.clusterCount - 1;
+        uint256 packed = n.clusterIds;
+        moved = at(packed, last);
+        packed &= ~(MASK << (32 * last));
+        if (slot != last) {
+            packed = (packed & ~(MASK << (32 * slot))) | (uint256(ClusterId.unwrap(moved)) << (32 * slot));
+            didMove = true;
+        }
+        n.clusterIds = packed;
+        n.clusterCount = uint16(last);
     }
 }
 

@@ -22,7 +22,7 @@ import {
 } from "../interfaces/IDDCTypes.sol";
 import {PriceState, PriceIndex} from "../libraries/PriceIndex.sol";
 import {Ledger, LedgerMath} from "../libraries/LedgerMath.sol";
-import {CoreStorage, CoreStorageLib, Node, Cluster, Membership, Bucket, Lookup} from "./CoreStorage.sol";
+import {CoreStorage, CoreStorageLib, Node, Cluster, Membership, Bucket, Lookup, NodeClusters} from "./CoreStorage.sol";
 import {Accrual} from "./Accrual.sol";
 import {NodeLogic} from "./logic/NodeLogic.sol";
 import {ClusterLogic} from "./logic/ClusterLogic.sol";
@@ -204,8 +204,7 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     /// @inheritdoc IDDCCore
     function claim(NodeId[] calldata nodes, address to) external nonReentrant {
         require(to != address(0), DDCZeroAddress("to"));
-        (uint256[] memory amounts, uint256 total) = _collect(nodes);
-        emit RevenueClaimed(msg.sender, to, nodes, amounts);
+        uint256 total = _collect(nodes, to);
         if (total != 0) _token.safeTransfer(to, total);
     }
 
@@ -432,23 +431,20 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
 
     /// @dev Collects the caller's nodes' revenue from every cluster they are in and from ended
     /// memberships (kept in the core, not a library: claims are frequent and small).
-    function _collect(NodeId[] calldata nodes) private returns (uint256[] memory amounts, uint256 total) {
+    function _collect(NodeId[] calldata nodes, address to) private returns (uint256 total) {
         CoreStorage storage s = _st();
-        amounts = new uint256[](nodes.length);
         for (uint256 i = 0; i < nodes.length; ++i) {
             NodeId id = nodes[i];
             Node storage n = s.providedNode(id);
             uint256 amount = n.claimable;
-            if (amount != 0) n.claimable = 0;
             uint256 count = n.clusterCount;
+            uint256 clusterIds = n.clusterIds;
             for (uint256 j = 0; j < count; ++j) {
-                Cluster storage c = s.clusters[n.clusters[j]];
-                Membership storage m = c.members[id];
-                Accrual.syncTo(c, m, c.accPerWeight);
-                amount += m.accruedPlusOne - 1;
-                m.accruedPlusOne = 1;
+                Cluster storage c = s.clusters[NodeClusters.at(clusterIds, j)];
+                amount += Accrual.claimFrom(c, c.members[id]);
             }
-            amounts[i] = amount;
+            if (n.claimable != 0) n.claimable = 0;
+            emit RevenueClaimed(id, msg.sender, to, amount);
             total += amount;
         }
     }

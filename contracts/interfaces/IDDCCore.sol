@@ -184,7 +184,8 @@ interface IDDCCore {
     );
     /// @dev A node named ineligible is not in the cluster (any more): skipped.
     event DistributionNodeSkipped(ClusterId indexed cluster, uint32 indexed era, NodeId node);
-    event RevenueClaimed(address indexed provider, address indexed to, NodeId[] nodes, uint256[] amounts);
+    /// @dev One per node named in a claim (the amount may be 0).
+    event RevenueClaimed(NodeId indexed node, address indexed provider, address indexed to, uint256 amount);
     event BalanceWithdrawn(address indexed account, address indexed to, uint256 amount);
     event ReserveWithdrawn(ClusterId indexed cluster, address indexed to, uint256 amount);
     /// @dev One ledger settled outside a batch (on an allocation, a close or a withdrawal).

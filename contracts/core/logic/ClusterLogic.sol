@@ -9,7 +9,7 @@ import {NodeId, ClusterId} from "../../types/Ids.sol";
 import {IDDCCore} from "../../interfaces/IDDCCore.sol";
 import {DDCConstants, NodeStatus, ClusterParams, ClusterView, PriceCheckpoint} from "../../interfaces/IDDCTypes.sol";
 import {PriceState, PriceIndex} from "../../libraries/PriceIndex.sol";
-import {CoreStorage, Node, Cluster, Membership, VNode, Lookup} from "../CoreStorage.sol";
+import {CoreStorage, Node, Cluster, Membership, VNode, Lookup, NodeClusters} from "../CoreStorage.sol";
 import {Accrual} from "../Accrual.sol";
 
 /// @notice Managers' side of the registry: clusters, their ring of vNodes, reservations, prices,
@@ -91,16 +91,13 @@ library ClusterLogic {
         c.nodes.push(node);
         // The node earns from distributions after it joined, none before.
         m.accCheckpoint = c.accPerWeight;
-        m.accruedPlusOne = 1;
         m.vNodes = uint8(k);
         require(
-            n.clusters.length < DDCConstants.MAX_CLUSTERS_PER_NODE,
+            n.clusterCount < DDCConstants.MAX_CLUSTERS_PER_NODE,
             IDDCCore.NodeTooManyClusters(node, DDCConstants.MAX_CLUSTERS_PER_NODE)
         );
-        m.nodeSlot = uint8(n.clusters.length);
-        n.clusters.push(cluster);
+        m.nodeSlot = NodeClusters.push(n, cluster);
         n.reserved = uint64(required);
-        ++n.clusterCount;
         emit IDDCCore.ClusterNodeAdded(cluster, node, tokens, rent);
         // The new vNodes are charged once the increase is in force (at once if nothing is allocated).
         uint256 indexNow = Accrual.accruePrice(cluster, c);
@@ -120,9 +117,8 @@ library ClusterLogic {
         uint256 k = tokens.length;
         uint256 indexNow = Accrual.accruePrice(cluster, c);
         // The node keeps what it earned so far, and earns nothing after.
-        Accrual.syncTo(c, m, c.accPerWeight);
         Node storage n = s.nodes[node];
-        n.claimable = SafeCast.toUint96(n.claimable + m.accruedPlusOne - 1);
+        Accrual.syncTo(c, m, n, c.accPerWeight);
         _leaveNodeList(s, n, node, m.nodeSlot);
         PriceState memory p = c.price;
         // What the node is charged now stops now; what it would have been charged is withdrawn.
@@ -140,7 +136,6 @@ library ClusterLogic {
 
         delete c.members[node];
         n.reserved -= uint64(uint256(c.reservedPerVNode) * k);
-        --n.clusterCount;
         emit IDDCCore.ClusterNodeRemoved(cluster, node, tokens);
         _setPrices(s, cluster, c, indexNow, p.price - inForceOut, p.target() - rentOut);
     }
@@ -161,7 +156,7 @@ library ClusterLogic {
         require(newRent != oldRent, IDDCCore.ClusterRentUnchanged(cluster, node, oldRent));
         uint256 k = m.vNodes;
         uint256 indexNow = Accrual.accruePrice(cluster, c);
-        Accrual.syncTo(c, m, c.accPerWeight); // revenue so far at the weight so far
+        Accrual.syncTo(c, m, s.nodes[node], c.accPerWeight); // revenue so far at the weight so far
         PriceState memory p = c.price;
         uint256 inForce = Accrual.inForce(c, m);
         m.rent = newRent;
@@ -356,10 +351,8 @@ library ClusterLogic {
 
     /// @dev Takes `cluster` out of the node's list of clusters (swap-and-pop).
     function _leaveNodeList(CoreStorage storage s, Node storage n, NodeId node, uint8 slot) private {
-        ClusterId last = n.clusters[n.clusters.length - 1];
-        n.clusters[slot] = last;
-        s.clusters[last].members[node].nodeSlot = slot;
-        n.clusters.pop();
+        (ClusterId moved, bool didMove) = NodeClusters.remove(n, slot);
+        if (didMove) s.clusters[moved].members[node].nodeSlot = slot;
     }
 
     function _removeToken(Cluster storage c, uint64 t) private {

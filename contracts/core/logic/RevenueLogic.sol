@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {NodeId, ClusterId} from "../../types/Ids.sol";
 import {IDDCCore} from "../../interfaces/IDDCCore.sol";
 import {DDCConstants, NodeStatus, GlobalParams} from "../../interfaces/IDDCTypes.sol";
-import {CoreStorage, Node, Cluster, Membership, Lookup} from "../CoreStorage.sol";
+import {CoreStorage, Node, Cluster, Membership, Lookup, NodeClusters} from "../CoreStorage.sol";
 import {Accrual} from "../Accrual.sol";
 import {ClusterLogic} from "./ClusterLogic.sol";
 
@@ -53,7 +53,7 @@ library RevenueLogic {
         if (split.managementFee != 0) s.balances[c.manager] += split.managementFee;
         uint256 rest = split.amount - split.networkFee - split.managementFee;
 
-        _credit(c, cluster, era, ineligible, rest, split);
+        _credit(s, c, cluster, era, ineligible, rest, split);
         c.reserve += split.toReserve;
         emit IDDCCore.RevenuesDistributed(
             cluster,
@@ -71,6 +71,7 @@ library RevenueLogic {
     /// @dev Raises the revenue per weight by `rest` over the weight in force (all to the reserve
     /// if there is no weight), less the ineligible nodes' shares, which go to the reserve.
     function _credit(
+        CoreStorage storage s,
         Cluster storage c,
         ClusterId cluster,
         uint32 era,
@@ -88,7 +89,7 @@ library RevenueLogic {
             uint256 inc = scaled / weight;
             c.accCarry = scaled % weight;
             c.accPerWeight = acc0 + inc;
-            uint256 excluded = _exclude(c, cluster, era, ineligible, acc0, acc0 + inc);
+            uint256 excluded = _exclude(s, c, cluster, era, ineligible, acc0, acc0 + inc);
             split.toReserve = (excluded * inc) / DDCConstants.ACC_SCALE;
             split.toNodes = ((weight - excluded) * inc) / DDCConstants.ACC_SCALE;
         }
@@ -97,6 +98,7 @@ library RevenueLogic {
     /// @dev Syncs each ineligible member up to before this distribution, moves its checkpoint past
     /// it, and returns their total weight. Ids must increase; non-members are skipped.
     function _exclude(
+        CoreStorage storage s,
         Cluster storage c,
         ClusterId cluster,
         uint32 era,
@@ -114,7 +116,7 @@ library RevenueLogic {
                 emit IDDCCore.DistributionNodeSkipped(cluster, era, id);
                 continue;
             }
-            Accrual.syncTo(c, m, acc0);
+            Accrual.syncTo(c, m, s.nodes[id], acc0);
             m.accCheckpoint = acc1;
             excluded += Accrual.inForce(c, m) * m.vNodes;
         }
@@ -132,10 +134,10 @@ library RevenueLogic {
     function revenueOf(CoreStorage storage s, NodeId id) external view returns (uint256 amount) {
         Node storage n = s.existingNode(id);
         amount = n.claimable;
-        for (uint256 j = 0; j < n.clusters.length; ++j) {
-            Cluster storage c = s.clusters[n.clusters[j]];
-            Membership storage m = c.members[id];
-            amount += m.accruedPlusOne - 1 + Accrual.pendingTo(c, m, c.accPerWeight);
+        uint256 count = n.clusterCount;
+        for (uint256 j = 0; j < count; ++j) {
+            Cluster storage c = s.clusters[NodeClusters.at(n.clusterIds, j)];
+            amount += Accrual.pendingTo(c, c.members[id], c.accPerWeight);
         }
     }
 }
