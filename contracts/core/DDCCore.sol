@@ -22,7 +22,7 @@ import {
 } from "../interfaces/IDDCTypes.sol";
 import {PriceState, PriceIndex} from "../libraries/PriceIndex.sol";
 import {Ledger, LedgerMath} from "../libraries/LedgerMath.sol";
-import {CoreStorage, CoreStorageLib, Node, Cluster, Membership, Bucket, Lookup, NodeClusters} from "./CoreStorage.sol";
+import {CoreStorage, CoreStorageLib, Node, Cluster, Bucket, Lookup, NodeClusters} from "./CoreStorage.sol";
 import {Accrual} from "./Accrual.sol";
 import {NodeLogic} from "./logic/NodeLogic.sol";
 import {ClusterLogic} from "./logic/ClusterLogic.sol";
@@ -133,6 +133,31 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     /// @inheritdoc IDDCCore
     function clusterRemoveNode(ClusterId cluster, NodeId node) external {
         ClusterLogic.removeNode(_st(), cluster, node);
+    }
+
+    /// @inheritdoc IDDCCore
+    function clusterReplaceNode(
+        ClusterId cluster,
+        NodeId node,
+        NodeId[] calldata replacements,
+        bytes32 evidenceHash
+    ) external {
+        ClusterLogic.replaceNode(_st(), cluster, node, replacements, evidenceHash);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeRequestLeave(NodeId node, ClusterId cluster) external {
+        ClusterLogic.requestLeave(_st(), cluster, node);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeCancelLeave(NodeId node, ClusterId cluster) external {
+        ClusterLogic.cancelLeave(_st(), cluster, node);
+    }
+
+    /// @inheritdoc IDDCCore
+    function nodeLeaveCluster(NodeId node, ClusterId cluster) external {
+        ClusterLogic.leave(_st(), cluster, node);
     }
 
     /// @inheritdoc IDDCCore

@@ -89,6 +89,20 @@ contract DDCViews is IDDCViews {
     }
 
     /// @inheritdoc IDDCViews
+    function clusterNodeTerms(
+        ClusterId cluster,
+        NodeId node
+    ) external view returns (uint96 rentInForce, uint40 leaveAt) {
+        Cluster storage c = _st().existingCluster(cluster);
+        Membership storage m = c.member(cluster, node);
+        PriceState memory p = c.price;
+        uint24 id = m.scheduleId;
+        // In force once its schedule applied, or fell due (even if nobody wrote it down yet).
+        bool due = id <= p.appliedId || (id == p.scheduleId && p.pendingAt != 0 && block.timestamp >= p.pendingAt);
+        return (due ? m.rent : m.inForceRent, m.leaveAt);
+    }
+
+    /// @inheritdoc IDDCViews
     function clusterRing(ClusterId cluster) external view returns (uint64[] memory, NodeId[] memory) {
         return ClusterLogic.ring(_st(), cluster);
     }

@@ -67,6 +67,16 @@ interface IDDCCore {
     error ClusterTokensInvalid(ClusterId cluster, uint256 count, uint256 max);
     error ClusterTooManyNodes(ClusterId cluster, uint256 max);
     error ClusterTooManyVNodes(ClusterId cluster, uint256 max);
+    /// @dev A replacement must be another node, and a member taking vNodes must be active and not
+    /// leaving.
+    error ClusterReplacementInvalid(ClusterId cluster, NodeId node, NodeId replacement);
+    /// @dev A replacement would raise the price in force while buckets are allocated (members
+    /// taking vNodes keep the rent they are charged; new members wait the notice for more).
+    error ClusterReplacementRaisesPrice(ClusterId cluster, uint256 price, uint256 newPrice);
+    error ClusterNodeAlreadyLeaving(ClusterId cluster, NodeId node, uint256 leaveAt);
+    error ClusterNodeNotLeaving(ClusterId cluster, NodeId node);
+    /// @dev The provider asked to leave; the notice ends at `leaveAt`.
+    error ClusterNodeLeaveNotDue(ClusterId cluster, NodeId node, uint256 leaveAt);
     error ClusterBelowReplication(ClusterId cluster, uint256 nodes, uint256 replicationFactor);
     error ClusterReservationBelowAllocation(ClusterId cluster, uint256 reservation, uint256 allocated);
     error ClusterCapacityExceeded(ClusterId cluster, uint256 reserved, uint256 required);
@@ -122,6 +132,17 @@ interface IDDCCore {
     event ClusterParamsChanged(ClusterId indexed cluster, ClusterParams params);
     event ClusterNodeAdded(ClusterId indexed cluster, NodeId indexed node, uint64[] tokens, uint96 rent);
     event ClusterNodeRemoved(ClusterId indexed cluster, NodeId indexed node, uint64[] tokens);
+    /// @dev `tokens[i]` (the node's vNodes) now belongs to `replacements[i]`; replacements that
+    /// were not members joined. The node's membership ended as in {ClusterNodeRemoved}.
+    event ClusterNodeReplaced(
+        ClusterId indexed cluster,
+        NodeId indexed node,
+        uint64[] tokens,
+        NodeId[] replacements,
+        bytes32 evidenceHash
+    );
+    event ClusterNodeLeaveRequested(ClusterId indexed cluster, NodeId indexed node, uint40 leaveAt);
+    event ClusterNodeLeaveCancelled(ClusterId indexed cluster, NodeId indexed node);
     event ClusterNodeStatusChanged(ClusterId indexed cluster, NodeId indexed node, NodeStatus status);
     event ClusterNodeRentAccepted(ClusterId indexed cluster, NodeId indexed node, uint96 oldRent, uint96 newRent);
     event ClusterResourceReserved(ClusterId indexed cluster, uint64 oldPerVNode, uint64 newPerVNode);
@@ -249,6 +270,20 @@ interface IDDCCore {
     /// @notice Removes a node and its vNodes. The remaining nodes must still hold every replica.
     function clusterRemoveNode(ClusterId cluster, NodeId node) external;
 
+    /// @notice Replaces `node` (failing, or leaving) by handing each of its vNodes, in the order of
+    /// {IDDCViews.clusterNodeInfo}'s tokens, to `replacements[i]`, in one transaction: the ring has
+    /// no hole. A replacement must be trusted by its provider and have capacity for the cluster's
+    /// reservation; a node that is not a member joins (earning from now on); a member must be active
+    /// and not leaving. `node` keeps what it earned, earns nothing after, and is no longer a member.
+    /// The price in force does not rise while buckets are allocated: new members are charged at
+    /// most the leaving node's rent until the notice passes. O(vNodes of `node`).
+    function clusterReplaceNode(
+        ClusterId cluster,
+        NodeId node,
+        NodeId[] calldata replacements,
+        bytes32 evidenceHash
+    ) external;
+
     function clusterSetNodeStatus(ClusterId cluster, NodeId node, NodeStatus status) external;
 
     /// @notice Applies the node's current asked rent to this cluster.
@@ -296,6 +331,17 @@ interface IDDCCore {
 
     /// @notice Pays the caller's nodes' revenue (every cluster they are or were in) to `to`.
     function claim(NodeId[] calldata nodes, address to) external;
+
+    /// @notice The provider announces that `node` leaves `cluster`; it may leave once the notice (the
+    /// cluster's price notice, at least the unlock delay and a day) has passed, or the manager
+    /// replaces it before.
+    function nodeRequestLeave(NodeId node, ClusterId cluster) external;
+
+    function nodeCancelLeave(NodeId node, ClusterId cluster) external;
+
+    /// @notice The provider takes `node` out of `cluster` after its notice, as
+    /// {clusterRemoveNode} would (the remaining nodes must still hold every replica).
+    function nodeLeaveCluster(NodeId node, ClusterId cluster) external;
 
     /// @notice Withdraws from the caller's internal balance (network or management fees).
     function withdrawBalance(uint256 amount, address to) external;

@@ -43,6 +43,13 @@ interface IDDCViews {
         NodeId node
     ) external view returns (NodeStatus status, uint96 rent, uint64[] memory tokens);
 
+    /// @notice The rent per vNode the member is charged now (its accepted rent once any announced
+    /// increase is in force) and when its provider may take it out (0: no request to leave).
+    function clusterNodeTerms(
+        ClusterId cluster,
+        NodeId node
+    ) external view returns (uint96 rentInForce, uint40 leaveAt);
+
     /// @notice The ring's tokens in storage order (the lens sorts them) and the node of each.
     function clusterRing(ClusterId cluster) external view returns (uint64[] memory tokens, NodeId[] memory nodes);
 

@@ -134,9 +134,7 @@ describe("revenue", function () {
       expect(owed).to.be.greaterThan(0n);
       const first = f.ddc.connect(f.provider2).claim([2n], f.stranger.address);
       await expect(first).to.changeTokenBalances(f.token, [f.stranger, f.core], [owed, -owed]);
-      await expect(first)
-        .to.emit(f.ddc, "RevenueClaimed")
-        .withArgs(2n, f.provider2.address, f.stranger.address, owed);
+      await expect(first).to.emit(f.ddc, "RevenueClaimed").withArgs(2n, f.provider2.address, f.stranger.address, owed);
       expect(await f.ddc.nodeRevenue(2n)).to.equal(0n);
       await expect(f.ddc.connect(f.provider2).claim([2n], f.stranger.address))
         .to.emit(f.ddc, "RevenueClaimed")

@@ -2,7 +2,6 @@
 pragma solidity 0.8.30;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
 import {NodeId, ClusterId} from "../../types/Ids.sol";
@@ -20,6 +19,19 @@ library ClusterLogic {
     using Lookup for Cluster;
     using PriceIndex for PriceState;
     using EnumerableSet for EnumerableSet.AddressSet;
+
+    /// @dev A replacement member's schedule while the replacement runs: set to the pending
+    /// schedule's id at the end (no real schedule reaches this id: ids grow by one per increase).
+    uint24 private constant JOINING = type(uint24).max;
+
+    /// @dev What each vNode handed over in a replacement needs to know.
+    struct Handover {
+        ClusterId cluster;
+        NodeId node;
+        uint256 outRent;
+        uint256 acc;
+        uint64 reservedPerVNode;
+    }
 
     function create(
         CoreStorage storage s,
@@ -107,37 +119,83 @@ library ClusterLogic {
 
     function removeNode(CoreStorage storage s, ClusterId cluster, NodeId node) external {
         Cluster storage c = s.managedCluster(cluster);
+        _remove(s, c, cluster, node);
+    }
+
+    /// @dev See {IDDCCore.clusterReplaceNode}.
+    function replaceNode(
+        CoreStorage storage s,
+        ClusterId cluster,
+        NodeId node,
+        NodeId[] calldata replacements,
+        bytes32 evidenceHash
+    ) external {
+        Cluster storage c = s.managedCluster(cluster);
         Membership storage m = c.member(cluster, node);
-        uint256 remaining = c.nodes.length - 1;
-        require(
-            c.price.allocated == 0 || remaining >= c.replicationFactor,
-            IDDCCore.ClusterBelowReplication(cluster, remaining, c.replicationFactor)
-        );
         uint64[] memory tokens = m.tokens;
         uint256 k = tokens.length;
+        require(replacements.length == k, IDDCCore.DDCLengthMismatch(replacements.length, k));
         uint256 indexNow = Accrual.accruePrice(cluster, c);
-        // The node keeps what it earned so far, and earns nothing after.
-        Node storage n = s.nodes[node];
-        Accrual.syncTo(c, m, n, c.accPerWeight);
-        _leaveNodeList(s, n, node, m.nodeSlot);
         PriceState memory p = c.price;
-        // What the node is charged now stops now; what it would have been charged is withdrawn.
-        uint256 inForceOut = Accrual.inForce(c, m) * k;
-        uint256 rentOut = uint256(m.rent) * k;
+        // The leaving vNodes stop being charged; the replacements' vNodes are charged at once at most
+        // what the leaving ones were (a new member's higher rent waits the notice).
+        uint256 outRent = Accrual.inForce(c, m);
+        uint256 inForceNew = p.price - outRent * k;
+        uint256 targetNew = p.target() - uint256(m.rent) * k;
+        _dropMember(s, c, node, m, k);
+        Handover memory h = Handover(cluster, node, outRent, c.accPerWeight, c.reservedPerVNode);
         for (uint256 i = 0; i < k; ++i) {
-            _removeToken(c, tokens[i]);
+            (uint256 inForceRate, uint256 rate) = _handToken(s, c, h, replacements[i], tokens[i]);
+            inForceNew += inForceRate;
+            targetNew += rate;
         }
-        // Swap-and-pop the node out of the cluster's node list.
-        uint16 position = m.position;
-        NodeId last = c.nodes[c.nodes.length - 1];
-        c.nodes[position] = last;
-        c.members[last].position = position;
-        c.nodes.pop();
+        require(
+            p.allocated == 0 || inForceNew <= p.price,
+            IDDCCore.ClusterReplacementRaisesPrice(cluster, p.price, inForceNew)
+        );
+        uint256 nodes = c.nodes.length;
+        require(
+            p.allocated == 0 || nodes >= c.replicationFactor,
+            IDDCCore.ClusterBelowReplication(cluster, nodes, c.replicationFactor)
+        );
+        emit IDDCCore.ClusterNodeReplaced(cluster, node, tokens, replacements, evidenceHash);
+        uint24 schedule = _setPrices(s, cluster, c, indexNow, inForceNew, targetNew);
+        // New members charged less than their rent until the notice has passed: that schedule.
+        for (uint256 i = 0; i < k; ++i) {
+            Membership storage r = c.members[replacements[i]];
+            if (r.scheduleId == JOINING) r.scheduleId = schedule;
+        }
+    }
 
-        delete c.members[node];
-        n.reserved -= uint64(uint256(c.reservedPerVNode) * k);
-        emit IDDCCore.ClusterNodeRemoved(cluster, node, tokens);
-        _setPrices(s, cluster, c, indexNow, p.price - inForceOut, p.target() - rentOut);
+    /// @dev See {IDDCCore.nodeRequestLeave}.
+    function requestLeave(CoreStorage storage s, ClusterId cluster, NodeId node) external {
+        s.providedNode(node);
+        Cluster storage c = s.existingCluster(cluster);
+        Membership storage m = c.member(cluster, node);
+        require(m.leaveAt == 0, IDDCCore.ClusterNodeAlreadyLeaving(cluster, node, m.leaveAt));
+        uint40 at = uint40(block.timestamp + _notice(s, c));
+        m.leaveAt = at;
+        emit IDDCCore.ClusterNodeLeaveRequested(cluster, node, at);
+    }
+
+    /// @dev See {IDDCCore.nodeCancelLeave}.
+    function cancelLeave(CoreStorage storage s, ClusterId cluster, NodeId node) external {
+        s.providedNode(node);
+        Cluster storage c = s.existingCluster(cluster);
+        Membership storage m = c.member(cluster, node);
+        require(m.leaveAt != 0, IDDCCore.ClusterNodeNotLeaving(cluster, node));
+        m.leaveAt = 0;
+        emit IDDCCore.ClusterNodeLeaveCancelled(cluster, node);
+    }
+
+    /// @dev See {IDDCCore.nodeLeaveCluster}.
+    function leave(CoreStorage storage s, ClusterId cluster, NodeId node) external {
+        s.providedNode(node);
+        Cluster storage c = s.existingCluster(cluster);
+        uint40 at = c.member(cluster, node).leaveAt;
+        require(at != 0, IDDCCore.ClusterNodeNotLeaving(cluster, node));
+        require(block.timestamp >= at, IDDCCore.ClusterNodeLeaveNotDue(cluster, node, at));
+        _remove(s, c, cluster, node);
     }
 
     function setNodeStatus(CoreStorage storage s, ClusterId cluster, NodeId node, NodeStatus status) external {
@@ -314,7 +372,7 @@ library ClusterLogic {
             newTarget <= DDCConstants.MAX_CLUSTER_PRICE,
             IDDCCore.ClusterPriceTooHigh(cluster, newTarget, DDCConstants.MAX_CLUSTER_PRICE)
         );
-        uint256 notice = Math.max(Math.max(c.priceNotice, s.params.unlockDelay), DDCConstants.MIN_PRICE_NOTICE);
+        uint256 notice = _notice(s, c);
         uint40 at;
         uint24 appliedBefore = c.price.appliedId;
         (at, schedule) = c.price.setPrices(c.checkpoints, inForce, newTarget, notice);
@@ -328,6 +386,120 @@ library ClusterLogic {
         } else if (wasPendingAt != 0 && current != wasPending) {
             emit IDDCCore.ClusterPriceScheduleCancelled(cluster, wasPending, wasPendingAt);
         }
+    }
+
+    /// @dev Takes the node and its vNodes out of the cluster (the manager's removal, or the
+    /// provider's after its notice). The remaining nodes must still hold every replica.
+    function _remove(CoreStorage storage s, Cluster storage c, ClusterId cluster, NodeId node) private {
+        Membership storage m = c.member(cluster, node);
+        uint256 remaining = c.nodes.length - 1;
+        require(
+            c.price.allocated == 0 || remaining >= c.replicationFactor,
+            IDDCCore.ClusterBelowReplication(cluster, remaining, c.replicationFactor)
+        );
+        uint64[] memory tokens = m.tokens;
+        uint256 k = tokens.length;
+        uint256 indexNow = Accrual.accruePrice(cluster, c);
+        PriceState memory p = c.price;
+        // What the node is charged now stops now; what it would have been charged is withdrawn.
+        uint256 inForceOut = Accrual.inForce(c, m) * k;
+        uint256 rentOut = uint256(m.rent) * k;
+        _dropMember(s, c, node, m, k);
+        for (uint256 i = 0; i < k; ++i) {
+            _removeToken(c, tokens[i]);
+        }
+        emit IDDCCore.ClusterNodeRemoved(cluster, node, tokens);
+        _setPrices(s, cluster, c, indexNow, p.price - inForceOut, p.target() - rentOut);
+    }
+
+    /// @dev Ends a membership (its vNodes stay on the ring for the caller to remove or hand over):
+    /// the node keeps what it earned so far and earns nothing after; its reservation is released.
+    function _dropMember(
+        CoreStorage storage s,
+        Cluster storage c,
+        NodeId node,
+        Membership storage m,
+        uint256 k
+    ) private {
+        Node storage n = s.nodes[node];
+        Accrual.syncTo(c, m, n, c.accPerWeight);
+        _leaveNodeList(s, n, node, m.nodeSlot);
+        // Swap-and-pop the node out of the cluster's node list.
+        uint16 position = m.position;
+        NodeId last = c.nodes[c.nodes.length - 1];
+        c.nodes[position] = last;
+        c.members[last].position = position;
+        c.nodes.pop();
+        n.reserved -= uint64(uint256(c.reservedPerVNode) * k);
+        delete c.members[node];
+    }
+
+    /// @dev Gives the vNode at `token` (whose node left) to `to`, which joins the cluster if it is not
+    /// a member. Returns the rent per unit `to` is charged for it now, and its rent.
+    function _handToken(
+        CoreStorage storage s,
+        Cluster storage c,
+        Handover memory h,
+        NodeId to,
+        uint64 token
+    ) private returns (uint256 inForceRate, uint256 rate) {
+        require(NodeId.unwrap(to) != NodeId.unwrap(h.node), IDDCCore.ClusterReplacementInvalid(h.cluster, h.node, to));
+        Node storage n = s.existingNode(to);
+        require(s.trust[n.provider][c.manager], IDDCCore.NodeManagerNotTrusted(to, n.provider, c.manager));
+        Membership storage m = c.members[to];
+        if (m.status == NodeStatus.None) {
+            _join(c, m, n, h, to);
+        } else {
+            // Only an active member that is not leaving takes over vNodes. Its revenue so far is at
+            // its weight so far (a second sync at the same point adds nothing).
+            require(
+                m.status == NodeStatus.Active && m.leaveAt == 0,
+                IDDCCore.ClusterReplacementInvalid(h.cluster, h.node, to)
+            );
+            Accrual.syncTo(c, m, n, h.acc);
+        }
+        uint256 count = m.vNodes + 1;
+        require(
+            count <= DDCConstants.MAX_VNODES_PER_NODE,
+            IDDCCore.ClusterTokensInvalid(h.cluster, count, DDCConstants.MAX_VNODES_PER_NODE)
+        );
+        m.vNodes = uint8(count);
+        m.tokens.push(token);
+        c.ring[token].node = to;
+        uint256 reserved = n.reserved + uint256(h.reservedPerVNode);
+        require(reserved <= n.capacity, IDDCCore.NodeCapacityExceeded(to, n.capacity, reserved));
+        n.reserved = uint64(reserved);
+        inForceRate = Accrual.inForce(c, m); // a joining member's inForceRent (JOINING > appliedId)
+        rate = m.rent;
+    }
+
+    /// @dev `to` joins the cluster (with no vNode yet) as a replacement: it earns from now on, and
+    /// is charged at most the leaving node's rent until the notice has passed.
+    function _join(Cluster storage c, Membership storage m, Node storage n, Handover memory h, NodeId to) private {
+        require(
+            c.nodes.length < DDCConstants.MAX_NODES_PER_CLUSTER,
+            IDDCCore.ClusterTooManyNodes(h.cluster, DDCConstants.MAX_NODES_PER_CLUSTER)
+        );
+        require(
+            n.clusterCount < DDCConstants.MAX_CLUSTERS_PER_NODE,
+            IDDCCore.NodeTooManyClusters(to, DDCConstants.MAX_CLUSTERS_PER_NODE)
+        );
+        uint96 rent = n.rent;
+        m.status = NodeStatus.Active;
+        m.rent = rent;
+        m.position = uint16(c.nodes.length);
+        c.nodes.push(to);
+        m.accCheckpoint = h.acc;
+        m.nodeSlot = NodeClusters.push(n, h.cluster);
+        if (rent > h.outRent) {
+            m.inForceRent = uint96(h.outRent);
+            m.scheduleId = JOINING;
+        }
+    }
+
+    /// @dev How long a price increase, or a provider's request to leave, waits.
+    function _notice(CoreStorage storage s, Cluster storage c) private view returns (uint256) {
+        return Math.max(Math.max(c.priceNotice, s.params.unlockDelay), DDCConstants.MIN_PRICE_NOTICE);
     }
 
     /// @dev Puts the member's vNodes on the ring at `tokens` (each free).
