@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { CLUSTER_PARAMS, GIB, USD, coreFixture, type CoreFixture } from "../test/helpers/fixtures";
-import { addManyNodes, buildPopulation } from "../test/helpers/population";
+import { addManyNodes, buildPopulation, impersonate } from "../test/helpers/population";
+import { NODE_PARAMS, RENT } from "../test/helpers/fixtures";
 
 /**
  * Gas benchmark of the core: writes reports/gas.json (an array of { name, gas, n }) and
@@ -54,6 +55,22 @@ async function lastBucketOf(f: CoreFixture, cluster: bigint): Promise<bigint> {
   throw new Error("no bucket");
 }
 
+/** A node of a fresh provider that trusts the manager, in no cluster. */
+async function freshNode(f: CoreFixture, capacity: bigint): Promise<bigint> {
+  const provider = await impersonate(ethers.Wallet.createRandom().address);
+  await f.ddc.connect(provider).nodeCreate(ethers.Wallet.createRandom().address, capacity, RENT, NODE_PARAMS);
+  await f.ddc.connect(provider).nodeTrustManager(f.manager.address);
+  return f.ddc.nodeCount();
+}
+
+/** A fresh node takes every vNode of `node`. */
+async function replaceGas(f: CoreFixture, cluster: bigint, node: bigint, capacity: bigint): Promise<number> {
+  const vNodes = (await f.ddc.clusterNodeInfo(cluster, node)).tokens.length;
+  const fresh = await freshNode(f, capacity);
+  const replacements = Array.from({ length: vNodes }, () => fresh);
+  return gasOf(f.ddc.connect(f.manager).clusterReplaceNode(cluster, node, replacements, ethers.ZeroHash));
+}
+
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const f = await coreFixture();
@@ -88,6 +105,17 @@ async function main(): Promise<void> {
     gas: await gasOf(ddc.bucketSettlePayment(cluster, worst.slice(0, 1000), { gasLimit: GAS_CAP })),
     n: 1000,
   });
+
+  // Node replacement: the same cost in a cluster of one bucket and in the settlement cluster
+  // (2,301 buckets): both have two nodes of one vNode, and the second one is replaced.
+  const oneBucket = await buildPopulation(f, { owners: 1 });
+  for (const c of [oneBucket.cluster, cluster]) {
+    rows.push({
+      name: "clusterReplaceNode (a new node takes one vNode; n = buckets in the cluster)",
+      gas: await replaceGas(f, c, (await ddc.clusterNodes(c))[1], 1_000_000n),
+      n: c === cluster ? buckets.length : 1,
+    });
+  }
 
   // Usage reports: every bucket's billed units change (its ledger is settled first).
   const usage = await buildPopulation(f, { owners: 300, capEach: 5n });
@@ -154,6 +182,26 @@ async function main(): Promise<void> {
     }
   }
 
+  // Node replacement: O(vNodes of the node), with one bucket allocated.
+  for (const vNodes of [1, 8, 64]) {
+    await ddc.connect(f.manager).clusterCreate(f.manager.address, { ...CLUSTER_PARAMS, replicationFactor: 1 }, GIB);
+    const small = await ddc.clusterCount();
+    const node = await freshNode(f, 1_000_000n);
+    const other = await freshNode(f, 1_000_000n);
+    const tokens = (k: number) => Array.from({ length: vNodes }, (_, v) => BigInt(k * vNodes + v + 1) << 40n);
+    await ddc.connect(f.manager).clusterAddNode(small, node, tokens(0));
+    await ddc.connect(f.manager).clusterAddNode(small, other, tokens(1));
+    await ddc.connect(f.manager).clusterReserveResource(small, 10n);
+    await ddc.connect(owner2).accountDeposit(small, 100n * USD);
+    await ddc.connect(owner2).bucketCreate(small, "");
+    await ddc.connect(owner2).bucketAllocIntoCluster(await ddc.bucketCount(), 1n);
+    rows.push({
+      name: "clusterReplaceNode (a new node takes every vNode)",
+      gas: await replaceGas(f, small, node, 1_000_000n),
+      n: vNodes,
+    });
+  }
+
   // Single-transaction figures on the example-sized cluster.
   const c1 = cluster;
   rows.push({
@@ -208,6 +256,10 @@ async function main(): Promise<void> {
       get("clusterDistributeRevenues (repeat, ineligible)", 1)) /
     9;
   const claimGas = get("claim (repeat, one node)", 1);
+  const replace1 = get("clusterReplaceNode (a new node takes every vNode)", 1);
+  const replaceByBuckets = "clusterReplaceNode (a new node takes one vNode; n = buckets in the cluster)";
+  const replaceBucketsDelta = get(replaceByBuckets, 2301) - get(replaceByBuckets, 1);
+  const perVNode = (get("clusterReplaceNode (a new node takes every vNode)", 64) - replace1) / 63;
   const checks = [
     { target: "clusterDistributeRevenues (repeat, 1 node) ≤ 80,000", value: distribute1, ok: distribute1 <= 80_000 },
     {
@@ -226,6 +278,11 @@ async function main(): Promise<void> {
       ok: perIneligible <= 15_000,
     },
     { target: "claim (repeat, one node) ≤ 60,000", value: claimGas, ok: claimGas <= 60_000 },
+    {
+      target: "clusterReplaceNode: 2,301 buckets − 1 bucket < 2,000 (independent of buckets)",
+      value: replaceBucketsDelta,
+      ok: Math.abs(replaceBucketsDelta) < 2_000,
+    },
     { target: "bucketSettlePayment marginal per bucket (paid) ≤ 12,500", value: marginal, ok: marginal <= 12_500 },
     { target: "bucketSettlePayment of 1,200, all into arrears, < 16,777,216", value: worstGas, ok: worstGas < GAS_CAP },
     {
@@ -255,13 +312,15 @@ async function main(): Promise<void> {
     "|---|---:|---:|---:|",
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${r.n} | ${r.gas.toLocaleString("en-US")} | ${r.n > 1 ? Math.round(r.gas / r.n).toLocaleString("en-US") : ""} |`,
+        `| ${r.name} | ${r.n} | ${r.gas.toLocaleString("en-US")} | ${r.n > 1 && !r.name.includes("n = buckets") ? Math.round(r.gas / r.n).toLocaleString("en-US") : ""} |`,
     ),
     "",
     `Marginal settlement cost per bucket, paid path (1,000 − 100 buckets): ${marginal.toFixed(0)} gas.`,
     `Marginal settlement cost per bucket, every ledger into arrears (1,200 − 1): ${worstMarginal.toFixed(0)} gas.`,
     `Marginal usage-report cost per bucket whose billed units change (100 − 1): ${usageMarginal.toFixed(0)} gas` +
       ` (at most 300 per batch: ${Math.round(300 * usageMarginal).toLocaleString("en-US")} gas).`,
+    `Marginal replacement cost per vNode handed over (64 − 1 vNodes): ${perVNode.toFixed(0)} gas` +
+      ` (a node's maximum, 64 vNodes: ${get("clusterReplaceNode (a new node takes every vNode)", 64).toLocaleString("en-US")} gas).`,
     "",
     "| target | measured | met |",
     "|---|---:|:---:|",
