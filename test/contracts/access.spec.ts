@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { ContractTransactionResponse } from "ethers";
+import type { ContractTransactionResponse, FunctionFragment } from "ethers";
+import { IDDC__factory } from "../../typechain-types";
 import { CLUSTER_PARAMS, NODE_PARAMS, USD, exampleFixture, type ExampleFixture } from "../helpers/fixtures";
 import type { IDDC } from "../../typechain-types";
 
@@ -59,6 +60,19 @@ describe("access matrix", function () {
     provider: f.provider1,
     writer: f.others[1],
     governor: f.governor,
+  });
+  // The manager's routine work is open to operators too.
+  const notOperator = (f: ExampleFixture) => ({
+    stranger: f.stranger,
+    provider: f.provider1,
+    owner: f.owner1,
+    governor: f.governor,
+    deployer: f.deployer,
+  });
+  const operatorError = (f: ExampleFixture, caller: string) => ({
+    contract: "ddc" as const,
+    name: "ClusterNotOperator",
+    args: [f.cluster, caller],
   });
   const notParameters = (f: ExampleFixture) => ({
     stranger: f.stranger,
@@ -139,6 +153,49 @@ describe("access matrix", function () {
       error: clusterError,
     },
     {
+      name: "clusterReplaceNode",
+      call: (d, f) => d.clusterReplaceNode(f.cluster, f.node1, [f.node2, f.node2], ethers.ZeroHash),
+      refused: notManager,
+      error: clusterError,
+    },
+    {
+      name: "clusterWithdrawReserve",
+      call: (d, f) => d.clusterWithdrawReserve(f.cluster, 0n, f.manager.address),
+      refused: notManager,
+      error: clusterError,
+    },
+    {
+      name: "clusterReportUsage",
+      call: (d, f) => d.clusterReportUsage(f.cluster, 0, [f.bucket], [1n], ethers.ZeroHash),
+      refused: notOperator,
+      error: operatorError,
+    },
+    {
+      name: "clusterDistributeRevenues",
+      call: (d, f) => d.clusterDistributeRevenues(f.cluster, 0, [], ethers.ZeroHash),
+      refused: notOperator,
+      error: operatorError,
+    },
+    { name: "claim", call: (d, f) => d.claim([f.node1], f.stranger.address), refused: notProvider, error: nodeError },
+    {
+      name: "nodeRequestLeave",
+      call: (d, f) => d.nodeRequestLeave(f.node1, f.cluster),
+      refused: notProvider,
+      error: nodeError,
+    },
+    {
+      name: "nodeCancelLeave",
+      call: (d, f) => d.nodeCancelLeave(f.node1, f.cluster),
+      refused: notProvider,
+      error: nodeError,
+    },
+    {
+      name: "nodeLeaveCluster",
+      call: (d, f) => d.nodeLeaveCluster(f.node1, f.cluster),
+      refused: notProvider,
+      error: nodeError,
+    },
+    {
       name: "clusterSetNodeStatus",
       call: (d, f) => d.clusterSetNodeStatus(f.cluster, f.node1, 2),
       refused: notManager,
@@ -186,6 +243,12 @@ describe("access matrix", function () {
       refused: notOwner,
       error: bucketError,
     },
+    {
+      name: "bucketAllocWithMaxPrice",
+      call: (d, f) => d.bucketAllocWithMaxPrice(f.bucket, 20n, ethers.MaxUint256),
+      refused: notOwner,
+      error: bucketError,
+    },
     { name: "bucketSetCap", call: (d, f) => d.bucketSetCap(f.bucket, 50n), refused: notOwner, error: bucketError },
     {
       name: "bucketGrant",
@@ -226,6 +289,31 @@ describe("access matrix", function () {
     },
     { name: "pause", call: (d) => d.pause(), refused: notPauser, error: roleError("PAUSER_ROLE") },
   ];
+
+  it("has a row for every function restricted to a node's provider, a cluster's manager or operators", function () {
+    // Open to anyone by design: creation, trust, deposits, settlement, eviction, own ledgers and balances.
+    const open = new Set([
+      "nodeCreate",
+      "nodeTrustManager",
+      "nodeDistrustManager",
+      "clusterCreate",
+      "bucketCreate",
+      "accountDeposit",
+      "accountDepositWithPermit",
+      "depositFor",
+      "accountUnlock",
+      "accountWithdraw",
+      "bucketSettlePayment",
+      "bucketEvict",
+      "withdrawBalance",
+    ]);
+    const restricted = IDDC__factory.createInterface()
+      .fragments.filter((x): x is FunctionFragment => x.type === "function" && !x.constant)
+      .map((x) => x.name)
+      .filter((name) => !open.has(name) && name !== "unpause")
+      .sort();
+    expect(rows.map((r) => r.name).sort()).to.deep.equal(restricted);
+  });
 
   for (const row of rows) {
     describe(row.name, function () {
