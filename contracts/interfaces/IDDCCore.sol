@@ -17,7 +17,13 @@ import {NodeParams, NodeStatus, ClusterParams, BucketRole, BucketStatus} from ".
 /// least as long as the unlock delay; decreases, and any change while the cluster has no
 /// allocation, apply at once.
 ///
-/// Conservation: the core's token balance equals the sum of ledger balances and revenue pools.
+/// Money (provider side). Distribution splits a cluster's pool into the network fee and the
+/// management fee (internal balances), the nodes' revenue (by weight: the rent each is charged) and
+/// the ineligible nodes' shares (the cluster's reserve); providers claim, pull never push.
+///
+/// Conservation: the core's token balance equals the sum of ledger balances, revenue pools, fee
+/// balances, reserves and the nodes' unclaimed revenue, plus rounding dust of less than one token
+/// unit per membership sync and two per distribution.
 interface IDDCCore {
     // ─────────────────────────────────────────── errors ───────────────────────────────────────────
 
