@@ -60,7 +60,8 @@ interface IDDCCore {
     error ClusterNotOperator(ClusterId cluster, address caller);
     /// @dev Eras are distributed once each, in increasing order.
     error ClusterEraAlreadyDistributed(ClusterId cluster, uint256 era, uint256 nextEra);
-    /// @dev More ineligible nodes than `nodes − replicationFactor`.
+    /// @dev More ineligible members than `nodes − replicationFactor` (non-members named are not
+    /// counted).
     error ClusterTooManyExclusions(ClusterId cluster, uint256 count, uint256 max);
     /// @dev Ineligible nodes must be named in strictly increasing order.
     error ClusterIneligibleNotIncreasing(ClusterId cluster, NodeId node);
@@ -73,8 +74,8 @@ interface IDDCCore {
     error ClusterTokensInvalid(ClusterId cluster, uint256 count, uint256 max);
     error ClusterTooManyNodes(ClusterId cluster, uint256 max);
     error ClusterTooManyVNodes(ClusterId cluster, uint256 max);
-    /// @dev A replacement must be another node, and a member taking vNodes must be active and not
-    /// leaving.
+    /// @dev A replacement must be another node, and a member taking vNodes must be active, not
+    /// leaving, and charged its accepted rent (no announced increase pending for it).
     error ClusterReplacementInvalid(ClusterId cluster, NodeId node, NodeId replacement);
     /// @dev A replacement would raise the price in force while buckets are allocated (members
     /// taking vNodes keep the rent they are charged; new members wait the notice for more).
@@ -186,13 +187,13 @@ interface IDDCCore {
         uint64[] billed
     );
     /// @dev A bucket of a usage report was not recorded: closed, or already reported for this era
-    /// or a later one (`reportedEra`).
+    /// or a later one. `nextEra` is the first era it may be reported for (0: never reported).
     event UsageReportSkipped(
         ClusterId indexed cluster,
         uint32 indexed era,
         BucketId bucket,
         bool closed,
-        uint32 reportedEra
+        uint32 nextEra
     );
     /// @dev Era `era`'s revenue pool was distributed: `networkFee` to the fee destination's
     /// balance, `managementFee` to the manager's, `toNodes` over the eligible nodes by weight,

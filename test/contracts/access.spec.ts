@@ -308,7 +308,8 @@ describe("access matrix", function () {
       "withdrawBalance",
     ]);
     const restricted = IDDC__factory.createInterface()
-      .fragments.filter((x): x is FunctionFragment => x.type === "function" && !x.constant)
+      .fragments.filter((x): x is FunctionFragment => x.type === "function")
+      .filter((x) => !x.constant)
       .map((x) => x.name)
       .filter((name) => !open.has(name) && name !== "unpause")
       .sort();

@@ -207,6 +207,17 @@ describe("node replacement and leaving", function () {
           args: (f) => [f.cluster, 2n, 3n],
         },
         {
+          name: "a member still charged less than the rent it was accepted at",
+          setup: async (f) => {
+            await f.ddc.connect(f.others[0]).nodeChangeRent(3n, 2n * RENT);
+            await f.ddc.connect(f.manager).clusterAcceptNodeRent(f.cluster, 3n); // in force in 14 days
+          },
+          node: 2n,
+          replacements: [4n, 3n],
+          error: "ClusterReplacementInvalid",
+          args: (f) => [f.cluster, 2n, 3n],
+        },
+        {
           name: "a node whose provider does not trust the manager",
           setup: (f) => f.ddc.connect(f.provider5).nodeDistrustManager(f.manager.address),
           node: 2n,

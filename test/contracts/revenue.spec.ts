@@ -41,6 +41,21 @@ describe("revenue", function () {
         .withArgs(f.cluster, 2n, 1n);
     });
 
+    it("counts only members against the cap: a stale id does not use up the allowance", async function () {
+      const f = await loadFixture(revenueFixture);
+      // Node 9 does not exist; 2 is the one failing member (cap 1 with 3 nodes and replication 2).
+      await expect(f.ddc.connect(f.manager).clusterDistributeRevenues(f.cluster, 0, [2n, 9n], EVIDENCE))
+        .to.emit(f.ddc, "DistributionNodeSkipped")
+        .withArgs(f.cluster, 0, 9n)
+        .and.to.emit(f.ddc, "RevenuesDistributed")
+        .withArgs(f.cluster, 0, EVIDENCE, 40n * USD, 2n * USD, 4n * USD, 17n * USD, 17n * USD, [2n, 9n]);
+      await expect(
+        f.ddc.connect(f.manager).clusterDistributeRevenues(f.cluster, 1, [...Array(513).keys()].map(BigInt), EVIDENCE),
+      )
+        .to.be.revertedWithCustomError(f.ddc, "DDCBatchTooLarge")
+        .withArgs(513n, 512n);
+    });
+
     it("reverts with ClusterIneligibleNotIncreasing and skips a non-member with an event", async function () {
       const f = await loadFixture(revenueFixture);
       await f.ddc.connect(f.manager).clusterChangeParams(f.cluster, { ...CLUSTER_PARAMS, replicationFactor: 1 });

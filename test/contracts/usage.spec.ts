@@ -79,15 +79,15 @@ describe("clusterReportUsage", function () {
     expect((await f.ddc.getBucket(f.bucket2)).billed).to.equal(7n);
     await expect(m.clusterReportUsage(f.cluster, 0, [f.bucket2, f.bucket], [30n, 30n], EVIDENCE))
       .to.emit(f.ddc, "UsageReportSkipped")
-      .withArgs(f.cluster, 0, f.bucket2, false, 0)
+      .withArgs(f.cluster, 0, f.bucket2, false, 1)
       .and.to.emit(f.ddc, "UsageReported")
       .withArgs(f.cluster, 0, EVIDENCE, [], []);
     expect((await f.ddc.getBucket(f.bucket2)).billed).to.equal(7n);
     await m.clusterReportUsage(f.cluster, 1, [f.bucket2], [9n], EVIDENCE);
-    // Era 0 again, after era 1: skipped, the report names the era last recorded.
+    // Era 0 again, after era 1: skipped, the report names the first era it may be reported for.
     await expect(m.clusterReportUsage(f.cluster, 0, [f.bucket2], [1n], EVIDENCE))
       .to.emit(f.ddc, "UsageReportSkipped")
-      .withArgs(f.cluster, 0, f.bucket2, false, 1);
+      .withArgs(f.cluster, 0, f.bucket2, false, 2);
     expect((await f.ddc.getBucket(f.bucket2)).billed).to.equal(9n);
   });
 

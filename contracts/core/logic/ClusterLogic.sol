@@ -450,10 +450,13 @@ library ClusterLogic {
         if (m.status == NodeStatus.None) {
             _join(c, m, n, h, to);
         } else {
-            // Only an active member that is not leaving takes over vNodes. Its revenue so far is at
-            // its weight so far (a second sync at the same point adds nothing).
+            // Only an active member that is not leaving takes over vNodes, and only at the rent it
+            // accepted: one still charged less (an increase announced) would serve them underpaid.
+            // Its revenue so far is at its weight so far (a second sync at one point adds nothing).
             require(
-                m.status == NodeStatus.Active && m.leaveAt == 0,
+                m.status == NodeStatus.Active &&
+                    m.leaveAt == 0 &&
+                    (m.scheduleId == JOINING || Accrual.inForce(c, m) == m.rent),
                 IDDCCore.ClusterReplacementInvalid(h.cluster, h.node, to)
             );
             Accrual.syncTo(c, m, n, h.acc);

@@ -34,11 +34,9 @@ library RevenueLogic {
         require(era < current, IDDCCore.ClusterEraNotClosed(cluster, era, current));
         require(era >= c.nextEra, IDDCCore.ClusterEraAlreadyDistributed(cluster, era, c.nextEra));
         c.nextEra = era + 1;
-        uint256 nodes = c.nodes.length;
-        uint256 maxExcluded = nodes > c.replicationFactor ? nodes - c.replicationFactor : 0;
         require(
-            ineligible.length <= maxExcluded,
-            IDDCCore.ClusterTooManyExclusions(cluster, ineligible.length, maxExcluded)
+            ineligible.length <= DDCConstants.MAX_NODES_PER_CLUSTER,
+            IDDCCore.DDCBatchTooLarge(ineligible.length, DDCConstants.MAX_NODES_PER_CLUSTER)
         );
         // Weights in force now: a schedule that fell due comes into force first.
         Accrual.accruePrice(cluster, c);
@@ -80,23 +78,27 @@ library RevenueLogic {
         Split memory split
     ) private {
         uint256 weight = c.price.price;
+        uint256 acc0 = c.accPerWeight;
+        uint256 inc;
+        if (weight != 0) {
+            // The part below one scaled unit per weight is carried to the next distribution.
+            uint256 scaled = rest * DDCConstants.ACC_SCALE + c.accCarry;
+            inc = scaled / weight;
+            c.accCarry = scaled % weight;
+            c.accPerWeight = acc0 + inc;
+        }
+        uint256 excluded = _exclude(s, c, cluster, era, ineligible, acc0, acc0 + inc);
         if (weight == 0) {
             split.toReserve = rest;
         } else {
-            uint256 acc0 = c.accPerWeight;
-            // The part below one scaled unit per weight is carried to the next distribution.
-            uint256 scaled = rest * DDCConstants.ACC_SCALE + c.accCarry;
-            uint256 inc = scaled / weight;
-            c.accCarry = scaled % weight;
-            c.accPerWeight = acc0 + inc;
-            uint256 excluded = _exclude(s, c, cluster, era, ineligible, acc0, acc0 + inc);
             split.toReserve = (excluded * inc) / DDCConstants.ACC_SCALE;
             split.toNodes = ((weight - excluded) * inc) / DDCConstants.ACC_SCALE;
         }
     }
 
     /// @dev Syncs each ineligible member up to before this distribution, moves its checkpoint past
-    /// it, and returns their total weight. Ids must increase; non-members are skipped.
+    /// it, and returns their total weight. Ids must increase; non-members are skipped (and not
+    /// counted against the cap of `nodes − replicationFactor` members).
     function _exclude(
         CoreStorage storage s,
         Cluster storage c,
@@ -107,6 +109,7 @@ library RevenueLogic {
         uint256 acc1
     ) private returns (uint256 excluded) {
         uint256 last;
+        uint256 members;
         for (uint256 i = 0; i < ineligible.length; ++i) {
             NodeId id = ineligible[i];
             require(NodeId.unwrap(id) > last, IDDCCore.ClusterIneligibleNotIncreasing(cluster, id));
@@ -116,10 +119,14 @@ library RevenueLogic {
                 emit IDDCCore.DistributionNodeSkipped(cluster, era, id);
                 continue;
             }
+            ++members;
             Accrual.syncTo(c, m, s.nodes[id], acc0);
             m.accCheckpoint = acc1;
             excluded += Accrual.inForce(c, m) * m.vNodes;
         }
+        uint256 nodes = c.nodes.length;
+        uint256 maxExcluded = nodes > c.replicationFactor ? nodes - c.replicationFactor : 0;
+        require(members <= maxExcluded, IDDCCore.ClusterTooManyExclusions(cluster, members, maxExcluded));
     }
 
     /// @dev The manager takes `amount` out of the reserve (the core pays it).

@@ -61,7 +61,7 @@ library UsageLogic {
         require(b.cluster == cluster, IDDCCore.BucketNotInCluster(id, cluster));
         uint32 reportedEras = b.reportedEras;
         if (b.closed || reportedEras > era) {
-            emit IDDCCore.UsageReportSkipped(cluster, era, id, b.closed, reportedEras == 0 ? 0 : reportedEras - 1);
+            emit IDDCCore.UsageReportSkipped(cluster, era, id, b.closed, reportedEras);
             return (false, b.billed);
         }
         b.reportedEras = era + 1;
