@@ -49,7 +49,7 @@ export function defaultParameters(feeDestination: string): CoreParameters {
   return { networkFeeBps: 500, feeDestination, unlockDelay: 7 * DAY, gracePeriod: 7 * DAY };
 }
 
-async function deployed<T extends { waitForDeployment(): Promise<unknown>; getAddress(): Promise<string> }>(
+export async function deployed<T extends { waitForDeployment(): Promise<unknown>; getAddress(): Promise<string> }>(
   pending: Promise<T>,
 ): Promise<{ contract: T; address: string }> {
   const contract = await pending;
@@ -58,46 +58,71 @@ async function deployed<T extends { waitForDeployment(): Promise<unknown>; getAd
 }
 
 /**
- * Deploys the core: its three logic libraries, the views extension, the core linked to them, and
- * the lens. `admin` receives the role-admin role (governance grants the parameter role from it and
+ * How a deployment step runs: `deploy` makes the contract `name` and returns its address. The
+ * default always deploys; a deployment record (see deploy/record.ts) skips what is already on
+ * chain, unless one of `dependsOn` was deployed anew in the same run.
+ */
+export type Ensure = (name: string, deploy: () => Promise<string>, dependsOn?: string[]) => Promise<string>;
+
+export const alwaysDeploy: Ensure = (_name, deploy) => deploy();
+
+/**
+ * Deploys the core: its logic libraries, the views extension, the core linked to them, and the
+ * lens. `admin` receives the role-admin role (governance grants the parameter role from it and
  * then renounces it).
  */
 export async function deployCore(
   deployer: Signer,
   options: { token: string; admin: string; parameters: CoreParameters },
+  ensure: Ensure = alwaysDeploy,
 ): Promise<CoreDeployment> {
-  const nodeLogic = await deployed(new NodeLogic__factory(deployer).deploy());
-  const clusterLogic = await deployed(new ClusterLogic__factory(deployer).deploy());
-  const bucketLogic = await deployed(new BucketLogic__factory(deployer).deploy());
-  const usageLogic = await deployed(new UsageLogic__factory(deployer).deploy());
-  const revenueLogic = await deployed(new RevenueLogic__factory(deployer).deploy());
+  const make = async (f: {
+    deploy(): Promise<{ waitForDeployment(): Promise<unknown>; getAddress(): Promise<string> }>;
+  }) => (await deployed(f.deploy())).address;
+  const nodeLogic = await ensure("NodeLogic", () => make(new NodeLogic__factory(deployer)));
+  const clusterLogic = await ensure("ClusterLogic", () => make(new ClusterLogic__factory(deployer)));
+  const bucketLogic = await ensure("BucketLogic", () => make(new BucketLogic__factory(deployer)));
+  const usageLogic = await ensure("UsageLogic", () => make(new UsageLogic__factory(deployer)));
+  const revenueLogic = await ensure("RevenueLogic", () => make(new RevenueLogic__factory(deployer)));
   const libraries = {
-    "contracts/core/logic/NodeLogic.sol:NodeLogic": nodeLogic.address,
-    "contracts/core/logic/ClusterLogic.sol:ClusterLogic": clusterLogic.address,
-    "contracts/core/logic/BucketLogic.sol:BucketLogic": bucketLogic.address,
-    "contracts/core/logic/RevenueLogic.sol:RevenueLogic": revenueLogic.address,
+    "contracts/core/logic/NodeLogic.sol:NodeLogic": nodeLogic,
+    "contracts/core/logic/ClusterLogic.sol:ClusterLogic": clusterLogic,
+    "contracts/core/logic/BucketLogic.sol:BucketLogic": bucketLogic,
+    "contracts/core/logic/RevenueLogic.sol:RevenueLogic": revenueLogic,
   };
-  const views = await deployed(new DDCViews__factory(libraries, deployer).deploy());
-  const core = await deployed(
-    new DDCCore__factory(
-      { ...libraries, "contracts/core/logic/UsageLogic.sol:UsageLogic": usageLogic.address },
-      deployer,
-    ).deploy(options.token, options.admin, options.parameters, views.address),
+  const logic = ["NodeLogic", "ClusterLogic", "BucketLogic", "RevenueLogic"];
+  const views = await ensure("DDCViews", () => make(new DDCViews__factory(libraries, deployer)), logic);
+  const core = await ensure(
+    "DDCCore",
+    async () =>
+      (
+        await deployed(
+          new DDCCore__factory(
+            { ...libraries, "contracts/core/logic/UsageLogic.sol:UsageLogic": usageLogic },
+            deployer,
+          ).deploy(options.token, options.admin, options.parameters, views),
+        )
+      ).address,
+    [...logic, "UsageLogic", "DDCViews", "PaymentToken"],
   );
-  const lens = await deployed(new DDCLens__factory(deployer).deploy(core.address));
+  const lens = await ensure(
+    "DDCLens",
+    async () => (await deployed(new DDCLens__factory(deployer).deploy(core))).address,
+    ["DDCCore"],
+  );
   return {
-    ddc: IDDC__factory.connect(core.address, deployer),
-    core: core.contract,
-    lens: lens.contract,
+    ddc: IDDC__factory.connect(core, deployer),
+    core: DDCCore__factory.connect(core, deployer),
+    lens: DDCLens__factory.connect(lens, deployer),
     addresses: {
-      DDCCore: core.address,
-      DDCViews: views.address,
-      DDCLens: lens.address,
-      NodeLogic: nodeLogic.address,
-      ClusterLogic: clusterLogic.address,
-      BucketLogic: bucketLogic.address,
-      UsageLogic: usageLogic.address,
-      RevenueLogic: revenueLogic.address,
+      DDCCore: core,
+      DDCViews: views,
+      DDCLens: lens,
+      NodeLogic: nodeLogic,
+      ClusterLogic: clusterLogic,
+      BucketLogic: bucketLogic,
+      UsageLogic: usageLogic,
+      RevenueLogic: revenueLogic,
     },
   };
 }

@@ -1,0 +1,148 @@
+import {
+  Contract,
+  ContractFactory,
+  Interface,
+  ZeroAddress,
+  getAddress,
+  getCreate2Address,
+  keccak256,
+  solidityPacked,
+  type Provider,
+  type Signer,
+} from "ethers";
+import type { ContractNetworksConfig } from "@safe-global/protocol-kit";
+
+/**
+ * Safe 1.5.0, from the audited build artifacts of `@safe-global/safe-smart-account` (no compiler
+ * involved): the singletons a chain needs before Safes can be created, and Safe creation itself.
+ * Chains with the canonical deployment already have them; a local chain gets its own.
+ */
+export const SAFE_VERSION = "1.5.0";
+
+/** Artifact paths (under the package's build/artifacts/contracts) of the contracts protocol-kit uses. */
+const ARTIFACTS = {
+  Safe: "Safe.sol/Safe.json",
+  SafeL2: "SafeL2.sol/SafeL2.json",
+  SafeProxyFactory: "proxies/SafeProxyFactory.sol/SafeProxyFactory.json",
+  MultiSend: "libraries/MultiSend.sol/MultiSend.json",
+  MultiSendCallOnly: "libraries/MultiSendCallOnly.sol/MultiSendCallOnly.json",
+  CompatibilityFallbackHandler: "handler/CompatibilityFallbackHandler.sol/CompatibilityFallbackHandler.json",
+  SignMessageLib: "libraries/SignMessageLib.sol/SignMessageLib.json",
+  CreateCall: "libraries/CreateCall.sol/CreateCall.json",
+  SimulateTxAccessor: "accessors/SimulateTxAccessor.sol/SimulateTxAccessor.json",
+} as const;
+
+export type SafeContractName = keyof typeof ARTIFACTS;
+export const SAFE_CONTRACT_NAMES = Object.keys(ARTIFACTS) as SafeContractName[];
+export type SafeSingletons = Record<SafeContractName, string>;
+
+interface Artifact {
+  abi: unknown[];
+  bytecode: string;
+}
+
+export function safeArtifact(name: SafeContractName): Artifact {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(`@safe-global/safe-smart-account/build/artifacts/contracts/${ARTIFACTS[name]}`) as Artifact;
+}
+
+/** Whether there is code at `address` (a restarted local node has none where a file says there was). */
+export async function hasCode(provider: Provider, address: string | undefined): Promise<boolean> {
+  if (address === undefined) return false;
+  return (await provider.getCode(address)) !== "0x";
+}
+
+/**
+ * The Safe singletons at `known` where code is really there, the others deployed by `signer`.
+ * `onDeploy` hears of each deployment (name, address).
+ */
+export async function ensureSafeSingletons(
+  signer: Signer,
+  known: Partial<SafeSingletons> = {},
+  onDeploy: (name: SafeContractName, address: string) => void = () => undefined,
+): Promise<SafeSingletons> {
+  const provider = signer.provider;
+  if (provider === null) throw new Error("ensureSafeSingletons: the signer has no provider");
+  const out: Partial<SafeSingletons> = {};
+  for (const name of SAFE_CONTRACT_NAMES) {
+    if (await hasCode(provider, known[name])) {
+      out[name] = getAddress(known[name] as string);
+      continue;
+    }
+    const { abi, bytecode } = safeArtifact(name);
+    const contract = await new ContractFactory(abi as never[], bytecode, signer).deploy();
+    await contract.waitForDeployment();
+    out[name] = await contract.getAddress();
+    onDeploy(name, out[name]);
+  }
+  return out as SafeSingletons;
+}
+
+/** protocol-kit's `contractNetworks` for a chain whose Safe singletons are at `s`. */
+export function contractNetworks(chainId: bigint | number, s: SafeSingletons): ContractNetworksConfig {
+  return {
+    [chainId.toString()]: {
+      safeSingletonAddress: s.Safe,
+      safeProxyFactoryAddress: s.SafeProxyFactory,
+      multiSendAddress: s.MultiSend,
+      multiSendCallOnlyAddress: s.MultiSendCallOnly,
+      fallbackHandlerAddress: s.CompatibilityFallbackHandler,
+      signMessageLibAddress: s.SignMessageLib,
+      createCallAddress: s.CreateCall,
+      simulateTxAccessorAddress: s.SimulateTxAccessor,
+    },
+  };
+}
+
+/**
+ * Creates a Safe (a proxy of the singleton, set up with `owners` and `threshold` and the
+ * compatibility fallback handler) through the proxy factory. The address depends on the setup and
+ * `saltNonce`, so the same call on the same chain always means the same Safe.
+ */
+export async function createSafe(
+  signer: Signer,
+  s: SafeSingletons,
+  owners: string[],
+  threshold: number,
+  saltNonce = 0n,
+): Promise<string> {
+  if (owners.length === 0) throw new Error("createSafe: a Safe needs at least one owner");
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > owners.length) {
+    throw new Error(`createSafe: threshold ${threshold} must be between 1 and the ${owners.length} owners`);
+  }
+  const safe = new Interface(safeArtifact("Safe").abi as never[]);
+  const initializer = safe.encodeFunctionData("setup", [
+    owners.map((o) => getAddress(o)),
+    threshold,
+    ZeroAddress,
+    "0x",
+    s.CompatibilityFallbackHandler,
+    ZeroAddress,
+    0,
+    ZeroAddress,
+  ]);
+  const factory = new Contract(s.SafeProxyFactory, safeArtifact("SafeProxyFactory").abi as never[], signer);
+  // The factory's CREATE2: salt = keccak256(keccak256(initializer) ‖ saltNonce), init code =
+  // the proxy's creation code ‖ the singleton as a word.
+  const salt = keccak256(solidityPacked(["bytes32", "uint256"], [keccak256(initializer), saltNonce]));
+  const initCode = solidityPacked(["bytes", "uint256"], [(await factory.proxyCreationCode()) as string, s.Safe]);
+  const predicted = getCreate2Address(s.SafeProxyFactory, salt, keccak256(initCode));
+  const provider = signer.provider;
+  if (provider !== null && (await hasCode(provider, predicted))) return predicted;
+  const tx = await factory.createProxyWithNonce(s.Safe, initializer, saltNonce);
+  await tx.wait();
+  if (provider !== null && !(await hasCode(provider, predicted))) {
+    throw new Error(`createSafe: no Safe at the predicted address ${predicted} after creation`);
+  }
+  return predicted;
+}
+
+/** The owners and threshold of the Safe at `address`. */
+export async function safeConfig(
+  provider: Provider,
+  address: string,
+): Promise<{ owners: string[]; threshold: number }> {
+  const safe = new Contract(address, safeArtifact("Safe").abi as never[], provider);
+  const [owners, threshold] = await Promise.all([safe.getOwners(), safe.getThreshold()]);
+  return { owners: (owners as string[]).map((o) => getAddress(o)), threshold: Number(threshold) };
+}
