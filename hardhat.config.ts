@@ -1,4 +1,4 @@
-import { subtask } from "hardhat/config";
+import { subtask, task } from "hardhat/config";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import type { HardhatUserConfig } from "hardhat/types";
 import "@nomicfoundation/hardhat-ethers";
@@ -23,6 +23,14 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
     longVersion,
   };
 });
+
+task("deploy", "Deploys whatever is missing of the whole system and writes deployments/<network>.json")
+  .addFlag("demo", "also build the demo world (local networks only)")
+  .setAction(async (args: { demo: boolean }, hre) => {
+    await hre.run("compile", { quiet: true });
+    const { runDeploy } = await import("./deploy/run");
+    await runDeploy(hre, { demo: args.demo });
+  });
 
 const config: HardhatUserConfig = {
   solidity: {

@@ -1,0 +1,155 @@
+import { expect } from "chai";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer } from "node:net";
+import { JsonRpcProvider } from "ethers";
+import { readRecord } from "../../deploy/record";
+
+const ROOT = join(__dirname, "..", "..");
+const BIN = join(ROOT, "node_modules", ".bin");
+
+/** A free TCP port on loopback. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+/** Whether a JSON-RPC node answers at `url`. */
+async function answers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
+    });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+interface LocalNode {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `npx hardhat node` or anvil on `port` (20 development accounts) and waits until it answers. */
+async function startNode(kind: "hardhat" | "anvil", port: number): Promise<LocalNode> {
+  const child: ChildProcess =
+    kind === "hardhat"
+      ? spawn(join(BIN, "hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], {
+          cwd: ROOT,
+          stdio: "ignore",
+          env: { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true" },
+        })
+      : spawn(join(BIN, "anvil"), ["--host", "127.0.0.1", "--port", String(port), "--accounts", "20", "--silent"], {
+          cwd: ROOT,
+          stdio: "ignore",
+        });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (!(await answers(url))) {
+    if (child.exitCode !== null) throw new Error(`${kind} node exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`${kind} node did not answer on ${url}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+/** `npm run deploy -- --network localhost [--demo]` against `url`; resolves with its output. */
+async function deploy(url: string, dir: string, demo: boolean): Promise<string> {
+  const args = ["deploy", "--network", "localhost", ...(demo ? ["--demo"] : [])];
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(BIN, "hardhat"), args, {
+      cwd: ROOT,
+      env: { ...process.env, DDC_LOCAL_RPC: url, DDC_DEPLOYMENTS_DIR: dir, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true" },
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`deploy exited with ${code}:\n${out}`))));
+  });
+}
+
+const SYSTEM = [
+  "Safe",
+  "SafeProxyFactory",
+  "PaymentToken",
+  "DDCGovernanceToken",
+  "TimelockController",
+  "GuardianSafe",
+  "DDCGovernor",
+  "DDCCore",
+  "DDCViews",
+  "DDCLens",
+];
+
+for (const kind of ["hardhat", "anvil"] as const) {
+  describe(`npm run deploy against ${kind === "hardhat" ? "npx hardhat node" : "anvil"} on loopback`, function () {
+    this.timeout(300_000);
+    let node: LocalNode | undefined;
+    let port = 0;
+    const dir = mkdtempSync(join(tmpdir(), `ddc-deploy-${kind}-`));
+    const file = join(dir, "localhost.json");
+
+    before(async function () {
+      port = await freePort();
+      node = await startNode(kind, port);
+    });
+    after(async function () {
+      await node?.stop();
+    });
+
+    it("deploys the whole system and the demo world, and writes the record", async function () {
+      const out = await deploy(node!.url, dir, true);
+      expect(out).to.match(/deployed 2[0-9]: Safe, /);
+      expect(out).to.include("cluster 1: managed by the DAO");
+      expect(out).to.include("cluster 2: managed by the operations Safe");
+      const record = readRecord(file)!;
+      expect(record.chainId).to.equal(31337);
+      expect(record.block).to.be.greaterThan(0);
+      expect(Object.keys(record.contracts)).to.include.members([...SYSTEM, "DemoOperationsSafe"]);
+      expect((record.parameters as { core: { networkFeeBps: number } }).core.networkFeeBps).to.equal(500);
+      const provider = new JsonRpcProvider(node!.url, 31337, { staticNetwork: true });
+      for (const address of Object.values(record.contracts)) expect(await provider.getCode(address)).to.not.equal("0x");
+      provider.destroy();
+    });
+
+    it("run again, deploys nothing and leaves the record as it was", async function () {
+      const before = readFileSync(file, "utf8");
+      const out = await deploy(node!.url, dir, true);
+      expect(out).to.include("nothing to deploy: every contract is in place");
+      expect(out).to.include("demo world: already there");
+      expect(out).to.not.match(/deployed at/);
+      expect(readFileSync(file, "utf8")).to.equal(before);
+    });
+
+    it("after a node restart (no code at the recorded addresses), deploys everything again", async function () {
+      await node!.stop();
+      node = await startNode(kind, port);
+      const out = await deploy(node.url, dir, false);
+      expect(out).to.include("no code at the recorded address");
+      expect(out).to.match(/deployed 2[0-9]: Safe, /);
+      const record = readRecord(file)!;
+      const provider = new JsonRpcProvider(node.url, 31337, { staticNetwork: true });
+      for (const name of SYSTEM) expect(await provider.getCode(record.contracts[name])).to.not.equal("0x");
+      provider.destroy();
+    });
+  });
+}
