@@ -54,15 +54,6 @@ export async function deploySystem(
   const deployer = await signer.getAddress();
   for (const owner of params.guardian.owners) checkReal("a guardian owner", owner);
 
-  log("Safe 1.5.0 singletons");
-  const safe = {} as SafeSingletons;
-  for (const name of SAFE_CONTRACT_NAMES) {
-    safe[name] = await ensure(name, async () => {
-      const { abi, bytecode } = safeArtifact(name);
-      return (await deployed(new ContractFactory(abi as never[], bytecode, signer).deploy())).address;
-    });
-  }
-
   log("payment token");
   let paymentToken: string;
   if (params.paymentToken === null) {
@@ -77,6 +68,15 @@ export async function deploySystem(
       throw new Error(`paymentToken ${given} has no code on this chain: set the real token's address`);
     }
     paymentToken = book.adopt("PaymentToken", given);
+  }
+
+  log("Safe 1.5.0 singletons");
+  const safe = {} as SafeSingletons;
+  for (const name of SAFE_CONTRACT_NAMES) {
+    safe[name] = await ensure(name, async () => {
+      const { abi, bytecode } = safeArtifact(name);
+      return (await deployed(new ContractFactory(abi as never[], bytecode, signer).deploy())).address;
+    });
   }
 
   log("governance");

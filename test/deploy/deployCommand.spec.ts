@@ -118,7 +118,7 @@ for (const kind of ["hardhat", "anvil"] as const) {
 
     it("deploys the whole system and the demo world, and writes the record", async function () {
       const out = await deploy(node!.url, dir, true);
-      expect(out).to.match(/deployed 2[0-9]: Safe, /);
+      expect(out).to.match(/deployed 2[0-9]: PaymentToken, Safe, /);
       expect(out).to.include("cluster 1: managed by the DAO");
       expect(out).to.include("cluster 2: managed by the operations Safe");
       const record = readRecord(file)!;
@@ -145,7 +145,7 @@ for (const kind of ["hardhat", "anvil"] as const) {
       node = await startNode(kind, port);
       const out = await deploy(node.url, dir, false);
       expect(out).to.include("no code at the recorded address");
-      expect(out).to.match(/deployed 2[0-9]: Safe, /);
+      expect(out).to.match(/deployed 2[0-9]: PaymentToken, Safe, /);
       const record = readRecord(file)!;
       const provider = new JsonRpcProvider(node.url, 31337, { staticNetwork: true });
       for (const name of SYSTEM) expect(await provider.getCode(record.contracts[name])).to.not.equal("0x");
