@@ -92,17 +92,20 @@ export async function deployCore(
   };
   const logic = ["NodeLogic", "ClusterLogic", "BucketLogic", "RevenueLogic"];
   const views = await ensure("DDCViews", () => make(new DDCViews__factory(libraries, deployer)), logic);
+  // Kept when deployed here, so that callers see its deployment transaction.
+  let fresh: DDCCore | undefined;
   const core = await ensure(
     "DDCCore",
-    async () =>
-      (
-        await deployed(
-          new DDCCore__factory(
-            { ...libraries, "contracts/core/logic/UsageLogic.sol:UsageLogic": usageLogic },
-            deployer,
-          ).deploy(options.token, options.admin, options.parameters, views),
-        )
-      ).address,
+    async () => {
+      const made = await deployed(
+        new DDCCore__factory(
+          { ...libraries, "contracts/core/logic/UsageLogic.sol:UsageLogic": usageLogic },
+          deployer,
+        ).deploy(options.token, options.admin, options.parameters, views),
+      );
+      fresh = made.contract;
+      return made.address;
+    },
     [...logic, "UsageLogic", "DDCViews", "PaymentToken"],
   );
   const lens = await ensure(
@@ -112,7 +115,7 @@ export async function deployCore(
   );
   return {
     ddc: IDDC__factory.connect(core, deployer),
-    core: DDCCore__factory.connect(core, deployer),
+    core: fresh ?? DDCCore__factory.connect(core, deployer),
     lens: DDCLens__factory.connect(lens, deployer),
     addresses: {
       DDCCore: core,
