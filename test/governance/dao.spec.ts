@@ -1,35 +1,13 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { operationArgs, proposeArgs, restrictToProposer, stateName, type Proposal } from "../../governance/dao";
-import { createSafeTransaction, executeSafeTransaction, safeFor, signSafeTransaction } from "../../governance/safe";
 import { IGovernor__factory } from "../../typechain-types";
-import { buildCluster, systemFixture, type SystemFixture } from "../helpers/system";
+import { buildCluster, bySafe, passProposal, systemFixture, voteOn, type SystemFixture } from "../helpers/system";
 
 const EVIDENCE = ethers.id("replacement evidence");
 const FOR = 1;
 const AGAINST = 0;
-
-/** Proposes `p`, waits for the vote, has every voter vote `support`, and returns the id. */
-async function voteOn(f: SystemFixture, p: Proposal, support: number, proposer = f.voters[0]): Promise<bigint> {
-  const governor = f.system.governor;
-  await governor.connect(proposer).propose(...proposeArgs(p));
-  const proposalId = await governor.hashProposal(...operationArgs(p));
-  await time.increase(f.params.governance.votingDelay + 1);
-  for (const voter of f.voters) await governor.connect(voter).castVote(proposalId, support);
-  await time.increase(f.params.governance.votingPeriod);
-  return proposalId;
-}
-
-/** The whole life of a proposal the voters pass: propose, vote, queue, wait the timelock, execute. */
-async function pass(f: SystemFixture, p: Proposal, proposer?: HardhatEthersSigner): Promise<bigint> {
-  const proposalId = await voteOn(f, p, FOR, proposer);
-  await f.system.governor.queue(...operationArgs(p));
-  await time.increase(f.params.governance.timelockDelay);
-  await f.system.governor.execute(...operationArgs(p));
-  return proposalId;
-}
 
 /** Everything the core owes, which its token balance must cover (with a few units of dust). */
 async function owed(f: SystemFixture, cluster: bigint, owners: string[], accounts: string[]): Promise<bigint> {
@@ -60,7 +38,7 @@ async function daoClusterFixture() {
     ],
     description: `# Accept cluster ${built.cluster}\n\nThe DAO manages the cluster; the bot runs routine work.`,
   };
-  await pass(f, accept);
+  await passProposal(f, accept);
   return { ...f, ...built, bot, timelock, core };
 }
 
@@ -147,13 +125,8 @@ describe("a DAO-managed cluster (Governor + Timelock)", function () {
     const proposalId = await voteOn(f, bad, FOR, f.bot);
     await f.system.governor.queue(...operationArgs(bad));
     // Two of the guardian Safe's three owners sign the cancellation.
-    const connection = f.safeConnection(f.system.guardianSafe);
     const data = f.system.governor.interface.encodeFunctionData("cancel", operationArgs(bad));
-    let tx = await createSafeTransaction(await safeFor(connection, f.guardians[0].address), [
-      { to: await f.system.governor.getAddress(), data },
-    ]);
-    for (const g of f.guardians.slice(0, 2)) tx = await signSafeTransaction(connection, g.address, tx);
-    await executeSafeTransaction(connection, f.guardians[0].address, tx);
+    await bySafe(f, f.system.guardianSafe, [{ to: await f.system.governor.getAddress(), data }]);
     expect(stateName(await f.system.governor.state(proposalId))).to.equal("Canceled");
     await time.increase(f.params.governance.timelockDelay);
     await expect(f.system.governor.execute(...operationArgs(bad))).to.be.revertedWithCustomError(
@@ -234,7 +207,7 @@ describe("a DAO-managed cluster (Governor + Timelock)", function () {
           .to.be.revertedWithCustomError(core, "AccessControlUnauthorizedAccount")
           .withArgs(signer.address, roles.parameters);
       }
-      await pass(f, {
+      await passProposal(f, {
         actions: [{ target: f.core, data: f.system.ddc.interface.encodeFunctionData("setNetworkFee", [100]) }],
         description: "# Network fee 1 %",
       });

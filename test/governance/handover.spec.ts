@@ -1,33 +1,8 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { createSafe } from "../../deploy/safe";
-import { operationArgs, proposeArgs, type Proposal } from "../../governance/dao";
 import { createSafeTransaction, executeSafeTransaction, safeFor, signSafeTransaction } from "../../governance/safe";
-import { buildCluster, systemFixture, type SystemFixture } from "../helpers/system";
-
-/** A Safe transaction of one call to the core, signed by the first two guardians and executed. */
-async function bySafe(f: SystemFixture, safe: string, data: string): Promise<void> {
-  const connection = f.safeConnection(safe);
-  let tx = await createSafeTransaction(await safeFor(connection, f.guardians[0].address), [
-    { to: await f.system.ddc.getAddress(), data },
-  ]);
-  for (const g of f.guardians.slice(0, 2)) tx = await signSafeTransaction(connection, g.address, tx);
-  await executeSafeTransaction(connection, f.guardians[0].address, tx);
-}
-
-/** A proposal the voters pass and the Timelock executes. */
-async function byDao(f: SystemFixture, p: Proposal): Promise<void> {
-  const governor = f.system.governor;
-  await governor.connect(f.voters[0]).propose(...proposeArgs(p));
-  const id = await governor.hashProposal(...operationArgs(p));
-  await time.increase(f.params.governance.votingDelay + 1);
-  for (const v of f.voters) await governor.connect(v).castVote(id, 1);
-  await time.increase(f.params.governance.votingPeriod);
-  await governor.queue(...operationArgs(p));
-  await time.increase(f.params.governance.timelockDelay);
-  await governor.execute(...operationArgs(p));
-}
+import { buildCluster, bySafe, passProposal, systemFixture } from "../helpers/system";
 
 describe("manager handover: an EOA, then a Safe, then the DAO's Timelock", function () {
   it("each step is proposed by the current manager and accepted by the new one", async function () {
@@ -52,7 +27,7 @@ describe("manager handover: an EOA, then a Safe, then the DAO's Timelock", funct
     await expect(ddc.connect(f.stranger).clusterAcceptManager(cluster))
       .to.be.revertedWithCustomError(ddc, "ClusterNotPendingManager")
       .withArgs(cluster, f.stranger.address);
-    await bySafe(f, opsSafe, ddc.interface.encodeFunctionData("clusterAcceptManager", [cluster]));
+    await bySafe(f, opsSafe, [{ to: core, data: ddc.interface.encodeFunctionData("clusterAcceptManager", [cluster]) }]);
     expect((await ddc.getCluster(cluster)).manager).to.equal(opsSafe);
     // The new manager starts with no operators; the old one has no power left.
     expect(await ddc.clusterOperators(cluster)).to.deep.equal([]);
@@ -61,9 +36,11 @@ describe("manager handover: an EOA, then a Safe, then the DAO's Timelock", funct
       .withArgs(cluster, f.manager.address);
 
     // Safe → Timelock (the DAO accepts by proposal).
-    await bySafe(f, opsSafe, ddc.interface.encodeFunctionData("clusterProposeManager", [cluster, timelock]));
+    await bySafe(f, opsSafe, [
+      { to: core, data: ddc.interface.encodeFunctionData("clusterProposeManager", [cluster, timelock]) },
+    ]);
     expect((await ddc.getCluster(cluster)).pendingManager).to.equal(timelock);
-    await byDao(f, {
+    await passProposal(f, {
       actions: [{ target: core, data: ddc.interface.encodeFunctionData("clusterAcceptManager", [cluster]) }],
       description: `# Accept cluster ${cluster} from the operations Safe`,
     });

@@ -5,7 +5,7 @@ import { Contract } from "ethers";
 import { createSafe, safeArtifact, safeConfig } from "../../deploy/safe";
 import { createSafeTransaction, executeSafeTransaction, safeFor, signSafeTransaction } from "../../governance/safe";
 import { USD } from "../helpers/fixtures";
-import { buildCluster, systemFixture, type SystemFixture } from "../helpers/system";
+import { buildCluster, bySafe, systemFixture, type SystemFixture } from "../helpers/system";
 
 const EVIDENCE = ethers.id("era evidence");
 
@@ -24,14 +24,8 @@ async function safeClusterFixture() {
 
 /** The Safe accepts the cluster (signed by the first two guardians). */
 async function acceptBySafe(f: SystemFixture & { opsSafe: string; cluster: bigint }): Promise<void> {
-  const connection = f.safeConnection(f.opsSafe);
   const data = f.system.ddc.interface.encodeFunctionData("clusterAcceptManager", [f.cluster]);
-  let tx = await createSafeTransaction(await safeFor(connection, f.guardians[0].address), [
-    { to: await f.system.ddc.getAddress(), data },
-  ]);
-  tx = await signSafeTransaction(connection, f.guardians[0].address, tx);
-  tx = await signSafeTransaction(connection, f.guardians[1].address, tx);
-  await executeSafeTransaction(connection, f.guardians[2].address, tx);
+  await bySafe(f, f.opsSafe, [{ to: await f.system.ddc.getAddress(), data }]);
 }
 
 describe("a Safe-managed cluster (Safe 1.5, protocol-kit)", function () {

@@ -1,10 +1,18 @@
 import { ethers, network } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { DeploymentBook } from "../../deploy/record";
 import { loadParameters, type NetworkParameters } from "../../deploy/parameters";
 import { deploySystem, type SystemDeployment } from "../../deploy/system";
 import { contractNetworks } from "../../deploy/safe";
-import type { SafeConnection } from "../../governance/safe";
+import {
+  createSafeTransaction,
+  executeSafeTransaction,
+  safeFor,
+  signSafeTransaction,
+  type SafeConnection,
+} from "../../governance/safe";
+import { operationArgs, proposeArgs, type Proposal } from "../../governance/dao";
 import { TestStablecoin__factory, type TestStablecoin } from "../../typechain-types";
 import { CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, USD } from "./fixtures";
 
@@ -93,4 +101,38 @@ export async function buildCluster(
   await ddc.connect(f.owner).accountDeposit(cluster, 1000n * USD);
   await ddc.connect(f.owner).bucketAllocIntoCluster(bucket, 10n);
   return { cluster, nodes, bucket };
+}
+
+/** Proposes `p`, waits for the vote to open, has every voter vote `support` (1 for, 0 against), and
+ * waits for the vote to end. Returns the proposal id. */
+export async function voteOn(
+  f: SystemFixture,
+  p: Proposal,
+  support: number,
+  proposer: HardhatEthersSigner = f.voters[0],
+): Promise<bigint> {
+  const governor = f.system.governor;
+  await governor.connect(proposer).propose(...proposeArgs(p));
+  const proposalId = await governor.hashProposal(...operationArgs(p));
+  await time.increase(f.params.governance.votingDelay + 1);
+  for (const voter of f.voters) await governor.connect(voter).castVote(proposalId, support);
+  await time.increase(f.params.governance.votingPeriod);
+  return proposalId;
+}
+
+/** The whole life of a proposal the voters pass: propose, vote, queue, wait the Timelock, execute. */
+export async function passProposal(f: SystemFixture, p: Proposal, proposer?: HardhatEthersSigner): Promise<bigint> {
+  const proposalId = await voteOn(f, p, 1, proposer);
+  await f.system.governor.queue(...operationArgs(p));
+  await time.increase(f.params.governance.timelockDelay);
+  await f.system.governor.execute(...operationArgs(p));
+  return proposalId;
+}
+
+/** A Safe transaction of `calls`, signed by the first two guardians (the Safe's owners) and executed. */
+export async function bySafe(f: SystemFixture, safe: string, calls: { to: string; data: string }[]): Promise<string> {
+  const connection = f.safeConnection(safe);
+  let tx = await createSafeTransaction(await safeFor(connection, f.guardians[0].address), calls);
+  for (const g of f.guardians.slice(0, 2)) tx = await signSafeTransaction(connection, g.address, tx);
+  return executeSafeTransaction(connection, f.guardians[0].address, tx);
 }
