@@ -2,13 +2,15 @@
  * Property-based tests of the ledger and price rules. fast-check drives random action sequences
  * (deposits, allocations, cap changes, closes, batch settlements, unlock + withdraw, time, rent
  * changes, node additions and removals, reservations, governance delays) against the in-process
- * chain, from one fixture snapshot per run (the world: ./world.ts). A reference model (test/helpers/model.ts) predicts each
- * transaction's outcome — success with the exact settlements (paid, debt), or the named custom error —
- * so an unexpected revert kind (panic, unknown error, or another error than predicted) fails the
- * property. After every action: (a) conservation; (b) the charges the events report are bounded by
- * the index from `clusterPriceCheckpoints` (and, stronger, equal its floor: remainders carry); (c)
- * an announced increase is not in force before its time, which is at least the notice from its
- * announcement and never earlier than one announced before. FC_SEED=… replays a failure.
+ * chain, from one fixture snapshot per run (the fixture, the actions and the model's world are in
+ * ./world.ts). A reference model (test/helpers/model.ts) predicts each transaction's outcome —
+ * success with the exact settlements (paid, debt), or the named custom error — so an unexpected
+ * revert kind (panic, unknown error, or another error than predicted) fails the property. After
+ * every action: (a) conservation; (b) the charges the events report are bounded by the index from
+ * `clusterPriceCheckpoints` (and, stronger, equal its floor: remainders carry); (c) an announced
+ * increase is not in force before its time, which is at least the notice from its announcement and
+ * never earlier than one announced before; and each cluster's members, their rent in force and
+ * tokens are the model's. FC_SEED=… replays a failure.
  */
 import { expect } from "chai";
 import fc from "fast-check";
