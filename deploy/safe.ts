@@ -39,11 +39,45 @@ export type SafeSingletons = Record<SafeContractName, string>;
 interface Artifact {
   abi: unknown[];
   bytecode: string;
+  deployedBytecode: string;
 }
 
 export function safeArtifact(name: SafeContractName): Artifact {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(`@safe-global/safe-smart-account/build/artifacts/contracts/${ARTIFACTS[name]}`) as Artifact;
+}
+
+type DeploymentGetter = (filter: {
+  version: string;
+}) => { deployments?: Record<string, { address: string; codeHash: string }> } | undefined;
+
+/** Where Safe's canonical deployment (safe-deployments) puts each contract. */
+function canonicalGetter(name: SafeContractName): DeploymentGetter {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const d = require("@safe-global/safe-deployments") as Record<string, DeploymentGetter>;
+  const getter = {
+    Safe: d.getSafeSingletonDeployment,
+    SafeL2: d.getSafeL2SingletonDeployment,
+    SafeProxyFactory: d.getProxyFactoryDeployment,
+    MultiSend: d.getMultiSendDeployment,
+    MultiSendCallOnly: d.getMultiSendCallOnlyDeployment,
+    CompatibilityFallbackHandler: d.getCompatibilityFallbackHandlerDeployment,
+    SignMessageLib: d.getSignMessageLibDeployment,
+    CreateCall: d.getCreateCallDeployment,
+    SimulateTxAccessor: d.getSimulateTxAccessorDeployment,
+  }[name];
+  return getter;
+}
+
+/**
+ * The canonical Safe 1.5.0 deployment of `name` on the chain behind `provider`, if the code there
+ * is the canonical code (checked by its hash); undefined on chains without it (local ones).
+ */
+export async function canonicalSafeContract(name: SafeContractName, provider: Provider): Promise<string | undefined> {
+  const canonical = canonicalGetter(name)({ version: SAFE_VERSION })?.deployments?.canonical;
+  if (canonical === undefined) return undefined;
+  const code = await provider.getCode(canonical.address);
+  return code !== "0x" && keccak256(code) === canonical.codeHash ? getAddress(canonical.address) : undefined;
 }
 
 /** Whether there is code at `address` (a restarted local node has none where a file says there was). */

@@ -9,7 +9,7 @@ import type { DDCCore, DDCGovernanceToken, DDCGovernor, IDDC, TimelockController
 import { deployCore, deployed } from "./core";
 import type { DeploymentBook } from "./record";
 import type { NetworkParameters } from "./parameters";
-import { SAFE_CONTRACT_NAMES, createSafe, safeArtifact, type SafeSingletons } from "./safe";
+import { SAFE_CONTRACT_NAMES, canonicalSafeContract, createSafe, safeArtifact, type SafeSingletons } from "./safe";
 
 /** Everything the system deploys, by the names used in `deployments/<network>.json`. */
 export interface SystemDeployment {
@@ -73,10 +73,14 @@ export async function deploySystem(
   log("Safe 1.5.0 singletons");
   const safe = {} as SafeSingletons;
   for (const name of SAFE_CONTRACT_NAMES) {
-    safe[name] = await ensure(name, async () => {
-      const { abi, bytecode } = safeArtifact(name);
-      return (await deployed(new ContractFactory(abi as never[], bytecode, signer).deploy())).address;
-    });
+    const canonical = await canonicalSafeContract(name, provider);
+    safe[name] =
+      canonical !== undefined
+        ? book.adopt(name, canonical)
+        : await ensure(name, async () => {
+            const { abi, bytecode } = safeArtifact(name);
+            return (await deployed(new ContractFactory(abi as never[], bytecode, signer).deploy())).address;
+          });
   }
 
   log("governance");

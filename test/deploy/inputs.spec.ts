@@ -1,11 +1,12 @@
 import { expect } from "chai";
-import { ethers } from "hardhat";
+import { ethers, network } from "hardhat";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadParameters, parseParameters, type NetworkParameters } from "../../deploy/parameters";
 import { DeploymentBook, readRecord } from "../../deploy/record";
 import { deploySystem } from "../../deploy/system";
+import { canonicalSafeContract, safeArtifact } from "../../deploy/safe";
 
 const base = (): NetworkParameters => loadParameters("hardhat");
 
@@ -96,6 +97,22 @@ describe("deployment inputs", function () {
       expect(() => new DeploymentBook(ethers.provider, "mainnet.json", 31337, record)).to.throw(
         /mainnet\.json is for chain 1, but the network is chain 31337/,
       );
+    });
+  });
+
+  describe("Safe's canonical deployment", function () {
+    it("is adopted where the chain has it, after checking the code's hash", async function () {
+      const canonical = "0xFf51A5898e281Db6DfC7855790607438dF2ca44b"; // Safe 1.5.0, safe-deployments
+      const setCode = (code: string) => network.provider.send("hardhat_setCode", [canonical, code]);
+      try {
+        expect(await canonicalSafeContract("Safe", ethers.provider)).to.equal(undefined);
+        await setCode(safeArtifact("Safe").deployedBytecode);
+        expect(await canonicalSafeContract("Safe", ethers.provider)).to.equal(canonical);
+        await setCode("0x600160005260206000f3"); // something else at that address
+        expect(await canonicalSafeContract("Safe", ethers.provider)).to.equal(undefined);
+      } finally {
+        await setCode("0x");
+      }
     });
   });
 
