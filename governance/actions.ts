@@ -1,0 +1,279 @@
+import { getAddress, isHexString, type Interface } from "ethers";
+import { IDDC__factory } from "../typechain-types";
+
+/**
+ * Typed builders for every manager action. Each produces the calls the manager makes and a
+ * description, so that the same action can go to any manager: a Governor proposal
+ * (`{targets, values, calldatas, description}`), a Safe transaction (the calls, batched with
+ * MultiSend), or an operator's plain transactions.
+ *
+ * The description is markdown: a title, a body, the evidence hash, the **action key**
+ * `(cluster, era, kind)` that identifies the decision (so nobody proposes the same decision
+ * twice), and, for proposals, the `#proposer=` suffix.
+ */
+
+export const ACTION_KINDS = [
+  "replace-node",
+  "usage-report",
+  "distribution",
+  "settlement",
+  "parameters",
+  "handover",
+  "operators",
+  "validators",
+] as const;
+export type ActionKind = (typeof ACTION_KINDS)[number];
+
+/** The decision an action carries out: one per (cluster, era, kind); `era` null when none applies. */
+export interface ActionKey {
+  cluster: bigint;
+  era: bigint | null;
+  kind: ActionKind;
+}
+
+export interface Call {
+  target: string;
+  value: bigint;
+  data: string;
+}
+
+export interface ManagerAction {
+  key: ActionKey;
+  title: string;
+  /** Markdown. */
+  body: string;
+  evidenceHash?: string;
+  calls: Call[];
+}
+
+/** What `Governor.propose` takes. */
+export interface ProposalArgs {
+  targets: string[];
+  values: bigint[];
+  calldatas: string[];
+  description: string;
+}
+
+const core = IDDC__factory.createInterface() as unknown as Interface;
+
+function call(target: string, fn: string, args: unknown[]): Call {
+  return { target: getAddress(target), value: 0n, data: core.encodeFunctionData(fn, args) };
+}
+
+function checkHash(evidenceHash: string): string {
+  if (!isHexString(evidenceHash, 32)) throw new Error(`evidence hash must be 32 bytes of hex, got ${evidenceHash}`);
+  return evidenceHash.toLowerCase();
+}
+
+/** `ddc-action: cluster=<id> era=<n|-> kind=<kind>`: the line of a description that carries the key. */
+export function formatActionKey(key: ActionKey): string {
+  return `ddc-action: cluster=${key.cluster} era=${key.era ?? "-"} kind=${key.kind}`;
+}
+
+const KEY_LINE = /^ddc-action: cluster=(\d+) era=(\d+|-) kind=([a-z-]+)$/m;
+
+/** The action key in a description, if it carries one. */
+export function parseActionKey(description: string): ActionKey | undefined {
+  const m = KEY_LINE.exec(description);
+  if (m === null || !(ACTION_KINDS as readonly string[]).includes(m[3])) return undefined;
+  return { cluster: BigInt(m[1]), era: m[2] === "-" ? null : BigInt(m[2]), kind: m[3] as ActionKind };
+}
+
+export function sameKey(a: ActionKey, b: ActionKey): boolean {
+  return a.cluster === b.cluster && a.era === b.era && a.kind === b.kind;
+}
+
+/** The description of `action`; with `proposer`, restricted to it (`#proposer=`, last line). */
+export function describe(action: ManagerAction, proposer?: string): string {
+  const lines = [`# ${action.title}`, "", action.body.trim(), ""];
+  if (action.evidenceHash !== undefined) lines.push(`Evidence: ${action.evidenceHash}`, "");
+  lines.push(formatActionKey(action.key));
+  if (proposer !== undefined) lines.push("", `#proposer=${getAddress(proposer)}`);
+  return lines.join("\n");
+}
+
+/** The evidence hash a description carries, if any. */
+export function parseEvidence(description: string): string | undefined {
+  return /^Evidence: (0x[0-9a-fA-F]{64})$/m.exec(description)?.[1];
+}
+
+export function toProposal(action: ManagerAction, proposer?: string): ProposalArgs {
+  if (action.calls.length === 0) throw new Error("an action needs at least one call");
+  return {
+    targets: action.calls.map((c) => c.target),
+    values: action.calls.map((c) => c.value),
+    calldatas: action.calls.map((c) => c.data),
+    description: describe(action, proposer),
+  };
+}
+
+// ───────────────────────────────────────── builders ─────────────────────────────────────────
+
+export function replaceNode(
+  coreAddress: string,
+  a: { cluster: bigint; era?: bigint; node: bigint; replacements: bigint[]; evidenceHash: string; reason?: string },
+): ManagerAction {
+  const evidenceHash = checkHash(a.evidenceHash);
+  const to = [...new Set(a.replacements.map(String))].join(", ");
+  return {
+    key: { cluster: a.cluster, era: a.era ?? null, kind: "replace-node" },
+    title: `Replace node ${a.node} in cluster ${a.cluster} by node${a.replacements.length > 1 ? "s" : ""} ${to}`,
+    body: a.reason ?? `Node ${a.node}'s vNodes go to ${a.replacements.join(", ")}, in the order of its tokens.`,
+    evidenceHash,
+    calls: [call(coreAddress, "clusterReplaceNode", [a.cluster, a.node, a.replacements, evidenceHash])],
+  };
+}
+
+export function usageReport(
+  coreAddress: string,
+  a: { cluster: bigint; era: bigint; buckets: bigint[]; measuredUnits: bigint[]; evidenceHash: string },
+): ManagerAction {
+  if (a.buckets.length !== a.measuredUnits.length) {
+    throw new Error(`usage report: ${a.buckets.length} buckets but ${a.measuredUnits.length} measurements`);
+  }
+  const evidenceHash = checkHash(a.evidenceHash);
+  return {
+    key: { cluster: a.cluster, era: a.era, kind: "usage-report" },
+    title: `Usage of ${a.buckets.length} bucket${a.buckets.length === 1 ? "" : "s"} in cluster ${a.cluster}, era ${a.era}`,
+    body: "Billed units become max(reservation, measured), capped, from the execution on.",
+    evidenceHash,
+    calls: [call(coreAddress, "clusterReportUsage", [a.cluster, a.era, a.buckets, a.measuredUnits, evidenceHash])],
+  };
+}
+
+export function distribution(
+  coreAddress: string,
+  a: { cluster: bigint; era: bigint; ineligible: bigint[]; evidenceHash: string },
+): ManagerAction {
+  const evidenceHash = checkHash(a.evidenceHash);
+  const ineligible = [...a.ineligible].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  return {
+    key: { cluster: a.cluster, era: a.era, kind: "distribution" },
+    title: `Distribute cluster ${a.cluster}'s revenue for era ${a.era}`,
+    body:
+      ineligible.length === 0
+        ? "Every node is eligible."
+        : `Ineligible (their share goes to the reserve): node${ineligible.length > 1 ? "s" : ""} ${ineligible.join(", ")}.`,
+    evidenceHash,
+    calls: [call(coreAddress, "clusterDistributeRevenues", [a.cluster, a.era, ineligible, evidenceHash])],
+  };
+}
+
+export function settlement(
+  coreAddress: string,
+  a: { cluster: bigint; era?: bigint; buckets: bigint[] },
+): ManagerAction {
+  return {
+    key: { cluster: a.cluster, era: a.era ?? null, kind: "settlement" },
+    title: `Settle ${a.buckets.length} bucket${a.buckets.length === 1 ? "" : "s"} of cluster ${a.cluster}`,
+    body: "Moves rent already accrued from the owners' ledgers into the cluster's revenue pool.",
+    calls: [call(coreAddress, "bucketSettlePayment", [a.cluster, a.buckets])],
+  };
+}
+
+export type GlobalParameterChange =
+  | { name: "networkFeeBps"; value: bigint | number }
+  | { name: "feeDestination"; value: string }
+  | { name: "unlockDelay"; value: bigint | number }
+  | { name: "gracePeriod"; value: bigint | number };
+
+const SETTERS = {
+  networkFeeBps: "setNetworkFee",
+  feeDestination: "setFeeDestination",
+  unlockDelay: "setUnlockDelay",
+  gracePeriod: "setGracePeriod",
+} as const;
+
+/** Global parameters (DAO only: the Timelock holds the role). The key's cluster is 0. */
+export function globalParameters(coreAddress: string, changes: GlobalParameterChange[]): ManagerAction {
+  if (changes.length === 0) throw new Error("parameters: nothing to change");
+  return {
+    key: { cluster: 0n, era: null, kind: "parameters" },
+    title: `Set ${changes.map((c) => `${c.name} = ${c.value}`).join(", ")}`,
+    body: "Global parameters of the core, within the caps fixed in code.",
+    calls: changes.map((c) => call(coreAddress, SETTERS[c.name], [c.value])),
+  };
+}
+
+export interface ClusterParamsInput {
+  replicationFactor: number;
+  eraLength: number;
+  qosThreshold: number;
+  managementFeeBps: number;
+  priceNotice: number;
+}
+
+export function clusterParameters(
+  coreAddress: string,
+  a: { cluster: bigint; params: ClusterParamsInput },
+): ManagerAction {
+  const p = a.params;
+  return {
+    key: { cluster: a.cluster, era: null, kind: "parameters" },
+    title: `Change cluster ${a.cluster}'s parameters`,
+    body:
+      `replicationFactor ${p.replicationFactor}, eraLength ${p.eraLength} s, qosThreshold ${p.qosThreshold} bps, ` +
+      `managementFeeBps ${p.managementFeeBps}, priceNotice ${p.priceNotice} s.`,
+    calls: [call(coreAddress, "clusterChangeParams", [a.cluster, p])],
+  };
+}
+
+/** Handover, either side: the current manager proposes `newManager`, or the pending one accepts. */
+export function handover(
+  coreAddress: string,
+  a: { cluster: bigint; step: "propose"; newManager: string } | { cluster: bigint; step: "accept" },
+): ManagerAction {
+  const propose = a.step === "propose";
+  return {
+    key: { cluster: a.cluster, era: null, kind: "handover" },
+    title: propose
+      ? `Hand cluster ${a.cluster} over to ${getAddress(a.newManager)}`
+      : `Accept the management of cluster ${a.cluster}`,
+    body: propose
+      ? "Two steps: the new manager must accept. Operators are cleared on acceptance."
+      : "Operators are cleared; name them again if routine work should go on.",
+    calls: [
+      propose
+        ? call(coreAddress, "clusterProposeManager", [a.cluster, a.newManager])
+        : call(coreAddress, "clusterAcceptManager", [a.cluster]),
+    ],
+  };
+}
+
+function memberSet(
+  coreAddress: string,
+  kind: "operators" | "validators",
+  a: { cluster: bigint; add?: string[]; remove?: string[] },
+): ManagerAction {
+  const fn = kind === "operators" ? "clusterSetOperator" : "clusterSetValidator";
+  const add = (a.add ?? []).map((x) => getAddress(x));
+  const remove = (a.remove ?? []).map((x) => getAddress(x));
+  if (add.length + remove.length === 0) throw new Error(`${kind}: nobody to add or remove`);
+  const parts = [add.length ? `add ${add.join(", ")}` : "", remove.length ? `remove ${remove.join(", ")}` : ""];
+  return {
+    key: { cluster: a.cluster, era: null, kind },
+    title: `Cluster ${a.cluster} ${kind}: ${parts.filter(Boolean).join("; ")}`,
+    body:
+      kind === "operators"
+        ? "Operators run routine work: usage reports and distributions."
+        : "Validators measure the nodes' quality of service.",
+    calls: [
+      ...add.map((x) => call(coreAddress, fn, [a.cluster, x, true])),
+      ...remove.map((x) => call(coreAddress, fn, [a.cluster, x, false])),
+    ],
+  };
+}
+
+export function operators(
+  coreAddress: string,
+  a: { cluster: bigint; add?: string[]; remove?: string[] },
+): ManagerAction {
+  return memberSet(coreAddress, "operators", a);
+}
+
+export function validators(
+  coreAddress: string,
+  a: { cluster: bigint; add?: string[]; remove?: string[] },
+): ManagerAction {
+  return memberSet(coreAddress, "validators", a);
+}

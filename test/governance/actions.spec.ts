@@ -1,0 +1,196 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import * as build from "../../governance/actions";
+import { decodeCall, decodeProposal, packMultiSend, unpackMultiSend } from "../../governance/decode";
+
+const CORE = ethers.getAddress("0x00000000000000000000000000000000000c0de1");
+const TIMELOCK = ethers.getAddress("0x0000000000000000000000000000000000071111");
+const MULTISEND = ethers.getAddress("0x000000000000000000000000000000000000a5a5");
+const BOT = ethers.getAddress("0x00000000000000000000000000000000000b0b0b");
+const EVIDENCE = ethers.id("evidence");
+const CONTRACTS = { DDCCore: CORE, TimelockController: TIMELOCK, MultiSend: MULTISEND };
+
+/** Every builder, with the function and arguments its single or several calls must decode to. */
+const cases: {
+  action: build.ManagerAction;
+  calls: [string, Record<string, unknown>][];
+  touches: build.ActionKey["kind"];
+}[] = [
+  {
+    action: build.replaceNode(CORE, { cluster: 3n, era: 7n, node: 5n, replacements: [8n, 9n], evidenceHash: EVIDENCE }),
+    calls: [["clusterReplaceNode", { cluster: 3n, node: 5n, replacements: [8n, 9n], evidenceHash: EVIDENCE }]],
+    touches: "replace-node",
+  },
+  {
+    action: build.usageReport(CORE, {
+      cluster: 3n,
+      era: 7n,
+      buckets: [1n, 2n],
+      measuredUnits: [10n, 0n],
+      evidenceHash: EVIDENCE,
+    }),
+    calls: [
+      [
+        "clusterReportUsage",
+        { cluster: 3n, era: 7n, buckets: [1n, 2n], measuredUnits: [10n, 0n], evidenceHash: EVIDENCE },
+      ],
+    ],
+    touches: "usage-report",
+  },
+  {
+    action: build.distribution(CORE, { cluster: 3n, era: 7n, ineligible: [9n, 4n], evidenceHash: EVIDENCE }),
+    calls: [["clusterDistributeRevenues", { cluster: 3n, era: 7n, ineligibleNodes: [4n, 9n], evidenceHash: EVIDENCE }]],
+    touches: "distribution",
+  },
+  {
+    action: build.settlement(CORE, { cluster: 3n, era: 7n, buckets: [1n, 2n, 3n] }),
+    calls: [["bucketSettlePayment", { cluster: 3n, buckets: [1n, 2n, 3n] }]],
+    touches: "settlement",
+  },
+  {
+    action: build.globalParameters(CORE, [
+      { name: "networkFeeBps", value: 300 },
+      { name: "feeDestination", value: TIMELOCK },
+      { name: "unlockDelay", value: 86_400 },
+      { name: "gracePeriod", value: 7200 },
+    ]),
+    calls: [
+      ["setNetworkFee", { feeBps: 300n }],
+      ["setFeeDestination", { destination: TIMELOCK }],
+      ["setUnlockDelay", { delay: 86_400n }],
+      ["setGracePeriod", { period: 7200n }],
+    ],
+    touches: "parameters",
+  },
+  {
+    action: build.clusterParameters(CORE, {
+      cluster: 3n,
+      params: { replicationFactor: 3, eraLength: 7200, qosThreshold: 8000, managementFeeBps: 500, priceNotice: 86_400 },
+    }),
+    calls: [
+      [
+        "clusterChangeParams",
+        {
+          cluster: 3n,
+          params: {
+            replicationFactor: 3n,
+            eraLength: 7200n,
+            qosThreshold: 8000n,
+            managementFeeBps: 500n,
+            priceNotice: 86_400n,
+          },
+        },
+      ],
+    ],
+    touches: "parameters",
+  },
+  {
+    action: build.handover(CORE, { cluster: 3n, step: "propose", newManager: TIMELOCK }),
+    calls: [["clusterProposeManager", { cluster: 3n, newManager: TIMELOCK }]],
+    touches: "handover",
+  },
+  {
+    action: build.handover(CORE, { cluster: 3n, step: "accept" }),
+    calls: [["clusterAcceptManager", { cluster: 3n }]],
+    touches: "handover",
+  },
+  {
+    action: build.operators(CORE, { cluster: 3n, add: [BOT], remove: [TIMELOCK] }),
+    calls: [
+      ["clusterSetOperator", { cluster: 3n, operator: BOT, enabled: true }],
+      ["clusterSetOperator", { cluster: 3n, operator: TIMELOCK, enabled: false }],
+    ],
+    touches: "operators",
+  },
+  {
+    action: build.validators(CORE, { cluster: 3n, add: [BOT] }),
+    calls: [["clusterSetValidator", { cluster: 3n, validator: BOT, enabled: true }]],
+    touches: "validators",
+  },
+];
+
+describe("governance: action builders and decoders", function () {
+  for (const c of cases) {
+    it(`${c.action.key.kind}: ${c.action.title} — round-trips through the decoder`, function () {
+      const proposal = build.toProposal(c.action, BOT);
+      const decoded = decodeProposal(proposal, { contracts: CONTRACTS });
+      expect(decoded.map((d) => d.function)).to.deep.equal(c.calls.map(([fn]) => fn));
+      for (const [i, [, args]] of c.calls.entries()) {
+        expect(Object.fromEntries(decoded[i].args.map((a) => [a.name, a.value]))).to.deep.equal(args);
+        expect(decoded[i].contract).to.equal("DDCCore");
+        expect(decoded[i].warnings).to.deep.equal([]);
+      }
+      expect(c.action.key.kind).to.equal(c.touches);
+      // The description carries the title, the evidence, the key and the proposer, in that order.
+      expect(proposal.description.startsWith(`# ${c.action.title}\n`)).to.equal(true);
+      expect(build.parseActionKey(proposal.description)).to.deep.equal(c.action.key);
+      expect(build.parseEvidence(proposal.description)).to.equal(c.action.evidenceHash);
+      expect(proposal.description.endsWith(`#proposer=${BOT}`)).to.equal(true);
+    });
+  }
+
+  it("names what each call touches", function () {
+    const asCall = (c: build.Call) => ({ to: c.target, data: c.data });
+    const d = decodeCall(
+      asCall(
+        build.replaceNode(CORE, { cluster: 3n, node: 5n, replacements: [8n, 8n], evidenceHash: EVIDENCE }).calls[0],
+      ),
+    );
+    expect(d.touches).to.deep.equal({ clusters: [3n], nodes: [5n, 8n, 8n], buckets: [] });
+    expect(d.text).to.equal(
+      `DDCCore.clusterReplaceNode(cluster=3, node=5, replacements=[8, 8], evidenceHash=${EVIDENCE})`,
+    );
+    const s = decodeCall(asCall(build.settlement(CORE, { cluster: 2n, buckets: [7n, 9n] }).calls[0]));
+    expect(s.touches).to.deep.equal({ clusters: [2n], nodes: [], buckets: [7n, 9n] });
+  });
+
+  it("a tampered calldata decodes to what it really does, whatever the description says", function () {
+    const honest = build.toProposal(
+      build.distribution(CORE, { cluster: 3n, era: 7n, ineligible: [], evidenceHash: EVIDENCE }),
+    );
+    // Same description, but the call now removes a node of another cluster.
+    const iface = new ethers.Interface(["function clusterRemoveNode(uint32 cluster, uint32 node)"]);
+    const tampered = { ...honest, calldatas: [iface.encodeFunctionData("clusterRemoveNode", [9, 4])] };
+    const [d] = decodeProposal(tampered, { contracts: CONTRACTS });
+    expect(d.function).to.equal("clusterRemoveNode");
+    expect(d.touches).to.deep.equal({ clusters: [9n], nodes: [4n], buckets: [] });
+    expect(build.parseActionKey(tampered.description)!.kind).to.equal("distribution");
+    // Sent to an address that is not the core: flagged.
+    const elsewhere = decodeCall({ to: BOT, data: honest.calldatas[0] }, { contracts: CONTRACTS });
+    expect(elsewhere.warnings).to.deep.equal([`the target ${BOT} is not a contract of this deployment`]);
+    // Garbage is reported as unknown, with the raw data.
+    const unknown = decodeCall({ to: CORE, data: "0xdeadbeef00" }, { contracts: CONTRACTS });
+    expect(unknown.function).to.equal(null);
+    expect(unknown.warnings).to.deep.equal(["unknown function: check the raw data"]);
+  });
+
+  it("unpacks a MultiSend batch (a Safe transaction) into its calls, and flags delegatecalls inside", function () {
+    const a = build.operators(CORE, { cluster: 3n, add: [BOT] }).calls[0];
+    const b = build.distribution(CORE, { cluster: 3n, era: 1n, ineligible: [2n], evidenceHash: EVIDENCE }).calls[0];
+    const data = packMultiSend([
+      { to: a.target, data: a.data },
+      { to: b.target, data: b.data, value: 0n },
+    ]);
+    const d = decodeCall({ to: MULTISEND, data, operation: 1 }, { contracts: CONTRACTS });
+    expect(d.text).to.equal("MultiSend of 2 calls");
+    expect(d.calls!.map((c) => c.function)).to.deep.equal(["clusterSetOperator", "clusterDistributeRevenues"]);
+    expect(d.touches).to.deep.equal({ clusters: [3n, 3n], nodes: [2n], buckets: [] });
+    expect(d.warnings).to.deep.equal([]);
+    const sneaky = packMultiSend([{ to: BOT, data: a.data, operation: 1 }]);
+    const s = decodeCall({ to: MULTISEND, data: sneaky, operation: 1 }, { contracts: CONTRACTS });
+    expect(s.warnings).to.include(`the target ${BOT} is not a contract of this deployment`);
+    expect(s.warnings.some((w) => w.startsWith("a delegatecall to"))).to.equal(true);
+  });
+
+  it("refuses malformed input with the reason", function () {
+    expect(() => build.replaceNode(CORE, { cluster: 1n, node: 1n, replacements: [2n], evidenceHash: "0x12" })).to.throw(
+      "evidence hash must be 32 bytes of hex, got 0x12",
+    );
+    expect(() =>
+      build.usageReport(CORE, { cluster: 1n, era: 1n, buckets: [1n], measuredUnits: [], evidenceHash: EVIDENCE }),
+    ).to.throw("usage report: 1 buckets but 0 measurements");
+    expect(() => build.operators(CORE, { cluster: 1n })).to.throw("operators: nobody to add or remove");
+    expect(() => unpackMultiSend("0x00")).to.throw("MultiSend batch truncated at byte 0");
+    expect(build.parseActionKey("# no key here")).to.equal(undefined);
+  });
+});
