@@ -3,7 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { operationArgs, proposeArgs, restrictToProposer, stateName, type Proposal } from "../../governance/dao";
 import { IGovernor__factory } from "../../typechain-types";
-import { buildCluster, bySafe, passProposal, systemFixture, voteOn, type SystemFixture } from "../helpers/system";
+import { bySafe, daoClusterFixture, passProposal, systemFixture, voteOn, type SystemFixture } from "../helpers/system";
 
 const EVIDENCE = ethers.id("replacement evidence");
 const FOR = 1;
@@ -17,29 +17,6 @@ async function owed(f: SystemFixture, cluster: bigint, owners: string[], account
   for (const a of accounts) total += await ddc.accountBalance(a);
   for (let n = 1n; n <= (await ddc.nodeCount()); n++) total += await ddc.nodeRevenue(n);
   return total;
-}
-
-/** A cluster built by an EOA, handed to the DAO: the Timelock accepts, and names the bot its operator. */
-async function daoClusterFixture() {
-  const f = await systemFixture();
-  const bot = (await ethers.getSigners())[12];
-  const timelock = await f.system.timelock.getAddress();
-  const built = await buildCluster(f, [timelock]);
-  const ddc = f.system.ddc;
-  const core = await ddc.getAddress();
-  await ddc.connect(f.manager).clusterProposeManager(built.cluster, timelock);
-  const accept: Proposal = {
-    actions: [
-      { target: core, data: ddc.interface.encodeFunctionData("clusterAcceptManager", [built.cluster]) },
-      {
-        target: core,
-        data: ddc.interface.encodeFunctionData("clusterSetOperator", [built.cluster, bot.address, true]),
-      },
-    ],
-    description: `# Accept cluster ${built.cluster}\n\nThe DAO manages the cluster; the bot runs routine work.`,
-  };
-  await passProposal(f, accept);
-  return { ...f, ...built, bot, timelock, core };
 }
 
 describe("a DAO-managed cluster (Governor + Timelock)", function () {

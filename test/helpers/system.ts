@@ -136,3 +136,26 @@ export async function bySafe(f: SystemFixture, safe: string, calls: { to: string
   for (const g of f.guardians.slice(0, 2)) tx = await signSafeTransaction(connection, g.address, tx);
   return executeSafeTransaction(connection, f.guardians[0].address, tx);
 }
+
+/** A cluster built by an EOA, handed to the DAO: the Timelock accepts, and names the bot its operator. */
+export async function daoClusterFixture() {
+  const f = await systemFixture();
+  const bot = (await ethers.getSigners())[12];
+  const timelock = await f.system.timelock.getAddress();
+  const built = await buildCluster(f, [timelock]);
+  const ddc = f.system.ddc;
+  const core = await ddc.getAddress();
+  await ddc.connect(f.manager).clusterProposeManager(built.cluster, timelock);
+  const accept: Proposal = {
+    actions: [
+      { target: core, data: ddc.interface.encodeFunctionData("clusterAcceptManager", [built.cluster]) },
+      {
+        target: core,
+        data: ddc.interface.encodeFunctionData("clusterSetOperator", [built.cluster, bot.address, true]),
+      },
+    ],
+    description: `# Accept cluster ${built.cluster}\n\nThe DAO manages the cluster; the bot runs routine work.`,
+  };
+  await passProposal(f, accept);
+  return { ...f, ...built, bot, timelock, core };
+}
