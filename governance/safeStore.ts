@@ -1,0 +1,369 @@
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import {
+  Contract,
+  TypedDataEncoder,
+  getAddress,
+  getBytes,
+  hashMessage,
+  hexlify,
+  recoverAddress,
+  type Provider,
+  type Signer,
+} from "ethers";
+import { z } from "zod";
+import { EthSafeSignature, EthSafeTransaction } from "@safe-global/protocol-kit";
+import { safeArtifact } from "../deploy/safe";
+import { safeFor, type SafeConnection } from "./safe";
+
+/**
+ * Collecting Safe owners' signatures without the online Safe Transaction Service: a transaction
+ * and its signatures are kept in a store that the owners share (a directory, or an HTTP endpoint:
+ * see safeServer.ts). Every signature is checked before it is kept: it must recover to an owner
+ * of the Safe, for this very transaction, whose nonce is not already used. Execution happens once
+ * the signatures (and on-chain approvals, `approveHash`) reach the threshold.
+ */
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address");
+const hex = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "hex bytes");
+const uint = z.string().regex(/^\d+$/, "a decimal integer string");
+
+export const safeTxDataSchema = z.object({
+  to: address,
+  value: uint,
+  data: hex,
+  operation: z.union([z.literal(0), z.literal(1)]),
+  safeTxGas: uint,
+  baseGas: uint,
+  gasPrice: uint,
+  gasToken: address,
+  refundReceiver: address,
+  nonce: z.number().int().nonnegative(),
+});
+export type SafeTxData = z.infer<typeof safeTxDataSchema>;
+
+export const storedTxSchema = z.object({
+  chainId: z.number().int().positive(),
+  safe: address,
+  safeTxHash: z.string().regex(/^0x[0-9a-f]{64}$/, "a lower-case 32-byte hash"),
+  data: safeTxDataSchema,
+  description: z.string().max(10_000).optional(),
+});
+export type StoredTx = z.infer<typeof storedTxSchema>;
+
+export const signatureSchema = z.object({
+  owner: address,
+  signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/, "a 65-byte signature"),
+});
+
+export interface StoredTxWithSignatures extends StoredTx {
+  /** owner (checksummed) → signature. */
+  signatures: Record<string, string>;
+}
+
+/** Where transactions and signatures are shared. */
+export interface SignatureStore {
+  putTransaction(tx: StoredTx): Promise<void>;
+  putSignature(safe: string, safeTxHash: string, owner: string, signature: string): Promise<void>;
+  get(safe: string, safeTxHash: string): Promise<StoredTxWithSignatures | undefined>;
+  list(safe: string): Promise<StoredTxWithSignatures[]>;
+}
+
+/** A store in a directory (e.g. a shared folder): one file per transaction and one per signature,
+ * written atomically, so owners signing from different processes never overwrite each other. */
+export class DirectorySignatureStore implements SignatureStore {
+  constructor(private readonly dir: string) {}
+
+  private txDir(safe: string, safeTxHash: string): string {
+    return join(this.dir, getAddress(safe), safeTxHash.toLowerCase());
+  }
+
+  private static write(file: string, value: unknown): void {
+    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
+    renameSync(tmp, file);
+  }
+
+  async putTransaction(tx: StoredTx): Promise<void> {
+    const dir = this.txDir(tx.safe, tx.safeTxHash);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "transaction.json");
+    if (!existsSync(file)) DirectorySignatureStore.write(file, storedTxSchema.parse(tx));
+  }
+
+  async putSignature(safe: string, safeTxHash: string, owner: string, signature: string): Promise<void> {
+    const dir = this.txDir(safe, safeTxHash);
+    if (!existsSync(join(dir, "transaction.json"))) throw new Error(`no transaction ${safeTxHash} in the store`);
+    DirectorySignatureStore.write(join(dir, `signature-${getAddress(owner)}.json`), {
+      owner: getAddress(owner),
+      signature,
+    });
+  }
+
+  async get(safe: string, safeTxHash: string): Promise<StoredTxWithSignatures | undefined> {
+    const dir = this.txDir(safe, safeTxHash);
+    const file = join(dir, "transaction.json");
+    if (!existsSync(file)) return undefined;
+    const tx = storedTxSchema.parse(JSON.parse(readFileSync(file, "utf8")));
+    const signatures: Record<string, string> = {};
+    for (const name of readdirSync(dir)) {
+      if (!/^signature-0x[0-9a-fA-F]{40}\.json$/.test(name)) continue;
+      const s = signatureSchema.parse(JSON.parse(readFileSync(join(dir, name), "utf8")));
+      signatures[getAddress(s.owner)] = s.signature;
+    }
+    return { ...tx, signatures };
+  }
+
+  async list(safe: string): Promise<StoredTxWithSignatures[]> {
+    const dir = join(this.dir, getAddress(safe));
+    if (!existsSync(dir)) return [];
+    const out: StoredTxWithSignatures[] = [];
+    for (const hash of readdirSync(dir)) {
+      const tx = await this.get(safe, hash);
+      if (tx !== undefined) out.push(tx);
+    }
+    return out.sort((a, b) => a.data.nonce - b.data.nonce || a.safeTxHash.localeCompare(b.safeTxHash));
+  }
+}
+
+const SAFE_TX_TYPES = {
+  SafeTx: [
+    { name: "to", type: "address" },
+    { name: "value", type: "uint256" },
+    { name: "data", type: "bytes" },
+    { name: "operation", type: "uint8" },
+    { name: "safeTxGas", type: "uint256" },
+    { name: "baseGas", type: "uint256" },
+    { name: "gasPrice", type: "uint256" },
+    { name: "gasToken", type: "address" },
+    { name: "refundReceiver", type: "address" },
+    { name: "nonce", type: "uint256" },
+  ],
+};
+
+/** The EIP-712 hash a Safe's owners sign for `data` (Safe ≥ 1.3: domain = chain id + Safe). */
+export function safeTxHash(chainId: number, safe: string, data: SafeTxData): string {
+  return TypedDataEncoder.hash({ chainId, verifyingContract: getAddress(safe) }, SAFE_TX_TYPES, data).toLowerCase();
+}
+
+/** Signs `data` as `signer` (an owner) with EIP-712, as the Safe app does. */
+export async function signSafeTx(signer: Signer, chainId: number, safe: string, data: SafeTxData): Promise<string> {
+  return signer.signTypedData({ chainId, verifyingContract: getAddress(safe) }, SAFE_TX_TYPES, data);
+}
+
+/** Who signed `hash` with `signature` (EIP-712, v 27/28; or eth_sign, v 31/32). */
+export function signerOf(hash: string, signature: string): string {
+  const bytes = getBytes(signature);
+  const v = bytes[64];
+  if (v === 31 || v === 32) {
+    bytes[64] = v - 4;
+    return recoverAddress(hashMessage(getBytes(hash)), hexlify(bytes));
+  }
+  if (v !== 27 && v !== 28) throw new Error(`signature type v=${v} is not an owner's ECDSA signature`);
+  return recoverAddress(hash, signature);
+}
+
+export interface QueueEntry extends StoredTxWithSignatures {
+  /** Owners whose signature or on-chain approval counts. */
+  confirmations: string[];
+  threshold: number;
+  ready: boolean;
+  /** "pending", "executable", "blocked" (an earlier nonce is pending), "stale" (nonce used). */
+  status: "pending" | "executable" | "blocked" | "stale";
+}
+
+/** One Safe's queue of transactions in a store, checked against the chain. */
+export class SafeQueue {
+  private readonly safeContract: Contract;
+
+  constructor(
+    provider: Provider,
+    private readonly chainId: number,
+    readonly safe: string,
+    private readonly store: SignatureStore,
+  ) {
+    this.safeContract = new Contract(getAddress(safe), safeArtifact("Safe").abi as never[], provider);
+  }
+
+  async owners(): Promise<string[]> {
+    return ((await this.safeContract.getOwners()) as string[]).map((o) => getAddress(o));
+  }
+
+  async threshold(): Promise<number> {
+    return Number(await this.safeContract.getThreshold());
+  }
+
+  async onChainNonce(): Promise<number> {
+    return Number(await this.safeContract.nonce());
+  }
+
+  /** The next nonce nobody has claimed: after the chain's, and after every stored pending one. */
+  async nextNonce(): Promise<number> {
+    const chain = await this.onChainNonce();
+    const taken = (await this.store.list(this.safe)).map((t) => t.data.nonce).filter((n) => n >= chain);
+    return taken.length === 0 ? chain : Math.max(...taken) + 1;
+  }
+
+  /** Stores a transaction (its hash computed here) after checking its nonce is not used. */
+  async propose(data: SafeTxData, description?: string): Promise<StoredTx> {
+    const parsed = safeTxDataSchema.parse(data);
+    const chain = await this.onChainNonce();
+    if (parsed.nonce < chain) throw new Error(`stale: nonce ${parsed.nonce} is below the Safe's next nonce ${chain}`);
+    const tx: StoredTx = {
+      chainId: this.chainId,
+      safe: getAddress(this.safe),
+      safeTxHash: safeTxHash(this.chainId, this.safe, parsed),
+      data: parsed,
+      ...(description !== undefined ? { description } : {}),
+    };
+    await this.store.putTransaction(tx);
+    return tx;
+  }
+
+  /**
+   * Checks and keeps `owner`'s signature of the stored transaction `hash`. Refused, with the
+   * reason: an unknown transaction, a stale nonce, a signature that does not recover to `owner`
+   * for this hash, a signer who is not an owner, or a second signature of the same owner.
+   */
+  async addSignature(hash: string, owner: string, signature: string): Promise<void> {
+    const tx = await this.store.get(this.safe, hash);
+    if (tx === undefined) throw new Error(`no transaction ${hash} for Safe ${getAddress(this.safe)} in the store`);
+    const expected = safeTxHash(this.chainId, this.safe, tx.data);
+    if (expected !== hash.toLowerCase()) throw new Error(`the stored transaction's hash is ${expected}, not ${hash}`);
+    const chain = await this.onChainNonce();
+    if (tx.data.nonce < chain)
+      throw new Error(`stale: nonce ${tx.data.nonce} is already used (the Safe is at ${chain})`);
+    let recovered: string;
+    try {
+      recovered = signerOf(hash, signature);
+    } catch (error) {
+      throw new Error(`not a valid signature: ${(error as Error).message}`);
+    }
+    const claimed = getAddress(owner);
+    if (recovered !== claimed) {
+      throw new Error(`the signature is not ${claimed}'s for this transaction (it recovers to ${recovered})`);
+    }
+    if (!(await this.owners()).includes(claimed)) throw new Error(`${claimed} is not an owner of the Safe`);
+    if (tx.signatures[claimed] !== undefined) throw new Error(`${claimed} already signed this transaction`);
+    await this.store.putSignature(this.safe, hash, claimed, signature);
+  }
+
+  /** Every stored transaction with its confirmations and status. */
+  async list(): Promise<QueueEntry[]> {
+    const [owners, threshold, chain] = await Promise.all([this.owners(), this.threshold(), this.onChainNonce()]);
+    const out: QueueEntry[] = [];
+    for (const tx of await this.store.list(this.safe)) {
+      const confirmations = await this.confirmationsOf(tx, owners);
+      const ready = confirmations.length >= threshold;
+      const status =
+        tx.data.nonce < chain ? "stale" : tx.data.nonce > chain ? "blocked" : ready ? "executable" : "pending";
+      out.push({ ...tx, confirmations, threshold, ready, status });
+    }
+    return out;
+  }
+
+  async entry(hash: string): Promise<QueueEntry> {
+    const found = (await this.list()).find((t) => t.safeTxHash === hash.toLowerCase());
+    if (found === undefined) throw new Error(`no transaction ${hash} for Safe ${getAddress(this.safe)} in the store`);
+    return found;
+  }
+
+  private async confirmationsOf(tx: StoredTxWithSignatures, owners: string[]): Promise<string[]> {
+    const confirmed = new Set<string>();
+    for (const [owner, signature] of Object.entries(tx.signatures)) {
+      try {
+        if (owners.includes(owner) && signerOf(tx.safeTxHash, signature) === owner) confirmed.add(owner);
+      } catch {
+        // A signature that does not verify counts for nothing.
+      }
+    }
+    for (const owner of owners) {
+      if (!confirmed.has(owner) && (await this.safeContract.approvedHashes(owner, tx.safeTxHash)) !== 0n)
+        confirmed.add(owner);
+    }
+    return [...confirmed];
+  }
+
+  /** `owner` approves the transaction on chain (`approveHash`): an alternative to signing. */
+  async approveOnChain(connection: SafeConnection, owner: string, hash: string): Promise<void> {
+    const kit = await safeFor(connection, owner);
+    const result = await kit.approveTransactionHash(hash);
+    const response = result.transactionResponse as { wait?: () => Promise<unknown> } | undefined;
+    if (response?.wait !== undefined) await response.wait();
+  }
+
+  /**
+   * Executes the transaction once its confirmations reach the threshold (else refuses, saying how
+   * many are missing), through protocol-kit from `executor`'s account. Returns the tx hash.
+   */
+  async execute(connection: SafeConnection, executor: string, hash: string): Promise<string> {
+    const entry = await this.entry(hash);
+    if (entry.status === "stale") throw new Error(`stale: nonce ${entry.data.nonce} is already used`);
+    if (entry.status === "blocked") {
+      throw new Error(
+        `blocked: nonce ${entry.data.nonce} waits for nonce ${await this.onChainNonce()} to execute first`,
+      );
+    }
+    if (!entry.ready) {
+      throw new Error(
+        `${entry.confirmations.length} of ${entry.threshold} confirmations: ${entry.threshold - entry.confirmations.length} missing`,
+      );
+    }
+    const tx = new EthSafeTransaction({ ...entry.data });
+    for (const [owner, signature] of Object.entries(entry.signatures)) {
+      if (entry.confirmations.includes(owner)) tx.addSignature(new EthSafeSignature(owner, signature));
+    }
+    const kit = await safeFor(connection, executor);
+    const result = await kit.executeTransaction(tx);
+    const response = result.transactionResponse as { wait?: () => Promise<unknown> } | undefined;
+    if (response?.wait !== undefined) await response.wait();
+    return result.hash;
+  }
+
+  /** A rejection of `nonce`: a call of the Safe to itself that does nothing, to unblock the queue. */
+  async proposeRejection(nonce: number): Promise<StoredTx> {
+    const zero = "0x0000000000000000000000000000000000000000";
+    return this.propose(
+      {
+        to: getAddress(this.safe),
+        value: "0",
+        data: "0x",
+        operation: 0,
+        safeTxGas: "0",
+        baseGas: "0",
+        gasPrice: "0",
+        gasToken: zero,
+        refundReceiver: zero,
+        nonce,
+      },
+      `Reject nonce ${nonce}`,
+    );
+  }
+}
+
+/** Safe transaction data for `calls` built by protocol-kit (MultiSend for several), at `nonce`. */
+export async function buildSafeTxData(
+  connection: SafeConnection,
+  anyOwner: string,
+  calls: { to: string; data: string; value?: bigint }[],
+  nonce: number,
+): Promise<SafeTxData> {
+  const kit = await safeFor(connection, anyOwner);
+  const tx = await kit.createTransaction({
+    transactions: calls.map((c) => ({ to: c.to, data: c.data, value: (c.value ?? 0n).toString() })),
+    options: { nonce },
+  });
+  const d = tx.data;
+  return safeTxDataSchema.parse({
+    to: getAddress(d.to),
+    value: String(d.value),
+    data: d.data,
+    operation: Number(d.operation),
+    safeTxGas: String(d.safeTxGas),
+    baseGas: String(d.baseGas),
+    gasPrice: String(d.gasPrice),
+    gasToken: getAddress(d.gasToken),
+    refundReceiver: getAddress(d.refundReceiver),
+    nonce: Number(d.nonce),
+  });
+}

@@ -1,0 +1,263 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { execFile } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { createSafe } from "../../deploy/safe";
+import { distribution } from "../../governance/actions";
+import { createSignatureServer, HttpSignatureStore } from "../../governance/safeServer";
+import {
+  DirectorySignatureStore,
+  SafeQueue,
+  buildSafeTxData,
+  safeTxHash,
+  signSafeTx,
+  type SafeTxData,
+  type SignatureStore,
+} from "../../governance/safeStore";
+import { buildCluster, bySafe, systemFixture } from "../helpers/system";
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, "..", "..");
+const MNEMONIC = "test test test test test test test test test test test junk";
+const EVIDENCE = ethers.id("era evidence");
+
+/** A development account's wallet (Hardhat's default mnemonic), as another process would hold it. */
+const wallet = (index: number) => ethers.HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
+
+/**
+ * Signs a stored Safe transaction in a separate Node process, with account `index`, and posts the
+ * signature to the HTTP store: what an owner on another machine does.
+ */
+async function signFromAnotherProcess(url: string, safe: string, hash: string, index: number): Promise<string> {
+  const script = `
+    const { HDNodeWallet } = require("ethers");
+    (async () => {
+      const base = process.env.STORE_URL, safe = process.env.SAFE, hash = process.env.HASH;
+      const tx = await (await fetch(base + "/safes/" + safe + "/transactions/" + hash)).json();
+      const w = HDNodeWallet.fromPhrase(process.env.MNEMONIC, undefined, "m/44'/60'/0'/0/" + process.env.INDEX);
+      const types = { SafeTx: [["to","address"],["value","uint256"],["data","bytes"],["operation","uint8"],
+        ["safeTxGas","uint256"],["baseGas","uint256"],["gasPrice","uint256"],["gasToken","address"],
+        ["refundReceiver","address"],["nonce","uint256"]].map(([name, type]) => ({ name, type })) };
+      const signature = await w.signTypedData({ chainId: tx.chainId, verifyingContract: safe }, types, tx.data);
+      const r = await fetch(base + "/safes/" + safe + "/transactions/" + hash + "/signatures", {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ owner: w.address, signature }) });
+      console.log(r.status, JSON.stringify(await r.json()));
+    })();`;
+  const { stdout } = await run(process.execPath, ["-e", script], {
+    cwd: ROOT,
+    env: { ...process.env, STORE_URL: url, SAFE: safe, HASH: hash, INDEX: String(index), MNEMONIC },
+  });
+  return stdout.trim();
+}
+
+/** A Safe-managed cluster (2-of-3 of accounts 1–3) with a day of rent to distribute. */
+async function storeFixture() {
+  const f = await systemFixture();
+  const opsSafe = await createSafe(
+    f.deployer,
+    f.system.safe,
+    f.guardians.map((g) => g.address),
+    2,
+    3n,
+  );
+  const built = await buildCluster(f, [opsSafe]);
+  const ddc = f.system.ddc;
+  const core = await ddc.getAddress();
+  await ddc.connect(f.manager).clusterProposeManager(built.cluster, opsSafe);
+  await bySafe(f, opsSafe, [
+    { to: core, data: ddc.interface.encodeFunctionData("clusterAcceptManager", [built.cluster]) },
+  ]);
+  await time.increase(86_400);
+  await ddc.bucketSettlePayment(built.cluster, [built.bucket]);
+  const { chainId } = await ethers.provider.getNetwork();
+  return { ...f, ...built, opsSafe, core, chainId: Number(chainId), connection: f.safeConnection(opsSafe) };
+}
+
+type StoreFixture = Awaited<ReturnType<typeof storeFixture>>;
+
+/** The distribution of the last closed era as Safe transaction data at `nonce`. */
+async function distributionTx(f: StoreFixture, nonce: number): Promise<SafeTxData> {
+  const era = (await f.system.ddc.clusterEra(f.cluster)).era - 1n;
+  const [c] = distribution(f.core, { cluster: f.cluster, era, ineligible: [], evidenceHash: EVIDENCE }).calls;
+  return buildSafeTxData(f.connection, f.guardians[0].address, [{ to: c.target, data: c.data }], nonce);
+}
+
+describe("governance: the Safe signature store", function () {
+  it("two owners sign from two processes through the HTTP store; it executes at the threshold, not before", async function () {
+    const f = await loadFixture(storeFixture);
+    const backing = new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-")));
+    const queueFor = (safe: string) => new SafeQueue(ethers.provider, f.chainId, safe, backing);
+    const server = createSignatureServer({ store: backing, queueFor });
+    const url = await server.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const http: SignatureStore = new HttpSignatureStore(url);
+      const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, http);
+      const nonce = await queue.nextNonce();
+      const tx = await queue.propose(await distributionTx(f, nonce), "distribution");
+      expect(tx.safeTxHash).to.equal(safeTxHash(f.chainId, f.opsSafe, tx.data));
+      // One owner: not enough.
+      expect(await signFromAnotherProcess(url, f.opsSafe, tx.safeTxHash, 1)).to.equal('200 {"ok":true}');
+      let entry = await queue.entry(tx.safeTxHash);
+      expect([entry.confirmations.length, entry.threshold, entry.status]).to.deep.equal([1, 2, "pending"]);
+      await expect(queue.execute(f.connection, f.guardians[2].address, tx.safeTxHash)).to.be.rejectedWith(
+        "1 of 2 confirmations: 1 missing",
+      );
+      // A second owner from another process: executable; anyone executes.
+      expect(await signFromAnotherProcess(url, f.opsSafe, tx.safeTxHash, 2)).to.equal('200 {"ok":true}');
+      entry = await queue.entry(tx.safeTxHash);
+      expect(entry.confirmations.sort()).to.deep.equal([f.guardians[0].address, f.guardians[1].address].sort());
+      expect(entry.status).to.equal("executable");
+      await queue.execute(f.connection, f.stranger.address, tx.safeTxHash);
+      expect((await f.system.ddc.clusterRevenue(f.cluster)).nextEra).to.be.greaterThan(0);
+      expect((await queue.entry(tx.safeTxHash)).status).to.equal("stale");
+      // A late signature of the executed transaction: refused as stale.
+      const late = await signFromAnotherProcess(url, f.opsSafe, tx.safeTxHash, 3);
+      expect(late).to.equal(`400 {"error":"stale: nonce ${nonce} is already used (the Safe is at ${nonce + 1})"}`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("refuses a forged, foreign, duplicate or mistaken signature, saying why", async function () {
+    const f = await loadFixture(storeFixture);
+    const queue = new SafeQueue(
+      ethers.provider,
+      f.chainId,
+      f.opsSafe,
+      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
+    );
+    const tx = await queue.propose(await distributionTx(f, await queue.nextNonce()));
+    const g1 = wallet(1);
+    const stranger = wallet(11);
+    const good = await signSafeTx(g1, f.chainId, f.opsSafe, tx.data);
+    // Signed by someone else but claimed as an owner's.
+    const forged = await signSafeTx(stranger, f.chainId, f.opsSafe, tx.data);
+    await expect(queue.addSignature(tx.safeTxHash, g1.address, forged)).to.be.rejectedWith(
+      `the signature is not ${g1.address}'s for this transaction (it recovers to ${stranger.address})`,
+    );
+    // A genuine signature of somebody who is not an owner.
+    await expect(queue.addSignature(tx.safeTxHash, stranger.address, forged)).to.be.rejectedWith(
+      `${stranger.address} is not an owner of the Safe`,
+    );
+    // An owner's signature of another transaction (another nonce).
+    const otherTx = { ...tx.data, nonce: tx.data.nonce + 5 };
+    const wrong = await signSafeTx(g1, f.chainId, f.opsSafe, otherTx);
+    await expect(queue.addSignature(tx.safeTxHash, g1.address, wrong)).to.be.rejectedWith(/recovers to 0x/);
+    await queue.addSignature(tx.safeTxHash, g1.address, good);
+    await expect(queue.addSignature(tx.safeTxHash, g1.address, good)).to.be.rejectedWith(
+      `${g1.address} already signed this transaction`,
+    );
+    await expect(queue.addSignature(ethers.id("nothing"), g1.address, good)).to.be.rejectedWith(/no transaction 0x/);
+    await expect(queue.addSignature(tx.safeTxHash, g1.address, "0x" + "00".repeat(65))).to.be.rejectedWith(
+      "not a valid signature: signature type v=0 is not an owner's ECDSA signature",
+    );
+    expect((await queue.entry(tx.safeTxHash)).confirmations).to.deep.equal([g1.address]);
+    // A transaction whose nonce is already used is not even stored.
+    await expect(queue.propose({ ...tx.data, nonce: 0 })).to.be.rejectedWith(
+      /^stale: nonce 0 is below the Safe's next nonce 1/,
+    );
+  });
+
+  it("counts an on-chain approveHash as a confirmation", async function () {
+    const f = await loadFixture(storeFixture);
+    const queue = new SafeQueue(
+      ethers.provider,
+      f.chainId,
+      f.opsSafe,
+      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
+    );
+    const tx = await queue.propose(await distributionTx(f, await queue.nextNonce()));
+    await queue.addSignature(
+      tx.safeTxHash,
+      f.guardians[0].address,
+      await signSafeTx(wallet(1), f.chainId, f.opsSafe, tx.data),
+    );
+    await queue.approveOnChain(f.connection, f.guardians[2].address, tx.safeTxHash);
+    const entry = await queue.entry(tx.safeTxHash);
+    expect(entry.confirmations.sort()).to.deep.equal([f.guardians[0].address, f.guardians[2].address].sort());
+    await queue.execute(f.connection, f.guardians[1].address, tx.safeTxHash);
+    expect((await queue.entry(tx.safeTxHash)).status).to.equal("stale");
+  });
+
+  it("assigns nonces explicitly; a rejection unblocks a queue held up by an unsigned transaction", async function () {
+    const f = await loadFixture(storeFixture);
+    const queue = new SafeQueue(
+      ethers.provider,
+      f.chainId,
+      f.opsSafe,
+      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
+    );
+    const n = await queue.nextNonce();
+    const stuck = await queue.propose(await distributionTx(f, n), "nobody signs this");
+    expect(await queue.nextNonce()).to.equal(n + 1);
+    const next = await queue.propose(await distributionTx(f, n + 1), "the one that matters");
+    for (const i of [1, 2])
+      await queue.addSignature(
+        next.safeTxHash,
+        wallet(i).address,
+        await signSafeTx(wallet(i), f.chainId, f.opsSafe, next.data),
+      );
+    expect((await queue.entry(next.safeTxHash)).status).to.equal("blocked");
+    await expect(queue.execute(f.connection, f.guardians[0].address, next.safeTxHash)).to.be.rejectedWith(
+      `blocked: nonce ${n + 1} waits for nonce ${n} to execute first`,
+    );
+    // The owners reject nonce n instead of the stuck transaction.
+    const rejection = await queue.proposeRejection(n);
+    for (const i of [2, 3]) {
+      await queue.addSignature(
+        rejection.safeTxHash,
+        wallet(i).address,
+        await signSafeTx(wallet(i), f.chainId, f.opsSafe, rejection.data),
+      );
+    }
+    await queue.execute(f.connection, f.guardians[0].address, rejection.safeTxHash);
+    expect((await queue.entry(stuck.safeTxHash)).status).to.equal("stale");
+    expect((await queue.entry(next.safeTxHash)).status).to.equal("executable");
+    await queue.execute(f.connection, f.guardians[0].address, next.safeTxHash);
+    expect((await f.system.ddc.clusterRevenue(f.cluster)).nextEra).to.be.greaterThan(0);
+  });
+
+  it("the HTTP store refuses malformed input with the reason and 400", async function () {
+    const f = await loadFixture(storeFixture);
+    const backing = new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-")));
+    const server = createSignatureServer({
+      store: backing,
+      queueFor: (s) => new SafeQueue(ethers.provider, f.chainId, s, backing),
+    });
+    const url = await server.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const post = async (path: string, body: unknown) => {
+        const r = await fetch(url + path, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        return [r.status, await r.json()];
+      };
+      expect(await post(`/safes/0x1234/transactions`, {})).to.deep.equal([
+        400,
+        { error: "path: safe: a Safe address" },
+      ]);
+      expect(await post(`/safes/${f.opsSafe}/transactions`, { chainId: 1 })).to.deep.equal([
+        400,
+        { error: "transaction: safe: Invalid input: expected string, received undefined" },
+      ]);
+      const hash = ethers.id("x");
+      expect(
+        await post(`/safes/${f.opsSafe}/transactions/${hash}/signatures`, {
+          owner: f.guardians[0].address,
+          signature: "0x00",
+        }),
+      ).to.deep.equal([400, { error: "signature: signature: a 65-byte signature" }]);
+      const r = await fetch(`${url}/safes/${f.opsSafe}/transactions/${hash}`);
+      expect(r.status).to.equal(404);
+    } finally {
+      await server.close();
+    }
+  });
+});
