@@ -21,6 +21,8 @@ export const ACTION_KINDS = [
   "handover",
   "operators",
   "validators",
+  "add-node",
+  "reservation",
 ] as const;
 export type ActionKind = (typeof ACTION_KINDS)[number];
 
@@ -261,6 +263,24 @@ function memberSet(
       ...add.map((x) => call(coreAddress, fn, [a.cluster, x, true])),
       ...remove.map((x) => call(coreAddress, fn, [a.cluster, x, false])),
     ],
+  };
+}
+
+export function addNode(coreAddress: string, a: { cluster: bigint; node: bigint; tokens: bigint[] }): ManagerAction {
+  return {
+    key: { cluster: a.cluster, era: null, kind: "add-node" },
+    title: `Add node ${a.node} to cluster ${a.cluster}`,
+    body: `vNodes at tokens ${a.tokens.join(", ")}. A price increase waits the cluster's notice.`,
+    calls: [call(coreAddress, "clusterAddNode", [a.cluster, a.node, a.tokens])],
+  };
+}
+
+export function reservation(coreAddress: string, a: { cluster: bigint; unitsPerVNode: bigint }): ManagerAction {
+  return {
+    key: { cluster: a.cluster, era: null, kind: "reservation" },
+    title: `Reserve ${a.unitsPerVNode} units per vNode in cluster ${a.cluster}`,
+    body: "Each node's reserved capacity becomes units × its vNodes.",
+    calls: [call(coreAddress, "clusterReserveResource", [a.cluster, a.unitsPerVNode])],
   };
 }
 

@@ -1,0 +1,205 @@
+import type { Command } from "commander";
+import { parseAddress, parseAmount, parseId, parseIds, parseUint, formatAmount, type Context } from "../context";
+import { coreEvents, print, send } from "../output";
+import type { Runner } from "../main";
+
+/** Providers: nodes, trust, revenue. */
+export function registerProvider(program: Command, run: Runner): void {
+  const node = program.command("node").description("a provider's storage nodes");
+
+  const nodeParams = (o: { engine: string; version: string; url: string[]; metadata: string }) => ({
+    engine: o.engine,
+    version: o.version,
+    urls: o.url,
+    metadata: o.metadata,
+  });
+
+  node
+    .command("create")
+    .description("register a node (its provider is the key's account)")
+    .requiredOption("--signing-key <address>", "the node's signing key (an address; it can be rotated)")
+    .requiredOption("--capacity <units>", "units of storage the node offers")
+    .requiredOption("--rent <amount>", "rent per vNode per unit per month, in tokens (e.g. 1.5)")
+    .option("--url <url...>", "where the node serves (up to 4)", [])
+    .option("--engine <name>", "storage engine", "ddc-storage")
+    .option("--version <v>", "engine version", "1.0.0")
+    .option("--metadata <text>", "free text, emitted", "")
+    .action(
+      run(
+        async (
+          ctx,
+          o: {
+            signingKey: string;
+            capacity: string;
+            rent: string;
+            url: string[];
+            engine: string;
+            version: string;
+            metadata: string;
+          },
+        ) => {
+          const decimals = Number(await ctx.token.decimals());
+          const signer = await ctx.signer();
+          const receipt = await send(ctx, "node create", () =>
+            ctx.ddc
+              .connect(signer)
+              .nodeCreate(
+                parseAddress("--signing-key", o.signingKey),
+                parseUint("--capacity", o.capacity),
+                parseAmount(o.rent, decimals),
+                nodeParams(o),
+              ),
+          );
+          const created = coreEvents(ctx, receipt).find((e) => e.name === "NodeCreated");
+          const id = created?.args.node as bigint;
+          print(ctx, { node: id, tx: receipt.hash }, `node ${id} registered (tx ${receipt.hash})`);
+        },
+      ),
+    );
+
+  node
+    .command("update <node>")
+    .description("change a node's rent, capacity or parameters")
+    .option("--rent <amount>", "new asked rent (each manager accepts it per cluster)")
+    .option("--capacity <units>", "new capacity (not below what is reserved)")
+    .option("--url <url...>", "new URLs (with --engine/--version/--metadata: new parameters)")
+    .option("--engine <name>", "storage engine", "ddc-storage")
+    .option("--version <v>", "engine version", "1.0.0")
+    .option("--metadata <text>", "free text", "")
+    .action(
+      run(
+        async (
+          ctx,
+          raw: string,
+          o: { rent?: string; capacity?: string; url?: string[]; engine: string; version: string; metadata: string },
+        ) => {
+          const id = parseId("node", raw);
+          const ddc = ctx.ddc.connect(await ctx.signer());
+          const done: string[] = [];
+          if (o.rent !== undefined) {
+            const rent = parseAmount(o.rent, Number(await ctx.token.decimals()));
+            await send(ctx, "rent", () => ddc.nodeChangeRent(id, rent));
+            done.push(`rent ${o.rent}`);
+          }
+          if (o.capacity !== undefined) {
+            const capacity = parseUint("--capacity", o.capacity);
+            await send(ctx, "capacity", () => ddc.nodeChangeCapacity(id, capacity));
+            done.push(`capacity ${capacity}`);
+          }
+          if (o.url !== undefined) {
+            await send(ctx, "parameters", () => ddc.nodeChangeParams(id, nodeParams({ ...o, url: o.url ?? [] })));
+            done.push("parameters");
+          }
+          if (done.length === 0) throw new Error("nothing to update: give --rent, --capacity or --url");
+          print(ctx, { node: id, updated: done }, `node ${id}: ${done.join(", ")} updated`);
+        },
+      ),
+    );
+
+  node
+    .command("rotate-key <node> <newKey>")
+    .description("replace a node's signing key")
+    .action(
+      run(async (ctx, raw: string, key: string) => {
+        const id = parseId("node", raw);
+        const address = parseAddress("new key", key);
+        await send(ctx, "rotate key", async () => ctx.ddc.connect(await ctx.signer()).nodeRotateKey(id, address));
+        print(ctx, { node: id, signingKey: address }, `node ${id} now signs with ${address}`);
+      }),
+    );
+
+  for (const [name, trusted] of [
+    ["trust", true],
+    ["distrust", false],
+  ] as const) {
+    node
+      .command(`${name} <manager>`)
+      .description(
+        `${trusted ? "allow" : "stop"} a manager ${trusted ? "to add" : "adding"} the key's nodes to its clusters`,
+      )
+      .action(
+        run(async (ctx, raw: string) => {
+          const manager = parseAddress("manager", raw);
+          const ddc = ctx.ddc.connect(await ctx.signer());
+          await send(ctx, name, () => (trusted ? ddc.nodeTrustManager(manager) : ddc.nodeDistrustManager(manager)));
+          print(ctx, { manager, trusted }, `${trusted ? "trusting" : "no longer trusting"} ${manager}`);
+        }),
+      );
+  }
+
+  node
+    .command("remove <node>")
+    .description("deregister a node (in no cluster, its revenue claimed)")
+    .action(
+      run(async (ctx, raw: string) => {
+        const id = parseId("node", raw);
+        await send(ctx, "remove", async () => ctx.ddc.connect(await ctx.signer()).nodeRemove(id));
+        print(ctx, { node: id, removed: true }, `node ${id} removed`);
+      }),
+    );
+
+  node
+    .command("show <node>")
+    .description("a node's registration")
+    .action(
+      run(async (ctx, raw: string) => {
+        const n = await ctx.ddc.getNode(parseId("node", raw));
+        const decimals = Number(await ctx.token.decimals());
+        const value = {
+          id: n.id,
+          provider: n.provider,
+          signingKey: n.signingKey,
+          capacity: n.capacity,
+          reserved: n.reserved,
+          rent: formatAmount(n.rent, decimals),
+          clusters: n.clusterCount,
+          engine: n.engine,
+          version: n.version,
+          urls: [...n.urls],
+        };
+        print(
+          ctx,
+          value,
+          Object.entries(value).map(([k, v]) => `${k.padEnd(11)} ${Array.isArray(v) ? v.join(" ") : String(v)}`),
+        );
+      }),
+    );
+
+  const revenue = program.command("revenue").description("a provider's revenue");
+  revenue
+    .command("show <nodes>")
+    .description("what each node can claim now (comma-separated ids)")
+    .action(
+      run(async (ctx, raw: string) => {
+        const decimals = Number(await ctx.token.decimals());
+        const rows = [];
+        for (const id of parseIds("node", raw)) rows.push({ node: id, claimable: await ctx.ddc.nodeRevenue(id) });
+        print(
+          ctx,
+          rows,
+          rows.map((r) => `node ${r.node}: ${formatAmount(r.claimable, decimals)}`),
+        );
+      }),
+    );
+  revenue
+    .command("claim <nodes>")
+    .description("claim the nodes' revenue (comma-separated ids) to the key's account or --to")
+    .option("--to <address>", "where the tokens go (e.g. when the token refuses the provider's own address)")
+    .action(
+      run(async (ctx: Context, raw: string, o: { to?: string }) => {
+        const ids = parseIds("node", raw);
+        const signer = await ctx.signer();
+        const to = o.to === undefined ? await signer.getAddress() : parseAddress("--to", o.to);
+        const receipt = await send(ctx, "claim", () => ctx.ddc.connect(signer).claim(ids, to));
+        const decimals = Number(await ctx.token.decimals());
+        const paid = coreEvents(ctx, receipt)
+          .filter((e) => e.name === "RevenueClaimed")
+          .map((e) => ({ node: e.args.node as bigint, amount: e.args.amount as bigint }));
+        const total = paid.reduce((s, p) => s + p.amount, 0n);
+        print(ctx, { to, paid, total }, [
+          ...paid.map((p) => `node ${p.node}: ${formatAmount(p.amount, decimals)}`),
+          `paid ${formatAmount(total, decimals)} to ${to}`,
+        ]);
+      }),
+    );
+}

@@ -1,0 +1,40 @@
+import { Wallet, type Signer } from "ethers";
+import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../deploy/safe";
+import type { SafeConnection } from "../governance/safe";
+import { HttpSignatureStore } from "../governance/safeServer";
+import { DirectorySignatureStore, SafeQueue, type SignatureStore } from "../governance/safeStore";
+import type { Context } from "./context";
+import { CliError } from "./errors";
+
+/** The shared signature store: a directory, or an http(s) URL (--store, or DDC_SAFE_STORE). */
+export function storeFrom(raw: string | undefined): SignatureStore {
+  const where = raw ?? process.env.DDC_SAFE_STORE;
+  if (where === undefined || where === "") {
+    throw new CliError("no signature store", "pass --store <directory | http(s) URL> or set DDC_SAFE_STORE");
+  }
+  return /^https?:\/\//.test(where) ? new HttpSignatureStore(where) : new DirectorySignatureStore(where);
+}
+
+export function connectionFor(ctx: Context, safe: string): SafeConnection {
+  const c = ctx.record.contracts;
+  const missing = SAFE_CONTRACT_NAMES.filter((n) => c[n] === undefined);
+  const singletons =
+    missing.length === 0
+      ? (Object.fromEntries(SAFE_CONTRACT_NAMES.map((n) => [n, c[n]])) as SafeSingletons)
+      : undefined;
+  return {
+    provider: ctx.provider._getConnection().url,
+    safeAddress: safe,
+    contractNetworks: singletons === undefined ? undefined : contractNetworks(ctx.record.chainId, singletons),
+  };
+}
+
+export function queueFor(ctx: Context, safe: string, store: SignatureStore): SafeQueue {
+  return new SafeQueue(ctx.provider, ctx.record.chainId, safe, store);
+}
+
+/** protocol-kit takes the key itself: only a key held in this process (env or keystore) works. */
+export function privateKeyOf(signer: Signer): string {
+  if (signer instanceof Wallet) return signer.privateKey;
+  throw new CliError("Safe commands need a local key (DDC_PRIVATE_KEY or a keystore)");
+}

@@ -1,0 +1,266 @@
+import { expect } from "chai";
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { HDNodeWallet, encryptKeystoreJson } from "ethers";
+import { readRecord } from "../../deploy/record";
+import { freePort, startNode, type LocalNode } from "../helpers/localNode";
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, "..", "..");
+const MNEMONIC = "test test test test test test test test test test test junk";
+const account = (i: number) => HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`);
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe("the ddc CLI, end to end against npx hardhat node", function () {
+  this.timeout(600_000);
+  let node: LocalNode;
+  const dir = mkdtempSync(join(tmpdir(), "ddc-cli-"));
+  const store = join(dir, "signatures");
+  let env: NodeJS.ProcessEnv;
+
+  /** `ddc <args>` as account `key` (or with no key), in a separate process. */
+  async function ddc(args: string[], key?: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
+    const e = { ...env, ...extraEnv };
+    delete e.DDC_PRIVATE_KEY;
+    if (key !== undefined) e.DDC_PRIVATE_KEY = account(key).privateKey;
+    try {
+      const { stdout, stderr } = await run(process.execPath, [join(ROOT, "bin", "ddc"), ...args], {
+        cwd: ROOT,
+        env: e,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const e2 = error as { code: number; stdout: string; stderr: string };
+      return { code: e2.code, stdout: e2.stdout, stderr: e2.stderr };
+    }
+  }
+
+  async function json<T>(args: string[], key?: number): Promise<T> {
+    const r = await ddc(["--json", "--quiet", ...args], key);
+    expect(r.code, `ddc ${args.join(" ")}: ${r.stderr}`).to.equal(0);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  async function travel(seconds: number): Promise<void> {
+    for (const [method, params] of [
+      ["evm_increaseTime", [seconds]],
+      ["evm_mine", []],
+    ] as const) {
+      await fetch(node.url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+      });
+    }
+  }
+
+  before(async function () {
+    node = await startNode("hardhat", await freePort());
+    env = {
+      ...process.env,
+      DDC_LOCAL_RPC: node.url,
+      DDC_DEPLOYMENTS_DIR: dir,
+      HARDHAT_DISABLE_TELEMETRY_PROMPT: "true",
+    };
+    await run(join(ROOT, "node_modules", ".bin", "hardhat"), ["deploy", "--network", "localhost", "--demo"], {
+      cwd: ROOT,
+      env,
+    });
+  });
+  after(async function () {
+    await node?.stop();
+  });
+
+  it("a provider registers a node", async function () {
+    const key = account(15).address;
+    const r = await json<{ node: string }>(
+      ["node", "create", "--signing-key", key, "--capacity", "500", "--rent", "1.5", "--url", "https://n5.example"],
+      16,
+    );
+    expect(r.node).to.equal("5");
+    const shown = await json<{ provider: string; rent: string; capacity: string; urls: string[] }>([
+      "node",
+      "show",
+      "5",
+    ]);
+    expect(shown).to.include({ provider: account(16).address, rent: "1.5", capacity: "500" });
+    expect(shown.urls).to.deep.equal(["https://n5.example"]);
+    const human = await ddc(["node", "trust", account(10).address], 16);
+    expect(human.code).to.equal(0);
+    expect(human.stdout.trim()).to.equal(`trusting ${account(10).address}`);
+    expect(human.stderr).to.match(/trust: mined in block \d+/);
+  });
+
+  it("an owner creates a bucket, funds it and reserves units", async function () {
+    const owner = 17;
+    // The owner needs tokens: the demo's test stablecoin is minted by the deployer (account 0).
+    const record = readRecord(join(dir, "localhost.json"))!;
+    const mint = await run(
+      process.execPath,
+      [
+        "-e",
+        `const { Wallet, JsonRpcProvider, Contract } = require("ethers");
+         const w = new Wallet(process.env.K, new JsonRpcProvider(process.env.U));
+         new Contract(process.env.T, ["function mint(address,uint256)"], w).mint(process.env.O, 1000000000n).then((t) => t.wait());`,
+      ],
+      {
+        cwd: ROOT,
+        env: {
+          ...env,
+          K: account(0).privateKey,
+          U: node.url,
+          T: record.contracts.PaymentToken,
+          O: account(owner).address,
+        },
+      },
+    );
+    expect(mint.stderr).to.equal("");
+    const { bucket } = await json<{ bucket: string }>(
+      ["bucket", "create", "1", "--params", '{"engine":"ddc-storage"}'],
+      owner,
+    );
+    await json(["account", "deposit", "1", "250.5"], owner);
+    await json(["bucket", "alloc", bucket, "5", "--max-price", "10"], owner);
+    const ledger = await json<{ balance: string; units: string }>(["account", "show", "1"], owner);
+    expect(ledger.units).to.equal("5");
+    expect(BigInt(ledger.balance)).to.be.within(250_400_000n, 250_500_000n);
+    const b = await json<{ status: string; reserved: string; owner: string }>(["bucket", "show", bucket]);
+    expect(b).to.include({ status: "Active", reserved: "5", owner: account(owner).address });
+  });
+
+  it("a DAO member proposes, voters vote, and the proposal is queued and executed", async function () {
+    const { proposalId } = await json<{ proposalId: string; created: boolean }>(
+      ["cluster", "reserve", "1", "120", "--propose"],
+      4,
+    );
+    const again = await json<{ created: boolean; reason: string }>(["cluster", "reserve", "1", "120", "--propose"], 4);
+    expect(again).to.include({ created: false, reason: "exists" });
+    await travel(3601);
+    for (const [voter, support] of [
+      [4, "for"],
+      [5, "for"],
+      [6, "abstain"],
+    ] as const) {
+      await json(["gov", "vote", proposalId, support, "--reason", "capacity for the new buckets"], voter);
+    }
+    const show = await ddc(["gov", "show", proposalId]);
+    expect(show.stdout).to.include("DDCCore.clusterReserveResource(cluster=1, unitsPerVNode=120)");
+    expect(show.stdout).to.include("key        cluster 1, era -, reservation");
+    expect(show.stdout).to.match(/simulated from the Timelock now:\n {2}1\. ok/);
+    await travel(259_200);
+    expect((await json<{ state: string }>(["gov", "queue", proposalId], 4)).state).to.equal("Queued");
+    await travel(86_400);
+    expect((await json<{ state: string }>(["gov", "execute", proposalId], 9)).state).to.equal("Executed");
+    expect((await json<{ reservedPerVNode: string }>(["cluster", "show", "1"])).reservedPerVNode).to.equal("120");
+    const list = await json<{ id: string; state: string }[]>(["gov", "list"]);
+    expect(list[0]).to.include({ id: proposalId, state: "Executed" });
+  });
+
+  it("two Safe owners sign and execute; one is not enough", async function () {
+    const safe = readRecord(join(dir, "localhost.json"))!.contracts.DemoOperationsSafe;
+    const validator = account(18).address;
+    const created = await json<{ safeTxHash: string }>(
+      ["cluster", "validators", "2", "--add", validator, "--safe", safe, "--store", store],
+      1,
+    );
+    const early = await ddc(["safe", "execute", safe, created.safeTxHash, "--store", store], 3);
+    expect(early.code).to.equal(1);
+    expect(early.stderr).to.include("error: 1 of 2 confirmations: 1 missing");
+    const listed = await json<{ status: string; confirmations: number }[]>(["safe", "list", safe, "--store", store]);
+    expect(listed).to.have.length(1);
+    expect(listed[0]).to.include({ status: "pending", confirmations: 1 });
+    const shown = await ddc(["safe", "show", safe, created.safeTxHash, "--store", store]);
+    expect(shown.stdout).to.include(`DDCCore.clusterSetValidator(cluster=2, validator=${validator}, enabled=true)`);
+    expect(
+      (await json<{ confirmations: number }>(["safe", "sign", safe, created.safeTxHash, "--store", store], 2))
+        .confirmations,
+    ).to.equal(2);
+    await json(["safe", "execute", safe, created.safeTxHash, "--store", store], 3);
+    expect(await json<string[]>(["cluster", "validators", "2"])).to.include(validator);
+    const signedTwice = await ddc(["safe", "sign", safe, created.safeTxHash, "--store", store], 2);
+    expect(signedTwice.stderr).to.include("error: stale: nonce 1 is already used (the Safe is at 2)");
+  });
+
+  it("keys come from an encrypted keystore too", async function () {
+    const file = join(dir, "keystore.json");
+    const key = account(0);
+    const light = { scrypt: { N: 1024 } }; // a fast keystore for the test (real ones use the default cost)
+    writeFileSync(
+      file,
+      await encryptKeystoreJson({ address: key.address, privateKey: key.privateKey }, "correct horse", light),
+    );
+    const r = await ddc(["--json", "--quiet", "--keystore", file, "node", "trust", account(10).address], undefined, {
+      DDC_KEYSTORE_PASSWORD: "correct horse",
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    const wrong = await ddc(["--keystore", file, "node", "trust", account(10).address], undefined, {
+      DDC_KEYSTORE_PASSWORD: "wrong",
+    });
+    expect(wrong.code).to.equal(1);
+    expect(wrong.stderr).to.include(`error: cannot open the keystore ${file}: wrong password`);
+  });
+
+  describe("wrong inputs print a clear error and exit non-zero", function () {
+    const cases: [string, string[], number | undefined, RegExp, RegExp?][] = [
+      [
+        "an unknown bucket",
+        ["bucket", "show", "999"],
+        undefined,
+        /error: reverted: BucketNotFound\(bucket=999\)/,
+        /hint: check the bucket id/,
+      ],
+      ["a bad address", ["node", "trust", "0x123"], 16, /error: manager is not an address: "0x123"/],
+      ["a bad id", ["cluster", "show", "abc"], undefined, /error: cluster must be a positive integer, got "abc"/],
+      [
+        "a missing key",
+        ["node", "trust", account(10).address],
+        undefined,
+        /error: this command sends a transaction and no key is set/,
+        /hint: set DDC_PRIVATE_KEY, or --keystore <file>/,
+      ],
+      [
+        "a revert (not the manager)",
+        ["cluster", "reserve", "1", "5"],
+        16,
+        new RegExp(`error: reverted: ClusterNotManager\\(cluster=1, caller=${account(16).address}\\)`),
+        /hint: only the cluster's manager may do this/,
+      ],
+      ["an unknown proposal", ["gov", "show", "123"], undefined, /error: no proposal 123 on this Governor/],
+      ["a missing signature store", ["safe", "list", account(1).address], undefined, /error: no signature store/],
+    ];
+    for (const [what, args, key, message, hint] of cases) {
+      it(what, async function () {
+        const r = await ddc(args, key);
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.match(message);
+        if (hint) expect(r.stderr).to.match(hint);
+      });
+    }
+
+    it("no deployment record, and an unreachable node", async function () {
+      const none = await ddc(["cluster", "show", "1"], undefined, { DDC_DEPLOYMENTS_DIR: join(dir, "nowhere") });
+      expect(none.code).to.equal(1);
+      expect(none.stderr).to.match(/error: no deployment record at .*nowhere\/localhost\.json/);
+      const down = await ddc(["--rpc", "http://127.0.0.1:9", "cluster", "show", "1"]);
+      expect(down.code).to.equal(1);
+      expect(down.stderr).to.match(/error: the RPC node cannot be reached/);
+    });
+
+    it("--json errors are JSON too", async function () {
+      const r = await ddc(["--json", "bucket", "show", "999"]);
+      expect(r.code).to.equal(1);
+      expect(JSON.parse(r.stdout)).to.deep.equal({
+        error: "reverted: BucketNotFound(bucket=999)",
+        hint: "check the bucket id: `ddc bucket show <id>`",
+      });
+    });
+  });
+});
