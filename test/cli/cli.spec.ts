@@ -208,6 +208,72 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     expect(wrong.stderr).to.include(`error: cannot open the keystore ${file}: wrong password`);
   });
 
+  it("every other party's command: a manager's EOA cluster, claims, withdrawals, roles, delegation, rejection", async function () {
+    const manager = 19;
+    const { cluster } = await json<{ cluster: string }>(
+      ["cluster", "create", "--replication", "1", "--era-length", "600"],
+      manager,
+    );
+    // Node 5 (account 16's) joins the new cluster, directly from the manager's key.
+    await json(["node", "trust", account(manager).address], 16);
+    await json(["cluster", "add-node", cluster, "5", "--tokens", "7,1000"], manager);
+    await json(["cluster", "reserve", cluster, "10"], manager);
+    await json(["cluster", "operators", cluster, "--add", account(4).address], manager);
+    expect(await json<string[]>(["cluster", "operators", cluster])).to.deep.equal([account(4).address]);
+    await json(["cluster", "params", cluster, "--management-fee", "500"], manager);
+    const shown = await json<{ nodes: string[]; reservedPerVNode: string; manager: string }>([
+      "cluster",
+      "show",
+      cluster,
+    ]);
+    expect(shown).to.deep.include({ nodes: ["5"], reservedPerVNode: "10", manager: account(manager).address });
+    // The provider's node changes and revenue.
+    await json(["node", "update", "5", "--capacity", "600", "--rent", "2"], 16);
+    await json(["node", "rotate-key", "5", account(15).address], 16);
+    expect(await json<{ node: string; claimable: string }[]>(["revenue", "show", "5"])).to.deep.equal([
+      { node: "5", claimable: "0" },
+    ]);
+    const claim = await json<{ total: string; to: string }>(["revenue", "claim", "5", "--to", account(15).address], 16);
+    expect(claim).to.deep.equal({ to: account(15).address, paid: [{ node: "5", amount: "0" }], total: "0" });
+    // The owner's bucket roles, cap, close and a withdrawal (unlock first, then after the delay).
+    const owner = 17;
+    const { bucket } = await json<{ bucket: string }>(["bucket", "create", "1"], owner);
+    await json(["bucket", "grant", bucket, account(18).address, "--role", "reader"], owner);
+    await json(["bucket", "revoke", bucket, account(18).address, "--role", "reader"], owner);
+    await json(["bucket", "cap", bucket, "3"], owner);
+    await json(["bucket", "close", bucket], owner);
+    expect((await json<{ status: string }>(["bucket", "show", bucket])).status).to.equal("Closed");
+    const unlock = await json<{ unlocked: string }>(["account", "withdraw", "1", "10"], owner);
+    expect(unlock.unlocked).to.equal("10000000");
+    const early = await ddc(["account", "withdraw", "1", "10"], owner);
+    expect(early.stderr).to.match(/error: 10 unlocks at .*\nhint: run the same command again then/);
+    await travel(7 * 86_400 + 1);
+    expect(await json<{ withdrawn: string }>(["account", "withdraw", "1", "10"], owner)).to.include({
+      withdrawn: "10000000",
+    });
+    // Handover of the EOA cluster to another key, which accepts.
+    await json(["cluster", "handover", cluster, "--to", account(18).address], manager);
+    await json(["cluster", "handover", cluster, "--accept"], 18);
+    expect((await json<{ manager: string }>(["cluster", "show", cluster])).manager).to.equal(account(18).address);
+    // Replacement by the new manager: node 5 out, a fresh node in.
+    const { node: fresh } = await json<{ node: string }>(
+      ["node", "create", "--signing-key", account(14).address, "--capacity", "100", "--rent", "1"],
+      13,
+    );
+    await json(["node", "trust", account(18).address], 13);
+    const evidence = "0x" + "ab".repeat(32);
+    await json(["cluster", "replace-node", cluster, "5", "--to", `${fresh},${fresh}`, "--evidence", evidence], 18);
+    expect((await json<{ nodes: string[] }>(["cluster", "show", cluster])).nodes).to.deep.equal([fresh]);
+    // Node 5 was only in this cluster: now in none, its provider may deregister it.
+    expect(await json<{ removed: boolean }>(["node", "remove", "5"], 16)).to.deep.equal({ node: "5", removed: true });
+    // Delegation moves voting power; a Safe owner rejects a nonce nobody will sign.
+    const delegated = await json<{ votes: string }>(["gov", "delegate", account(5).address], 6);
+    expect(BigInt(delegated.votes)).to.equal(80_000n * 10n ** 18n);
+    const safe = readRecord(join(dir, "localhost.json"))!.contracts.DemoOperationsSafe;
+    const rejection = await json<{ nonce: number }>(["safe", "reject", safe, "2", "--store", store], 1);
+    expect(rejection.nonce).to.equal(2);
+  });
+
   describe("wrong inputs print a clear error and exit non-zero", function () {
     const cases: [string, string[], number | undefined, RegExp, RegExp?][] = [
       [

@@ -85,6 +85,16 @@ const cases: {
     touches: "parameters",
   },
   {
+    action: build.addNode(CORE, { cluster: 3n, node: 6n, tokens: [11n, 12n] }),
+    calls: [["clusterAddNode", { cluster: 3n, node: 6n, tokens: [11n, 12n] }]],
+    touches: "add-node",
+  },
+  {
+    action: build.reservation(CORE, { cluster: 3n, unitsPerVNode: 40n }),
+    calls: [["clusterReserveResource", { cluster: 3n, unitsPerVNode: 40n }]],
+    touches: "reservation",
+  },
+  {
     action: build.handover(CORE, { cluster: 3n, step: "propose", newManager: TIMELOCK }),
     calls: [["clusterProposeManager", { cluster: 3n, newManager: TIMELOCK }]],
     touches: "handover",
