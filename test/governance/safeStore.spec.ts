@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createSafe } from "../../deploy/safe";
-import { distribution } from "../../governance/actions";
+import { distribution, operators } from "../../governance/actions";
+import { decodeCall } from "../../governance/decode";
 import { createSignatureServer, HttpSignatureStore } from "../../governance/safeServer";
 import {
   DirectorySignatureStore,
@@ -220,6 +221,36 @@ describe("governance: the Safe signature store", function () {
     expect((await queue.entry(next.safeTxHash)).status).to.equal("executable");
     await queue.execute(f.connection, f.guardians[0].address, next.safeTxHash);
     expect((await f.system.ddc.clusterRevenue(f.cluster)).nextEra).to.be.greaterThan(0);
+  });
+
+  it("batches several actions in one Safe transaction with MultiSend, decoded call by call", async function () {
+    const f = await loadFixture(storeFixture);
+    const queue = new SafeQueue(
+      ethers.provider,
+      f.chainId,
+      f.opsSafe,
+      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
+    );
+    const era = (await f.system.ddc.clusterEra(f.cluster)).era - 1n;
+    const calls = [
+      ...distribution(f.core, { cluster: f.cluster, era, ineligible: [], evidenceHash: EVIDENCE }).calls,
+      ...operators(f.core, { cluster: f.cluster, add: [f.stranger.address] }).calls,
+    ].map((c) => ({ to: c.target, data: c.data }));
+    const data = await buildSafeTxData(f.connection, f.guardians[0].address, calls, await queue.nextNonce());
+    expect([data.to, data.operation]).to.deep.equal([f.system.safe.MultiSendCallOnly, 1]);
+    const decoded = decodeCall({ ...data, value: BigInt(data.value) }, { contracts: { ...f.system.contracts } });
+    expect(decoded.calls!.map((c) => c.function)).to.deep.equal(["clusterDistributeRevenues", "clusterSetOperator"]);
+    expect(decoded.warnings).to.deep.equal([]);
+    const tx = await queue.propose(data);
+    for (const i of [1, 3])
+      await queue.addSignature(
+        tx.safeTxHash,
+        wallet(i).address,
+        await signSafeTx(wallet(i), f.chainId, f.opsSafe, tx.data),
+      );
+    await queue.execute(f.connection, f.guardians[1].address, tx.safeTxHash);
+    expect((await f.system.ddc.clusterRevenue(f.cluster)).nextEra).to.equal(era + 1n);
+    expect(await f.system.ddc.clusterOperators(f.cluster)).to.deep.equal([f.stranger.address]);
   });
 
   it("the HTTP store refuses malformed input with the reason and 400", async function () {
