@@ -1,0 +1,87 @@
+import { getAddress } from "ethers";
+import type { SignedReport } from "./report";
+
+/** The lower median: the ⌊(k−1)/2⌋-th smallest (for an even count, the lower of the two middles). */
+export function lowerMedian(values: bigint[]): bigint {
+  if (values.length === 0) throw new Error("lowerMedian of nothing");
+  const sorted = [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** Reports needed to decide an era among `n` validators: ⌈2n/3⌉. */
+export function quorum(n: number): number {
+  return Math.ceil((2 * n) / 3);
+}
+
+export interface AggregationPolicy {
+  /** The cluster's QoS threshold (basis points). */
+  qosThreshold: number;
+  /** Bytes per unit (the cluster's unit size). */
+  unitSize: bigint;
+}
+
+export type Aggregation =
+  | { decided: false; have: number; need: number; validators: number; missing: string[] }
+  | {
+      decided: true;
+      have: number;
+      need: number;
+      validators: number;
+      /** Each member node's score: the lower median of the validators' scores (bps). */
+      scores: { node: number; score: number; eligible: boolean }[];
+      ineligible: number[];
+      /** Each bucket measured by at least one validator: ⌈lower median bytes / unit size⌉. */
+      usage: { bucket: number; measuredBytes: bigint; units: bigint }[];
+    };
+
+/**
+ * Decides an era from the reports that count (accepted, not equivocated, from the validator set at
+ * the era's end). With fewer than ⌈2n/3⌉ of the `n` validators, it says which are missing. A node a
+ * report leaves out scores 0 in it (the validator could not reach it); a failed retrievability
+ * proof scores 0. A bucket's usage is taken over the reports that measured it.
+ */
+export function aggregate(
+  reports: SignedReport[],
+  validators: Set<string>,
+  members: number[],
+  policy: AggregationPolicy,
+): Aggregation {
+  const counted = reports.filter((r) => validators.has(getAddress(r.validator)));
+  const n = validators.size;
+  const need = quorum(n);
+  const reporters = new Set(counted.map((r) => getAddress(r.validator)));
+  if (n === 0 || counted.length < need) {
+    const missing = [...validators].filter((v) => !reporters.has(v)).sort();
+    return { decided: false, have: counted.length, need, validators: n, missing };
+  }
+  const scores = [...members]
+    .sort((a, b) => a - b)
+    .map((node) => {
+      const seen = counted.map((r) => {
+        const result = r.report.nodes.find((x) => x.node === node);
+        return BigInt(result === undefined || !result.retrievable ? 0 : result.score);
+      });
+      const score = Number(lowerMedian(seen));
+      return { node, score, eligible: score >= policy.qosThreshold };
+    });
+  const byBucket = new Map<number, bigint[]>();
+  for (const r of counted) {
+    for (const b of r.report.buckets)
+      byBucket.set(b.bucket, [...(byBucket.get(b.bucket) ?? []), BigInt(b.measuredBytes)]);
+  }
+  const usage = [...byBucket.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([bucket, bytes]) => {
+      const measuredBytes = lowerMedian(bytes);
+      return { bucket, measuredBytes, units: (measuredBytes + policy.unitSize - 1n) / policy.unitSize };
+    });
+  return {
+    decided: true,
+    have: counted.length,
+    need,
+    validators: n,
+    scores,
+    ineligible: scores.filter((s) => !s.eligible).map((s) => s.node),
+    usage,
+  };
+}

@@ -1,0 +1,138 @@
+import { getAddress } from "ethers";
+import { reportDigest, reportSigner, signedReportSchema, type SignedReport } from "./report";
+
+/** Why a report is refused; each is logged and counted. */
+export const REJECTIONS = [
+  "malformed",
+  "wrong-chain",
+  "wrong-core",
+  "unknown-cluster",
+  "early",
+  "forged",
+  "not-a-validator",
+  "duplicate",
+  "equivocation",
+] as const;
+export type Rejection = (typeof REJECTIONS)[number];
+
+export type Verdict =
+  | { status: "accepted"; report: SignedReport; digest: string; validator: string }
+  | {
+      status: "rejected";
+      reason: Rejection;
+      detail: string;
+      equivocated?: { validator: string; cluster: number; era: number };
+    };
+
+/** What validation needs to know of the chain. */
+export interface ChainView {
+  chainId: number;
+  core: string;
+  /** When `era` of `cluster` ends (seconds), or undefined for an unknown cluster. */
+  eraEnd(cluster: number, era: number): Promise<bigint | undefined>;
+  /** The cluster's validators as of `era`'s end. */
+  validatorsAt(cluster: number, era: number): Promise<Set<string>>;
+  now(): Promise<bigint>;
+}
+
+/** What was accepted so far: each (cluster, era, validator) once; two different reports drop both. */
+export interface ReportBook {
+  /** The digest accepted for (cluster, era, validator), "equivocated", or undefined. */
+  recorded(cluster: number, era: number, validator: string): Promise<string | "equivocated" | undefined>;
+  accept(report: SignedReport, digest: string): Promise<void>;
+  /** Marks the validator's era as equivocated: its accepted report no longer counts. */
+  equivocate(cluster: number, era: number, validator: string): Promise<void>;
+}
+
+type Rejected = Extract<Verdict, { status: "rejected" }>;
+const reject = (reason: Rejection, detail: string): Rejected => ({ status: "rejected", reason, detail });
+
+/**
+ * The one validation path of every report, whatever brought it (HTTP or a file). In order:
+ * the shape (zod), the chain and the core it is for, the cluster, the era being over, the
+ * signature recovering to the validator it names, that validator being in the cluster's set at
+ * the era's end, and the report being new: the same report again is a duplicate; a different one
+ * from the same validator for the same era is equivocation, and both are dropped.
+ */
+export async function validateReport(raw: unknown, chain: ChainView, book: ReportBook): Promise<Verdict> {
+  const parsed = signedReportSchema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    return reject("malformed", `${i.path.join(".") || "(root)"}: ${i.message}`);
+  }
+  const r = parsed.data;
+  if (r.chainId !== chain.chainId)
+    return reject("wrong-chain", `for chain ${r.chainId}, this is chain ${chain.chainId}`);
+  if (getAddress(r.core) !== getAddress(chain.core))
+    return reject("wrong-core", `for core ${r.core}, this is ${chain.core}`);
+  const { cluster, era } = r.report;
+  const end = await chain.eraEnd(cluster, era);
+  if (end === undefined) return reject("unknown-cluster", `no cluster ${cluster}`);
+  const now = await chain.now();
+  if (now < end) return reject("early", `era ${era} of cluster ${cluster} ends at ${end}, it is ${now}`);
+  let signer: string;
+  try {
+    signer = reportSigner(r);
+  } catch (error) {
+    return reject("forged", `the signature does not verify: ${(error as Error).message.split(" (")[0]}`);
+  }
+  const validator = getAddress(r.validator);
+  if (signer !== validator) return reject("forged", `signed by ${signer}, not by ${validator}`);
+  const set = await chain.validatorsAt(cluster, era);
+  if (!set.has(validator))
+    return reject("not-a-validator", `${validator} was not a validator of cluster ${cluster} at the end of era ${era}`);
+  const digest = reportDigest(r.chainId, r.core, r.report);
+  const before = await book.recorded(cluster, era, validator);
+  if (before === "equivocated") {
+    return {
+      ...reject("equivocation", `${validator} already sent two different reports for era ${era}`),
+      equivocated: { validator, cluster, era },
+    };
+  }
+  if (before === digest) return reject("duplicate", `this report of ${validator} for era ${era} was accepted already`);
+  if (before !== undefined) {
+    await book.equivocate(cluster, era, validator);
+    return {
+      ...reject(
+        "equivocation",
+        `${validator} signed two different reports for era ${era} of cluster ${cluster}: both dropped`,
+      ),
+      equivocated: { validator, cluster, era },
+    };
+  }
+  await book.accept(r, digest);
+  return { status: "accepted", report: r, digest, validator };
+}
+
+/** A report book in memory (the bot's store keeps the same facts on disk). */
+export class MemoryReportBook implements ReportBook {
+  private readonly entries = new Map<string, { digest: string; report: SignedReport } | "equivocated">();
+
+  private static key(cluster: number, era: number, validator: string): string {
+    return `${cluster}/${era}/${getAddress(validator)}`;
+  }
+
+  async recorded(cluster: number, era: number, validator: string) {
+    const e = this.entries.get(MemoryReportBook.key(cluster, era, validator));
+    return e === undefined ? undefined : e === "equivocated" ? "equivocated" : e.digest;
+  }
+
+  async accept(report: SignedReport, digest: string): Promise<void> {
+    this.entries.set(MemoryReportBook.key(report.report.cluster, report.report.era, report.validator), {
+      digest,
+      report,
+    });
+  }
+
+  async equivocate(cluster: number, era: number, validator: string): Promise<void> {
+    this.entries.set(MemoryReportBook.key(cluster, era, validator), "equivocated");
+  }
+
+  /** The reports that count for (cluster, era): accepted and not equivocated. */
+  reportsFor(cluster: number, era: number): SignedReport[] {
+    const out: SignedReport[] = [];
+    for (const [k, e] of this.entries)
+      if (k.startsWith(`${cluster}/${era}/`) && e !== "equivocated") out.push(e.report);
+    return out;
+  }
+}

@@ -1,0 +1,230 @@
+import { expect } from "chai";
+import { Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
+import { aggregate, lowerMedian, quorum } from "../../manager-bot/src/aggregate";
+import { canonicalJson, evidenceHash } from "../../manager-bot/src/evidence";
+import { reportDigest, signReport, type ReportBody, type SignedReport } from "../../manager-bot/src/report";
+import { MemoryReportBook, validateReport, type ChainView } from "../../manager-bot/src/validate";
+
+const CHAIN = 31337;
+const CORE = getAddress("0x00000000000000000000000000000000000c0de1");
+const validators = [1, 2, 3, 4].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
+const outsider = new Wallet("0x" + "9".padStart(64, "0"));
+const addr = (w: Wallet) => getAddress(w.address);
+
+/** A chain where cluster 1's era 5 ended at t = 1,000 and now is 2,000; validators 1–3 count. */
+function chain(overrides: Partial<ChainView> = {}): ChainView {
+  return {
+    chainId: CHAIN,
+    core: CORE,
+    eraEnd: async (cluster, era) => (cluster === 1 ? 1000n + BigInt(era - 5) * 100n : undefined),
+    validatorsAt: async () => new Set(validators.slice(0, 3).map(addr)),
+    now: async () => 2000n,
+    ...overrides,
+  };
+}
+
+function body(scores: number[], extra: Partial<ReportBody> = {}): ReportBody {
+  return {
+    cluster: 1,
+    era: 5,
+    nodes: scores.map((score, i) => ({
+      node: i + 1,
+      availabilityBps: 10_000,
+      latencyMs: 20,
+      retrievable: true,
+      score,
+    })),
+    buckets: [{ bucket: 7, measuredBytes: "1073741825" }],
+    ...extra,
+  };
+}
+
+const sign = (w: Wallet, b: ReportBody) => signReport(w, CHAIN, CORE, b);
+
+describe("manager bot: reports, aggregation and evidence (pure)", function () {
+  describe("validation: one path, every rejection with its reason", function () {
+    it("accepts a validator's report for a closed era, once", async function () {
+      const book = new MemoryReportBook();
+      const r = await sign(validators[0], body([9000, 9500]));
+      const v = await validateReport(r, chain(), book);
+      expect(v.status).to.equal("accepted");
+      if (v.status === "accepted") expect(v.digest).to.equal(reportDigest(CHAIN, CORE, r.report));
+      expect(book.reportsFor(1, 5)).to.deep.equal([r]);
+      expect(await validateReport(r, chain(), book)).to.deep.include({ status: "rejected", reason: "duplicate" });
+    });
+
+    const malformed: [string, (r: SignedReport) => unknown, RegExp][] = [
+      ["a missing field", (r) => ({ ...r, report: { ...r.report, era: undefined } }), /^report\.era: /],
+      [
+        "a score above 10,000",
+        (r) => ({ ...r, report: { ...r.report, nodes: [{ ...r.report.nodes[0], score: 10_001 }] } }),
+        /nodes\.0\.score/,
+      ],
+      [
+        "nodes out of order",
+        (r) => ({ ...r, report: { ...r.report, nodes: [...r.report.nodes].reverse() } }),
+        /nodes must be in strictly increasing order/,
+      ],
+      ["an unknown field", (r) => ({ ...r, extra: true }), /Unrecognized key/],
+      ["another version", (r) => ({ ...r, version: 2 }), /^version: /],
+      [
+        "bytes as a number",
+        (r) => ({ ...r, report: { ...r.report, buckets: [{ bucket: 7, measuredBytes: 5 }] } }),
+        /measuredBytes/,
+      ],
+    ];
+    for (const [what, mutate, detail] of malformed) {
+      it(`malformed: ${what}`, async function () {
+        const r = await sign(validators[0], body([9000, 9500]));
+        const v = await validateReport(mutate(r), chain(), new MemoryReportBook());
+        expect(v).to.deep.include({ status: "rejected", reason: "malformed" });
+        if (v.status === "rejected") expect(v.detail).to.match(detail);
+      });
+    }
+
+    it("wrong chain, wrong core, unknown cluster, early", async function () {
+      const book = new MemoryReportBook();
+      const other = await signReport(validators[0], 1, CORE, body([9000]));
+      expect(await validateReport(other, chain(), book)).to.deep.include({
+        reason: "wrong-chain",
+        detail: "for chain 1, this is chain 31337",
+      });
+      const core2 = await signReport(validators[0], CHAIN, addr(outsider), body([9000]));
+      expect(await validateReport(core2, chain(), book)).to.deep.include({ reason: "wrong-core" });
+      const c9 = await sign(validators[0], body([9000], { cluster: 9 }));
+      expect(await validateReport(c9, chain(), book)).to.deep.include({
+        reason: "unknown-cluster",
+        detail: "no cluster 9",
+      });
+      const late = await sign(validators[0], body([9000], { era: 20 }));
+      expect(await validateReport(late, chain(), book)).to.deep.include({
+        reason: "early",
+        detail: "era 20 of cluster 1 ends at 2500, it is 2000",
+      });
+    });
+
+    it("forged: a report claiming another validator, or a broken signature", async function () {
+      const r = await sign(outsider, body([9000]));
+      const claimed = { ...r, validator: addr(validators[0]) };
+      expect(await validateReport(claimed, chain(), new MemoryReportBook())).to.deep.include({
+        reason: "forged",
+        detail: `signed by ${addr(outsider)}, not by ${addr(validators[0])}`,
+      });
+      const tampered = { ...(await sign(validators[0], body([9000]))), report: body([10_000]) };
+      expect(await validateReport(tampered, chain(), new MemoryReportBook())).to.deep.include({ reason: "forged" });
+    });
+
+    it("not a validator at the era's end", async function () {
+      const r = await sign(validators[3], body([9000]));
+      expect(await validateReport(r, chain(), new MemoryReportBook())).to.deep.include({
+        reason: "not-a-validator",
+        detail: `${addr(validators[3])} was not a validator of cluster 1 at the end of era 5`,
+      });
+    });
+
+    it("equivocation: a second, different report drops both, and any later one", async function () {
+      const book = new MemoryReportBook();
+      await validateReport(await sign(validators[0], body([9000])), chain(), book);
+      const second = await validateReport(await sign(validators[0], body([1000])), chain(), book);
+      expect(second).to.deep.include({ status: "rejected", reason: "equivocation" });
+      expect(book.reportsFor(1, 5)).to.deep.equal([]);
+      const third = await validateReport(await sign(validators[0], body([9000])), chain(), book);
+      expect(third).to.deep.include({ reason: "equivocation" });
+    });
+  });
+
+  describe("aggregation", function () {
+    const set = (n: number) => new Set(validators.slice(0, n).map(addr));
+    const policy = { qosThreshold: 9000, unitSize: 1n << 30n };
+
+    it("quorum is ⌈2n/3⌉, and the lower median takes the lower middle", function () {
+      expect([1, 2, 3, 4, 5, 6, 7].map(quorum)).to.deep.equal([1, 2, 2, 3, 4, 4, 5]);
+      expect(lowerMedian([5n, 1n, 3n])).to.equal(3n);
+      expect(lowerMedian([4n, 1n, 3n, 2n])).to.equal(2n);
+      expect(() => lowerMedian([])).to.throw("lowerMedian of nothing");
+    });
+
+    it("three validators: per node the lower median; eligibility at the threshold; missing nodes and failed proofs score 0", async function () {
+      const reports = [
+        await sign(validators[0], body([9000, 9999, 9500])),
+        await sign(
+          validators[1],
+          body([8999, 9999, 9500], {
+            nodes: [
+              { node: 1, availabilityBps: 1, latencyMs: 1, retrievable: true, score: 8999 },
+              { node: 2, availabilityBps: 1, latencyMs: 1, retrievable: false, score: 9999 },
+            ],
+          }),
+        ),
+        await sign(validators[2], body([9100, 9999, 9400])),
+      ];
+      const a = aggregate(reports, set(3), [3, 1, 2], policy);
+      expect(a.decided).to.equal(true);
+      if (!a.decided) return;
+      // node 1: 8999, 9000, 9100 → 9000 (eligible: at the threshold); node 2: 0, 9999, 9999 → 9999;
+      // node 3: absent (0), 9400, 9500 → 9400.
+      expect(a.scores).to.deep.equal([
+        { node: 1, score: 9000, eligible: true },
+        { node: 2, score: 9999, eligible: true },
+        { node: 3, score: 9400, eligible: true },
+      ]);
+      const low = aggregate(reports, set(3), [1, 2, 3], { ...policy, qosThreshold: 9001 });
+      expect(low.decided && low.ineligible).to.deep.equal([1]);
+    });
+
+    it("four validators (an even count): three reports decide, the lower of the two middles counts", async function () {
+      const reports = await Promise.all([8000, 9000, 9500, 9900].map((s, i) => sign(validators[i], body([s]))));
+      const four = aggregate(reports, set(4), [1], policy);
+      expect(four.decided && four.scores).to.deep.equal([{ node: 1, score: 9000, eligible: true }]);
+      const three = aggregate(reports.slice(1), set(4), [1], policy);
+      expect(three.decided && three.scores).to.deep.equal([{ node: 1, score: 9500, eligible: true }]);
+    });
+
+    it("fewer than ⌈2n/3⌉ reports: undecided, naming the missing validators", async function () {
+      const a = aggregate([await sign(validators[1], body([9000]))], set(3), [1], policy);
+      expect(a).to.deep.equal({
+        decided: false,
+        have: 1,
+        need: 2,
+        validators: 3,
+        missing: [addr(validators[0]), addr(validators[2])].sort(),
+      });
+      // A report from outside the set does not count.
+      const b = aggregate(
+        [await sign(outsider, body([9000])), await sign(validators[1], body([9000]))],
+        set(3),
+        [1],
+        policy,
+      );
+      expect(b.decided).to.equal(false);
+    });
+
+    it("measured units: ⌈lower median bytes / unit size⌉ over the reports that measured the bucket", async function () {
+      const g = 1n << 30n;
+      const b = (bytes: bigint[]) => bytes.map((x, i) => ({ bucket: i + 7, measuredBytes: x.toString() }));
+      const reports = [
+        await sign(validators[0], body([9000], { buckets: b([g + 1n, 0n]) })),
+        await sign(validators[1], body([9000], { buckets: b([3n * g]) })),
+        await sign(validators[2], body([9000], { buckets: b([g]) })),
+      ];
+      const a = aggregate(reports, set(3), [1], policy);
+      expect(a.decided && a.usage).to.deep.equal([
+        { bucket: 7, measuredBytes: g + 1n, units: 2n },
+        { bucket: 8, measuredBytes: 0n, units: 0n },
+      ]);
+    });
+  });
+
+  describe("evidence", function () {
+    it("is canonical JSON (RFC 8785): key order and bigints do not change the hash", function () {
+      const a = { era: 5, cluster: 1n, actions: [{ kind: "distribution", ineligible: [2] }], policy: { k: 3, m: 1 } };
+      const b = { policy: { m: 1, k: 3 }, actions: [{ ineligible: [2], kind: "distribution" }], cluster: "1", era: 5 };
+      expect(canonicalJson(a)).to.equal(
+        '{"actions":[{"ineligible":[2],"kind":"distribution"}],"cluster":"1","era":5,"policy":{"k":3,"m":1}}',
+      );
+      expect(evidenceHash(a)).to.equal(evidenceHash(b));
+      expect(evidenceHash(a)).to.equal(keccak256(toUtf8Bytes(canonicalJson(b))));
+      expect(evidenceHash({ ...a, era: 6 })).to.not.equal(evidenceHash(a));
+    });
+  });
+});
