@@ -7,6 +7,7 @@ import { registerOwner } from "./commands/owner";
 import { registerManager } from "./commands/manager";
 import { registerGov } from "./commands/gov";
 import { registerSafe } from "./commands/safe";
+import { registerVerify } from "./commands/verify";
 
 // Commander passes each action its positional arguments and options, untyped.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerManager(program, run);
   registerGov(program, run);
   registerSafe(program, run);
+  registerVerify(program, run);
   return program;
 }
 

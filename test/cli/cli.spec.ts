@@ -4,7 +4,12 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { HDNodeWallet, encryptKeystoreJson } from "ethers";
+import { HDNodeWallet, JsonRpcProvider, Wallet, encryptKeystoreJson } from "ethers";
+import { toProposal } from "../../governance/actions";
+import { proposeOnce } from "../../governance/dao";
+import { decideEra } from "../../manager-bot/src/decide";
+import { signReport } from "../../manager-bot/src/report";
+import { DDCGovernor__factory } from "../../typechain-types";
 import { readRecord } from "../../deploy/record";
 import { freePort, startNode, type LocalNode } from "../helpers/localNode";
 
@@ -272,6 +277,64 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     const safe = readRecord(join(dir, "localhost.json"))!.contracts.DemoOperationsSafe;
     const rejection = await json<{ nonce: number }>(["safe", "reject", safe, "2", "--store", store], 1);
     expect(rejection.nonce).to.equal(2);
+  });
+
+  it("verify: a proposal matches its evidence; edited evidence does not", async function () {
+    const record = readRecord(join(dir, "localhost.json"))!;
+    const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
+    const core = record.contracts.DDCCore;
+    const reporters = [41, 42, 43].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
+    const reports = await Promise.all(
+      reporters.map((w, i) =>
+        signReport(w, record.chainId, core, {
+          cluster: 1,
+          era: 2,
+          nodes: [1, 3].map((n) => ({
+            node: n,
+            availabilityBps: 10_000,
+            latencyMs: 9,
+            retrievable: true,
+            score: n === 3 ? [100, 9500, 200][i] : 9900,
+          })),
+          buckets: [],
+        }),
+      ),
+    );
+    const decision = decideEra({
+      chainId: record.chainId,
+      core,
+      cluster: 1,
+      era: 2,
+      snapshotBlock: await provider.getBlockNumber(),
+      validators: reporters.map((w) => w.address),
+      reports,
+      members: [1, 3].map((n) => ({ node: n, vNodes: 1, pendingReplacement: false })),
+      history: {},
+      candidates: [],
+      params: { qosThreshold: 9000, unitSize: 1n << 30n, replicationFactor: 2, reservedPerVNode: 100n },
+      policy: { failingEras: 3, maxPerEra: 1 },
+      previousEvidence: [],
+    });
+    if (!decision.decided) throw new Error("undecided");
+    const file = join(dir, "evidence.json");
+    writeFileSync(file, decision.json);
+    const governor = DDCGovernor__factory.connect(
+      record.contracts.DDCGovernor,
+      new Wallet(account(4).privateKey, provider),
+    );
+    const { id } = await proposeOnce(governor, toProposal(decision.actions[0], account(4).address));
+    provider.destroy();
+    const good = await ddc(["verify", id.toString(), "--evidence", file]);
+    expect(good.code, good.stderr).to.equal(0);
+    expect(good.stdout).to.include("ok    Distribute cluster 1's revenue for era 2: matches the evidence");
+    expect(good.stdout.trim().endsWith("verified")).to.equal(true);
+    const edited = JSON.parse(decision.json) as { reports: { report: { nodes: { score: number }[] } }[] };
+    edited.reports[0].report.nodes[1].score = 9999;
+    writeFileSync(file, JSON.stringify(edited));
+    const bad = await ddc(["verify", id.toString(), "--evidence", file]);
+    expect(bad.code).to.equal(1);
+    expect(bad.stdout).to.include("FAIL");
+    expect(bad.stdout.trim().endsWith("NOT verified")).to.equal(true);
   });
 
   describe("wrong inputs print a clear error and exit non-zero", function () {

@@ -1,0 +1,263 @@
+import { getAddress } from "ethers";
+import * as build from "../../governance/actions";
+import { aggregate, type Aggregation } from "./aggregate";
+import { canonicalJson, evidenceHash } from "./evidence";
+import { planReplacements, type CandidateState, type ReplacementPolicy } from "./policy";
+import { reportDigest, reportSigner, type SignedReport } from "./report";
+
+/** What the bot knows when it decides one era of one cluster (a snapshot at `snapshotBlock`). */
+export interface EraSnapshot {
+  chainId: number;
+  core: string;
+  cluster: number;
+  era: number;
+  snapshotBlock: number;
+  /** The validator set at the era's end. */
+  validators: string[];
+  /** The accepted, not equivocated reports. */
+  reports: SignedReport[];
+  members: { node: number; vNodes: number; pendingReplacement: boolean }[];
+  /** Each member's scores of earlier eras, newest last (from earlier evidence). */
+  history: Record<string, number[]>;
+  candidates: CandidateState[];
+  params: { qosThreshold: number; unitSize: bigint; replicationFactor: number; reservedPerVNode: bigint };
+  policy: ReplacementPolicy;
+  /** Hashes of earlier evidence this decision relies on (the history's sources). */
+  previousEvidence: string[];
+}
+
+/** An action as the evidence states it: its arguments, without the evidence hash it will carry. */
+export type PlannedAction =
+  | { kind: "usage-report"; buckets: number[]; measuredUnits: string[] }
+  | { kind: "distribution"; ineligible: number[] }
+  | { kind: "replace-node"; node: number; replacements: number[] };
+
+export type EraDecision =
+  | { decided: false; aggregation: Extract<Aggregation, { decided: false }> }
+  | {
+      decided: true;
+      evidence: Record<string, unknown>;
+      json: string;
+      hash: string;
+      planned: PlannedAction[];
+      actions: build.ManagerAction[];
+    };
+
+/** The actions an era's aggregation leads to (pure: the same snapshot, the same actions). */
+export function planActions(s: EraSnapshot, a: Extract<Aggregation, { decided: true }>): PlannedAction[] {
+  const planned: PlannedAction[] = [];
+  if (a.usage.length > 0) {
+    planned.push({
+      kind: "usage-report",
+      buckets: a.usage.map((u) => u.bucket),
+      measuredUnits: a.usage.map((u) => u.units.toString()),
+    });
+  }
+  planned.push({ kind: "distribution", ineligible: a.ineligible });
+  const scoreOf = new Map(a.scores.map((x) => [x.node, x.score]));
+  const plan = planReplacements({
+    members: s.members.map((m) => ({
+      node: m.node,
+      vNodes: m.vNodes,
+      scores: [...(s.history[String(m.node)] ?? []), scoreOf.get(m.node) ?? 0],
+      pending: m.pendingReplacement,
+    })),
+    candidates: s.candidates,
+    threshold: s.params.qosThreshold,
+    reservedPerVNode: s.params.reservedPerVNode,
+    replicationFactor: s.params.replicationFactor,
+    policy: s.policy,
+  });
+  for (const r of plan.replace) planned.push({ kind: "replace-node", node: r.node, replacements: r.replacements });
+  return planned;
+}
+
+/** The calls of the planned actions, each carrying the evidence hash. */
+export function buildActions(s: EraSnapshot, planned: PlannedAction[], hash: string): build.ManagerAction[] {
+  const cluster = BigInt(s.cluster);
+  const era = BigInt(s.era);
+  return planned.map((p) => {
+    switch (p.kind) {
+      case "usage-report":
+        return build.usageReport(s.core, {
+          cluster,
+          era,
+          buckets: p.buckets.map(BigInt),
+          measuredUnits: p.measuredUnits.map(BigInt),
+          evidenceHash: hash,
+        });
+      case "distribution":
+        return build.distribution(s.core, { cluster, era, ineligible: p.ineligible.map(BigInt), evidenceHash: hash });
+      case "replace-node":
+        return build.replaceNode(s.core, {
+          cluster,
+          era,
+          node: BigInt(p.node),
+          replacements: p.replacements.map(BigInt),
+          evidenceHash: hash,
+        });
+    }
+  });
+}
+
+/**
+ * Decides one era: aggregates the reports, plans the actions, and writes the evidence document
+ * (inputs, aggregation, planned actions), whose hash every action carries on chain.
+ */
+export function decideEra(s: EraSnapshot): EraDecision {
+  const validators = new Set(s.validators.map((v) => getAddress(v)));
+  const members = s.members.map((m) => m.node);
+  const a = aggregate(s.reports, validators, members, {
+    qosThreshold: s.params.qosThreshold,
+    unitSize: s.params.unitSize,
+  });
+  if (!a.decided) return { decided: false, aggregation: a };
+  const planned = planActions(s, a);
+  const reports = [...s.reports].sort((x, y) => getAddress(x.validator).localeCompare(getAddress(y.validator)));
+  const evidence = {
+    version: 1,
+    chainId: s.chainId,
+    core: getAddress(s.core),
+    cluster: s.cluster,
+    era: s.era,
+    snapshotBlock: s.snapshotBlock,
+    policy: { ...s.params, ...s.policy },
+    validators: [...validators].sort(),
+    reports,
+    members: s.members,
+    history: s.history,
+    candidates: s.candidates,
+    previousEvidence: s.previousEvidence,
+    aggregation: { scores: a.scores, ineligible: a.ineligible, usage: a.usage },
+    actions: planned,
+  };
+  const json = canonicalJson(evidence);
+  const hash = evidenceHash(evidence);
+  return { decided: true, evidence, json, hash, planned, actions: buildActions(s, planned, hash) };
+}
+
+/** The snapshot an evidence document was decided from (its inputs, checked for shape by use). */
+export function snapshotOf(doc: Record<string, unknown>): EraSnapshot {
+  const d = doc as {
+    chainId: number;
+    core: string;
+    cluster: number;
+    era: number;
+    snapshotBlock: number;
+    validators: string[];
+    reports: SignedReport[];
+    members: EraSnapshot["members"];
+    history: Record<string, number[]>;
+    candidates: (Omit<CandidateState, "capacity" | "reserved"> & { capacity: string; reserved: string })[];
+    previousEvidence: string[];
+    policy: {
+      qosThreshold: number;
+      unitSize: string;
+      replicationFactor: number;
+      reservedPerVNode: string;
+      failingEras: number;
+      maxPerEra: number;
+    };
+  };
+  return {
+    chainId: d.chainId,
+    core: d.core,
+    cluster: d.cluster,
+    era: d.era,
+    snapshotBlock: d.snapshotBlock,
+    validators: d.validators,
+    reports: d.reports,
+    members: d.members,
+    history: d.history,
+    candidates: d.candidates.map((c) => ({ ...c, capacity: BigInt(c.capacity), reserved: BigInt(c.reserved) })),
+    previousEvidence: d.previousEvidence,
+    params: {
+      qosThreshold: d.policy.qosThreshold,
+      unitSize: BigInt(d.policy.unitSize),
+      replicationFactor: d.policy.replicationFactor,
+      reservedPerVNode: BigInt(d.policy.reservedPerVNode),
+    },
+    policy: { failingEras: d.policy.failingEras, maxPerEra: d.policy.maxPerEra },
+  };
+}
+
+export interface VerifyLine {
+  action: string;
+  ok: boolean;
+  why: string;
+}
+
+/**
+ * Recomputes the decision from an evidence document and compares it, action by action, with the
+ * calls found on chain (a proposal's or a Safe transaction's): every report's signature and
+ * validator, the aggregation, the planned actions, the evidence hash in the calldata, and the
+ * calldata itself.
+ */
+export function verifyDecision(
+  doc: Record<string, unknown>,
+  onChain: { target: string; data: string }[],
+): VerifyLine[] {
+  const lines: VerifyLine[] = [];
+  const s = snapshotOf(doc);
+  const hash = evidenceHash(doc);
+  for (const r of s.reports) {
+    let signer = "";
+    try {
+      signer = reportSigner(r);
+    } catch {
+      // reported below
+    }
+    const okSig = signer === getAddress(r.validator);
+    const inSet = s.validators.map((v) => getAddress(v)).includes(getAddress(r.validator));
+    lines.push({
+      action: `report of ${getAddress(r.validator)} (${reportDigest(r.chainId, r.core, r.report).slice(0, 10)}…)`,
+      ok: okSig && inSet && r.report.cluster === s.cluster && r.report.era === s.era,
+      why: !okSig
+        ? "its signature does not match the validator"
+        : !inSet
+          ? "not in the validator set"
+          : "signed by a validator of the era",
+    });
+  }
+  const decision = decideEra(s);
+  if (!decision.decided) {
+    lines.push({
+      action: "aggregation",
+      ok: false,
+      why: `the evidence holds ${decision.aggregation.have} of the ${decision.aggregation.need} reports needed`,
+    });
+    return lines;
+  }
+  const stated = canonicalJson(doc.actions ?? null);
+  lines.push({
+    action: "planned actions",
+    ok: canonicalJson(decision.planned) === stated,
+    why:
+      canonicalJson(decision.planned) === stated
+        ? "recomputed from the reports: the same"
+        : "recomputed from the reports, they differ from what the evidence states",
+  });
+  const expected = buildActions(s, decision.planned, hash).flatMap((a) =>
+    a.calls.map((c) => ({ title: a.title, ...c })),
+  );
+  // Each call on chain (a proposal or a Safe transaction may carry one action or all of them).
+  for (const [i, o] of onChain.entries()) {
+    const exact = expected.find(
+      (e) => getAddress(e.target) === getAddress(o.target) && e.data.toLowerCase() === o.data.toLowerCase(),
+    );
+    if (exact !== undefined) {
+      lines.push({ action: exact.title, ok: true, why: `matches the evidence (${hash})` });
+      continue;
+    }
+    const sameFunction = expected.find((e) => e.data.slice(0, 10) === o.data.slice(0, 10));
+    lines.push({
+      action: sameFunction?.title ?? `call ${i + 1} on chain`,
+      ok: false,
+      why:
+        sameFunction === undefined
+          ? "the evidence does not lead to this call"
+          : "the call on chain differs from the one the evidence leads to (arguments or evidence hash)",
+    });
+  }
+  return lines;
+}

@@ -1,0 +1,108 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { Wallet, getAddress } from "ethers";
+import { toProposal } from "../../governance/actions";
+import { proposeOnce } from "../../governance/dao";
+import { decideEra, verifyDecision, type EraSnapshot } from "../../manager-bot/src/decide";
+import { signReport, type ReportBody } from "../../manager-bot/src/report";
+import { daoClusterFixture } from "../helpers/system";
+
+const validators = [1, 2, 3].map((i) => new Wallet("0x" + String(i + 40).padStart(64, "0")));
+const GIB = 1n << 30n;
+
+/** Era 4 of cluster 1 on `core`: node 2 failed its third era in a row, bucket 1 stored 2.5 GiB. */
+async function snapshot(core: string, chainId: number): Promise<EraSnapshot> {
+  const body = (node2: number): ReportBody => ({
+    cluster: 1,
+    era: 4,
+    nodes: [1, 2, 3].map((node) => ({
+      node,
+      availabilityBps: 10_000,
+      latencyMs: 30,
+      retrievable: true,
+      score: node === 2 ? node2 : 9800,
+    })),
+    buckets: [{ bucket: 1, measuredBytes: ((5n * GIB) / 2n).toString() }],
+  });
+  const reports = await Promise.all(validators.map((w, i) => signReport(w, chainId, core, body([100, 200, 9500][i]))));
+  return {
+    chainId,
+    core,
+    cluster: 1,
+    era: 4,
+    snapshotBlock: 123,
+    validators: validators.map((w) => w.address),
+    reports,
+    members: [1, 2, 3].map((node) => ({ node, vNodes: 1, pendingReplacement: false })),
+    history: { "1": [9800, 9800], "2": [100, 100], "3": [9800, 9800] },
+    candidates: [{ node: 4, trustsManager: true, capacity: 1000n, reserved: 0n, meanScore: null }],
+    params: { qosThreshold: 9000, unitSize: GIB, replicationFactor: 2, reservedPerVNode: 100n },
+    policy: { failingEras: 3, maxPerEra: 1 },
+    previousEvidence: [ethers.id("era 3")],
+  };
+}
+
+describe("manager bot: an era's decision, its evidence, and verify", function () {
+  it("decides usage, distribution and a replacement, each carrying the evidence hash", async function () {
+    const s = await snapshot(getAddress("0x00000000000000000000000000000000000c0de1"), 31337);
+    const d = decideEra(s);
+    expect(d.decided).to.equal(true);
+    if (!d.decided) return;
+    expect(d.planned).to.deep.equal([
+      { kind: "usage-report", buckets: [1], measuredUnits: ["3"] },
+      { kind: "distribution", ineligible: [2] },
+      { kind: "replace-node", node: 2, replacements: [4] },
+    ]);
+    expect(d.actions.map((a) => a.evidenceHash)).to.deep.equal([d.hash, d.hash, d.hash]);
+    expect(d.actions.map((a) => a.key)).to.deep.equal([
+      { cluster: 1n, era: 4n, kind: "usage-report" },
+      { cluster: 1n, era: 4n, kind: "distribution" },
+      { cluster: 1n, era: 4n, kind: "replace-node" },
+    ]);
+    // The same snapshot decides the same, to the byte; the document round-trips through JSON.
+    const again = decideEra(await snapshot(s.core, s.chainId));
+    expect(again.decided && again.hash).to.equal(d.hash);
+    expect(
+      verifyDecision(
+        JSON.parse(d.json),
+        d.actions.flatMap((a) => a.calls),
+      ).every((l) => l.ok),
+    ).to.equal(true);
+  });
+
+  it("verify passes on the real proposal and fails, saying where, on a tampered one or tampered evidence", async function () {
+    const f = await loadFixture(daoClusterFixture);
+    const { chainId } = await ethers.provider.getNetwork();
+    const s = await snapshot(f.core, Number(chainId));
+    const d = decideEra(s);
+    if (!d.decided) throw new Error("undecided");
+    const distribution = d.actions[1];
+    const { id } = await proposeOnce(f.system.governor.connect(f.bot), toProposal(distribution, f.bot.address));
+    const created = (await f.system.governor.queryFilter(f.system.governor.filters.ProposalCreated())).find(
+      (e) => e.args.proposalId === id,
+    )!;
+    const onChain = created.args.targets.map((target, i) => ({ target, data: created.args.calldatas[i] }));
+    const doc = JSON.parse(d.json) as Record<string, unknown>;
+    const real = verifyDecision(doc, onChain);
+    expect(real.filter((l) => !l.ok)).to.deep.equal([]);
+    expect(real.map((l) => l.action)).to.include(distribution.title);
+
+    // A proposal whose calldata names no ineligible node: it is not what the evidence leads to.
+    const forgedData = f.system.ddc.interface.encodeFunctionData("clusterDistributeRevenues", [1, 4, [], d.hash]);
+    expect(forgedData).to.not.equal(distribution.calls[0].data);
+    const bad = verifyDecision(doc, [{ target: f.core, data: forgedData }]);
+    expect(bad.at(-1)).to.deep.equal({
+      action: distribution.title,
+      ok: false,
+      why: "the call on chain differs from the one the evidence leads to (arguments or evidence hash)",
+    });
+    // Evidence edited after the fact (a report's score changed): its signature no longer holds,
+    // its hash no longer matches the calldata.
+    const edited = JSON.parse(d.json) as { reports: { report: { nodes: { score: number }[] } }[] };
+    edited.reports[0].report.nodes[1].score = 9900;
+    const lines = verifyDecision(edited as unknown as Record<string, unknown>, onChain);
+    expect(lines.some((l) => !l.ok && l.why === "its signature does not match the validator")).to.equal(true);
+    expect(lines.at(-1)!.ok).to.equal(false);
+  });
+});
