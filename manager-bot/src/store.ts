@@ -1,0 +1,232 @@
+import Database from "better-sqlite3";
+import { getAddress } from "ethers";
+import type { ActionKind } from "../../governance/actions";
+import type { SignedReport } from "./report";
+import type { ReportBook } from "./validate";
+
+/**
+ * The bot's embedded store (SQLite through better-sqlite3): every accepted report (never lost),
+ * the equivocations, and every action's state with its evidence, so that a restart resumes where
+ * the bot stopped. The schema is versioned: migrations run in order, once, in a transaction.
+ */
+
+/** An action's life. Terminal: executed, defeated, cancelled, expired, failed. */
+export const ACTION_STATES = [
+  "decided",
+  "proposed",
+  "awaiting-signatures",
+  "queued",
+  "executed",
+  "defeated",
+  "cancelled",
+  "expired",
+  "failed",
+] as const;
+export type ActionState = (typeof ACTION_STATES)[number];
+
+const NEXT: Record<ActionState, ActionState[]> = {
+  decided: ["proposed", "awaiting-signatures", "executed", "failed", "cancelled"],
+  proposed: ["queued", "executed", "defeated", "cancelled", "expired"],
+  "awaiting-signatures": ["executed", "cancelled", "failed"],
+  queued: ["executed", "cancelled", "expired"],
+  executed: [],
+  defeated: [],
+  cancelled: [],
+  expired: [],
+  failed: [],
+};
+
+export type Executor = "governor" | "safe" | "operator";
+
+export interface ActionRecord {
+  cluster: number;
+  era: number | null;
+  kind: ActionKind;
+  state: ActionState;
+  executor: Executor;
+  /** The proposal id, Safe transaction hash or transaction hash, once there is one. */
+  ref: string | null;
+  evidenceHash: string | null;
+  evidence: string | null;
+  updatedAt: number;
+}
+
+const MIGRATIONS: string[] = [
+  // 1: reports and equivocations
+  `CREATE TABLE reports (
+     cluster INTEGER NOT NULL, era INTEGER NOT NULL, validator TEXT NOT NULL,
+     digest TEXT NOT NULL, json TEXT NOT NULL, received_at INTEGER NOT NULL,
+     PRIMARY KEY (cluster, era, validator));
+   CREATE TABLE equivocations (
+     cluster INTEGER NOT NULL, era INTEGER NOT NULL, validator TEXT NOT NULL, at INTEGER NOT NULL,
+     PRIMARY KEY (cluster, era, validator));`,
+  // 2: actions, one per action key
+  `CREATE TABLE actions (
+     cluster INTEGER NOT NULL, era INTEGER NOT NULL, kind TEXT NOT NULL,
+     state TEXT NOT NULL, executor TEXT NOT NULL, ref TEXT, evidence_hash TEXT, evidence TEXT,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (cluster, era, kind));
+   CREATE INDEX actions_state ON actions (state);`,
+];
+
+/** `era` null (an action about no era) is kept as -1 in the key. */
+const eraKey = (era: number | null) => (era === null ? -1 : era);
+
+export class BotStore implements ReportBook {
+  private readonly db: Database.Database;
+
+  constructor(
+    file: string,
+    private readonly clock: () => number = () => Math.floor(Date.now() / 1000),
+  ) {
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    this.migrate();
+  }
+
+  /** The schema version (the number of migrations applied). */
+  get version(): number {
+    return this.db.pragma("user_version", { simple: true }) as number;
+  }
+
+  private migrate(): void {
+    const from = this.version;
+    if (from > MIGRATIONS.length) {
+      throw new Error(`the store is at schema ${from}, this bot knows ${MIGRATIONS.length}: upgrade the bot`);
+    }
+    for (let v = from; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ─────────────────────────────────────── reports ───────────────────────────────────────
+
+  async recorded(cluster: number, era: number, validator: string): Promise<string | "equivocated" | undefined> {
+    const v = getAddress(validator);
+    if (
+      this.db
+        .prepare("SELECT 1 FROM equivocations WHERE cluster = ? AND era = ? AND validator = ?")
+        .get(cluster, era, v)
+    ) {
+      return "equivocated";
+    }
+    const row = this.db
+      .prepare("SELECT digest FROM reports WHERE cluster = ? AND era = ? AND validator = ?")
+      .get(cluster, era, v) as { digest: string } | undefined;
+    return row?.digest;
+  }
+
+  async accept(report: SignedReport, digest: string): Promise<void> {
+    this.db
+      .prepare("INSERT INTO reports (cluster, era, validator, digest, json, received_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(
+        report.report.cluster,
+        report.report.era,
+        getAddress(report.validator),
+        digest,
+        JSON.stringify(report),
+        this.clock(),
+      );
+  }
+
+  async equivocate(cluster: number, era: number, validator: string): Promise<void> {
+    this.db
+      .prepare("INSERT OR IGNORE INTO equivocations (cluster, era, validator, at) VALUES (?, ?, ?, ?)")
+      .run(cluster, era, getAddress(validator), this.clock());
+  }
+
+  /** The reports that count for (cluster, era): accepted and not equivocated (kept either way). */
+  reportsFor(cluster: number, era: number): SignedReport[] {
+    const rows = this.db
+      .prepare(
+        `SELECT json FROM reports r WHERE cluster = ? AND era = ? AND NOT EXISTS
+           (SELECT 1 FROM equivocations e WHERE e.cluster = r.cluster AND e.era = r.era AND e.validator = r.validator)
+         ORDER BY validator`,
+      )
+      .all(cluster, era) as { json: string }[];
+    return rows.map((r) => JSON.parse(r.json) as SignedReport);
+  }
+
+  // ─────────────────────────────────────── actions ───────────────────────────────────────
+
+  action(cluster: number, era: number | null, kind: ActionKind): ActionRecord | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM actions WHERE cluster = ? AND era = ? AND kind = ?")
+      .get(cluster, eraKey(era), kind) as
+      | {
+          cluster: number;
+          era: number;
+          kind: ActionKind;
+          state: ActionState;
+          executor: Executor;
+          ref: string | null;
+          evidence_hash: string | null;
+          evidence: string | null;
+          updated_at: number;
+        }
+      | undefined;
+    if (row === undefined) return undefined;
+    return {
+      cluster: row.cluster,
+      era: row.era === -1 ? null : row.era,
+      kind: row.kind,
+      state: row.state,
+      executor: row.executor,
+      ref: row.ref,
+      evidenceHash: row.evidence_hash,
+      evidence: row.evidence,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  /** Records a decided action once: a second decision for the same key keeps the first. */
+  decide(a: {
+    cluster: number;
+    era: number | null;
+    kind: ActionKind;
+    executor: Executor;
+    evidenceHash: string | null;
+    evidence: string | null;
+  }): ActionRecord {
+    this.db
+      .prepare(
+        `INSERT OR IGNORE INTO actions (cluster, era, kind, state, executor, ref, evidence_hash, evidence, updated_at)
+         VALUES (?, ?, ?, 'decided', ?, NULL, ?, ?, ?)`,
+      )
+      .run(a.cluster, eraKey(a.era), a.kind, a.executor, a.evidenceHash, a.evidence, this.clock());
+    return this.action(a.cluster, a.era, a.kind)!;
+  }
+
+  /** Moves an action on; refuses a move its life does not allow (e.g. executed → proposed). */
+  advance(cluster: number, era: number | null, kind: ActionKind, to: ActionState, ref?: string): ActionRecord {
+    const current = this.action(cluster, era, kind);
+    if (current === undefined) throw new Error(`no action (${cluster}, ${era ?? "-"}, ${kind})`);
+    if (!NEXT[current.state].includes(to)) {
+      throw new Error(`action (${cluster}, ${era ?? "-"}, ${kind}) cannot go from ${current.state} to ${to}`);
+    }
+    this.db
+      .prepare(
+        "UPDATE actions SET state = ?, ref = COALESCE(?, ref), updated_at = ? WHERE cluster = ? AND era = ? AND kind = ?",
+      )
+      .run(to, ref ?? null, this.clock(), cluster, eraKey(era), kind);
+    return this.action(cluster, era, kind)!;
+  }
+
+  /** Actions not in a terminal state: what a restarted bot resumes. */
+  open(): ActionRecord[] {
+    const keys = this.db
+      .prepare(
+        "SELECT cluster, era, kind FROM actions WHERE state IN ('decided', 'proposed', 'awaiting-signatures', 'queued') ORDER BY cluster, era, kind",
+      )
+      .all() as { cluster: number; era: number; kind: ActionKind }[];
+    return keys.map((k) => this.action(k.cluster, k.era === -1 ? null : k.era, k.kind)!);
+  }
+}

@@ -1,0 +1,117 @@
+import { expect } from "chai";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { Wallet, getAddress } from "ethers";
+import { signReport, reportDigest } from "../../manager-bot/src/report";
+import { BotStore } from "../../manager-bot/src/store";
+import { validateReport, type ChainView } from "../../manager-bot/src/validate";
+
+const CORE = getAddress("0x00000000000000000000000000000000000c0de1");
+const v1 = new Wallet("0x" + "61".padStart(64, "0"));
+const chain: ChainView = {
+  chainId: 31337,
+  core: CORE,
+  eraEnd: async () => 100n,
+  validatorsAt: async () => new Set([getAddress(v1.address)]),
+  now: async () => 200n,
+};
+const body = (score: number) => ({
+  cluster: 1,
+  era: 3,
+  nodes: [{ node: 1, availabilityBps: 10_000, latencyMs: 5, retrievable: true, score }],
+  buckets: [],
+});
+const file = () => join(mkdtempSync(join(tmpdir(), "ddc-store-")), "bot.sqlite");
+
+describe("manager bot: the SQLite store", function () {
+  it("migrates once, to the current version, and refuses a newer store", function () {
+    const path = file();
+    const store = new BotStore(path);
+    expect(store.version).to.equal(2);
+    store.close();
+    const again = new BotStore(path);
+    expect(again.version).to.equal(2);
+    again.close();
+    const db = new Database(path);
+    db.pragma("user_version = 9");
+    db.close();
+    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 2: upgrade the bot");
+  });
+
+  it("is a report book: accepted reports survive a restart; equivocation drops both", async function () {
+    const path = file();
+    let store = new BotStore(path);
+    const r = await signReport(v1, 31337, CORE, body(9000));
+    expect((await validateReport(r, chain, store)).status).to.equal("accepted");
+    store.close();
+    store = new BotStore(path);
+    expect(store.reportsFor(1, 3)).to.deep.equal([r]);
+    expect(await validateReport(r, chain, store)).to.deep.include({ reason: "duplicate" });
+    expect(await store.recorded(1, 3, v1.address)).to.equal(reportDigest(31337, CORE, r.report));
+    expect(await validateReport(await signReport(v1, 31337, CORE, body(1)), chain, store)).to.deep.include({
+      reason: "equivocation",
+    });
+    expect(store.reportsFor(1, 3)).to.deep.equal([]);
+    expect(await store.recorded(1, 3, v1.address)).to.equal("equivocated");
+    store.close();
+  });
+
+  it("keeps each action's state, once per key, through its life; a restart resumes the open ones", function () {
+    const path = file();
+    let clock = 1000;
+    let store = new BotStore(path, () => clock);
+    const first = store.decide({
+      cluster: 1,
+      era: 3,
+      kind: "distribution",
+      executor: "governor",
+      evidenceHash: "0xabc",
+      evidence: "{}",
+    });
+    expect(first).to.deep.include({ state: "decided", ref: null, updatedAt: 1000 });
+    // The same decision again (a replica, a restart): the first is kept.
+    expect(
+      store.decide({
+        cluster: 1,
+        era: 3,
+        kind: "distribution",
+        executor: "safe",
+        evidenceHash: "0xdef",
+        evidence: "{}",
+      }),
+    ).to.deep.include({
+      executor: "governor",
+      evidenceHash: "0xabc",
+    });
+    clock = 2000;
+    expect(store.advance(1, 3, "distribution", "proposed", "42")).to.deep.include({
+      state: "proposed",
+      ref: "42",
+      updatedAt: 2000,
+    });
+    store.decide({
+      cluster: 1,
+      era: null,
+      kind: "parameters",
+      executor: "operator",
+      evidenceHash: null,
+      evidence: null,
+    });
+    store.close();
+    store = new BotStore(path, () => clock);
+    expect(store.open().map((a) => [a.kind, a.state, a.era])).to.deep.equal([
+      ["parameters", "decided", null],
+      ["distribution", "proposed", 3],
+    ]);
+    store.advance(1, 3, "distribution", "queued");
+    store.advance(1, 3, "distribution", "executed");
+    expect(() => store.advance(1, 3, "distribution", "proposed")).to.throw(
+      "action (1, 3, distribution) cannot go from executed to proposed",
+    );
+    expect(() => store.advance(9, 1, "distribution", "proposed")).to.throw("no action (9, 1, distribution)");
+    expect(store.open().map((a) => a.kind)).to.deep.equal(["parameters"]);
+    store.close();
+  });
+});
