@@ -284,6 +284,12 @@ export class SafeQueue {
     return [...confirmed];
   }
 
+  /** Whether the Safe executed the transaction `hash` (its `ExecutionSuccess` event). */
+  async wasExecuted(hash: string, fromBlock = 0): Promise<boolean> {
+    const filter = this.safeContract.filters.ExecutionSuccess(hash);
+    return (await this.safeContract.queryFilter(filter, fromBlock)).length > 0;
+  }
+
   /** `owner` approves the transaction on chain (`approveHash`): an alternative to signing. */
   async approveOnChain(connection: SafeConnection, owner: string, hash: string): Promise<void> {
     const kit = await safeFor(connection, owner);

@@ -1,0 +1,139 @@
+import type { Signer } from "ethers";
+import {
+  describe as describeAction,
+  parseActionKey,
+  sameKey,
+  toProposal,
+  type ManagerAction,
+} from "../../governance/actions";
+import { executeById, proposalState, proposeOnce, queueById, type GovernorLike } from "../../governance/dao";
+import type { SafeConnection } from "../../governance/safe";
+import { buildSafeTxData, signSafeTx, type SafeQueue } from "../../governance/safeStore";
+import type { ActionRecord, BotStore, Executor } from "./store";
+
+/**
+ * Where a cluster's manager actions go, and how the bot carries them out: a Governor proposal
+ * (the bot proposes, then queues and executes when due: it is also the keeper), a Safe
+ * transaction (the bot signs as one owner and publishes to the signature store; it executes once
+ * the threshold is met), or plain transactions from an operator key (routine work only).
+ */
+export type Target =
+  | { kind: "governor"; governor: GovernorLike; bot: Signer; fromBlock?: number }
+  | { kind: "safe"; queue: SafeQueue; connection: SafeConnection; bot: Signer; botKey: string; chainId: number }
+  | { kind: "operator"; bot: Signer };
+
+export interface Evidence {
+  hash: string;
+  json: string;
+}
+
+const executorOf = (t: Target): Executor => t.kind;
+
+/**
+ * Carries out one decided action, once: the store is asked first (a restart resumes), then the
+ * chain or the Safe store is searched for the same action key (a replica, or a crash between
+ * proposing and recording, proposes nothing twice). Returns the action's record.
+ */
+export async function carryOut(
+  store: BotStore,
+  target: Target,
+  action: ManagerAction,
+  evidence: Evidence | null,
+): Promise<ActionRecord> {
+  const { cluster, era, kind } = action.key;
+  const c = Number(cluster);
+  const e = era === null ? null : Number(era);
+  const record = store.decide({
+    cluster: c,
+    era: e,
+    kind,
+    executor: executorOf(target),
+    evidenceHash: evidence?.hash ?? null,
+    evidence: evidence?.json ?? null,
+  });
+  if (record.state !== "decided") return record;
+  switch (target.kind) {
+    case "governor": {
+      const outcome = await proposeOnce(
+        target.governor.connect(target.bot),
+        toProposal(action, await target.bot.getAddress()),
+        {
+          fromBlock: target.fromBlock,
+        },
+      );
+      return store.advance(c, e, kind, "proposed", outcome.id.toString());
+    }
+    case "safe": {
+      const existing = (await target.queue.list()).find((t) => {
+        const k = t.description === undefined ? undefined : parseActionKey(t.description);
+        return k !== undefined && sameKey(k, action.key) && t.status !== "stale";
+      });
+      if (existing !== undefined) return store.advance(c, e, kind, "awaiting-signatures", existing.safeTxHash);
+      const data = await buildSafeTxData(
+        target.connection,
+        target.botKey,
+        action.calls.map((x) => ({ to: x.target, data: x.data, value: x.value })),
+        await target.queue.nextNonce(),
+      );
+      const tx = await target.queue.propose(data, describeAction(action));
+      await target.queue.addSignature(
+        tx.safeTxHash,
+        await target.bot.getAddress(),
+        await signSafeTx(target.bot, target.chainId, target.queue.safe, data),
+      );
+      return store.advance(c, e, kind, "awaiting-signatures", tx.safeTxHash);
+    }
+    case "operator": {
+      let last = "";
+      for (const call of action.calls) {
+        const response = await target.bot.sendTransaction({ to: call.target, data: call.data, value: call.value });
+        const receipt = await response.wait();
+        if (receipt === null || receipt.status !== 1) return store.advance(c, e, kind, "failed", response.hash);
+        last = response.hash;
+      }
+      return store.advance(c, e, kind, "executed", last);
+    }
+  }
+}
+
+/**
+ * The keeper: moves every open action on. A succeeded proposal is queued, a queued one executed
+ * once the Timelock allows; a defeated, cancelled or expired one is recorded as such. A Safe
+ * transaction that reached its threshold is executed; one whose nonce was used by another is
+ * recorded as cancelled.
+ */
+export async function keep(store: BotStore, target: Target, now: () => Promise<bigint>): Promise<ActionRecord[]> {
+  const moved: ActionRecord[] = [];
+  for (const a of store.open()) {
+    if (a.executor !== executorOf(target) || a.ref === null) continue;
+    if (target.kind === "governor") {
+      const governor = target.governor.connect(target.bot);
+      const id = BigInt(a.ref);
+      const state = await proposalState(governor, id);
+      if (state === "Succeeded" && a.state === "proposed") {
+        await queueById(governor, id, { fromBlock: target.fromBlock });
+        moved.push(store.advance(a.cluster, a.era, a.kind, "queued"));
+      } else if (state === "Queued" && (await governor.proposalEta(id)) <= (await now())) {
+        if (a.state === "proposed") store.advance(a.cluster, a.era, a.kind, "queued");
+        await executeById(governor, id, { fromBlock: target.fromBlock });
+        moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
+      } else if (state === "Executed") {
+        moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
+      } else if (state === "Defeated" || state === "Canceled" || state === "Expired") {
+        const to = state === "Defeated" ? "defeated" : state === "Canceled" ? "cancelled" : "expired";
+        moved.push(store.advance(a.cluster, a.era, a.kind, to));
+      }
+    } else if (target.kind === "safe") {
+      const entry = await target.queue.entry(a.ref);
+      if (entry.status === "executable") {
+        await target.queue.execute(target.connection, target.botKey, a.ref);
+        moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
+      } else if (entry.status === "stale") {
+        // Its nonce is used: by this very transaction (someone executed it), or by another one.
+        const executed = await target.queue.wasExecuted(a.ref);
+        moved.push(store.advance(a.cluster, a.era, a.kind, executed ? "executed" : "cancelled"));
+      }
+    }
+  }
+  return moved;
+}

@@ -1,0 +1,146 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HDNodeWallet } from "ethers";
+import { createSafe } from "../../deploy/safe";
+import { distribution, toProposal } from "../../governance/actions";
+import { proposeOnce } from "../../governance/dao";
+import { DirectorySignatureStore, SafeQueue, signSafeTx } from "../../governance/safeStore";
+import { carryOut, keep, type Target } from "../../manager-bot/src/executors";
+import { BotStore } from "../../manager-bot/src/store";
+import { buildCluster, bySafe, daoClusterFixture, systemFixture } from "../helpers/system";
+
+const EVIDENCE = { hash: ethers.id("era evidence"), json: "{}" };
+const store = () => new BotStore(join(mkdtempSync(join(tmpdir(), "ddc-bot-")), "bot.sqlite"));
+const MNEMONIC = "test test test test test test test test test test test junk";
+const wallet = (i: number) =>
+  HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(ethers.provider);
+const now = async () => BigInt(await time.latest());
+
+describe("manager bot: executors and the keeper", function () {
+  describe("Governor", function () {
+    async function eraToDistribute() {
+      const f = await loadFixture(daoClusterFixture);
+      await time.increase(86_400);
+      await f.system.ddc.bucketSettlePayment(f.cluster, [f.bucket]);
+      const era = (await f.system.ddc.clusterEra(f.cluster)).era - 1n;
+      const action = distribution(f.core, { cluster: f.cluster, era, ineligible: [], evidenceHash: EVIDENCE.hash });
+      const target: Target = { kind: "governor", governor: f.system.governor, bot: f.bot };
+      const created = async () =>
+        (await f.system.governor.queryFilter(f.system.governor.filters.ProposalCreated())).length;
+      return { f, era, action, target, created };
+    }
+
+    it("two bots on one cluster propose the decision once", async function () {
+      const { action, target, created } = await eraToDistribute();
+      const before = await created();
+      const a = await carryOut(store(), target, action, EVIDENCE);
+      const b = await carryOut(store(), target, action, EVIDENCE);
+      expect(a.state).to.equal("proposed");
+      expect(b).to.deep.include({ state: "proposed", ref: a.ref });
+      expect((await created()) - before).to.equal(1);
+    });
+
+    it("a bot restarted between proposing and recording proposes nothing twice", async function () {
+      const { f, action, target, created } = await eraToDistribute();
+      const s = store();
+      s.decide({
+        cluster: Number(f.cluster),
+        era: Number(action.key.era),
+        kind: "distribution",
+        executor: "governor",
+        evidenceHash: EVIDENCE.hash,
+        evidence: "{}",
+      });
+      // It proposed, then died before writing it down.
+      const { id } = await proposeOnce(f.system.governor.connect(f.bot), toProposal(action, f.bot.address));
+      const before = await created();
+      const resumed = await carryOut(s, target, action, EVIDENCE);
+      expect(resumed).to.deep.include({ state: "proposed", ref: id.toString() });
+      expect(await created()).to.equal(before);
+      // And a second call is answered from the store alone.
+      expect(await carryOut(s, target, action, EVIDENCE)).to.deep.equal(resumed);
+    });
+
+    it("keeps the proposal moving: queued once passed, executed after the Timelock's delay", async function () {
+      const { f, era, action, target } = await eraToDistribute();
+      const s = store();
+      const { ref } = await carryOut(s, target, action, EVIDENCE);
+      expect(await keep(s, target, now)).to.deep.equal([]);
+      await time.increase(f.params.governance.votingDelay + 1);
+      for (const v of f.voters) await f.system.governor.connect(v).castVote(BigInt(ref!), 1);
+      await time.increase(f.params.governance.votingPeriod);
+      expect((await keep(s, target, now)).map((a) => a.state)).to.deep.equal(["queued"]);
+      expect(await keep(s, target, now)).to.deep.equal([]);
+      await time.increase(f.params.governance.timelockDelay);
+      expect((await keep(s, target, now)).map((a) => a.state)).to.deep.equal(["executed"]);
+      expect((await f.system.ddc.clusterRevenue(f.cluster)).nextEra).to.equal(era + 1n);
+      expect(s.open()).to.deep.equal([]);
+    });
+
+    it("records a defeated proposal as such", async function () {
+      const { f, action, target } = await eraToDistribute();
+      const s = store();
+      const { ref } = await carryOut(s, target, action, EVIDENCE);
+      await time.increase(f.params.governance.votingDelay + 1);
+      for (const v of f.voters) await f.system.governor.connect(v).castVote(BigInt(ref!), 0);
+      await time.increase(f.params.governance.votingPeriod);
+      expect((await keep(s, target, now)).map((a) => a.state)).to.deep.equal(["defeated"]);
+    });
+  });
+
+  describe("Safe", function () {
+    async function safeCluster() {
+      const f = await systemFixture();
+      const safe = await createSafe(
+        f.deployer,
+        f.system.safe,
+        f.guardians.map((g) => g.address),
+        2,
+        11n,
+      );
+      const built = await buildCluster(f, [safe]);
+      const ddc = f.system.ddc;
+      const core = await ddc.getAddress();
+      await ddc.connect(f.manager).clusterProposeManager(built.cluster, safe);
+      await bySafe(f, safe, [
+        { to: core, data: ddc.interface.encodeFunctionData("clusterAcceptManager", [built.cluster]) },
+      ]);
+      await time.increase(86_400);
+      await ddc.bucketSettlePayment(built.cluster, [built.bucket]);
+      const era = (await ddc.clusterEra(built.cluster)).era - 1n;
+      const { chainId } = await ethers.provider.getNetwork();
+      const signatures = new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-")));
+      const queue = new SafeQueue(ethers.provider, Number(chainId), safe, signatures);
+      const targetFor = (i: number): Target => ({
+        kind: "safe",
+        queue,
+        connection: f.safeConnection(safe),
+        bot: wallet(i),
+        botKey: wallet(i).privateKey,
+        chainId: Number(chainId),
+      });
+      const action = distribution(core, { cluster: built.cluster, era, ineligible: [], evidenceHash: EVIDENCE.hash });
+      return { f, era, queue, targetFor, action, chainId: Number(chainId), safe, cluster: built.cluster };
+    }
+
+    it("signs as one owner and publishes; a second bot finds it by action key; executes at the threshold", async function () {
+      const { f, era, queue, targetFor, action, chainId, safe, cluster } = await loadFixture(safeCluster);
+      const a = store();
+      const first = await carryOut(a, targetFor(1), action, EVIDENCE);
+      expect(first.state).to.equal("awaiting-signatures");
+      const second = await carryOut(store(), targetFor(2), action, EVIDENCE);
+      expect(second).to.deep.include({ state: "awaiting-signatures", ref: first.ref });
+      expect(await queue.list()).to.have.length(1);
+      expect(await keep(a, targetFor(1), now)).to.deep.equal([]);
+      // Another owner signs (from the Safe app, or `ddc safe sign`): the keeper executes.
+      const entry = await queue.entry(first.ref!);
+      await queue.addSignature(first.ref!, wallet(3).address, await signSafeTx(wallet(3), chainId, safe, entry.data));
+      expect((await keep(a, targetFor(1), now)).map((x) => x.state)).to.deep.equal(["executed"]);
+      expect((await f.system.ddc.clusterRevenue(cluster)).nextEra).to.equal(era + 1n);
+    });
+  });
+});
