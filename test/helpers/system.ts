@@ -139,12 +139,18 @@ export async function bySafe(f: SystemFixture, safe: string, calls: { to: string
 
 /** A cluster built by an EOA, handed to the DAO: the Timelock accepts, and names the bot its operator. */
 export async function daoClusterFixture() {
+  return daoCluster([]);
+}
+
+/** The DAO-managed cluster, with `validators` named by the first manager before the handover. */
+export async function daoCluster(validators: string[]) {
   const f = await systemFixture();
   const bot = (await ethers.getSigners())[12];
   const timelock = await f.system.timelock.getAddress();
   const built = await buildCluster(f, [timelock]);
   const ddc = f.system.ddc;
   const core = await ddc.getAddress();
+  for (const v of validators) await ddc.connect(f.manager).clusterSetValidator(built.cluster, v, true);
   await ddc.connect(f.manager).clusterProposeManager(built.cluster, timelock);
   const accept: Proposal = {
     actions: [

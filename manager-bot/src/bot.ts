@@ -1,0 +1,120 @@
+import { getAddress } from "ethers";
+import type { ActionKind } from "../../governance/actions";
+import type { IDDC } from "../../typechain-types";
+import { decideEra, type EraDecision, type EraSnapshot } from "./decide";
+import { carryOut, type Target } from "./executors";
+import type { ReplacementPolicy, CandidateState } from "./policy";
+import type { ActionRecord, BotStore } from "./store";
+import type { ChainView } from "./validate";
+
+/** Usage reports and distributions are routine (an operator may run them); replacements are the manager's. */
+const ROUTINE: ActionKind[] = ["usage-report", "distribution", "settlement"];
+
+/**
+ * What the bot reads of a cluster to decide an era: its members and their vNodes, its parameters,
+ * and the nodes that could replace a member (not members, trusted by the current manager).
+ */
+export async function readCluster(
+  ddc: IDDC,
+  cluster: number,
+): Promise<Pick<EraSnapshot, "members" | "candidates" | "params"> & { manager: string }> {
+  const [view, members] = await Promise.all([ddc.getCluster(cluster), ddc.clusterNodes(cluster)]);
+  const memberSet = new Set(members.map(Number));
+  const infos = await Promise.all(members.map((n) => ddc.clusterNodeInfo(cluster, n)));
+  const candidates: CandidateState[] = [];
+  const count = Number(await ddc.nodeCount());
+  for (let id = 1; id <= count; id++) {
+    if (memberSet.has(id)) continue;
+    const node = await ddc.getNode(id).catch(() => undefined);
+    if (node === undefined) continue; // deregistered
+    candidates.push({
+      node: id,
+      trustsManager: await ddc.isManagerTrusted(node.provider, view.manager),
+      capacity: node.capacity,
+      reserved: node.reserved,
+      meanScore: null,
+    });
+  }
+  return {
+    manager: view.manager,
+    members: members.map((n, i) => ({ node: Number(n), vNodes: infos[i].tokens.length, pendingReplacement: false })),
+    candidates,
+    params: {
+      qosThreshold: Number(view.params.qosThreshold),
+      unitSize: view.unitSize,
+      replicationFactor: Number(view.params.replicationFactor),
+      reservedPerVNode: view.reservedPerVNode,
+    },
+  };
+}
+
+/** Each member's scores of earlier eras, from the evidence of the store's earlier distributions. */
+export function historyFromStore(
+  store: BotStore,
+  cluster: number,
+  beforeEra: number,
+  eras: number,
+): { history: Record<string, number[]>; evidence: string[] } {
+  const history: Record<string, number[]> = {};
+  const evidence: string[] = [];
+  for (let era = Math.max(0, beforeEra - eras); era < beforeEra; era++) {
+    const a = store.action(cluster, era, "distribution");
+    if (a?.evidence == null) continue;
+    const doc = JSON.parse(a.evidence) as { aggregation: { scores: { node: number; score: number }[] } };
+    for (const s of doc.aggregation.scores) (history[String(s.node)] ??= []).push(s.score);
+    if (a.evidenceHash !== null) evidence.push(a.evidenceHash);
+  }
+  return { history, evidence };
+}
+
+/**
+ * Decides one closed era of one cluster from the reports in the store and carries the actions
+ * out: routine ones through `routine` (an operator key, or the manager), replacements through
+ * `structural` (the manager: a Governor or a Safe). Without enough reports, it says which are
+ * missing and does nothing.
+ */
+export async function decideAndAct(input: {
+  ddc: IDDC;
+  chain: ChainView;
+  store: BotStore;
+  cluster: number;
+  era: number;
+  snapshotBlock: number;
+  policy: ReplacementPolicy;
+  routine: Target;
+  structural: Target;
+}): Promise<{ decision: EraDecision; records: ActionRecord[] }> {
+  const { ddc, chain, store, cluster, era } = input;
+  const validators = [...(await chain.validatorsAt(cluster, era))].map((v) => getAddress(v));
+  const state = await readCluster(ddc, cluster);
+  const pending = new Set(
+    store
+      .open()
+      .filter((a) => a.cluster === cluster && a.kind === "replace-node")
+      .map((a) => a.era),
+  );
+  const { history, evidence } = historyFromStore(store, cluster, era, input.policy.failingEras);
+  const snapshot: EraSnapshot = {
+    chainId: chain.chainId,
+    core: chain.core,
+    cluster,
+    era,
+    snapshotBlock: input.snapshotBlock,
+    validators,
+    reports: store.reportsFor(cluster, era),
+    members: state.members.map((m) => ({ ...m, pendingReplacement: pending.size > 0 })),
+    history,
+    candidates: state.candidates,
+    params: state.params,
+    policy: input.policy,
+    previousEvidence: evidence,
+  };
+  const decision = decideEra(snapshot);
+  if (!decision.decided) return { decision, records: [] };
+  const records: ActionRecord[] = [];
+  for (const action of decision.actions) {
+    const target = ROUTINE.includes(action.key.kind) ? input.routine : input.structural;
+    records.push(await carryOut(store, target, action, { hash: decision.hash, json: decision.json }));
+  }
+  return { decision, records };
+}

@@ -1,0 +1,163 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { decideAndAct } from "../../manager-bot/src/bot";
+import { coreChainView } from "../../manager-bot/src/chain";
+import { verifyDecision } from "../../manager-bot/src/decide";
+import { keep, type Target } from "../../manager-bot/src/executors";
+import { ReportIntake } from "../../manager-bot/src/intake";
+import { signReport } from "../../manager-bot/src/report";
+import { BotStore } from "../../manager-bot/src/store";
+import { daoCluster } from "../helpers/system";
+
+const validators = [71, 72, 73].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
+
+async function fixture() {
+  return daoCluster(validators.map((v) => v.address));
+}
+
+describe("manager bot: a full era on a DAO-managed cluster", function () {
+  it("reports → decision → distribution by the operator and a replacement proposal → votes → executed", async function () {
+    const f = await loadFixture(fixture);
+    const ddc = f.system.ddc;
+    const { chainId } = await ethers.provider.getNetwork();
+    const chain = coreChainView(ddc, ethers.provider, Number(chainId));
+    const store = new BotStore(join(mkdtempSync(join(tmpdir(), "ddc-bot-")), "bot.sqlite"));
+    const intake = new ReportIntake(chain, store);
+    // The owner lets usage bill up to 20 units; a day of rent in the pool; the era that holds it is over.
+    await ddc.connect(f.owner).bucketSetCap(f.bucket, 20n);
+    await time.increase(86_400);
+    await ddc.bucketSettlePayment(f.cluster, [f.bucket]);
+    const era = Number((await ddc.clusterEra(f.cluster)).era) - 1;
+    const [failing, spare] = [f.nodes[1], f.nodes[3]];
+    const members = await ddc.clusterNodes(f.cluster);
+    for (const v of validators) {
+      const report = await signReport(v, Number(chainId), f.core, {
+        cluster: Number(f.cluster),
+        era,
+        nodes: members.map((n) => ({
+          node: Number(n),
+          availabilityBps: 10_000,
+          latencyMs: 20,
+          retrievable: n !== failing,
+          score: 9700,
+        })),
+        buckets: [{ bucket: Number(f.bucket), measuredBytes: (12n << 30n).toString() }],
+      });
+      expect((await intake.submit(report, "test")).status).to.equal("accepted");
+    }
+    const routine: Target = { kind: "operator", bot: f.bot };
+    const structural: Target = { kind: "governor", governor: f.system.governor, bot: f.bot };
+    const run = () =>
+      decideAndAct({
+        ddc,
+        chain,
+        store,
+        cluster: Number(f.cluster),
+        era,
+        snapshotBlock: 0,
+        policy: { failingEras: 1, maxPerEra: 1 },
+        routine,
+        structural,
+      });
+    const { decision, records } = await run();
+    expect(decision.decided).to.equal(true);
+    if (!decision.decided) return;
+    expect(decision.planned).to.deep.equal([
+      { kind: "usage-report", buckets: [Number(f.bucket)], measuredUnits: ["12"] },
+      { kind: "distribution", ineligible: [Number(failing)] },
+      { kind: "replace-node", node: Number(failing), replacements: [Number(spare)] },
+    ]);
+    expect(records.map((r) => [r.kind, r.state])).to.deep.equal([
+      ["usage-report", "executed"],
+      ["distribution", "executed"],
+      ["replace-node", "proposed"],
+    ]);
+    // Routine work is done: usage billed, revenue distributed, the failing node's share in the reserve.
+    expect((await ddc.getBucket(f.bucket)).billed).to.equal(12n);
+    expect((await ddc.clusterRevenue(f.cluster)).nextEra).to.equal(BigInt(era + 1));
+    expect((await ddc.clusterRevenue(f.cluster)).reserve).to.be.greaterThan(0n);
+    expect(await ddc.nodeRevenue(failing)).to.equal(0n);
+    // Running the bot again for the same era does nothing twice (and, with a replacement pending,
+    // plans none).
+    const proposals = async () =>
+      (await f.system.governor.queryFilter(f.system.governor.filters.ProposalCreated())).length;
+    const before = await proposals();
+    const again = await run();
+    expect(again.records.map((r) => [r.kind, r.state])).to.deep.equal([
+      ["usage-report", "executed"],
+      ["distribution", "executed"],
+    ]);
+    expect(await proposals()).to.equal(before);
+    // The voters check the proposal against the evidence, and pass it; the keeper does the rest.
+    const proposalId = BigInt(records[2].ref!);
+    const created = (await f.system.governor.queryFilter(f.system.governor.filters.ProposalCreated())).find(
+      (e) => e.args.proposalId === proposalId,
+    )!;
+    const onChain = created.args.targets.map((target, i) => ({ target, data: created.args.calldatas[i] }));
+    expect(verifyDecision(JSON.parse(decision.json), onChain).every((l) => l.ok)).to.equal(true);
+    await time.increase(f.params.governance.votingDelay + 1);
+    for (const v of f.voters) await f.system.governor.connect(v).castVote(proposalId, 1);
+    await time.increase(f.params.governance.votingPeriod);
+    const now = async () => BigInt(await time.latest());
+    expect((await keep(store, structural, now)).map((a) => a.state)).to.deep.equal(["queued"]);
+    await time.increase(f.params.governance.timelockDelay);
+    expect((await keep(store, structural, now)).map((a) => a.state)).to.deep.equal(["executed"]);
+    const [tokens, holders] = await ddc.clusterRing(f.cluster);
+    expect(holders[tokens.indexOf(failing << 40n)]).to.equal(spare);
+    expect(store.open()).to.deep.equal([]);
+    store.close();
+  });
+
+  it("an era without ⌈2n/3⌉ reports is not decided: the bot names the missing validators", async function () {
+    const f = await loadFixture(fixture);
+    const ddc = f.system.ddc;
+    const { chainId } = await ethers.provider.getNetwork();
+    const chain = coreChainView(ddc, ethers.provider, Number(chainId));
+    const store = new BotStore(join(mkdtempSync(join(tmpdir(), "ddc-bot-")), "bot.sqlite"));
+    await time.increase(3600);
+    const era = Number((await ddc.clusterEra(f.cluster)).era) - 1;
+    const members = await ddc.clusterNodes(f.cluster);
+    const report = await signReport(validators[0], Number(chainId), f.core, {
+      cluster: Number(f.cluster),
+      era,
+      nodes: members.map((n) => ({
+        node: Number(n),
+        availabilityBps: 10_000,
+        latencyMs: 20,
+        retrievable: true,
+        score: 9700,
+      })),
+      buckets: [],
+    });
+    await new ReportIntake(chain, store).submit(report, "test");
+    const target: Target = { kind: "operator", bot: f.bot };
+    const { decision, records } = await decideAndAct({
+      ddc,
+      chain,
+      store,
+      cluster: Number(f.cluster),
+      era,
+      snapshotBlock: 0,
+      policy: { failingEras: 1, maxPerEra: 1 },
+      routine: target,
+      structural: target,
+    });
+    expect(records).to.deep.equal([]);
+    expect(decision).to.deep.equal({
+      decided: false,
+      aggregation: {
+        decided: false,
+        have: 1,
+        need: 2,
+        validators: 3,
+        missing: [validators[1].address, validators[2].address].sort(),
+      },
+    });
+    store.close();
+  });
+});
