@@ -87,12 +87,9 @@ export async function decideAndAct(input: {
   const { ddc, chain, store, cluster, era } = input;
   const validators = [...(await chain.validatorsAt(cluster, era))].map((v) => getAddress(v));
   const state = await readCluster(ddc, cluster);
-  const pending = new Set(
-    store
-      .open()
-      .filter((a) => a.cluster === cluster && a.kind === "replace-node")
-      .map((a) => a.era),
-  );
+  // While a replacement is pending in the cluster (proposed, not executed nor refused), no other
+  // is proposed: the topology it was decided on may still change.
+  const replacing = store.open().some((a) => a.cluster === cluster && a.kind === "replace-node");
   const { history, evidence } = historyFromStore(store, cluster, era, input.policy.failingEras);
   const snapshot: EraSnapshot = {
     chainId: chain.chainId,
@@ -102,7 +99,7 @@ export async function decideAndAct(input: {
     snapshotBlock: input.snapshotBlock,
     validators,
     reports: store.reportsFor(cluster, era),
-    members: state.members.map((m) => ({ ...m, pendingReplacement: pending.size > 0 })),
+    members: state.members.map((m) => ({ ...m, pendingReplacement: replacing })),
     history,
     candidates: state.candidates,
     params: state.params,
