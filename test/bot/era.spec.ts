@@ -4,7 +4,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Wallet } from "ethers";
+import { HDNodeWallet, Wallet } from "ethers";
 import { decideAndAct } from "../../manager-bot/src/bot";
 import { coreChainView } from "../../manager-bot/src/chain";
 import { verifyDecision } from "../../manager-bot/src/decide";
@@ -12,8 +12,14 @@ import { keep, type Target } from "../../manager-bot/src/executors";
 import { ReportIntake } from "../../manager-bot/src/intake";
 import { signReport } from "../../manager-bot/src/report";
 import { BotStore } from "../../manager-bot/src/store";
-import { daoCluster } from "../helpers/system";
+import { buildCluster, bySafe, daoCluster, systemFixture } from "../helpers/system";
+import { createSafe } from "../../deploy/safe";
+import { decodeCall } from "../../governance/decode";
+import { DirectorySignatureStore, SafeQueue, signSafeTx } from "../../governance/safeStore";
 
+const MNEMONIC = "test test test test test test test test test test test junk";
+const wallet = (i: number) =>
+  HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(ethers.provider);
 const validators = [71, 72, 73].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
 
 async function fixture() {
@@ -110,6 +116,96 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const [tokens, holders] = await ddc.clusterRing(f.cluster);
     expect(holders[tokens.indexOf(failing << 40n)]).to.equal(spare);
     expect(store.open()).to.deep.equal([]);
+    store.close();
+  });
+
+  it("on a Safe-managed cluster: the replacement waits for a second owner, then the keeper executes it", async function () {
+    const f = await systemFixture();
+    const safe = await createSafe(
+      f.deployer,
+      f.system.safe,
+      f.guardians.map((g) => g.address),
+      2,
+      21n,
+    );
+    const built = await buildCluster(f, [safe]);
+    const ddc = f.system.ddc;
+    const core = await ddc.getAddress();
+    for (const v of validators) await ddc.connect(f.manager).clusterSetValidator(built.cluster, v.address, true);
+    await ddc.connect(f.manager).clusterProposeManager(built.cluster, safe);
+    const bot = wallet(1); // the bot's key is one of the Safe's owners, and its operator
+    await bySafe(f, safe, [
+      { to: core, data: ddc.interface.encodeFunctionData("clusterAcceptManager", [built.cluster]) },
+      { to: core, data: ddc.interface.encodeFunctionData("clusterSetOperator", [built.cluster, bot.address, true]) },
+    ]);
+    await time.increase(86_400);
+    await ddc.bucketSettlePayment(built.cluster, [built.bucket]);
+    const { chainId } = await ethers.provider.getNetwork();
+    const chain = coreChainView(ddc, ethers.provider, Number(chainId));
+    const store = new BotStore(join(mkdtempSync(join(tmpdir(), "ddc-bot-")), "bot.sqlite"));
+    const era = Number((await ddc.clusterEra(built.cluster)).era) - 1;
+    const [failing, spare] = [built.nodes[1], built.nodes[3]];
+    const members = await ddc.clusterNodes(built.cluster);
+    for (const v of validators) {
+      const report = await signReport(v, Number(chainId), core, {
+        cluster: Number(built.cluster),
+        era,
+        nodes: members.map((n) => ({
+          node: Number(n),
+          availabilityBps: 10_000,
+          latencyMs: 20,
+          retrievable: true,
+          score: n === failing ? 4000 : 9700,
+        })),
+        buckets: [],
+      });
+      await new ReportIntake(chain, store).submit(report, "test");
+    }
+    const queue = new SafeQueue(
+      ethers.provider,
+      Number(chainId),
+      safe,
+      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
+    );
+    const structural: Target = {
+      kind: "safe",
+      queue,
+      connection: f.safeConnection(safe),
+      bot,
+      botKey: bot.privateKey,
+      chainId: Number(chainId),
+    };
+    const { records } = await decideAndAct({
+      ddc,
+      chain,
+      store,
+      cluster: Number(built.cluster),
+      era,
+      snapshotBlock: 0,
+      policy: { failingEras: 1, maxPerEra: 1 },
+      routine: { kind: "operator", bot },
+      structural,
+    });
+    expect(records.map((r) => [r.kind, r.state])).to.deep.equal([
+      ["distribution", "executed"],
+      ["replace-node", "awaiting-signatures"],
+    ]);
+    const now = async () => BigInt(await time.latest());
+    expect(await keep(store, structural, now)).to.deep.equal([]);
+    // A second owner checks the transaction and signs it.
+    const entry = await queue.entry(records[1].ref!);
+    expect(decodeCall({ ...entry.data, value: 0n }).text).to.equal(
+      `DDCCore.clusterReplaceNode(cluster=${built.cluster}, node=${failing}, replacements=[${spare}], evidenceHash=${entry.description!.match(/Evidence: (0x[0-9a-f]{64})/)![1]})`,
+    );
+    await queue.addSignature(
+      entry.safeTxHash,
+      wallet(2).address,
+      await signSafeTx(wallet(2), Number(chainId), safe, entry.data),
+    );
+    expect((await keep(store, structural, now)).map((a) => a.state)).to.deep.equal(["executed"]);
+    expect([...(await ddc.clusterNodes(built.cluster))].sort()).to.deep.equal(
+      [built.nodes[0], built.nodes[2], spare].sort(),
+    );
     store.close();
   });
 
