@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {NodeId, ClusterId, BucketId} from "../types/Ids.sol";
 import {IDDC} from "../interfaces/IDDCViews.sol";
-import {NodeView, ClusterView, BucketView} from "../interfaces/IDDCTypes.sol";
+import {NodeView, ClusterView, BucketView, LedgerView} from "../interfaces/IDDCTypes.sol";
 
 /// @title DDCLens
 /// @notice Read-only helpers for clients (apps, storage nodes, explorers): paged and filtered lists,
@@ -14,6 +14,18 @@ import {NodeView, ClusterView, BucketView} from "../interfaces/IDDCTypes.sol";
 contract DDCLens {
     /// @notice The most ids one list call looks at.
     uint256 public constant MAX_SCAN = 100;
+    /// @notice The most bucket ids one {settlementPage} call looks at.
+    uint256 public constant MAX_SETTLEMENT_SCAN = 2_000;
+
+    /// @notice What the manager bot needs to decide whether a bucket's ledger is due for settlement.
+    struct BucketSettlement {
+        BucketId bucket;
+        address owner;
+        uint64 units;
+        /// @dev Rent accrued and not settled yet by the owner's ledger in this cluster (all its buckets).
+        uint256 owed;
+        uint40 coveredUntil;
+    }
 
     IDDC public immutable core;
 
@@ -84,6 +96,31 @@ contract DDCLens {
             ) items[found++] = b;
         }
         next = id <= core.bucketCount() ? id : 0;
+        assembly ("memory-safe") {
+            mstore(items, found)
+        }
+    }
+
+    /// @notice The open buckets of `cluster` among bucket ids `cursor`… (at most
+    /// {MAX_SETTLEMENT_SCAN} ids a call, `next` 0 at the end), each with its ledger's rent owed
+    /// and coverage: one call reads an era's settlement state of up to 2,000 buckets.
+    function settlementPage(
+        ClusterId cluster,
+        uint256 cursor
+    ) external view returns (BucketSettlement[] memory items, uint256 next) {
+        uint256 count = core.bucketCount();
+        uint256 id = cursor == 0 ? 1 : cursor;
+        uint256 end = id + MAX_SETTLEMENT_SCAN - 1;
+        if (end > count) end = count;
+        items = new BucketSettlement[](end >= id ? end - id + 1 : 0);
+        uint256 found;
+        for (; id <= end; ++id) {
+            BucketView memory b = core.getBucket(BucketId.wrap(uint64(id)));
+            if (b.closed || !(b.cluster == cluster)) continue;
+            LedgerView memory l = core.getLedger(b.owner, cluster);
+            items[found++] = BucketSettlement(b.id, b.owner, b.billed, l.owed, l.coveredUntil);
+        }
+        next = id <= count ? id : 0;
         assembly ("memory-safe") {
             mstore(items, found)
         }

@@ -1,9 +1,10 @@
 import { getAddress } from "ethers";
 import type { ActionKind } from "../../governance/actions";
-import type { IDDC } from "../../typechain-types";
+import type { DDCLens, IDDC } from "../../typechain-types";
+import { settlement } from "../../governance/actions";
 import { decideEra, type EraDecision, type EraSnapshot } from "./decide";
 import { carryOut, type Target } from "./executors";
-import type { ReplacementPolicy, CandidateState } from "./policy";
+import { planSettlements, type CandidateState, type LedgerState, type ReplacementPolicy } from "./policy";
 import type { ActionRecord, BotStore } from "./store";
 import type { ChainView } from "./validate";
 
@@ -48,6 +49,22 @@ export async function readCluster(
   };
 }
 
+/**
+ * The open buckets of a cluster with their ledgers' rent owed and coverage, through the lens (one
+ * call per 2,000 bucket ids). `settledAt` is when the bot last settled the cluster.
+ */
+export async function readSettlements(lens: DDCLens, cluster: number, settledAt: bigint): Promise<LedgerState[]> {
+  const out: LedgerState[] = [];
+  let cursor = 0n;
+  do {
+    const [items, next] = await lens.settlementPage(cluster, cursor);
+    for (const b of items)
+      out.push({ bucket: Number(b.bucket), owed: b.owed, settledAt, coveredUntil: b.coveredUntil });
+    cursor = next;
+  } while (cursor !== 0n);
+  return out;
+}
+
 /** Each member's scores of earlier eras, from the evidence of the store's earlier distributions. */
 export function historyFromStore(
   store: BotStore,
@@ -83,8 +100,32 @@ export async function decideAndAct(input: {
   policy: ReplacementPolicy;
   routine: Target;
   structural: Target;
+  /** With a lens, due buckets are settled first (settle → usage → distribute → replace). */
+  settlement?: { lens: DDCLens; minimum: bigint };
 }): Promise<{ decision: EraDecision; records: ActionRecord[] }> {
   const { ddc, chain, store, cluster, era } = input;
+  const settled: ActionRecord[] = [];
+  if (input.settlement !== undefined) {
+    // The bot settles a cluster at most once an era; a ledger it has not settled this era or the
+    // last one counts as unsettled for an era.
+    const now = await chain.now();
+    const done = (e: number) => store.action(cluster, e, "settlement")?.state === "executed";
+    const settledAt = done(era) || (era > 0 && done(era - 1)) ? now : 0n;
+    const ledgers = await readSettlements(input.settlement.lens, cluster, settledAt);
+    const eraLength = BigInt((await ddc.getCluster(cluster)).params.eraLength);
+    const plan = planSettlements(ledgers, now, eraLength, input.settlement.minimum);
+    if (plan.batches.length > 0) {
+      const first = settlement(chain.core, {
+        cluster: BigInt(cluster),
+        era: BigInt(era),
+        buckets: plan.batches[0].map(BigInt),
+      });
+      const calls = plan.batches.flatMap(
+        (b) => settlement(chain.core, { cluster: BigInt(cluster), buckets: b.map(BigInt) }).calls,
+      );
+      settled.push(await carryOut(store, input.routine, { ...first, calls }, null));
+    }
+  }
   const validators = [...(await chain.validatorsAt(cluster, era))].map((v) => getAddress(v));
   const state = await readCluster(ddc, cluster);
   // While a replacement is pending in the cluster (proposed, not executed nor refused), no other
@@ -107,8 +148,8 @@ export async function decideAndAct(input: {
     previousEvidence: evidence,
   };
   const decision = decideEra(snapshot);
-  if (!decision.decided) return { decision, records: [] };
-  const records: ActionRecord[] = [];
+  if (!decision.decided) return { decision, records: settled };
+  const records: ActionRecord[] = [...settled];
   for (const action of decision.actions) {
     const target = ROUTINE.includes(action.key.kind) ? input.routine : input.structural;
     records.push(await carryOut(store, target, action, { hash: decision.hash, json: decision.json }));

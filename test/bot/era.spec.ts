@@ -14,6 +14,7 @@ import { signReport } from "../../manager-bot/src/report";
 import { BotStore } from "../../manager-bot/src/store";
 import { buildCluster, bySafe, daoCluster, systemFixture } from "../helpers/system";
 import { createSafe } from "../../deploy/safe";
+import { DDCLens__factory } from "../../typechain-types";
 import { decodeCall } from "../../governance/decode";
 import { DirectorySignatureStore, SafeQueue, signSafeTx } from "../../governance/safeStore";
 
@@ -34,10 +35,10 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const chain = coreChainView(ddc, ethers.provider, Number(chainId));
     const store = new BotStore(join(mkdtempSync(join(tmpdir(), "ddc-bot-")), "bot.sqlite"));
     const intake = new ReportIntake(chain, store);
-    // The owner lets usage bill up to 20 units; a day of rent in the pool; the era that holds it is over.
+    // The owner lets usage bill up to 20 units; a day of rent accrues (the bot settles it).
     await ddc.connect(f.owner).bucketSetCap(f.bucket, 20n);
     await time.increase(86_400);
-    await ddc.bucketSettlePayment(f.cluster, [f.bucket]);
+    const lens = DDCLens__factory.connect(f.system.contracts.DDCLens, ethers.provider);
     const era = Number((await ddc.clusterEra(f.cluster)).era) - 1;
     const [failing, spare] = [f.nodes[1], f.nodes[3]];
     const members = await ddc.clusterNodes(f.cluster);
@@ -69,6 +70,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
         policy: { failingEras: 1, maxPerEra: 1 },
         routine,
         structural,
+        settlement: { lens, minimum: 1n },
       });
     const { decision, records } = await run();
     expect(decision.decided).to.equal(true);
@@ -79,6 +81,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
       { kind: "replace-node", node: Number(failing), replacements: [Number(spare)] },
     ]);
     expect(records.map((r) => [r.kind, r.state])).to.deep.equal([
+      ["settlement", "executed"],
       ["usage-report", "executed"],
       ["distribution", "executed"],
       ["replace-node", "proposed"],
@@ -95,12 +98,13 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const before = await proposals();
     const again = await run();
     expect(again.records.map((r) => [r.kind, r.state])).to.deep.equal([
+      ["settlement", "executed"],
       ["usage-report", "executed"],
       ["distribution", "executed"],
     ]);
     expect(await proposals()).to.equal(before);
     // The voters check the proposal against the evidence, and pass it; the keeper does the rest.
-    const proposalId = BigInt(records[2].ref!);
+    const proposalId = BigInt(records[3].ref!);
     const created = (await f.system.governor.queryFilter(f.system.governor.filters.ProposalCreated())).find(
       (e) => e.args.proposalId === proposalId,
     )!;

@@ -1,8 +1,16 @@
 import { expect } from "chai";
 import { ethers, network } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { coreFixture, CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, type CoreFixture } from "../helpers/fixtures";
+import {
+  coreFixture,
+  exampleFixture,
+  CLUSTER_PARAMS,
+  GIB,
+  NODE_PARAMS,
+  RENT,
+  type CoreFixture,
+} from "../helpers/fixtures";
 
 const ZERO = ethers.ZeroAddress;
 const MISSING = 99n;
@@ -174,6 +182,25 @@ async function ringFixture(): Promise<RingFixture> {
 }
 
 describe("DDCLens", function () {
+  describe("settlementPage", function () {
+    it("lists a cluster's open buckets with their ledger's rent owed and coverage, one call per 2,000 ids", async function () {
+      const f = await loadFixture(exampleFixture);
+      await time.increase(86_400);
+      const [items, next] = await f.lens.settlementPage(f.cluster, 0);
+      const ledger = await f.ddc.getLedger(f.owner1.address, f.cluster);
+      expect(ledger.owed).to.be.greaterThan(0n);
+      expect(items.map((i) => [i.bucket, i.owner, i.units, i.owed, i.coveredUntil])).to.deep.equal([
+        [f.bucket, f.owner1.address, f.units, ledger.owed, ledger.coveredUntil],
+      ]);
+      expect(next).to.equal(0n);
+      expect(await f.lens.MAX_SETTLEMENT_SCAN()).to.equal(2000n);
+      // Another cluster's view, and a closed bucket: nothing.
+      expect((await f.lens.settlementPage(7, 0))[0]).to.deep.equal([]);
+      await f.ddc.connect(f.owner1).bucketClose(f.bucket);
+      expect((await f.lens.settlementPage(f.cluster, 0))[0]).to.deep.equal([]);
+    });
+  });
+
   it("reads the core it was deployed with", async function () {
     const f = await loadFixture(coreFixture);
     expect(await f.lens.core()).to.equal(f.coreAddress);
