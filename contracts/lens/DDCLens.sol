@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {NodeId, ClusterId, BucketId} from "../types/Ids.sol";
 import {IDDC} from "../interfaces/IDDCViews.sol";
-import {NodeView, ClusterView, BucketView, LedgerView} from "../interfaces/IDDCTypes.sol";
+import {NodeView, ClusterView, BucketView, LedgerView, NodeStatus} from "../interfaces/IDDCTypes.sol";
 
 /// @title DDCLens
 /// @notice Read-only helpers for clients (apps, storage nodes, explorers): paged and filtered lists,
@@ -98,6 +98,52 @@ contract DDCLens {
         next = id <= core.bucketCount() ? id : 0;
         assembly ("memory-safe") {
             mstore(items, found)
+        }
+    }
+
+    /// @notice A cluster's members with their number of vNodes and status, in one call.
+    function clusterMembers(
+        ClusterId cluster
+    ) external view returns (NodeId[] memory nodes, uint256[] memory vNodes, NodeStatus[] memory status) {
+        nodes = core.clusterNodes(cluster);
+        vNodes = new uint256[](nodes.length);
+        status = new NodeStatus[](nodes.length);
+        for (uint256 i = 0; i < nodes.length; ++i) {
+            (NodeStatus s, , uint64[] memory tokens) = core.clusterNodeInfo(cluster, nodes[i]);
+            (vNodes[i], status[i]) = (tokens.length, s);
+        }
+    }
+
+    /// @notice Nodes that could replace a member of `cluster`: registered, not members, with
+    /// whether their provider trusts the cluster's manager and their free capacity; node ids
+    /// `cursor`… ({MAX_SETTLEMENT_SCAN} a call, `next` 0 at the end).
+    function replacementCandidates(
+        ClusterId cluster,
+        uint256 cursor
+    ) external view returns (NodeId[] memory nodes, bool[] memory trusted, uint256[] memory free, uint256 next) {
+        address manager = core.getCluster(cluster).manager;
+        uint256 count = core.nodeCount();
+        uint256 id = cursor == 0 ? 1 : cursor;
+        uint256 end = id + MAX_SETTLEMENT_SCAN - 1;
+        if (end > count) end = count;
+        uint256 size = end >= id ? end - id + 1 : 0;
+        (nodes, trusted, free) = (new NodeId[](size), new bool[](size), new uint256[](size));
+        uint256 found;
+        for (; id <= end; ++id) {
+            NodeId node = NodeId.wrap(uint32(id));
+            try core.getNode(node) returns (NodeView memory n) {
+                try core.clusterNodeInfo(cluster, node) {
+                    continue; // a member
+                } catch {}
+                (nodes[found], trusted[found]) = (node, core.isManagerTrusted(n.provider, manager));
+                free[found++] = n.capacity - n.reserved;
+            } catch {} // removed
+        }
+        next = id <= count ? id : 0;
+        assembly ("memory-safe") {
+            mstore(nodes, found)
+            mstore(trusted, found)
+            mstore(free, found)
         }
     }
 

@@ -5,7 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HDNodeWallet, Wallet } from "ethers";
-import { decideAndAct } from "../../manager-bot/src/bot";
+import { decideAndAct, readCluster } from "../../manager-bot/src/bot";
 import { coreChainView } from "../../manager-bot/src/chain";
 import { verifyDecision } from "../../manager-bot/src/decide";
 import { keep, type Target } from "../../manager-bot/src/executors";
@@ -70,7 +70,8 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
         policy: { failingEras: 1, maxPerEra: 1 },
         routine,
         structural,
-        settlement: { lens, minimum: 1n },
+        lens,
+        settlement: { minimum: 1n },
       });
     const { decision, records } = await run();
     expect(decision.decided).to.equal(true);
@@ -211,6 +212,31 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
       [built.nodes[0], built.nodes[2], spare].sort(),
     );
     store.close();
+  });
+
+  it("reads a cluster through the lens in a few calls, as it reads it view by view", async function () {
+    const f = await loadFixture(fixture);
+    const lens = DDCLens__factory.connect(f.system.contracts.DDCLens, ethers.provider);
+    // One more candidate that does not trust the Timelock, and a deregistered node.
+    await f.system.ddc
+      .connect(f.stranger)
+      .nodeCreate(ethers.Wallet.createRandom().address, 50n, 1n, { engine: "e", version: "v", urls: [], metadata: "" });
+    await f.system.ddc
+      .connect(f.stranger)
+      .nodeCreate(ethers.Wallet.createRandom().address, 50n, 1n, { engine: "e", version: "v", urls: [], metadata: "" });
+    await f.system.ddc.connect(f.stranger).nodeRemove(await f.system.ddc.nodeCount());
+    const byViews = await readCluster(f.system.ddc, Number(f.cluster));
+    const byLens = await readCluster(f.system.ddc, Number(f.cluster), lens);
+    const free = (c: { capacity: bigint; reserved: bigint }) => c.capacity - c.reserved;
+    expect(byLens.members).to.deep.equal(byViews.members);
+    expect(byLens.params).to.deep.equal(byViews.params);
+    expect(byLens.candidates.map((c) => [c.node, c.trustsManager, free(c)])).to.deep.equal(
+      byViews.candidates.map((c) => [c.node, c.trustsManager, free(c)]),
+    );
+    expect(byLens.candidates.map((c) => [c.node, c.trustsManager])).to.deep.equal([
+      [Number(f.nodes[3]), true],
+      [Number(f.nodes[3]) + 1, false],
+    ]);
   });
 
   it("an era without ⌈2n/3⌉ reports is not decided: the bot names the missing validators", async function () {
