@@ -84,10 +84,7 @@ library ClusterLogic {
             k != 0 && k <= DDCConstants.MAX_VNODES_PER_NODE,
             IDDCCore.ClusterTokensInvalid(cluster, k, DDCConstants.MAX_VNODES_PER_NODE)
         );
-        require(
-            c.nodes.length < DDCConstants.MAX_NODES_PER_CLUSTER,
-            IDDCCore.ClusterTooManyNodes(cluster, DDCConstants.MAX_NODES_PER_CLUSTER)
-        );
+        uint96 rent = _enroll(c, m, n, cluster, node, c.accPerWeight);
         require(
             c.tokens.length + k <= DDCConstants.MAX_VNODES_PER_CLUSTER,
             IDDCCore.ClusterTooManyVNodes(cluster, DDCConstants.MAX_VNODES_PER_CLUSTER)
@@ -96,19 +93,7 @@ library ClusterLogic {
         require(required <= n.capacity, IDDCCore.NodeCapacityExceeded(node, n.capacity, required));
 
         _placeTokens(c, m, cluster, node, tokens);
-        uint96 rent = n.rent;
-        m.status = NodeStatus.Active;
-        m.rent = rent;
-        m.position = uint16(c.nodes.length);
-        c.nodes.push(node);
-        // The node earns from distributions after it joined, none before.
-        m.accCheckpoint = c.accPerWeight;
         m.vNodes = uint8(k);
-        require(
-            n.clusterCount < DDCConstants.MAX_CLUSTERS_PER_NODE,
-            IDDCCore.NodeTooManyClusters(node, DDCConstants.MAX_CLUSTERS_PER_NODE)
-        );
-        m.nodeSlot = NodeClusters.push(n, cluster);
         n.reserved = uint64(required);
         emit IDDCCore.ClusterNodeAdded(cluster, node, tokens, rent);
         // The new vNodes are charged once the increase is in force (at once if nothing is allocated).
@@ -479,25 +464,39 @@ library ClusterLogic {
     /// @dev `to` joins the cluster (with no vNode yet) as a replacement: it earns from now on, and
     /// is charged at most the leaving node's rent until the notice has passed.
     function _join(Cluster storage c, Membership storage m, Node storage n, Handover memory h, NodeId to) private {
-        require(
-            c.nodes.length < DDCConstants.MAX_NODES_PER_CLUSTER,
-            IDDCCore.ClusterTooManyNodes(h.cluster, DDCConstants.MAX_NODES_PER_CLUSTER)
-        );
-        require(
-            n.clusterCount < DDCConstants.MAX_CLUSTERS_PER_NODE,
-            IDDCCore.NodeTooManyClusters(to, DDCConstants.MAX_CLUSTERS_PER_NODE)
-        );
-        uint96 rent = n.rent;
-        m.status = NodeStatus.Active;
-        m.rent = rent;
-        m.position = uint16(c.nodes.length);
-        c.nodes.push(to);
-        m.accCheckpoint = h.acc;
-        m.nodeSlot = NodeClusters.push(n, h.cluster);
+        uint96 rent = _enroll(c, m, n, h.cluster, to, h.acc);
         if (rent > h.outRent) {
             m.inForceRent = uint96(h.outRent);
             m.scheduleId = JOINING;
         }
+    }
+
+    /// @dev Makes `node` an active member (with no vNode yet) at its asked rent, earning from
+    /// revenue per weight `acc` on (nothing from earlier distributions), within the node and
+    /// cluster maxima. Returns the rent.
+    function _enroll(
+        Cluster storage c,
+        Membership storage m,
+        Node storage n,
+        ClusterId cluster,
+        NodeId node,
+        uint256 acc
+    ) private returns (uint96 rent) {
+        require(
+            c.nodes.length < DDCConstants.MAX_NODES_PER_CLUSTER,
+            IDDCCore.ClusterTooManyNodes(cluster, DDCConstants.MAX_NODES_PER_CLUSTER)
+        );
+        require(
+            n.clusterCount < DDCConstants.MAX_CLUSTERS_PER_NODE,
+            IDDCCore.NodeTooManyClusters(node, DDCConstants.MAX_CLUSTERS_PER_NODE)
+        );
+        rent = n.rent;
+        m.status = NodeStatus.Active;
+        m.rent = rent;
+        m.position = uint16(c.nodes.length);
+        c.nodes.push(node);
+        m.accCheckpoint = acc;
+        m.nodeSlot = NodeClusters.push(n, cluster);
     }
 
     /// @dev How long a price increase, or a provider's request to leave, waits.
