@@ -136,48 +136,28 @@ export function decideEra(s: EraSnapshot): EraDecision {
   return { decided: true, evidence, json, hash, planned, actions: buildActions(s, planned, hash) };
 }
 
+/** A type as it reads back from JSON: bigints were written as decimal strings. */
+type Stringified<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] };
+
+/** The inputs of an evidence document, as {decideEra} wrote them. */
+type EvidenceInputs = Omit<EraSnapshot, "candidates" | "params" | "policy"> & {
+  candidates: Stringified<CandidateState>[];
+  policy: Stringified<EraSnapshot["params"]> & ReplacementPolicy;
+};
+
 /** The snapshot an evidence document was decided from (its inputs, checked for shape by use). */
 export function snapshotOf(doc: Record<string, unknown>): EraSnapshot {
-  const d = doc as {
-    chainId: number;
-    core: string;
-    cluster: number;
-    era: number;
-    snapshotBlock: number;
-    validators: string[];
-    reports: SignedReport[];
-    members: EraSnapshot["members"];
-    history: Record<string, number[]>;
-    candidates: (Omit<CandidateState, "capacity" | "reserved"> & { capacity: string; reserved: string })[];
-    previousEvidence: string[];
-    policy: {
-      qosThreshold: number;
-      unitSize: string;
-      replicationFactor: number;
-      reservedPerVNode: string;
-      failingEras: number;
-      maxPerEra: number;
-    };
-  };
+  const { candidates, policy, ...rest } = doc as unknown as EvidenceInputs;
   return {
-    chainId: d.chainId,
-    core: d.core,
-    cluster: d.cluster,
-    era: d.era,
-    snapshotBlock: d.snapshotBlock,
-    validators: d.validators,
-    reports: d.reports,
-    members: d.members,
-    history: d.history,
-    candidates: d.candidates.map((c) => ({ ...c, capacity: BigInt(c.capacity), reserved: BigInt(c.reserved) })),
-    previousEvidence: d.previousEvidence,
+    ...rest,
+    candidates: candidates.map((c) => ({ ...c, capacity: BigInt(c.capacity), reserved: BigInt(c.reserved) })),
     params: {
-      qosThreshold: d.policy.qosThreshold,
-      unitSize: BigInt(d.policy.unitSize),
-      replicationFactor: d.policy.replicationFactor,
-      reservedPerVNode: BigInt(d.policy.reservedPerVNode),
+      qosThreshold: policy.qosThreshold,
+      unitSize: BigInt(policy.unitSize),
+      replicationFactor: policy.replicationFactor,
+      reservedPerVNode: BigInt(policy.reservedPerVNode),
     },
-    policy: { failingEras: d.policy.failingEras, maxPerEra: d.policy.maxPerEra },
+    policy: { failingEras: policy.failingEras, maxPerEra: policy.maxPerEra },
   };
 }
 
