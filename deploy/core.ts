@@ -45,6 +45,18 @@ export interface CoreDeployment {
 
 export const DAY = 24 * 60 * 60;
 
+/**
+ * A cluster's settings in the examples, the demo world and the CLI's defaults: replication 2,
+ * hourly eras, a QoS threshold of 90 %, a 10 % management fee, 14 days' notice of a price increase.
+ */
+export const DEFAULT_CLUSTER_PARAMS = {
+  replicationFactor: 2,
+  eraLength: 3600,
+  qosThreshold: 9000,
+  managementFeeBps: 1000,
+  priceNotice: 14 * DAY,
+};
+
 export function defaultParameters(feeDestination: string): CoreParameters {
   return { networkFeeBps: 500, feeDestination, unlockDelay: 7 * DAY, gracePeriod: 7 * DAY };
 }

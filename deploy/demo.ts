@@ -3,19 +3,12 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { operationArgs, proposeArgs, type Proposal } from "../governance/dao";
 import { createSafeTransaction, executeSafeTransaction, safeFor, signSafeTransaction } from "../governance/safe";
 import { TestStablecoin__factory } from "../typechain-types";
+import { DEFAULT_CLUSTER_PARAMS } from "./core";
 import { contractNetworks, createSafe } from "./safe";
 import type { SystemDeployment } from "./system";
 
 const USD = 1_000_000n;
 const RENT = 1n * USD;
-const DAY = 86_400;
-const CLUSTER_PARAMS = {
-  replicationFactor: 2,
-  eraLength: 3600,
-  qosThreshold: 9000,
-  managementFeeBps: 1000,
-  priceNotice: 14 * DAY,
-};
 
 /**
  * The demo world on a local network (the node's development accounts sign):
@@ -79,7 +72,7 @@ export async function deployDemoWorld(
     [nodes[0], nodes[2]],
     [nodes[1], nodes[3]],
   ].entries()) {
-    await (await ddc.connect(deployer).clusterCreate(deployer.address, CLUSTER_PARAMS, 1n << 30n)).wait();
+    await (await ddc.connect(deployer).clusterCreate(deployer.address, DEFAULT_CLUSTER_PARAMS, 1n << 30n)).wait();
     const cluster = await ddc.clusterCount();
     clusters.push(cluster);
     for (const node of members) {

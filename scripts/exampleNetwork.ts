@@ -1,7 +1,7 @@
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { DAY, deployCore, deployTestStablecoin } from "../deploy/core";
+import { DAY, DEFAULT_CLUSTER_PARAMS, deployCore, deployTestStablecoin } from "../deploy/core";
 import type { IDDC, TestStablecoin } from "../typechain-types";
 
 /** Bucket statuses, as the core's `BucketStatus` enum numbers them. */
@@ -11,13 +11,7 @@ const USD = 1_000_000n;
 const MONTH = 30n * BigInt(DAY);
 
 /** The cluster's settings: replication 2, hourly eras, QoS threshold 90 %, a 10 % management fee. */
-const CLUSTER_PARAMS = {
-  replicationFactor: 2,
-  eraLength: 3600,
-  qosThreshold: 9000,
-  managementFeeBps: 1000,
-  priceNotice: 14 * DAY,
-};
+const CLUSTER_PARAMS = DEFAULT_CLUSTER_PARAMS;
 
 function nodeParams(url: string) {
   return { engine: "ddc-storage", version: "1.0.0", urls: [url], metadata: "example node" };

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { DEFAULT_CLUSTER_PARAMS as D } from "../../deploy/core";
 import * as build from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
 import { buildSafeTxData, signSafeTx } from "../../governance/safeStore";
@@ -81,11 +82,11 @@ export function registerManager(program: Command, run: Runner): void {
     .command("create")
     .description("create a cluster (its manager: --manager, default the key's account)")
     .option("--manager <address>", "the manager (an EOA, a Safe, the Timelock)")
-    .option("--replication <n>", "replication factor", "2")
-    .option("--era-length <seconds>", "era length", "3600")
-    .option("--qos-threshold <bps>", "QoS score a node needs to be eligible", "9000")
-    .option("--management-fee <bps>", "management fee", "1000")
-    .option("--price-notice <seconds>", "notice of a price increase", String(14 * 86_400))
+    .option("--replication <n>", "replication factor", String(D.replicationFactor))
+    .option("--era-length <seconds>", "era length", String(D.eraLength))
+    .option("--qos-threshold <bps>", "QoS score a node needs to be eligible", String(D.qosThreshold))
+    .option("--management-fee <bps>", "management fee", String(D.managementFeeBps))
+    .option("--price-notice <seconds>", "notice of a price increase", String(D.priceNotice))
     .option("--unit-size <bytes>", "bytes per unit (fixed forever)", String(2 ** 30))
     .action(
       run(async (ctx, o: Record<string, string>) => {

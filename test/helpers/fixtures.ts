@@ -1,6 +1,6 @@
 import { ethers } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { DAY, deployCore, deployTestStablecoin, type CoreParameters } from "../../deploy/core";
+import { DAY, DEFAULT_CLUSTER_PARAMS, deployCore, deployTestStablecoin, type CoreParameters } from "../../deploy/core";
 import type { DDCCore, DDCLens, IDDC, TestStablecoin } from "../../typechain-types";
 
 /** One token unit of the 6-decimal test stablecoin. */
@@ -11,13 +11,7 @@ export const GIB = 1n << 30n;
 /** Rent per vNode per month per unit used by the example network: 1 tUSD. */
 export const RENT = 1n * USD;
 
-export const CLUSTER_PARAMS = {
-  replicationFactor: 2,
-  eraLength: 3600,
-  qosThreshold: 9000,
-  managementFeeBps: 1000,
-  priceNotice: 14 * DAY,
-};
+export const CLUSTER_PARAMS = DEFAULT_CLUSTER_PARAMS;
 
 export const NODE_PARAMS = {
   engine: "ddc-storage",
