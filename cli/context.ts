@@ -33,6 +33,8 @@ export interface Context {
   governor: DDCGovernor;
   governanceToken: DDCGovernanceToken;
   timelock: TimelockController;
+  /** The payment token's decimals (read once). */
+  decimals(): Promise<number>;
   /** The signing key (loaded on first use; read-only commands never ask for one). */
   signer(): Promise<Signer>;
   /** Where `ddc` reports progress (stderr, so that `--json` output stays clean). */
@@ -102,16 +104,19 @@ export async function makeContext(options: GlobalOptions): Promise<Context> {
     return a;
   };
   let signer: Promise<Signer> | undefined;
+  let decimals: Promise<number> | undefined;
+  const token = TestStablecoin__factory.connect(need("PaymentToken"), provider);
   return {
     options,
     network,
     provider,
     record,
     ddc: IDDC__factory.connect(need("DDCCore"), provider),
-    token: TestStablecoin__factory.connect(need("PaymentToken"), provider),
+    token,
     governor: DDCGovernor__factory.connect(need("DDCGovernor"), provider),
     governanceToken: DDCGovernanceToken__factory.connect(need("DDCGovernanceToken"), provider),
     timelock: TimelockController__factory.connect(need("TimelockController"), provider),
+    decimals: () => (decimals ??= token.decimals().then(Number)),
     signer: () => (signer ??= loadSigner(options, provider)),
     progress: (line) => {
       if (options.quiet !== true) process.stderr.write(`${line}\n`);

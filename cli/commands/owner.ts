@@ -18,7 +18,7 @@ export function registerOwner(program: Command, run: Runner): void {
     .action(
       run(async (ctx, rawCluster: string, rawAmount: string) => {
         const cluster = parseId("cluster", rawCluster);
-        const decimals = Number(await ctx.token.decimals());
+        const decimals = await ctx.decimals();
         const amount = parseAmount(rawAmount, decimals);
         const signer = await ctx.signer();
         const me = await signer.getAddress();
@@ -43,7 +43,7 @@ export function registerOwner(program: Command, run: Runner): void {
     .action(
       run(async (ctx, rawCluster: string, rawAmount: string, o: { to?: string }) => {
         const cluster = parseId("cluster", rawCluster);
-        const decimals = Number(await ctx.token.decimals());
+        const decimals = await ctx.decimals();
         const amount = parseAmount(rawAmount, decimals);
         const signer = await ctx.signer();
         const me = await signer.getAddress();
@@ -85,7 +85,7 @@ export function registerOwner(program: Command, run: Runner): void {
           ctx.ddc.accountFreeBalance(owner, cluster),
           ctx.ddc.rentCoveredUntil(owner, cluster),
         ]);
-        const d = Number(await ctx.token.decimals());
+        const d = await ctx.decimals();
         const value = {
           owner,
           cluster,
@@ -134,7 +134,7 @@ export function registerOwner(program: Command, run: Runner): void {
         const units = parseUint("units", rawUnits);
         const ddc = ctx.ddc.connect(await ctx.signer());
         if (o.maxPrice !== undefined) {
-          const max = parseAmount(o.maxPrice, Number(await ctx.token.decimals()));
+          const max = parseAmount(o.maxPrice, await ctx.decimals());
           await send(ctx, "alloc", () => ddc.bucketAllocWithMaxPrice(id, units, max));
         } else {
           await send(ctx, "alloc", () => ddc.bucketAllocIntoCluster(id, units));

@@ -7,6 +7,13 @@ import type { Runner } from "../main";
 export function registerProvider(program: Command, run: Runner): void {
   const node = program.command("node").description("a provider's storage nodes");
 
+  /** The node parameters besides its URLs, the same for `create` and `update`. */
+  const paramOptions = (cmd: Command) =>
+    cmd
+      .option("--engine <name>", "storage engine", "ddc-storage")
+      .option("--version <v>", "engine version", "1.0.0")
+      .option("--metadata <text>", "free text, emitted", "");
+
   const nodeParams = (o: { engine: string; version: string; url: string[]; metadata: string }) => ({
     engine: o.engine,
     version: o.version,
@@ -14,87 +21,81 @@ export function registerProvider(program: Command, run: Runner): void {
     metadata: o.metadata,
   });
 
-  node
+  const create = node
     .command("create")
     .description("register a node (its provider is the key's account)")
     .requiredOption("--signing-key <address>", "the node's signing key (an address; it can be rotated)")
     .requiredOption("--capacity <units>", "units of storage the node offers")
     .requiredOption("--rent <amount>", "rent per vNode per unit per month, in tokens (e.g. 1.5)")
-    .option("--url <url...>", "where the node serves (up to 4)", [])
-    .option("--engine <name>", "storage engine", "ddc-storage")
-    .option("--version <v>", "engine version", "1.0.0")
-    .option("--metadata <text>", "free text, emitted", "")
-    .action(
-      run(
-        async (
-          ctx,
-          o: {
-            signingKey: string;
-            capacity: string;
-            rent: string;
-            url: string[];
-            engine: string;
-            version: string;
-            metadata: string;
-          },
-        ) => {
-          const decimals = Number(await ctx.token.decimals());
-          const signer = await ctx.signer();
-          const receipt = await send(ctx, "node create", () =>
-            ctx.ddc
-              .connect(signer)
-              .nodeCreate(
-                parseAddress("--signing-key", o.signingKey),
-                parseUint("--capacity", o.capacity),
-                parseAmount(o.rent, decimals),
-                nodeParams(o),
-              ),
-          );
-          const created = coreEvents(ctx, receipt).find((e) => e.name === "NodeCreated");
-          const id = created?.args.node as bigint;
-          print(ctx, { node: id, tx: receipt.hash }, `node ${id} registered (tx ${receipt.hash})`);
+    .option("--url <url...>", "where the node serves (up to 4)", []);
+  paramOptions(create).action(
+    run(
+      async (
+        ctx,
+        o: {
+          signingKey: string;
+          capacity: string;
+          rent: string;
+          url: string[];
+          engine: string;
+          version: string;
+          metadata: string;
         },
-      ),
-    );
+      ) => {
+        const decimals = await ctx.decimals();
+        const signer = await ctx.signer();
+        const receipt = await send(ctx, "node create", () =>
+          ctx.ddc
+            .connect(signer)
+            .nodeCreate(
+              parseAddress("--signing-key", o.signingKey),
+              parseUint("--capacity", o.capacity),
+              parseAmount(o.rent, decimals),
+              nodeParams(o),
+            ),
+        );
+        const created = coreEvents(ctx, receipt).find((e) => e.name === "NodeCreated");
+        const id = created?.args.node as bigint;
+        print(ctx, { node: id, tx: receipt.hash }, `node ${id} registered (tx ${receipt.hash})`);
+      },
+    ),
+  );
 
-  node
+  const update = node
     .command("update <node>")
     .description("change a node's rent, capacity or parameters")
     .option("--rent <amount>", "new asked rent (each manager accepts it per cluster)")
     .option("--capacity <units>", "new capacity (not below what is reserved)")
-    .option("--url <url...>", "new URLs (with --engine/--version/--metadata: new parameters)")
-    .option("--engine <name>", "storage engine", "ddc-storage")
-    .option("--version <v>", "engine version", "1.0.0")
-    .option("--metadata <text>", "free text", "")
-    .action(
-      run(
-        async (
-          ctx,
-          raw: string,
-          o: { rent?: string; capacity?: string; url?: string[]; engine: string; version: string; metadata: string },
-        ) => {
-          const id = parseId("node", raw);
-          const ddc = ctx.ddc.connect(await ctx.signer());
-          const done: string[] = [];
-          if (o.rent !== undefined) {
-            const rent = parseAmount(o.rent, Number(await ctx.token.decimals()));
-            await send(ctx, "rent", () => ddc.nodeChangeRent(id, rent));
-            done.push(`rent ${o.rent}`);
-          }
-          if (o.capacity !== undefined) {
-            const capacity = parseUint("--capacity", o.capacity);
-            await send(ctx, "capacity", () => ddc.nodeChangeCapacity(id, capacity));
-            done.push(`capacity ${capacity}`);
-          }
-          if (o.url !== undefined) {
-            await send(ctx, "parameters", () => ddc.nodeChangeParams(id, nodeParams({ ...o, url: o.url ?? [] })));
-            done.push("parameters");
-          }
-          if (done.length === 0) throw new Error("nothing to update: give --rent, --capacity or --url");
-          print(ctx, { node: id, updated: done }, `node ${id}: ${done.join(", ")} updated`);
-        },
-      ),
-    );
+    .option("--url <url...>", "new URLs (with --engine/--version/--metadata: new parameters)");
+  paramOptions(update).action(
+    run(
+      async (
+        ctx,
+        raw: string,
+        o: { rent?: string; capacity?: string; url?: string[]; engine: string; version: string; metadata: string },
+      ) => {
+        const id = parseId("node", raw);
+        const ddc = ctx.ddc.connect(await ctx.signer());
+        const done: string[] = [];
+        if (o.rent !== undefined) {
+          const rent = parseAmount(o.rent, await ctx.decimals());
+          await send(ctx, "rent", () => ddc.nodeChangeRent(id, rent));
+          done.push(`rent ${o.rent}`);
+        }
+        if (o.capacity !== undefined) {
+          const capacity = parseUint("--capacity", o.capacity);
+          await send(ctx, "capacity", () => ddc.nodeChangeCapacity(id, capacity));
+          done.push(`capacity ${capacity}`);
+        }
+        if (o.url !== undefined) {
+          await send(ctx, "parameters", () => ddc.nodeChangeParams(id, nodeParams({ ...o, url: o.url ?? [] })));
+          done.push("parameters");
+        }
+        if (done.length === 0) throw new Error("nothing to update: give --rent, --capacity or --url");
+        print(ctx, { node: id, updated: done }, `node ${id}: ${done.join(", ")} updated`);
+      },
+    ),
+  );
 
   node
     .command("rotate-key <node> <newKey>")
@@ -144,7 +145,7 @@ export function registerProvider(program: Command, run: Runner): void {
     .action(
       run(async (ctx, raw: string) => {
         const n = await ctx.ddc.getNode(parseId("node", raw));
-        const decimals = Number(await ctx.token.decimals());
+        const decimals = await ctx.decimals();
         const value = {
           id: n.id,
           provider: n.provider,
@@ -171,7 +172,7 @@ export function registerProvider(program: Command, run: Runner): void {
     .description("what each node can claim now (comma-separated ids)")
     .action(
       run(async (ctx, raw: string) => {
-        const decimals = Number(await ctx.token.decimals());
+        const decimals = await ctx.decimals();
         const rows = [];
         for (const id of parseIds("node", raw)) rows.push({ node: id, claimable: await ctx.ddc.nodeRevenue(id) });
         print(
@@ -191,7 +192,7 @@ export function registerProvider(program: Command, run: Runner): void {
         const signer = await ctx.signer();
         const to = o.to === undefined ? await signer.getAddress() : parseAddress("--to", o.to);
         const receipt = await send(ctx, "claim", () => ctx.ddc.connect(signer).claim(ids, to));
-        const decimals = Number(await ctx.token.decimals());
+        const decimals = await ctx.decimals();
         const paid = coreEvents(ctx, receipt)
           .filter((e) => e.name === "RevenueClaimed")
           .map((e) => ({ node: e.args.node as bigint, amount: e.args.amount as bigint }));
