@@ -1,26 +1,21 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { HDNodeWallet, Wallet } from "ethers";
+import { Wallet } from "ethers";
 import { decideAndAct, readCluster } from "../../manager-bot/src/bot";
 import { coreChainView } from "../../manager-bot/src/chain";
 import { verifyDecision } from "../../manager-bot/src/decide";
 import { keep, type Target } from "../../manager-bot/src/executors";
 import { ReportIntake } from "../../manager-bot/src/intake";
 import { signReport } from "../../manager-bot/src/report";
-import { BotStore } from "../../manager-bot/src/store";
 import { buildCluster, bySafe, daoCluster, systemFixture } from "../helpers/system";
 import { createSafe } from "../../deploy/safe";
 import { DDCLens__factory } from "../../typechain-types";
 import { decodeCall } from "../../governance/decode";
-import { DirectorySignatureStore, SafeQueue, signSafeTx } from "../../governance/safeStore";
+import { SafeQueue, signSafeTx } from "../../governance/safeStore";
+import { devAccount, tempBotStore, tempSignatureStore } from "../helpers/temp";
 
-const MNEMONIC = "test test test test test test test test test test test junk";
-const wallet = (i: number) =>
-  HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(ethers.provider);
+const wallet = (i: number) => devAccount(i, ethers.provider);
 const validators = [71, 72, 73].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
 
 async function fixture() {
@@ -33,7 +28,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const ddc = f.system.ddc;
     const { chainId } = await ethers.provider.getNetwork();
     const chain = coreChainView(ddc, ethers.provider, Number(chainId));
-    const store = new BotStore(join(mkdtempSync(join(tmpdir(), "ddc-bot-")), "bot.sqlite"));
+    const store = tempBotStore();
     const intake = new ReportIntake(chain, store);
     // The owner lets usage bill up to 20 units; a day of rent accrues (the bot settles it).
     await ddc.connect(f.owner).bucketSetCap(f.bucket, 20n);
@@ -147,7 +142,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     await ddc.bucketSettlePayment(built.cluster, [built.bucket]);
     const { chainId } = await ethers.provider.getNetwork();
     const chain = coreChainView(ddc, ethers.provider, Number(chainId));
-    const store = new BotStore(join(mkdtempSync(join(tmpdir(), "ddc-bot-")), "bot.sqlite"));
+    const store = tempBotStore();
     const era = Number((await ddc.clusterEra(built.cluster)).era) - 1;
     const [failing, spare] = [built.nodes[1], built.nodes[3]];
     const members = await ddc.clusterNodes(built.cluster);
@@ -166,12 +161,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
       });
       await new ReportIntake(chain, store).submit(report, "test");
     }
-    const queue = new SafeQueue(
-      ethers.provider,
-      Number(chainId),
-      safe,
-      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
-    );
+    const queue = new SafeQueue(ethers.provider, Number(chainId), safe, tempSignatureStore());
     const structural: Target = {
       kind: "safe",
       queue,
@@ -244,7 +234,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const ddc = f.system.ddc;
     const { chainId } = await ethers.provider.getNetwork();
     const chain = coreChainView(ddc, ethers.provider, Number(chainId));
-    const store = new BotStore(join(mkdtempSync(join(tmpdir(), "ddc-bot-")), "bot.sqlite"));
+    const store = tempBotStore();
     await time.increase(3600);
     const era = Number((await ddc.clusterEra(f.cluster)).era) - 1;
     const members = await ddc.clusterNodes(f.cluster);

@@ -1,23 +1,17 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { HDNodeWallet } from "ethers";
 import { createSafe } from "../../deploy/safe";
 import { distribution, toProposal } from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
-import { DirectorySignatureStore, SafeQueue, signSafeTx } from "../../governance/safeStore";
+import { SafeQueue, signSafeTx } from "../../governance/safeStore";
 import { carryOut, keep, type Target } from "../../manager-bot/src/executors";
-import { BotStore } from "../../manager-bot/src/store";
 import { buildCluster, bySafe, daoClusterFixture, systemFixture } from "../helpers/system";
+import { devAccount, tempBotStore, tempSignatureStore } from "../helpers/temp";
 
 const EVIDENCE = { hash: ethers.id("era evidence"), json: "{}" };
-const store = () => new BotStore(join(mkdtempSync(join(tmpdir(), "ddc-bot-")), "bot.sqlite"));
-const MNEMONIC = "test test test test test test test test test test test junk";
-const wallet = (i: number) =>
-  HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(ethers.provider);
+const store = tempBotStore;
+const wallet = (i: number) => devAccount(i, ethers.provider);
 const now = async () => BigInt(await time.latest());
 
 describe("manager bot: executors and the keeper", function () {
@@ -113,7 +107,7 @@ describe("manager bot: executors and the keeper", function () {
       await ddc.bucketSettlePayment(built.cluster, [built.bucket]);
       const era = (await ddc.clusterEra(built.cluster)).era - 1n;
       const { chainId } = await ethers.provider.getNetwork();
-      const signatures = new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-")));
+      const signatures = tempSignatureStore();
       const queue = new SafeQueue(ethers.provider, Number(chainId), safe, signatures);
       const targetFor = (i: number): Target => ({
         kind: "safe",

@@ -1,10 +1,9 @@
 import { expect } from "chai";
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { HDNodeWallet, JsonRpcProvider, Wallet, encryptKeystoreJson } from "ethers";
+import { JsonRpcProvider, Wallet, encryptKeystoreJson } from "ethers";
 import { toProposal } from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
 import { decideEra } from "../../manager-bot/src/decide";
@@ -12,11 +11,11 @@ import { signReport } from "../../manager-bot/src/report";
 import { DDCGovernor__factory } from "../../typechain-types";
 import { readRecord } from "../../deploy/record";
 import { freePort, startNode, type LocalNode } from "../helpers/localNode";
+import { devAccount, tempDir } from "../helpers/temp";
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, "..", "..");
-const MNEMONIC = "test test test test test test test test test test test junk";
-const account = (i: number) => HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`);
+const account = (i: number) => devAccount(i);
 
 interface Result {
   code: number;
@@ -27,7 +26,7 @@ interface Result {
 describe("the ddc CLI, end to end against npx hardhat node", function () {
   this.timeout(600_000);
   let node: LocalNode;
-  const dir = mkdtempSync(join(tmpdir(), "ddc-cli-"));
+  const dir = tempDir("cli");
   const store = join(dir, "signatures");
   let env: NodeJS.ProcessEnv;
 

@@ -2,8 +2,6 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { execFile } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createSafe } from "../../deploy/safe";
@@ -11,7 +9,6 @@ import { distribution, operators } from "../../governance/actions";
 import { decodeCall } from "../../governance/decode";
 import { createSignatureServer, HttpSignatureStore } from "../../governance/safeServer";
 import {
-  DirectorySignatureStore,
   SafeQueue,
   buildSafeTxData,
   safeTxHash,
@@ -20,14 +17,14 @@ import {
   type SignatureStore,
 } from "../../governance/safeStore";
 import { buildCluster, bySafe, systemFixture } from "../helpers/system";
+import { DEV_MNEMONIC, devAccount, tempSignatureStore } from "../helpers/temp";
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, "..", "..");
-const MNEMONIC = "test test test test test test test test test test test junk";
 const EVIDENCE = ethers.id("era evidence");
 
 /** A development account's wallet (Hardhat's default mnemonic), as another process would hold it. */
-const wallet = (index: number) => ethers.HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
+const wallet = (index: number) => devAccount(index);
 
 /**
  * Signs a stored Safe transaction in a separate Node process, with account `index`, and posts the
@@ -51,7 +48,7 @@ async function signFromAnotherProcess(url: string, safe: string, hash: string, i
     })();`;
   const { stdout } = await run(process.execPath, ["-e", script], {
     cwd: ROOT,
-    env: { ...process.env, STORE_URL: url, SAFE: safe, HASH: hash, INDEX: String(index), MNEMONIC },
+    env: { ...process.env, STORE_URL: url, SAFE: safe, HASH: hash, INDEX: String(index), MNEMONIC: DEV_MNEMONIC },
   });
   return stdout.trim();
 }
@@ -91,7 +88,7 @@ async function distributionTx(f: StoreFixture, nonce: number): Promise<SafeTxDat
 describe("governance: the Safe signature store", function () {
   it("two owners sign from two processes through the HTTP store; it executes at the threshold, not before", async function () {
     const f = await loadFixture(storeFixture);
-    const backing = new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-")));
+    const backing = tempSignatureStore();
     const queueFor = (safe: string) => new SafeQueue(ethers.provider, f.chainId, safe, backing);
     const server = createSignatureServer({ store: backing, queueFor });
     const url = await server.listen({ host: "127.0.0.1", port: 0 });
@@ -126,12 +123,7 @@ describe("governance: the Safe signature store", function () {
 
   it("refuses a forged, foreign, duplicate or mistaken signature, saying why", async function () {
     const f = await loadFixture(storeFixture);
-    const queue = new SafeQueue(
-      ethers.provider,
-      f.chainId,
-      f.opsSafe,
-      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
-    );
+    const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, tempSignatureStore());
     const tx = await queue.propose(await distributionTx(f, await queue.nextNonce()));
     const g1 = wallet(1);
     const stranger = wallet(11);
@@ -166,12 +158,7 @@ describe("governance: the Safe signature store", function () {
 
   it("counts an on-chain approveHash as a confirmation", async function () {
     const f = await loadFixture(storeFixture);
-    const queue = new SafeQueue(
-      ethers.provider,
-      f.chainId,
-      f.opsSafe,
-      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
-    );
+    const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, tempSignatureStore());
     const tx = await queue.propose(await distributionTx(f, await queue.nextNonce()));
     await queue.addSignature(
       tx.safeTxHash,
@@ -187,12 +174,7 @@ describe("governance: the Safe signature store", function () {
 
   it("assigns nonces explicitly; a rejection unblocks a queue held up by an unsigned transaction", async function () {
     const f = await loadFixture(storeFixture);
-    const queue = new SafeQueue(
-      ethers.provider,
-      f.chainId,
-      f.opsSafe,
-      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
-    );
+    const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, tempSignatureStore());
     const n = await queue.nextNonce();
     const stuck = await queue.propose(await distributionTx(f, n), "nobody signs this");
     expect(await queue.nextNonce()).to.equal(n + 1);
@@ -225,12 +207,7 @@ describe("governance: the Safe signature store", function () {
 
   it("batches several actions in one Safe transaction with MultiSend, decoded call by call", async function () {
     const f = await loadFixture(storeFixture);
-    const queue = new SafeQueue(
-      ethers.provider,
-      f.chainId,
-      f.opsSafe,
-      new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-"))),
-    );
+    const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, tempSignatureStore());
     const era = (await f.system.ddc.clusterEra(f.cluster)).era - 1n;
     const calls = [
       ...distribution(f.core, { cluster: f.cluster, era, ineligible: [], evidenceHash: EVIDENCE }).calls,
@@ -255,7 +232,7 @@ describe("governance: the Safe signature store", function () {
 
   it("the HTTP store refuses malformed input with the reason and 400", async function () {
     const f = await loadFixture(storeFixture);
-    const backing = new DirectorySignatureStore(mkdtempSync(join(tmpdir(), "ddc-sigs-")));
+    const backing = tempSignatureStore();
     const server = createSignatureServer({
       store: backing,
       queueFor: (s) => new SafeQueue(ethers.provider, f.chainId, s, backing),
