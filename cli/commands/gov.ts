@@ -10,9 +10,8 @@ import {
   vote,
 } from "../../governance/dao";
 import { parseActionKey } from "../../governance/actions";
-import { decodeRevert } from "../errors";
 import { formatAmount, parseAddress, parseUint, type Context } from "../context";
-import { CliError } from "../errors";
+import { CliError, decodeRevert } from "../errors";
 import { print, send } from "../output";
 import type { Runner } from "../main";
 

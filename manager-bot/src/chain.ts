@@ -28,11 +28,17 @@ export function coreChainView(
     if (e === undefined) return undefined;
     return e.end + BigInt(era - e.current) * e.length;
   };
+  // The set as of a past era's end never changes: read once (each report of the era asks for it).
+  const closed = new Map<string, Set<string>>();
+  const now = async () => BigInt((await provider.getBlock("latest"))!.timestamp);
   return {
     chainId,
     core: ddc.target as string,
     eraEnd: endOf,
+    now,
     async validatorsAt(cluster, era) {
+      const known = closed.get(`${cluster}/${era}`);
+      if (known !== undefined) return new Set(known);
       const end = await endOf(cluster, era);
       const set = new Set<string>();
       if (end === undefined) return set;
@@ -55,10 +61,8 @@ export function coreChainView(
         if (e.enabled as boolean) set.add(who);
         else set.delete(who);
       }
+      if ((await now()) >= end) closed.set(`${cluster}/${era}`, new Set(set));
       return set;
-    },
-    async now() {
-      return BigInt((await provider.getBlock("latest"))!.timestamp);
     },
   };
 }
