@@ -1,10 +1,10 @@
-import { getAddress } from "ethers";
+import { getAddress, type ContractRunner } from "ethers";
 import type { ActionKind } from "../../governance/actions";
 import type { DDCLens, IDDC } from "../../typechain-types";
 import { settlement } from "../../governance/actions";
-import { decideEra, type EraDecision, type EraSnapshot } from "./decide";
+import { decideEra, snapshotOf, type EraDecision, type EraSnapshot } from "./decide";
 import { carryOut, type Target } from "./executors";
-import { planSettlements, type CandidateState, type LedgerState, type ReplacementPolicy } from "./policy";
+import { planEras, planSettlements, type CandidateState, type LedgerState, type ReplacementPolicy } from "./policy";
 import type { ActionRecord, BotStore } from "./store";
 import type { ChainView } from "./validate";
 
@@ -91,7 +91,12 @@ export async function readSettlements(lens: DDCLens, cluster: number, settledAt:
   return out;
 }
 
-/** Each member's scores of earlier eras, from the evidence of the store's earlier distributions. */
+type EvidenceScores = { aggregation: { scores: { node: number; score: number }[] } };
+
+/**
+ * Each member's scores of the cluster's last `eras` decided eras before `beforeEra` (oldest
+ * first; skipped eras are left out), from the evidence the store kept, and those documents' hashes.
+ */
 export function historyFromStore(
   store: BotStore,
   cluster: number,
@@ -100,29 +105,45 @@ export function historyFromStore(
 ): { history: Record<string, number[]>; evidence: string[] } {
   const history: Record<string, number[]> = {};
   const evidence: string[] = [];
-  for (let era = Math.max(0, beforeEra - eras); era < beforeEra; era++) {
-    const a = store.action(cluster, era, "distribution");
-    if (a?.evidence == null) continue;
-    const doc = JSON.parse(a.evidence) as { aggregation: { scores: { node: number; score: number }[] } };
+  for (const e of store.decidedEras({ cluster, beforeEra, limit: eras }).reverse()) {
+    const doc = JSON.parse(e.evidence!) as EvidenceScores;
     for (const s of doc.aggregation.scores) (history[String(s.node)] ??= []).push(s.score);
-    if (a.evidenceHash !== null) evidence.push(a.evidenceHash);
+    evidence.push(e.evidenceHash!);
   }
   return { history, evidence };
 }
 
 /**
- * Decides one closed era of one cluster from the reports in the store and carries the actions
- * out: routine ones through `routine` (an operator key, or the manager), replacements through
- * `structural` (the manager: a Governor or a Safe). Without enough reports, it says which are
- * missing and does nothing.
+ * The mean score (floored) of each node of `nodes` over the last `eras` decided eras of every
+ * other cluster the bot manages (a replacement candidate's QoS history), and the hashes of the
+ * documents that scored one of them.
  */
-export async function decideAndAct(input: {
+export function candidateScores(
+  store: BotStore,
+  cluster: number,
+  eras: number,
+  nodes: Set<number>,
+): { scores: Map<number, number>; evidence: string[] } {
+  const sums = new Map<number, { total: number; count: number }>();
+  const evidence: string[] = [];
+  for (const e of store.decidedEras({ otherThan: cluster, perCluster: eras })) {
+    const doc = JSON.parse(e.evidence!) as EvidenceScores;
+    const scored = doc.aggregation.scores.filter((s) => nodes.has(s.node));
+    for (const s of scored) {
+      const acc = sums.get(s.node) ?? { total: 0, count: 0 };
+      sums.set(s.node, { total: acc.total + s.score, count: acc.count + 1 });
+    }
+    if (scored.length > 0) evidence.push(e.evidenceHash!);
+  }
+  const scores = new Map([...sums].map(([node, { total, count }]) => [node, Math.floor(total / count)]));
+  return { scores, evidence };
+}
+
+export interface EraInput {
   ddc: IDDC;
   chain: ChainView;
   store: BotStore;
   cluster: number;
-  era: number;
-  snapshotBlock: number;
   policy: ReplacementPolicy;
   routine: Target;
   structural: Target;
@@ -130,58 +151,154 @@ export async function decideAndAct(input: {
   lens?: DDCLens;
   /** With the lens, due buckets are settled first (settle → usage → distribute → replace). */
   settlement?: { minimum: bigint };
-}): Promise<{ decision: EraDecision; records: ActionRecord[] }> {
-  const { ddc, chain, store, cluster, era } = input;
-  const settled: ActionRecord[] = [];
-  if (input.settlement !== undefined) {
-    if (input.lens === undefined) throw new Error("settling needs the lens (DDCLens.settlementPage)");
-    // The bot settles a cluster at most once an era; a ledger it has not settled this era or the
-    // last one counts as unsettled for an era.
-    const now = await chain.now();
-    const done = (e: number) => store.action(cluster, e, "settlement")?.state === "executed";
-    const settledAt = done(era) || (era > 0 && done(era - 1)) ? now : 0n;
-    const ledgers = await readSettlements(input.lens, cluster, settledAt);
-    const eraLength = BigInt((await ddc.getCluster(cluster)).params.eraLength);
-    const plan = planSettlements(ledgers, now, eraLength, input.settlement.minimum);
-    if (plan.batches.length > 0) {
-      const first = settlement(chain.core, {
-        cluster: BigInt(cluster),
-        era: BigInt(era),
-        buckets: plan.batches[0].map(BigInt),
-      });
-      const calls = plan.batches.flatMap(
-        (b) => settlement(chain.core, { cluster: BigInt(cluster), buckets: b.map(BigInt) }).calls,
-      );
-      settled.push(await carryOut(store, input.routine, { ...first, calls }, null));
-    }
-  }
+}
+
+/** Settles the cluster's due buckets (through the lens), at most once an era. */
+async function settleDue(input: EraInput, era: number, minimum: bigint): Promise<ActionRecord[]> {
+  const { ddc, chain, store, cluster, lens } = input;
+  if (lens === undefined) throw new Error("settling needs the lens (DDCLens.settlementPage)");
+  // A ledger the bot has not settled this era or the last one counts as unsettled for an era.
+  const now = await chain.now();
+  const done = (e: number) => store.action(cluster, e, "settlement")?.state === "executed";
+  const settledAt = done(era) || (era > 0 && done(era - 1)) ? now : 0n;
+  const ledgers = await readSettlements(lens, cluster, settledAt);
+  const eraLength = BigInt((await ddc.getCluster(cluster)).params.eraLength);
+  const plan = planSettlements(ledgers, now, eraLength, minimum);
+  if (plan.batches.length === 0) return [];
+  const first = settlement(chain.core, {
+    cluster: BigInt(cluster),
+    era: BigInt(era),
+    buckets: plan.batches[0].map(BigInt),
+  });
+  const calls = plan.batches.flatMap(
+    (b) => settlement(chain.core, { cluster: BigInt(cluster), buckets: b.map(BigInt) }).calls,
+  );
+  return [await carryOut(store, input.routine, { ...first, calls }, null)];
+}
+
+/** The snapshot of an era as the chain and the store show it now. */
+async function snapshotNow(input: EraInput, era: number, snapshotBlock: number): Promise<EraSnapshot> {
+  const { ddc, chain, store, cluster } = input;
   const validators = [...(await chain.validatorsAt(cluster, era))].map((v) => getAddress(v));
   const state = await readCluster(ddc, cluster, input.lens);
   // While a replacement is pending in the cluster (proposed, not executed nor refused), no other
   // is proposed: the topology it was decided on may still change.
   const replacing = store.open().some((a) => a.cluster === cluster && a.kind === "replace-node");
   const { history, evidence } = historyFromStore(store, cluster, era, input.policy.failingEras);
-  const snapshot: EraSnapshot = {
+  const known = candidateScores(store, cluster, input.policy.failingEras, new Set(state.candidates.map((c) => c.node)));
+  const candidates = state.candidates.map((c) => ({ ...c, meanScore: known.scores.get(c.node) ?? null }));
+  return {
     chainId: chain.chainId,
     core: chain.core,
     cluster,
     era,
-    snapshotBlock: input.snapshotBlock,
+    snapshotBlock,
     validators,
     reports: store.reportsFor(cluster, era),
     members: state.members.map((m) => ({ ...m, pendingReplacement: replacing })),
     history,
-    candidates: state.candidates,
+    candidates,
     params: state.params,
     policy: input.policy,
-    previousEvidence: evidence,
+    previousEvidence: [...evidence, ...known.evidence],
   };
-  const decision = decideEra(snapshot);
-  if (!decision.decided) return { decision, records: settled };
-  const records: ActionRecord[] = [...settled];
+}
+
+/**
+ * Decides one closed era of one cluster from the reports in the store and carries the actions
+ * out: routine ones through `routine` (an operator key, or the manager), replacements through
+ * `structural` (the manager: a Governor or a Safe). The decision is recorded before any action is
+ * carried out; an era decided before (a restart) is carried out from its recorded evidence, not
+ * decided again. Without enough reports, it says which are missing and does nothing more.
+ */
+export async function decideAndAct(
+  input: EraInput & { era: number; snapshotBlock: number },
+): Promise<{ decision: EraDecision; records: ActionRecord[] }> {
+  const { store, cluster, era } = input;
+  const records: ActionRecord[] =
+    input.settlement === undefined ? [] : await settleDue(input, era, input.settlement.minimum);
+  const recorded = store.era(cluster, era);
+  if (recorded?.status === "skipped")
+    throw new Error(`era ${era} of cluster ${cluster} was skipped: ${recorded.reason}`);
+  let decision: EraDecision;
+  if (recorded !== undefined) {
+    decision = decideEra(snapshotOf(JSON.parse(recorded.evidence!) as Record<string, unknown>));
+    if (!decision.decided || decision.hash !== recorded.evidenceHash) {
+      throw new Error(`the store's evidence of era ${era} of cluster ${cluster} does not reproduce its hash`);
+    }
+  } else {
+    decision = decideEra(await snapshotNow(input, era, input.snapshotBlock));
+    if (!decision.decided) return { decision, records };
+    store.decideEra(cluster, era, decision.hash, decision.json);
+  }
   for (const action of decision.actions) {
     const target = ROUTINE.includes(action.key.kind) ? input.routine : input.structural;
     records.push(await carryOut(store, target, action, { hash: decision.hash, json: decision.json }));
   }
+  store.carried(cluster, era);
   return { decision, records };
+}
+
+export interface MissedEras {
+  /** "catch-up": every closed era in order; "skip": only the last closed one, the others recorded as skipped. */
+  mode: "catch-up" | "skip";
+  /**
+   * An era that cannot be decided (too few reports) holds the later ones back until this many
+   * later eras have closed; then it is recorded as skipped and the bot goes on.
+   */
+  waitEras: number;
+}
+
+export interface ClusterRun {
+  cluster: number;
+  decided: { era: number; hash: string; records: ActionRecord[] }[];
+  skipped: { era: number; reason: string }[];
+  /** The era waiting for reports, and which validators have not reported. */
+  waiting?: { era: number; missing: string[]; have: number; need: number };
+}
+
+/**
+ * Brings a cluster up to date: finishes an era decided before a stop, then decides the closed
+ * eras after the last one decided (by the store, or the chain's next distribution era when the
+ * store knows less), in order or skipping per `missed`.
+ */
+export async function advanceCluster(input: EraInput & { missed: MissedEras }): Promise<ClusterRun> {
+  const { ddc, store, cluster } = input;
+  const run: ClusterRun = { cluster, decided: [], skipped: [] };
+  const provider = (ddc.runner as ContractRunner | null)?.provider;
+  if (provider == null) throw new Error("the core contract needs a provider");
+  for (const e of store.uncarried(cluster)) {
+    const { decision, records } = await decideAndAct({ ...input, era: e.era, snapshotBlock: 0 });
+    if (decision.decided) run.decided.push({ era: e.era, hash: decision.hash, records });
+  }
+  const [current] = await ddc.clusterEra(cluster);
+  const lastClosed = Number(current) - 1;
+  if (lastClosed < 0) return run;
+  const [, , nextEra] = await ddc.clusterRevenue(cluster);
+  const byChain = Number(nextEra) > 0 ? Number(nextEra) - 1 : null;
+  const byStore = store.lastEra(cluster);
+  const last = byStore === null ? byChain : byChain === null ? byStore : Math.max(byStore, byChain);
+  const plan = planEras(last, lastClosed, input.missed.mode);
+  for (const era of plan.skipped) {
+    store.skipEra(cluster, era, "missed eras are skipped by policy");
+    run.skipped.push({ era, reason: "missed eras are skipped by policy" });
+  }
+  for (const era of plan.decide) {
+    const snapshotBlock = await provider.getBlockNumber();
+    const { decision, records } = await decideAndAct({ ...input, era, snapshotBlock });
+    if (decision.decided) {
+      run.decided.push({ era, hash: decision.hash, records });
+      continue;
+    }
+    const { missing, have, need } = decision.aggregation;
+    if (lastClosed - era >= input.missed.waitEras) {
+      const reason = `${have} of the ${need} reports needed; waited ${input.missed.waitEras} eras`;
+      store.skipEra(cluster, era, reason);
+      run.skipped.push({ era, reason });
+      continue;
+    }
+    run.waiting = { era, missing, have, need };
+    break;
+  }
+  return run;
 }

@@ -67,7 +67,50 @@ const MIGRATIONS: string[] = [
      updated_at INTEGER NOT NULL,
      PRIMARY KEY (cluster, era, kind));
    CREATE INDEX actions_state ON actions (state);`,
+  // 3: eras, decided (with the evidence, written before any action is carried out) or skipped
+  `CREATE TABLE eras (
+     cluster INTEGER NOT NULL, era INTEGER NOT NULL, status TEXT NOT NULL,
+     evidence_hash TEXT, evidence TEXT, reason TEXT, carried INTEGER NOT NULL DEFAULT 0,
+     at INTEGER NOT NULL,
+     PRIMARY KEY (cluster, era));`,
 ];
+
+/**
+ * An era of a cluster as the bot closed it: decided (its evidence is kept; `carried` once every
+ * action it led to was carried out) or skipped (by policy, or because it could not be decided).
+ */
+export interface EraRecord {
+  cluster: number;
+  era: number;
+  status: "decided" | "skipped";
+  evidenceHash: string | null;
+  evidence: string | null;
+  reason: string | null;
+  carried: boolean;
+  at: number;
+}
+
+interface EraRow {
+  cluster: number;
+  era: number;
+  status: "decided" | "skipped";
+  evidence_hash: string | null;
+  evidence: string | null;
+  reason: string | null;
+  carried: number;
+  at: number;
+}
+
+const eraRecord = (r: EraRow): EraRecord => ({
+  cluster: r.cluster,
+  era: r.era,
+  status: r.status,
+  evidenceHash: r.evidence_hash,
+  evidence: r.evidence,
+  reason: r.reason,
+  carried: r.carried === 1,
+  at: r.at,
+});
 
 /** `era` null (an action about no era) is kept as -1 in the key. */
 const eraKey = (era: number | null) => (era === null ? -1 : era);
@@ -218,6 +261,83 @@ export class BotStore implements ReportBook {
       )
       .run(to, ref ?? null, this.clock(), cluster, eraKey(era), kind);
     return this.action(cluster, era, kind)!;
+  }
+
+  // ──────────────────────────────────────── eras ─────────────────────────────────────────
+
+  /**
+   * Records an era's decision (its evidence) before its actions are carried out, once: a restart
+   * carries out the same decision instead of deciding again from a later snapshot.
+   */
+  decideEra(cluster: number, era: number, evidenceHash: string, evidence: string): EraRecord {
+    this.db
+      .prepare(
+        `INSERT OR IGNORE INTO eras (cluster, era, status, evidence_hash, evidence, reason, carried, at)
+         VALUES (?, ?, 'decided', ?, ?, NULL, 0, ?)`,
+      )
+      .run(cluster, era, evidenceHash, evidence, this.clock());
+    return this.era(cluster, era)!;
+  }
+
+  /** Marks a decided era's actions as all carried out. */
+  carried(cluster: number, era: number): void {
+    this.db.prepare("UPDATE eras SET carried = 1 WHERE cluster = ? AND era = ?").run(cluster, era);
+  }
+
+  /** Records an era as skipped, with why (an era already recorded is kept). */
+  skipEra(cluster: number, era: number, reason: string): EraRecord {
+    this.db
+      .prepare(
+        `INSERT OR IGNORE INTO eras (cluster, era, status, evidence_hash, evidence, reason, carried, at)
+         VALUES (?, ?, 'skipped', NULL, NULL, ?, 1, ?)`,
+      )
+      .run(cluster, era, reason, this.clock());
+    return this.era(cluster, era)!;
+  }
+
+  era(cluster: number, era: number): EraRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM eras WHERE cluster = ? AND era = ?").get(cluster, era) as
+      EraRow | undefined;
+    return row === undefined ? undefined : eraRecord(row);
+  }
+
+  /** The last era of the cluster the bot decided or skipped, if any. */
+  lastEra(cluster: number): number | null {
+    const row = this.db.prepare("SELECT MAX(era) AS era FROM eras WHERE cluster = ?").get(cluster) as {
+      era: number | null;
+    };
+    return row.era;
+  }
+
+  /**
+   * Decided eras, newest first: of one cluster before `beforeEra`, or (with `otherThan`) of every
+   * other cluster, at most `perCluster` each.
+   */
+  decidedEras(
+    q: { cluster: number; beforeEra: number; limit: number } | { otherThan: number; perCluster: number },
+  ): EraRecord[] {
+    const rows =
+      "cluster" in q
+        ? (this.db
+            .prepare(
+              "SELECT * FROM eras WHERE cluster = ? AND era < ? AND status = 'decided' ORDER BY era DESC LIMIT ?",
+            )
+            .all(q.cluster, q.beforeEra, q.limit) as EraRow[])
+        : (this.db
+            .prepare(
+              `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY cluster ORDER BY era DESC) AS n
+                 FROM eras WHERE cluster != ? AND status = 'decided') WHERE n <= ? ORDER BY cluster, era DESC`,
+            )
+            .all(q.otherThan, q.perCluster) as EraRow[]);
+    return rows.map(eraRecord);
+  }
+
+  /** Decided eras whose actions were not all carried out (a stop in between): resumed first. */
+  uncarried(cluster: number): EraRecord[] {
+    const rows = this.db
+      .prepare("SELECT * FROM eras WHERE cluster = ? AND status = 'decided' AND carried = 0 ORDER BY era")
+      .all(cluster) as EraRow[];
+    return rows.map(eraRecord);
   }
 
   /** Actions not in a terminal state: what a restarted bot resumes. */

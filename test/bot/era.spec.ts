@@ -87,17 +87,15 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     expect((await ddc.clusterRevenue(f.cluster)).nextEra).to.equal(BigInt(era + 1));
     expect((await ddc.clusterRevenue(f.cluster)).reserve).to.be.greaterThan(0n);
     expect(await ddc.nodeRevenue(failing)).to.equal(0n);
-    // Running the bot again for the same era does nothing twice (and, with a replacement pending,
-    // plans none).
+    // Running the bot again for the same era carries out the recorded decision: nothing is sent twice.
     const proposals = async () =>
       (await f.system.governor.queryFilter(f.system.governor.filters.ProposalCreated())).length;
     const before = await proposals();
     const again = await run();
-    expect(again.records.map((r) => [r.kind, r.state])).to.deep.equal([
-      ["settlement", "executed"],
-      ["usage-report", "executed"],
-      ["distribution", "executed"],
-    ]);
+    expect(again.decision.decided && again.decision.hash).to.equal(decision.hash);
+    expect(again.records.map((r) => [r.kind, r.state, r.ref])).to.deep.equal(
+      records.map((r) => [r.kind, r.state, r.ref]),
+    );
     expect(await proposals()).to.equal(before);
     // The voters check the proposal against the evidence, and pass it; the keeper does the rest.
     const proposalId = BigInt(records[3].ref!);

@@ -29,15 +29,15 @@ describe("manager bot: the SQLite store", function () {
   it("migrates once, to the current version, and refuses a newer store", function () {
     const path = file();
     const store = new BotStore(path);
-    expect(store.version).to.equal(2);
+    expect(store.version).to.equal(3);
     store.close();
     const again = new BotStore(path);
-    expect(again.version).to.equal(2);
+    expect(again.version).to.equal(3);
     again.close();
     const db = new Database(path);
     db.pragma("user_version = 9");
     db.close();
-    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 2: upgrade the bot");
+    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 3: upgrade the bot");
   });
 
   it("is a report book: accepted reports survive a restart; equivocation drops both", async function () {
@@ -112,6 +112,46 @@ describe("manager bot: the SQLite store", function () {
     );
     expect(() => store.advance(9, 1, "distribution", "proposed")).to.throw("no action (9, 1, distribution)");
     expect(store.open().map((a) => a.kind)).to.deep.equal(["parameters"]);
+    store.close();
+  });
+
+  it("keeps each era once, decided (evidence first, carried later) or skipped, across a restart", function () {
+    const path = file();
+    let store = new BotStore(path, () => 500);
+    expect(store.lastEra(1)).to.equal(null);
+    const doc = (n: number) => JSON.stringify({ aggregation: { scores: [{ node: n, score: 9000 }] } });
+    expect(store.decideEra(1, 4, "0x04", doc(1))).to.deep.equal({
+      cluster: 1,
+      era: 4,
+      status: "decided",
+      evidenceHash: "0x04",
+      evidence: doc(1),
+      reason: null,
+      carried: false,
+      at: 500,
+    });
+    // A second decision for the era keeps the first; skipping a decided era changes nothing.
+    expect(store.decideEra(1, 4, "0xff", doc(2)).evidenceHash).to.equal("0x04");
+    expect(store.skipEra(1, 4, "late").status).to.equal("decided");
+    expect(store.skipEra(1, 5, "no quorum")).to.deep.include({ status: "skipped", reason: "no quorum", carried: true });
+    store.decideEra(1, 6, "0x06", doc(1));
+    store.decideEra(2, 1, "0x21", doc(3));
+    store.decideEra(2, 2, "0x22", doc(3));
+    store.decideEra(3, 7, "0x37", doc(4));
+    store.close();
+    store = new BotStore(path, () => 600);
+    expect(store.lastEra(1)).to.equal(6);
+    expect(store.uncarried(1).map((e) => e.era)).to.deep.equal([4, 6]);
+    store.carried(1, 4);
+    expect(store.uncarried(1).map((e) => e.era)).to.deep.equal([6]);
+    // One cluster's decided eras before an era, newest first (the skipped one left out)…
+    expect(store.decidedEras({ cluster: 1, beforeEra: 7, limit: 5 }).map((e) => e.era)).to.deep.equal([6, 4]);
+    expect(store.decidedEras({ cluster: 1, beforeEra: 6, limit: 5 }).map((e) => e.era)).to.deep.equal([4]);
+    // …and the other clusters' last ones, at most `perCluster` each.
+    expect(store.decidedEras({ otherThan: 1, perCluster: 1 }).map((e) => [e.cluster, e.era])).to.deep.equal([
+      [2, 2],
+      [3, 7],
+    ]);
     store.close();
   });
 });
