@@ -9,10 +9,14 @@ import type { SystemDeployment } from "./system";
 
 const USD = 1_000_000n;
 const RENT = 1n * USD;
+/** The bot's voting power: enough to propose (the threshold), far from enough to pass anything alone. */
+const BOT_VOTES = parseEther("2000");
 
 /**
  * The demo world on a local network (the node's development accounts sign):
- * - voting power: 100k, 50k and 30k governance tokens to accounts 4–6, each delegated to itself;
+ * - voting power: 100k, 50k and 30k governance tokens to accounts 4–6, each delegated to itself,
+ *   and 2k to the manager bot's key (account 13), delegated to itself: above the Governor's
+ *   proposal threshold (1k in the local parameters), so that the bot can propose;
  * - an operations Safe, 2-of-3 of accounts 1–3;
  * - providers (accounts 7, 8) with two nodes each, trusting the Timelock and the Safe;
  * - cluster 1, managed by the DAO (the Timelock accepted it by a proposal the voters passed), and
@@ -47,7 +51,10 @@ export async function deployDemoWorld(
     await (await governanceToken.connect(deployer).transfer(voter.address, parseEther(shares[i]))).wait();
     await (await governanceToken.connect(voter).delegate(voter.address)).wait();
   }
-  log(`  voting power delegated: ${v1.address} 100k, ${v2.address} 50k, ${v3.address} 30k`);
+  // The bot proposes: it needs votes above the proposal threshold (checked at the block before).
+  await (await governanceToken.connect(deployer).transfer(bot.address, BOT_VOTES)).wait();
+  await (await governanceToken.connect(bot).delegate(bot.address)).wait();
+  log(`  voting power delegated: ${v1.address} 100k, ${v2.address} 50k, ${v3.address} 30k, the bot ${bot.address} 2k`);
 
   const nodes: bigint[] = [];
   for (const [i, provider] of [p1, p2].entries()) {
@@ -117,12 +124,15 @@ export async function deployDemoWorld(
     actions: accept(clusters[0]).map((a) => ({ target: a.to, data: a.data })),
     description: `# Accept cluster ${clusters[0]}\n\nThe DAO manages it; the manager bot runs routine work.`,
   };
-  await (await governor.connect(v1).propose(...proposeArgs(proposal))).wait();
-  const proposalId = await governor.hashProposal(...operationArgs(proposal));
   const travel = async (seconds: bigint) => {
     await hre.network.provider.send("evm_increaseTime", [Number(seconds)]);
     await hre.network.provider.send("evm_mine", []);
   };
+  // Votes count from the second after their delegation (the threshold reads the clock minus one);
+  // a node that mines several blocks in one second needs the clock moved.
+  await travel(1n);
+  await (await governor.connect(v1).propose(...proposeArgs(proposal))).wait();
+  const proposalId = await governor.hashProposal(...operationArgs(proposal));
   await travel((await governor.votingDelay()) + 1n);
   for (const voter of [v1, v2, v3]) await (await governor.connect(voter).castVote(proposalId, 1)).wait();
   await travel(await governor.votingPeriod());

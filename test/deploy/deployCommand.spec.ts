@@ -3,9 +3,11 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { JsonRpcProvider } from "ethers";
+import { JsonRpcProvider, parseEther } from "ethers";
 import { readRecord } from "../../deploy/record";
+import { DDCGovernor__factory } from "../../typechain-types";
 import { freePort, startNode, type LocalNode } from "../helpers/localNode";
+import { devAccount } from "../helpers/temp";
 
 const ROOT = join(__dirname, "..", "..");
 const BIN = join(ROOT, "node_modules", ".bin");
@@ -66,6 +68,14 @@ for (const kind of ["hardhat", "anvil"] as const) {
       expect((record.parameters as { core: { networkFeeBps: number } }).core.networkFeeBps).to.equal(500);
       const provider = new JsonRpcProvider(node!.url, 31337, { staticNetwork: true });
       for (const address of Object.values(record.contracts)) expect(await provider.getCode(address)).to.not.equal("0x");
+      // The bot's key (account 13) can propose: its votes are above the threshold, far below a quorum.
+      const governor = DDCGovernor__factory.connect(record.contracts.DDCGovernor, provider);
+      const bot = devAccount(13).address;
+      const clock = await governor.clock();
+      const votes = await governor.getVotes(bot, clock - 1n);
+      expect(await governor.proposalThreshold()).to.equal(parseEther("1000"));
+      expect(votes).to.equal(parseEther("2000"));
+      expect(votes).to.be.lessThan(await governor.quorum(clock - 1n));
       provider.destroy();
     });
 

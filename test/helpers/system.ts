@@ -146,6 +146,9 @@ export async function daoClusterFixture() {
 export async function daoCluster(validators: string[]) {
   const f = await systemFixture();
   const bot = (await ethers.getSigners())[12];
+  // The bot proposes replacements: it holds votes above the proposal threshold, as in the demo.
+  await f.system.governanceToken.transfer(bot.address, ethers.parseEther("2000"));
+  await f.system.governanceToken.connect(bot).delegate(bot.address);
   const timelock = await f.system.timelock.getAddress();
   const built = await buildCluster(f, [timelock]);
   const ddc = f.system.ddc;
