@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, exists
 import { join } from "node:path";
 import {
   Contract,
+  Interface,
   TypedDataEncoder,
   getAddress,
   getBytes,
@@ -12,7 +13,7 @@ import {
   type Signer,
 } from "ethers";
 import { z } from "zod";
-import { EthSafeSignature, EthSafeTransaction } from "@safe-global/protocol-kit";
+import { EthSafeSignature, EthSafeTransaction, generatePreValidatedSignature } from "@safe-global/protocol-kit";
 import { safeArtifact } from "../deploy/safe";
 import { safeFor, type SafeConnection } from "./safe";
 
@@ -23,6 +24,10 @@ import { safeFor, type SafeConnection } from "./safe";
  * of the Safe, for this very transaction, whose nonce is not already used. Execution happens once
  * the signatures (and on-chain approvals, `approveHash`) reach the threshold.
  */
+
+const EXEC_TRANSACTION = new Interface([
+  "function execTransaction(address to, uint256 value, bytes data, uint8 operation, uint256 safeTxGas, uint256 baseGas, uint256 gasPrice, address gasToken, address refundReceiver, bytes signatures) payable returns (bool)",
+]);
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address");
 const hex = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "hex bytes");
@@ -298,11 +303,8 @@ export class SafeQueue {
     if (response?.wait !== undefined) await response.wait();
   }
 
-  /**
-   * Executes the transaction once its confirmations reach the threshold (else refuses, saying how
-   * many are missing), through protocol-kit from `executor`'s account. Returns the tx hash.
-   */
-  async execute(connection: SafeConnection, executor: string, hash: string): Promise<string> {
+  /** The transaction with its owners' signatures, once they reach the threshold (else why not). */
+  private async signed(hash: string): Promise<EthSafeTransaction> {
     const entry = await this.entry(hash);
     if (entry.status === "stale") throw new Error(`stale: nonce ${entry.data.nonce} is already used`);
     if (entry.status === "blocked") {
@@ -316,14 +318,52 @@ export class SafeQueue {
       );
     }
     const tx = new EthSafeTransaction({ ...entry.data });
-    for (const [owner, signature] of Object.entries(entry.signatures)) {
-      if (entry.confirmations.includes(owner)) tx.addSignature(new EthSafeSignature(owner, signature));
+    for (const owner of entry.confirmations) {
+      const signature = entry.signatures[owner];
+      // An owner who approved the hash on chain (approveHash) signs with a pre-validated signature.
+      tx.addSignature(
+        signature !== undefined ? new EthSafeSignature(owner, signature) : generatePreValidatedSignature(owner),
+      );
     }
+    return tx;
+  }
+
+  /**
+   * Executes the transaction once its confirmations reach the threshold (else refuses, saying how
+   * many are missing), through protocol-kit from `executor`'s account. Returns the tx hash.
+   */
+  async execute(connection: SafeConnection, executor: string, hash: string): Promise<string> {
+    const tx = await this.signed(hash);
     const kit = await safeFor(connection, executor);
     const result = await kit.executeTransaction(tx);
     const response = result.transactionResponse as { wait?: () => Promise<unknown> } | undefined;
     if (response?.wait !== undefined) await response.wait();
     return result.hash;
+  }
+
+  /**
+   * The same as {execute}, sent by any signer as a plain `execTransaction` call: the bot's
+   * managed signer, so that every transaction of its key goes through one nonce manager.
+   */
+  async executeWith(signer: Signer, hash: string): Promise<string> {
+    const tx = await this.signed(hash);
+    const d = tx.data;
+    const data = EXEC_TRANSACTION.encodeFunctionData("execTransaction", [
+      d.to,
+      d.value,
+      d.data,
+      d.operation,
+      d.safeTxGas,
+      d.baseGas,
+      d.gasPrice,
+      d.gasToken,
+      d.refundReceiver,
+      tx.encodedSignatures(),
+    ]);
+    const response = await signer.sendTransaction({ to: this.safe, data });
+    const receipt = await response.wait();
+    if (receipt === null || receipt.status !== 1) throw new Error(`the Safe transaction ${hash} reverted`);
+    return response.hash;
   }
 
   /** A rejection of `nonce`: a call of the Safe to itself that does nothing, to unblock the queue. */

@@ -126,7 +126,7 @@ export async function keep(store: BotStore, target: Target, now: () => Promise<b
     } else if (target.kind === "safe") {
       const entry = await target.queue.entry(a.ref);
       if (entry.status === "executable") {
-        await target.queue.execute(target.connection, target.botKey, a.ref);
+        await target.queue.executeWith(target.bot, a.ref);
         moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
       } else if (entry.status === "stale") {
         // Its nonce is used: by this very transaction (someone executed it), or by another one.

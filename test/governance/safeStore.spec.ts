@@ -168,8 +168,10 @@ describe("governance: the Safe signature store", function () {
     await queue.approveOnChain(f.connection, f.guardians[2].address, tx.safeTxHash);
     const entry = await queue.entry(tx.safeTxHash);
     expect(entry.confirmations.sort()).to.deep.equal([f.guardians[0].address, f.guardians[2].address].sort());
-    await queue.execute(f.connection, f.guardians[1].address, tx.safeTxHash);
+    // Executed as a plain execTransaction by a signer that is no owner (the bot's managed signer).
+    await queue.executeWith(f.stranger, tx.safeTxHash);
     expect((await queue.entry(tx.safeTxHash)).status).to.equal("stale");
+    expect(await queue.wasExecuted(tx.safeTxHash)).to.equal(true);
   });
 
   it("assigns nonces explicitly; a rejection unblocks a queue held up by an unsigned transaction", async function () {
