@@ -8,6 +8,7 @@ import { registerManager } from "./commands/manager";
 import { registerGov } from "./commands/gov";
 import { registerSafe } from "./commands/safe";
 import { registerVerify } from "./commands/verify";
+import { registerBot } from "./commands/bot";
 
 // Commander passes each action its positional arguments and options, untyped.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerGov(program, run);
   registerSafe(program, run);
   registerVerify(program, run);
+  registerBot(program);
   return program;
 }
 

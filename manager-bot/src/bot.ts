@@ -1,9 +1,10 @@
 import { getAddress, type ContractRunner } from "ethers";
-import type { ActionKind } from "../../governance/actions";
+import type { ActionKind, ManagerAction } from "../../governance/actions";
 import type { DDCLens, IDDC } from "../../typechain-types";
 import { settlement } from "../../governance/actions";
 import { decideEra, snapshotOf, type EraDecision, type EraSnapshot } from "./decide";
 import { carryOut, type Target } from "./executors";
+import { failpoint } from "./failpoints";
 import { planEras, planSettlements, type CandidateState, type LedgerState, type ReplacementPolicy } from "./policy";
 import type { ActionRecord, BotStore } from "./store";
 import type { ChainView } from "./validate";
@@ -153,18 +154,21 @@ export interface EraInput {
   settlement?: { minimum: bigint };
 }
 
-/** Settles the cluster's due buckets (through the lens), at most once an era. */
-async function settleDue(input: EraInput, era: number, minimum: bigint): Promise<ActionRecord[]> {
+/**
+ * The settlement of the cluster's due buckets (read through the lens) as one action, or null when
+ * none is due. A ledger the bot has not settled this era or the last one counts as unsettled for
+ * an era.
+ */
+export async function settlementAction(input: EraInput, era: number, minimum: bigint): Promise<ManagerAction | null> {
   const { ddc, chain, store, cluster, lens } = input;
   if (lens === undefined) throw new Error("settling needs the lens (DDCLens.settlementPage)");
-  // A ledger the bot has not settled this era or the last one counts as unsettled for an era.
   const now = await chain.now();
   const done = (e: number) => store.action(cluster, e, "settlement")?.state === "executed";
   const settledAt = done(era) || (era > 0 && done(era - 1)) ? now : 0n;
   const ledgers = await readSettlements(lens, cluster, settledAt);
   const eraLength = BigInt((await ddc.getCluster(cluster)).params.eraLength);
   const plan = planSettlements(ledgers, now, eraLength, minimum);
-  if (plan.batches.length === 0) return [];
+  if (plan.batches.length === 0) return null;
   const first = settlement(chain.core, {
     cluster: BigInt(cluster),
     era: BigInt(era),
@@ -173,11 +177,11 @@ async function settleDue(input: EraInput, era: number, minimum: bigint): Promise
   const calls = plan.batches.flatMap(
     (b) => settlement(chain.core, { cluster: BigInt(cluster), buckets: b.map(BigInt) }).calls,
   );
-  return [await carryOut(store, input.routine, { ...first, calls }, null)];
+  return { ...first, calls };
 }
 
 /** The snapshot of an era as the chain and the store show it now. */
-async function snapshotNow(input: EraInput, era: number, snapshotBlock: number): Promise<EraSnapshot> {
+export async function snapshotNow(input: EraInput, era: number, snapshotBlock: number): Promise<EraSnapshot> {
   const { ddc, chain, store, cluster } = input;
   const validators = [...(await chain.validatorsAt(cluster, era))].map((v) => getAddress(v));
   const state = await readCluster(ddc, cluster, input.lens);
@@ -215,8 +219,11 @@ export async function decideAndAct(
   input: EraInput & { era: number; snapshotBlock: number },
 ): Promise<{ decision: EraDecision; records: ActionRecord[] }> {
   const { store, cluster, era } = input;
-  const records: ActionRecord[] =
-    input.settlement === undefined ? [] : await settleDue(input, era, input.settlement.minimum);
+  const records: ActionRecord[] = [];
+  if (input.settlement !== undefined) {
+    const settle = await settlementAction(input, era, input.settlement.minimum);
+    if (settle !== null) records.push(await carryOut(store, input.routine, settle, null));
+  }
   const recorded = store.era(cluster, era);
   if (recorded?.status === "skipped")
     throw new Error(`era ${era} of cluster ${cluster} was skipped: ${recorded.reason}`);
@@ -230,6 +237,7 @@ export async function decideAndAct(
     decision = decideEra(await snapshotNow(input, era, input.snapshotBlock));
     if (!decision.decided) return { decision, records };
     store.decideEra(cluster, era, decision.hash, decision.json);
+    failpoint("era-recorded");
   }
   for (const action of decision.actions) {
     const target = ROUTINE.includes(action.key.kind) ? input.routine : input.structural;
@@ -258,6 +266,25 @@ export interface ClusterRun {
 }
 
 /**
+ * The eras to decide now: after the last one decided (by the store, or the chain's next
+ * distribution era when the store knows less) up to the last closed one, per `missed`.
+ */
+export async function erasToDecide(
+  input: Pick<EraInput, "ddc" | "store" | "cluster">,
+  missed: MissedEras,
+): Promise<{ lastClosed: number; plan: { decide: number[]; skipped: number[] } }> {
+  const { ddc, store, cluster } = input;
+  const [current] = await ddc.clusterEra(cluster);
+  const lastClosed = Number(current) - 1;
+  if (lastClosed < 0) return { lastClosed, plan: { decide: [], skipped: [] } };
+  const [, , nextEra] = await ddc.clusterRevenue(cluster);
+  const byChain = Number(nextEra) > 0 ? Number(nextEra) - 1 : null;
+  const byStore = store.lastEra(cluster);
+  const last = byStore === null ? byChain : byChain === null ? byStore : Math.max(byStore, byChain);
+  return { lastClosed, plan: planEras(last, lastClosed, missed.mode) };
+}
+
+/**
  * Brings a cluster up to date: finishes an era decided before a stop, then decides the closed
  * eras after the last one decided (by the store, or the chain's next distribution era when the
  * store knows less), in order or skipping per `missed`.
@@ -271,14 +298,8 @@ export async function advanceCluster(input: EraInput & { missed: MissedEras }): 
     const { decision, records } = await decideAndAct({ ...input, era: e.era, snapshotBlock: 0 });
     if (decision.decided) run.decided.push({ era: e.era, hash: decision.hash, records });
   }
-  const [current] = await ddc.clusterEra(cluster);
-  const lastClosed = Number(current) - 1;
+  const { lastClosed, plan } = await erasToDecide(input, input.missed);
   if (lastClosed < 0) return run;
-  const [, , nextEra] = await ddc.clusterRevenue(cluster);
-  const byChain = Number(nextEra) > 0 ? Number(nextEra) - 1 : null;
-  const byStore = store.lastEra(cluster);
-  const last = byStore === null ? byChain : byChain === null ? byStore : Math.max(byStore, byChain);
-  const plan = planEras(last, lastClosed, input.missed.mode);
   for (const era of plan.skipped) {
     store.skipEra(cluster, era, "missed eras are skipped by policy");
     run.skipped.push({ era, reason: "missed eras are skipped by policy" });

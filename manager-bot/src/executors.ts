@@ -2,13 +2,22 @@ import type { Signer } from "ethers";
 import {
   describe as describeAction,
   parseActionKey,
+  parseEvidence,
   sameKey,
   toProposal,
   type ManagerAction,
 } from "../../governance/actions";
-import { executeById, proposalState, proposeOnce, queueById, type GovernorLike } from "../../governance/dao";
+import {
+  executeById,
+  listProposals,
+  proposalState,
+  proposeOnce,
+  queueById,
+  type GovernorLike,
+} from "../../governance/dao";
 import type { SafeConnection } from "../../governance/safe";
 import { buildSafeTxData, signSafeTx, type SafeQueue } from "../../governance/safeStore";
+import { failpoint } from "./failpoints";
 import type { ActionRecord, BotStore, Executor } from "./store";
 
 /**
@@ -28,6 +37,12 @@ export interface Evidence {
 }
 
 const executorOf = (t: Target): Executor => t.kind;
+
+/** An action's record once the store knows of its step (a crash point for the fault tests). */
+function recorded(record: ActionRecord): ActionRecord {
+  failpoint("action-recorded");
+  return record;
+}
 
 /**
  * Carries out one decided action, once: the store is asked first (a restart resumes), then the
@@ -61,14 +76,17 @@ export async function carryOut(
           fromBlock: target.fromBlock,
         },
       );
-      return store.advance(c, e, kind, "proposed", outcome.id.toString());
+      failpoint("action-sent");
+      return recorded(store.advance(c, e, kind, "proposed", outcome.id.toString()));
     }
     case "safe": {
       const existing = (await target.queue.list()).find((t) => {
         const k = t.description === undefined ? undefined : parseActionKey(t.description);
         return k !== undefined && sameKey(k, action.key) && t.status !== "stale";
       });
-      if (existing !== undefined) return store.advance(c, e, kind, "awaiting-signatures", existing.safeTxHash);
+      if (existing !== undefined) {
+        return recorded(store.advance(c, e, kind, "awaiting-signatures", existing.safeTxHash));
+      }
       const data = await buildSafeTxData(
         target.connection,
         target.botKey,
@@ -81,7 +99,8 @@ export async function carryOut(
         await target.bot.getAddress(),
         await signSafeTx(target.bot, target.chainId, target.queue.safe, data),
       );
-      return store.advance(c, e, kind, "awaiting-signatures", tx.safeTxHash);
+      failpoint("action-sent");
+      return recorded(store.advance(c, e, kind, "awaiting-signatures", tx.safeTxHash));
     }
     case "operator": {
       let last = "";
@@ -91,7 +110,8 @@ export async function carryOut(
         if (receipt === null || receipt.status !== 1) return store.advance(c, e, kind, "failed", response.hash);
         last = response.hash;
       }
-      return store.advance(c, e, kind, "executed", last);
+      failpoint("action-sent");
+      return recorded(store.advance(c, e, kind, "executed", last));
     }
   }
 }
@@ -112,10 +132,12 @@ export async function keep(store: BotStore, target: Target, now: () => Promise<b
       const state = await proposalState(governor, id);
       if (state === "Succeeded" && a.state === "proposed") {
         await queueById(governor, id, { fromBlock: target.fromBlock });
+        failpoint("keeper-sent");
         moved.push(store.advance(a.cluster, a.era, a.kind, "queued"));
       } else if (state === "Queued" && (await governor.proposalEta(id)) <= (await now())) {
         if (a.state === "proposed") store.advance(a.cluster, a.era, a.kind, "queued");
         await executeById(governor, id, { fromBlock: target.fromBlock });
+        failpoint("keeper-sent");
         moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
       } else if (state === "Executed") {
         moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
@@ -127,6 +149,7 @@ export async function keep(store: BotStore, target: Target, now: () => Promise<b
       const entry = await target.queue.entry(a.ref);
       if (entry.status === "executable") {
         await target.queue.executeWith(target.bot, a.ref);
+        failpoint("keeper-sent");
         moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
       } else if (entry.status === "stale") {
         // Its nonce is used: by this very transaction (someone executed it), or by another one.
@@ -136,4 +159,49 @@ export async function keep(store: BotStore, target: Target, now: () => Promise<b
     }
   }
   return moved;
+}
+
+/**
+ * Rebuilds the store's view of a cluster's live actions from the chain and the Safe store (after
+ * the store was lost): every proposal or Safe transaction of the bot that carries an action key of
+ * the cluster and is still live is recorded with its state, unless the store knows it already. The
+ * keeper then moves them on, and nothing is proposed twice. Returns what was adopted.
+ */
+export async function adoptOpen(store: BotStore, target: Target, cluster: number): Promise<ActionRecord[]> {
+  const adopted: ActionRecord[] = [];
+  const adopt = (description: string, state: "proposed" | "queued" | "awaiting-signatures", ref: string) => {
+    const key = parseActionKey(description);
+    if (key === undefined || Number(key.cluster) !== cluster) return;
+    const era = key.era === null ? null : Number(key.era);
+    if (store.action(cluster, era, key.kind) !== undefined) return;
+    store.decide({
+      cluster,
+      era,
+      kind: key.kind,
+      executor: executorOf(target),
+      evidenceHash: parseEvidence(description) ?? null,
+      evidence: null,
+    });
+    store.advance(cluster, era, key.kind, state === "queued" ? "proposed" : state, ref);
+    adopted.push(
+      state === "queued" ? store.advance(cluster, era, key.kind, "queued") : store.action(cluster, era, key.kind)!,
+    );
+  };
+  if (target.kind === "governor") {
+    const governor = target.governor.connect(target.bot);
+    const bot = await target.bot.getAddress();
+    for (const p of await listProposals(governor, { fromBlock: target.fromBlock })) {
+      if (p.proposer.toLowerCase() !== bot.toLowerCase()) continue;
+      const state = await proposalState(governor, p.id);
+      if (state === "Pending" || state === "Active" || state === "Succeeded")
+        adopt(p.description, "proposed", p.id.toString());
+      else if (state === "Queued") adopt(p.description, "queued", p.id.toString());
+    }
+  } else if (target.kind === "safe") {
+    for (const t of await target.queue.list()) {
+      if (t.status !== "stale" && t.description !== undefined)
+        adopt(t.description, "awaiting-signatures", t.safeTxHash);
+    }
+  }
+  return adopted;
 }

@@ -73,6 +73,8 @@ const MIGRATIONS: string[] = [
      evidence_hash TEXT, evidence TEXT, reason TEXT, carried INTEGER NOT NULL DEFAULT 0,
      at INTEGER NOT NULL,
      PRIMARY KEY (cluster, era));`,
+  // 4: the per-cluster pause switch
+  `CREATE TABLE pauses (cluster INTEGER PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL);`,
 ];
 
 /**
@@ -338,6 +340,41 @@ export class BotStore implements ReportBook {
       .prepare("SELECT * FROM eras WHERE cluster = ? AND status = 'decided' AND carried = 0 ORDER BY era")
       .all(cluster) as EraRow[];
     return rows.map(eraRecord);
+  }
+
+  // ─────────────────────────────────────── pauses ────────────────────────────────────────
+
+  /** Pauses the bot's work on a cluster (kept across restarts; any process sharing the store sees it). */
+  pause(cluster: number, reason: string): void {
+    this.db
+      .prepare("INSERT OR REPLACE INTO pauses (cluster, reason, at) VALUES (?, ?, ?)")
+      .run(cluster, reason, this.clock());
+  }
+
+  /** Resumes a paused cluster; false if it was not paused. */
+  resume(cluster: number): boolean {
+    return this.db.prepare("DELETE FROM pauses WHERE cluster = ?").run(cluster).changes > 0;
+  }
+
+  /** The paused clusters, with why and since when. */
+  paused(): Map<number, { reason: string; at: number }> {
+    const rows = this.db.prepare("SELECT cluster, reason, at FROM pauses ORDER BY cluster").all() as {
+      cluster: number;
+      reason: string;
+      at: number;
+    }[];
+    return new Map(rows.map((r) => [r.cluster, { reason: r.reason, at: r.at }]));
+  }
+
+  /** How many actions are in each state (every state listed). */
+  countByState(): Record<ActionState, number> {
+    const counts = Object.fromEntries(ACTION_STATES.map((st) => [st, 0])) as Record<ActionState, number>;
+    const rows = this.db.prepare("SELECT state, COUNT(*) AS n FROM actions GROUP BY state").all() as {
+      state: ActionState;
+      n: number;
+    }[];
+    for (const r of rows) counts[r.state] = r.n;
+    return counts;
   }
 
   /** Actions not in a terminal state: what a restarted bot resumes. */

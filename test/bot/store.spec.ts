@@ -29,15 +29,15 @@ describe("manager bot: the SQLite store", function () {
   it("migrates once, to the current version, and refuses a newer store", function () {
     const path = file();
     const store = new BotStore(path);
-    expect(store.version).to.equal(3);
+    expect(store.version).to.equal(4);
     store.close();
     const again = new BotStore(path);
-    expect(again.version).to.equal(3);
+    expect(again.version).to.equal(4);
     again.close();
     const db = new Database(path);
     db.pragma("user_version = 9");
     db.close();
-    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 3: upgrade the bot");
+    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 4: upgrade the bot");
   });
 
   it("is a report book: accepted reports survive a restart; equivocation drops both", async function () {

@@ -1,0 +1,180 @@
+import type { Command } from "commander";
+import { z } from "zod";
+import { ConfigError, loadConfig, type BotConfig } from "../../manager-bot/src/config";
+import { botLogger, serviceFromConfig, type DryRunReport } from "../../manager-bot/src/service";
+import { BotStore } from "../../manager-bot/src/store";
+import { explain } from "../errors";
+import { toJson } from "../output";
+import type { GlobalOptions } from "../context";
+
+const clusterArg = z.coerce.number().int().positive();
+
+/** Runs a `bot` subcommand: a bad configuration lists every problem; any failure exits 1. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        console.error(`error: ${error.message}`);
+      } else {
+        const { message, hint } = explain(error);
+        console.error(`error: ${message}`);
+        if (hint !== undefined) console.error(`hint: ${hint}`);
+      }
+      process.exitCode = 1;
+    }
+  };
+}
+
+function parseCluster(raw: string): number {
+  const parsed = clusterArg.safeParse(raw);
+  if (!parsed.success) throw new Error(`cluster must be a positive integer, got "${raw}"`);
+  return parsed.data;
+}
+
+function printDryRun(report: DryRunReport): void {
+  for (const c of report.clusters) {
+    console.log(`cluster ${c.cluster}${c.paused !== undefined ? `: paused (${c.paused})` : ""}`);
+    if (c.skipped !== undefined && c.skipped.length > 0) console.log(`  would skip eras ${c.skipped.join(", ")}`);
+    for (const e of c.eras) {
+      if (e.decided) {
+        console.log(`  era ${e.era}: decided, evidence ${e.evidence}`);
+        for (const p of e.planned) console.log(`    ${p.kind} ${JSON.stringify({ ...p, kind: undefined })}`);
+      } else {
+        console.log(
+          `  era ${e.era}: waits, ${e.have} of the ${e.need} reports needed; missing ${e.missing.join(", ")}`,
+        );
+      }
+    }
+    for (const a of c.actions) {
+      console.log(
+        `  ${a.ok ? "ok  " : "FAIL"} ${a.title} (from ${a.from})${a.revert !== undefined ? `: ${a.revert}` : ""}`,
+      );
+    }
+    if (c.eras.length === 0 && c.paused === undefined) console.log("  nothing to decide");
+  }
+}
+
+/** `ddc bot`: run the manager bot, pause or resume a cluster, see what it holds. */
+export function registerBot(program: Command): void {
+  const bot = program
+    .command("bot")
+    .description("the manager bot: run it as a service, pause or resume a cluster, see its state");
+
+  bot
+    .command("run")
+    .description("run the bot on its schedule (SIGTERM or SIGINT stop it gracefully)")
+    .requiredOption("--config <file>", "the bot's configuration (JSON; see the README)")
+    .option("--once", "one run, then exit (1 if it failed)")
+    .option("--dry-run", "decide and simulate what a run would do; send and record nothing")
+    .action(
+      action(async (o: { config: string; once?: boolean; dryRun?: boolean }, command: Command) => {
+        const globals = command.optsWithGlobals<GlobalOptions>();
+        const config = loadConfig(o.config);
+        if (o.dryRun === true) {
+          // Logs to stderr: stdout is the plan.
+          const service = await serviceFromConfig(config, { logger: botLogger(config.logLevel, process.stderr) });
+          try {
+            const report = await service.dryRun();
+            if (globals.json === true) console.log(toJson(report));
+            else printDryRun(report);
+            if (report.clusters.some((c) => c.actions.some((a) => !a.ok))) process.exitCode = 1;
+          } finally {
+            service.store.close();
+          }
+          return;
+        }
+        const service = await serviceFromConfig(config);
+        if (o.once === true) {
+          await service.signer.reconcile();
+          const report = await service.run().finally(() => service.store.close());
+          if (report.failed.length > 0) process.exitCode = 1;
+          return;
+        }
+        await service.start();
+        await new Promise<void>((resolve) => {
+          const stop = (signal: string) => {
+            process.stderr.write(`${signal}: stopping after the current run\n`);
+            void service.stop().then(resolve);
+          };
+          process.once("SIGTERM", () => stop("SIGTERM"));
+          process.once("SIGINT", () => stop("SIGINT"));
+        });
+      }),
+    );
+
+  const withStore = (config: BotConfig) => new BotStore(config.store);
+
+  bot
+    .command("pause <cluster>")
+    .description("pause the bot's work on a cluster (kept in the store; a running bot sees it at its next run)")
+    .requiredOption("--config <file>", "the bot's configuration")
+    .option("--reason <text>", "why (shown in the logs and by status)", "paused by an operator")
+    .action(
+      action(async (raw: string, o: { config: string; reason: string }) => {
+        const cluster = parseCluster(raw);
+        const config = loadConfig(o.config);
+        if (!config.clusters.some((c) => c.id === cluster)) {
+          throw new Error(`cluster ${cluster} is not in ${o.config}`);
+        }
+        const store = withStore(config);
+        store.pause(cluster, o.reason);
+        store.close();
+        console.log(`cluster ${cluster} paused: ${o.reason}`);
+      }),
+    );
+
+  bot
+    .command("resume <cluster>")
+    .description("resume the bot's work on a paused cluster")
+    .requiredOption("--config <file>", "the bot's configuration")
+    .action(
+      action(async (raw: string, o: { config: string }) => {
+        const cluster = parseCluster(raw);
+        const store = withStore(loadConfig(o.config));
+        const was = store.resume(cluster);
+        store.close();
+        console.log(was ? `cluster ${cluster} resumed` : `cluster ${cluster} was not paused`);
+      }),
+    );
+
+  bot
+    .command("status")
+    .description("what the store holds: paused clusters, each cluster's last era, open actions, actions by state")
+    .requiredOption("--config <file>", "the bot's configuration")
+    .action(
+      action(async (o: { config: string }, command: Command) => {
+        const globals = command.optsWithGlobals<GlobalOptions>();
+        const config = loadConfig(o.config);
+        const store = withStore(config);
+        const paused = store.paused();
+        const status = {
+          clusters: config.clusters.map((c) => ({
+            cluster: c.id,
+            lastEra: store.lastEra(c.id),
+            paused: c.paused ? "paused in the configuration" : (paused.get(c.id)?.reason ?? null),
+          })),
+          open: store.open().map((a) => ({ cluster: a.cluster, era: a.era, kind: a.kind, state: a.state, ref: a.ref })),
+          actions: store.countByState(),
+        };
+        store.close();
+        if (globals.json === true) {
+          console.log(toJson(status));
+          return;
+        }
+        for (const c of status.clusters) {
+          console.log(
+            `cluster ${c.cluster}: last era ${c.lastEra ?? "none"}${c.paused !== null ? `, paused (${c.paused})` : ""}`,
+          );
+        }
+        for (const a of status.open)
+          console.log(`open: cluster ${a.cluster} era ${a.era ?? "-"} ${a.kind} ${a.state} ${a.ref ?? ""}`);
+        console.log(
+          `actions: ${Object.entries(status.actions)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ")}`,
+        );
+      }),
+    );
+}
