@@ -17,7 +17,8 @@ const BOT_VOTES = parseEther("2000");
  * - voting power: 100k, 50k and 30k governance tokens to accounts 4–6, each delegated to itself,
  *   and 2k to the manager bot's key (account 13), delegated to itself: above the Governor's
  *   proposal threshold (1k in the local parameters), so that the bot can propose;
- * - an operations Safe, 2-of-3 of accounts 1–3;
+ * - an operations Safe, 2-of-4 of accounts 1–3 and the manager bot's key (account 13): the bot
+ *   signs what it proposes as one owner, and any one of the three people completes it;
  * - providers (accounts 7, 8) with two nodes each, trusting the Timelock and the Safe;
  * - cluster 1, managed by the DAO (the Timelock accepted it by a proposal the voters passed), and
  *   cluster 2, managed by the Safe (accepted by a Safe transaction two owners signed), each with
@@ -39,7 +40,7 @@ export async function deployDemoWorld(
   const core = await ddc.getAddress();
   const timelock = await system.timelock.getAddress();
   const { chainId } = await hre.ethers.provider.getNetwork();
-  const opsSafe = await createSafe(deployer, system.safe, [g1.address, g2.address, g3.address], 2, 1n);
+  const opsSafe = await createSafe(deployer, system.safe, [g1.address, g2.address, g3.address, bot.address], 2, 1n);
   if ((await ddc.clusterCount()) >= 2n) {
     log("demo world: already there (clusters 1 and 2)");
     return { daoCluster: 1n, safeCluster: 2n, opsSafe };
@@ -117,7 +118,7 @@ export async function deployDemoWorld(
   let tx = await createSafeTransaction(await safeFor(connection, g1.address), accept(clusters[1]));
   for (const owner of [g1, g2]) tx = await signSafeTransaction(connection, owner.address, tx);
   await executeSafeTransaction(connection, g1.address, tx);
-  log(`  cluster ${clusters[1]}: managed by the operations Safe ${opsSafe} (2 of 3)`);
+  log(`  cluster ${clusters[1]}: managed by the operations Safe ${opsSafe} (2 of 4: accounts 1–3 and the bot)`);
 
   // The DAO accepts cluster 1 by a proposal the voters pass.
   const proposal: Proposal = {
