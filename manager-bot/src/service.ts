@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import Fastify, { type FastifyInstance } from "fastify";
 import {
   JsonRpcProvider,
+  type BaseWallet,
   Wallet,
   type Eip1193Provider,
   formatEther,
@@ -61,7 +62,7 @@ export interface ServiceParts {
   config: BotConfig;
   provider: Provider;
   /** The bot's key, held in this process (Safe signatures need it). */
-  wallet: Wallet;
+  wallet: BaseWallet;
   record: DeploymentRecord;
   store: BotStore;
   logger: Logger;

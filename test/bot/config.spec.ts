@@ -1,0 +1,128 @@
+import { expect } from "chai";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseEther, parseUnits } from "ethers";
+import { ConfigError, describeConfig, loadConfig, redactUrl } from "../../manager-bot/src/config";
+import { tempDir } from "../helpers/temp";
+
+const KEY = "0x" + "11".repeat(32);
+
+function write(config: unknown): string {
+  const file = join(tempDir("ddc-bot-config-"), "bot.json");
+  writeFileSync(file, typeof config === "string" ? config : JSON.stringify(config));
+  return file;
+}
+
+const minimal = {
+  rpc: "http://127.0.0.1:8545",
+  deployment: "deployments/localhost.json",
+  key: { env: "DDC_BOT_KEY" },
+  store: "bot.sqlite",
+  clusters: [{ id: 1, manager: { kind: "governor" } }],
+};
+
+function problems(file: string, env: NodeJS.ProcessEnv = { DDC_BOT_KEY: KEY }): string[] {
+  try {
+    loadConfig(file, env);
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error("the configuration was accepted");
+}
+
+describe("manager bot: configuration", function () {
+  it("fills the defaults, resolves paths beside the file, and converts amounts", function () {
+    const file = write(minimal);
+    const c = loadConfig(file, { DDC_BOT_KEY: KEY });
+    const dir = join(file, "..");
+    expect(c.store).to.equal(join(dir, "bot.sqlite"));
+    expect(c.deployment).to.equal(join(dir, "deployments/localhost.json"));
+    expect(c.key).to.deep.equal({ kind: "env", name: "DDC_BOT_KEY" });
+    expect(c.schedule).to.equal("*/5 * * * *");
+    expect(c.clusters[0]).to.deep.include({
+      routine: "operator",
+      policy: { failingEras: 3, maxPerEra: 1 },
+      missed: { mode: "catch-up", waitEras: 3 },
+      settlement: { minimum: "1" },
+      paused: false,
+    });
+    expect(c.tx).to.deep.include({
+      maxFeePerGasCap: parseUnits("200", "gwei"),
+      priorityFee: parseUnits("1", "gwei"),
+      receiptTimeoutMs: 120_000,
+      maxBumps: 3,
+    });
+    expect(c.alerts).to.deep.equal({ minBalance: parseEther("0.1"), stuckAfterSeconds: 86_400 });
+    expect(c.logLevel).to.equal("info");
+  });
+
+  it("lets the environment override the RPC URL and the store", function () {
+    const c = loadConfig(write(minimal), {
+      DDC_BOT_KEY: KEY,
+      DDC_BOT_RPC: "https://rpc.example/v3/secret-key",
+      DDC_BOT_STORE: "/var/lib/ddc/bot.sqlite",
+    });
+    expect(c.rpc).to.equal("https://rpc.example/v3/secret-key");
+    expect(c.store).to.equal("/var/lib/ddc/bot.sqlite");
+  });
+
+  it("lists every problem at once, each with where it is", function () {
+    const file = write({
+      rpc: "not a url",
+      deployment: "",
+      key: { env: "lower-case" },
+      store: "bot.sqlite",
+      schedule: "every minute",
+      clusters: [
+        { id: 1, manager: { kind: "safe", safe: "0x1234" } },
+        { id: 1, manager: { kind: "governor" }, policy: { failingEras: 0 }, surprise: true },
+      ],
+      tx: { bumpPercent: 5 },
+    });
+    const list = problems(file);
+    expect(list).to.include.members([
+      "rpc: an http(s) or ws(s) URL",
+      "deployment: Too small: expected string to have >=1 characters",
+      'schedule: a cron expression (e.g. "*/5 * * * *")',
+      "clusters.1.policy.failingEras: Too small: expected number to be >=1",
+      "tx.bumpPercent: Too small: expected number to be >=13",
+      "key.env: an environment variable name",
+      "clusters.0.manager.safe: an address (0x + 40 hex digits)",
+      "clusters.0.manager.store: Invalid input: expected string, received undefined",
+      'clusters.1: Unrecognized key: "surprise"',
+    ]);
+    expect(list).to.have.length(9);
+  });
+
+  it("names a duplicate cluster, a missing secret, a bad log level, a missing or unparsable file", function () {
+    expect(
+      problems(write({ ...minimal, clusters: [minimal.clusters[0], minimal.clusters[0]] }), { DDC_BOT_KEY: KEY }),
+    ).to.deep.equal(["clusters.1.id: cluster 1 twice"]);
+    expect(problems(write(minimal), {})).to.deep.equal(["key.env: the environment variable DDC_BOT_KEY is not set"]);
+    expect(
+      problems(write({ ...minimal, key: { keystore: "bot.json" } }), { DDC_BOT_KEY: KEY, DDC_BOT_LOG_LEVEL: "loud" }),
+    ).to.deep.equal([
+      "DDC_BOT_LOG_LEVEL: one of fatal, error, warn, info, debug, trace, silent",
+      "key.passwordEnv: the environment variable DDC_BOT_KEYSTORE_PASSWORD (the keystore's password) is not set",
+    ]);
+    expect(problems(join(tempDir("ddc-bot-config-"), "none.json"))).to.deep.equal(["no such file"]);
+    expect(problems(write("{ not json"))[0]).to.match(/^not JSON: /);
+    expect(
+      problems(write({ ...minimal, tx: { maxFeePerGasGwei: "1", priorityFeeGwei: "2" } }), { DDC_BOT_KEY: KEY }),
+    ).to.deep.equal(["tx.priorityFeeGwei: above tx.maxFeePerGasGwei"]);
+  });
+
+  it("never shows a secret: the description names the key's source only, and the RPC URL loses its key", function () {
+    const c = loadConfig(write({ ...minimal, rpc: "https://user:pw@rpc.example/v3/abcdef?key=1" }), {
+      DDC_BOT_KEY: KEY,
+    });
+    const shown = JSON.stringify(describeConfig(c));
+    expect(shown).to.not.include(KEY.slice(2));
+    expect(shown).to.not.include("abcdef");
+    expect(shown).to.not.include("pw");
+    expect(shown).to.include('"key":"env DDC_BOT_KEY"');
+    expect(redactUrl("http://127.0.0.1:8545")).to.equal("http://127.0.0.1:8545");
+    expect(redactUrl("https://rpc.example/v3/abcdef")).to.equal("https://rpc.example/…");
+  });
+});

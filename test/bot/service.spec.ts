@@ -1,0 +1,236 @@
+import { expect } from "chai";
+import { Writable } from "node:stream";
+import { ethers } from "hardhat";
+import { loadFixture, setBalance } from "@nomicfoundation/hardhat-network-helpers";
+import { Wallet, parseEther } from "ethers";
+import type { BotConfig, ClusterConfig } from "../../manager-bot/src/config";
+import { signReport } from "../../manager-bot/src/report";
+import { BotService, botLogger } from "../../manager-bot/src/service";
+import { BotStore } from "../../manager-bot/src/store";
+import { DEFAULT_TX_OPTIONS } from "../../manager-bot/src/tx";
+import { daoCluster } from "../helpers/system";
+import { devAccount, tempDir } from "../helpers/temp";
+import { join } from "node:path";
+
+const validators = [91, 92, 93].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
+
+async function fixture() {
+  return daoCluster(validators.map((v) => v.address));
+}
+
+const cluster = (id: number, over: Partial<ClusterConfig> = {}): ClusterConfig => ({
+  id,
+  manager: { kind: "governor" },
+  routine: "operator",
+  policy: { failingEras: 1, maxPerEra: 1 },
+  missed: { mode: "catch-up", waitEras: 3 },
+  settlement: null,
+  paused: false,
+  ...over,
+});
+
+/** The service over the in-process chain, its JSON log lines captured. */
+async function setup(options: { clusters?: ClusterConfig[]; minBalance?: bigint; store?: BotStore } = {}) {
+  const f = await loadFixture(fixture);
+  const chainId = Number((await ethers.provider.getNetwork()).chainId);
+  const config: BotConfig = {
+    rpc: "http://127.0.0.1:8545",
+    deployment: "(in process)",
+    key: { kind: "env", name: "DDC_BOT_KEY" },
+    store: ":memory:",
+    schedule: "*/5 * * * *",
+    http: { host: "127.0.0.1", port: 0 },
+    intake: { host: "127.0.0.1", port: null, directory: null },
+    fromBlock: 0,
+    clusters: options.clusters ?? [cluster(Number(f.cluster))],
+    tx: { ...DEFAULT_TX_OPTIONS, receiptTimeoutMs: 5_000, pollMs: 50 },
+    alerts: { minBalance: options.minBalance ?? parseEther("0.1"), stuckAfterSeconds: 3600 },
+    logLevel: "debug",
+  };
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split("\n").filter(Boolean))
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  const store = options.store ?? new BotStore(":memory:");
+  const record = { chainId, block: 0, contracts: f.system.contracts, parameters: null };
+  const service = new BotService({
+    config,
+    provider: ethers.provider,
+    wallet: devAccount(12),
+    record,
+    store,
+    logger: botLogger("debug", sink),
+  });
+  const members = await f.system.ddc.clusterNodes(f.cluster);
+  const report = async (era: number, by = validators, failing?: bigint) => {
+    for (const v of by) {
+      const signed = await signReport(v, chainId, f.core, {
+        cluster: Number(f.cluster),
+        era,
+        nodes: members.map((n) => ({
+          node: Number(n),
+          availabilityBps: 10_000,
+          latencyMs: 20,
+          retrievable: n !== failing,
+          score: 9800,
+        })),
+        buckets: [],
+      });
+      expect((await service.intake.submit(signed, "test")).status).to.equal("accepted");
+    }
+  };
+  const lastClosed = async () => Number((await f.system.ddc.clusterEra(f.cluster)).era) - 1;
+  return { f, service, store, lines, report, lastClosed, config };
+}
+
+const alerts = (lines: Record<string, unknown>[]) => lines.filter((l) => l.alert !== undefined).map((l) => l.alert);
+
+describe("manager bot: the service", function () {
+  it("a run decides the era, carries out routine work, proposes the replacement; the log and metrics say so", async function () {
+    const { f, service, store, lines, report, lastClosed } = await setup();
+    const era = await lastClosed();
+    await report(era, validators, f.nodes[1]);
+    const run = await service.run();
+    expect(run.failed).to.deep.equal([]);
+    expect(run.clusters).to.have.length(1);
+    const [c] = run.clusters;
+    expect(c.decided.map((d) => d.era)).to.deep.equal([era]);
+    expect(c.decided[0].records.map((r) => [r.kind, r.state])).to.deep.equal([
+      ["distribution", "executed"],
+      ["replace-node", "proposed"],
+    ]);
+    expect(store.lastEra(Number(f.cluster))).to.equal(era);
+    // Every log line of the run carries its id; the decision is logged with its evidence.
+    const ofRun = lines.filter((l) => l.run === run.run);
+    expect(ofRun.map((l) => l.msg)).to.include.members([
+      "run started",
+      `cluster ${f.cluster} era ${era} decided`,
+      "run ended",
+    ]);
+    expect(ofRun.find((l) => l.msg === `cluster ${f.cluster} era ${era} decided`)).to.deep.include({
+      evidence: c.decided[0].hash,
+    });
+    const metrics = await service.metrics.registry.metrics();
+    expect(metrics).to.include(`ddc_bot_eras_decided_total{cluster="${f.cluster}"} 1`);
+    expect(metrics).to.include('ddc_bot_actions{state="executed"} 1');
+    expect(metrics).to.include('ddc_bot_actions{state="proposed"} 1');
+    expect(metrics).to.include("ddc_bot_reports_accepted_total 3");
+    expect(metrics).to.include('ddc_bot_runs_total{outcome="ok"} 1');
+    expect(metrics).to.match(/ddc_bot_last_success_timestamp_seconds \d{10}/);
+    expect(metrics).to.match(/ddc_bot_balance_wei \d/);
+    expect(metrics).to.include('ddc_bot_transactions_total{event="mined"} 2');
+    // Nothing more to do: the next run decides nothing and sends nothing.
+    const nonce = await ethers.provider.getTransactionCount(devAccount(12).address);
+    const again = await service.run();
+    expect(again.clusters[0].decided).to.deep.equal([]);
+    expect(await ethers.provider.getTransactionCount(devAccount(12).address)).to.equal(nonce);
+  });
+
+  it("never runs twice at once: a run asked for during one gets that one", async function () {
+    const { service, report, lastClosed } = await setup();
+    await report(await lastClosed());
+    const [a, b] = await Promise.all([service.run(), service.run()]);
+    expect(a).to.equal(b);
+    expect(a.clusters[0].decided).to.have.length(1);
+    expect(await service.metrics.registry.metrics()).to.include('ddc_bot_runs_total{outcome="skipped-overlap"} 1');
+  });
+
+  it("a paused cluster is left alone until resumed; a pause in the configuration too", async function () {
+    const { f, service, store, report, lastClosed } = await setup();
+    const id = Number(f.cluster);
+    await report(await lastClosed());
+    store.pause(id, "investigating node 2");
+    const paused = await service.run();
+    expect(paused.paused).to.deep.equal([{ cluster: id, reason: "investigating node 2" }]);
+    expect(paused.clusters).to.deep.equal([]);
+    expect(store.lastEra(id)).to.equal(null);
+    expect(store.resume(id)).to.equal(true);
+    expect((await service.run()).clusters[0].decided).to.have.length(1);
+    const { service: s2 } = await setup({ clusters: [cluster(id, { paused: true })] });
+    expect((await s2.run()).paused).to.deep.equal([{ cluster: id, reason: "paused in the configuration" }]);
+  });
+
+  it("raises an alert line for an era without a quorum, a low balance and a stuck action", async function () {
+    let clock = 1_000;
+    const store = new BotStore(join(tempDir("ddc-bot-"), "bot.sqlite"), () => clock);
+    const { f, service, lines, report, lastClosed } = await setup({ minBalance: parseEther("1000000"), store });
+    const era = await lastClosed();
+    await report(era, validators.slice(0, 1));
+    // An action moved long ago (an old proposal nobody voted on).
+    store.decide({
+      cluster: Number(f.cluster),
+      era: 1,
+      kind: "replace-node",
+      executor: "governor",
+      evidenceHash: null,
+      evidence: null,
+    });
+    clock = Math.floor(Date.now() / 1000);
+    const run = await service.run();
+    expect(run.alerts.map((a) => a.alert).sort()).to.deep.equal(["action-stuck", "era-undecided", "low-balance"]);
+    const undecided = run.alerts.find((a) => a.alert === "era-undecided")!.message;
+    expect(undecided).to.equal(
+      `cluster ${f.cluster} era ${era}: 1 of the 2 reports needed; missing ${validators
+        .slice(1)
+        .map((v) => v.address)
+        .sort()
+        .join(", ")}`,
+    );
+    expect(alerts(lines)).to.include.members(["action-stuck", "era-undecided", "low-balance"]);
+    const line = lines.find((l) => l.alert === "low-balance")!;
+    expect(line.level).to.equal(40); // warn
+    expect(String(line.msg)).to.match(/^ALERT low-balance: the bot's key holds [\d.]+ ETH, below 1000000.0: fund 0x/);
+    expect(await service.metrics.registry.metrics()).to.include('ddc_bot_alerts_total{alert="low-balance"} 1');
+  });
+
+  it("one failing cluster does not stop the others; the run is marked failed and /ready says so", async function () {
+    const { f, service, report, lastClosed } = await setup({ clusters: [cluster(99), cluster(1)] });
+    await report(await lastClosed());
+    const { ops } = await service.start({ schedule: false });
+    expect((await fetch(`${ops}/ready`)).status).to.equal(200);
+    const run = await service.run();
+    expect(run.failed.map((x) => x.cluster)).to.deep.equal([99]);
+    expect(run.failed[0].error).to.match(/ClusterNotFound|reverted/);
+    expect(run.clusters.map((c) => [c.cluster, c.decided.length])).to.deep.equal([[Number(f.cluster), 1]]);
+    expect(run.alerts.map((a) => a.alert)).to.deep.equal(["run-failed"]);
+    const ready = await fetch(`${ops}/ready`);
+    expect(ready.status).to.equal(503);
+    expect(await ready.json()).to.deep.equal({ ready: false, why: "the last run failed" });
+    const health = (await (await fetch(`${ops}/health`)).json()) as { status: string; lastRunOk: boolean };
+    expect(health).to.deep.include({ status: "ok", lastRunOk: false });
+    const metrics = await (await fetch(`${ops}/metrics`)).text();
+    expect(metrics).to.include('ddc_bot_runs_total{outcome="failed"} 1');
+    await service.stop();
+    await expect(fetch(`${ops}/health`)).to.be.rejected;
+  });
+
+  it("a dry run decides and simulates from each sender's address, and sends and records nothing", async function () {
+    const { f, service, store, report, lastClosed } = await setup();
+    const era = await lastClosed();
+    await report(era, validators, f.nodes[1]);
+    const bot = devAccount(12).address;
+    const nonce = await ethers.provider.getTransactionCount(bot);
+    const plan = await service.dryRun();
+    const [c] = plan.clusters;
+    expect(c.eras).to.have.length(1);
+    expect(c.eras[0]).to.deep.include({ era, decided: true });
+    expect(c.actions.map((a) => [a.kind, a.from, a.ok])).to.deep.equal([
+      ["distribution", bot, true],
+      ["replace-node", f.timelock, true],
+    ]);
+    expect(await ethers.provider.getTransactionCount(bot)).to.equal(nonce);
+    expect(store.lastEra(Number(f.cluster))).to.equal(null);
+    expect(store.open()).to.deep.equal([]);
+    // A call that would fail says why: the bot is no longer the cluster's operator.
+    await setBalance(f.timelock, parseEther("1"));
+    const timelock = await ethers.getImpersonatedSigner(f.timelock);
+    await f.system.ddc.connect(timelock).clusterSetOperator(f.cluster, bot, false);
+    const refused = (await service.dryRun()).clusters[0].actions.find((a) => a.kind === "distribution")!;
+    expect(refused.ok).to.equal(false);
+    expect(refused.revert).to.match(/^ClusterNotOperator\(/);
+  });
+});
