@@ -261,6 +261,8 @@ export interface ClusterRun {
   cluster: number;
   decided: { era: number; hash: string; records: ActionRecord[] }[];
   skipped: { era: number; reason: string }[];
+  /** Settlements carried out while the era they came with waits for reports. */
+  settled?: ActionRecord[];
   /** The era waiting for reports, and which validators have not reported. */
   waiting?: { era: number; missing: string[]; have: number; need: number };
 }
@@ -311,6 +313,8 @@ export async function advanceCluster(input: EraInput & { missed: MissedEras }): 
       run.decided.push({ era, hash: decision.hash, records });
       continue;
     }
+    // Its due buckets were settled all the same.
+    if (records.length > 0) run.settled = [...(run.settled ?? []), ...records];
     const { missing, have, need } = decision.aggregation;
     if (lastClosed - era >= input.missed.waitEras) {
       const reason = `${have} of the ${need} reports needed; waited ${input.missed.waitEras} eras`;

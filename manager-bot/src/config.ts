@@ -31,7 +31,10 @@ const clusterSchema = z
       z
         .object({
           kind: z.literal("safe"),
-          safe: address,
+          /** The Safe's address, or its name in the deployment record (e.g. "DemoOperationsSafe"). */
+          safe: z.union([address, z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/)], {
+            error: "an address (0x + 40 hex digits) or a contract name of the deployment record",
+          }),
           /** The shared signature store: a directory or an http(s) URL. */
           store: z.string().min(1),
         })

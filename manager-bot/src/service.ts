@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import Fastify, { type FastifyInstance } from "fastify";
 import {
   JsonRpcProvider,
@@ -8,6 +8,7 @@ import {
   type Eip1193Provider,
   formatEther,
   getAddress,
+  isAddress,
   parseUnits,
   type Provider,
 } from "ethers";
@@ -139,7 +140,7 @@ export class BotService {
   private alert(report: RunReport, alert: Alert, message: string, fields: Record<string, unknown> = {}): void {
     this.metrics.alerts.inc({ alert });
     report.alerts.push({ alert, message });
-    this.logger.warn({ alert, ...fields }, `ALERT ${alert}: ${message}`);
+    this.logger.warn({ run: report.run, alert, ...fields }, `ALERT ${alert}: ${message}`);
   }
 
   /** Where a cluster's actions go (built once per cluster). */
@@ -159,12 +160,13 @@ export class BotService {
         names.length === SAFE_CONTRACT_NAMES.length
           ? (Object.fromEntries(names.map((n) => [n, record.contracts[n]])) as SafeSingletons)
           : undefined;
+      const safe = safeAddress(cl.manager.safe, record);
       structural = {
         kind: "safe",
-        queue: new SafeQueue(provider, record.chainId, cl.manager.safe, sigStore),
+        queue: new SafeQueue(provider, record.chainId, safe, sigStore),
         connection: {
           provider: this.parts.safeProvider ?? config.rpc,
-          safeAddress: getAddress(cl.manager.safe),
+          safeAddress: safe,
           contractNetworks: singletons === undefined ? undefined : contractNetworks(record.chainId, singletons),
         },
         bot: this.signer,
@@ -318,6 +320,9 @@ export class BotService {
         },
         `cluster ${cl.id} era ${d.era} decided`,
       );
+    }
+    for (const r of run.settled ?? []) {
+      log.info({ cluster: cl.id, era: r.era, kind: r.kind, state: r.state, ref: r.ref }, `cluster ${cl.id} settled`);
     }
     for (const s of run.skipped) {
       this.metrics.erasSkipped.inc({ cluster: String(cl.id) });
@@ -491,6 +496,14 @@ export class BotService {
   }
 }
 
+/** A Safe named by address, or by its name in the deployment record. */
+function safeAddress(safe: string, record: DeploymentRecord): string {
+  if (isAddress(safe)) return getAddress(safe);
+  const known = record.contracts[safe];
+  if (known === undefined) throw new Error(`the deployment record has no contract named ${safe} (a Safe)`);
+  return getAddress(known);
+}
+
 /** The bot's key: from the encrypted keystore (password in the environment) or the environment. */
 export async function loadBotKey(config: BotConfig, env: NodeJS.ProcessEnv = process.env): Promise<Wallet> {
   if (config.key.kind === "env") {
@@ -541,6 +554,7 @@ export async function serviceFromConfig(
   if (record === undefined) throw new Error(`no deployment record at ${config.deployment}`);
   const provider = new JsonRpcProvider(config.rpc, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
   const wallet = await loadBotKey(config, options.env);
+  if (config.intake.directory !== null) mkdirSync(config.intake.directory, { recursive: true });
   const store = new BotStore(config.store);
   return new BotService({ config, provider, wallet, record, store, logger });
 }

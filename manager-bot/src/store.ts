@@ -1,3 +1,5 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { getAddress } from "ethers";
 import type { ActionKind } from "../../governance/actions";
@@ -124,6 +126,7 @@ export class BotStore implements ReportBook {
     file: string,
     private readonly clock: () => number = () => Math.floor(Date.now() / 1000),
   ) {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = FULL");

@@ -88,7 +88,7 @@ describe("manager bot: configuration", function () {
       "clusters.1.policy.failingEras: Too small: expected number to be >=1",
       "tx.bumpPercent: Too small: expected number to be >=13",
       "key.env: an environment variable name",
-      "clusters.0.manager.safe: an address (0x + 40 hex digits)",
+      "clusters.0.manager.safe: an address (0x + 40 hex digits) or a contract name of the deployment record",
       "clusters.0.manager.store: Invalid input: expected string, received undefined",
       'clusters.1: Unrecognized key: "surprise"',
     ]);
@@ -124,5 +124,16 @@ describe("manager bot: configuration", function () {
     expect(shown).to.include('"key":"env DDC_BOT_KEY"');
     expect(redactUrl("http://127.0.0.1:8545")).to.equal("http://127.0.0.1:8545");
     expect(redactUrl("https://rpc.example/v3/abcdef")).to.equal("https://rpc.example/…");
+  });
+
+  it("the example configuration in manager-bot/deploy/ loads as it is", function () {
+    const file = join(__dirname, "..", "..", "manager-bot", "deploy", "bot.example.json");
+    const c = loadConfig(file, { DDC_BOT_KEY: KEY });
+    expect(c.clusters.map((x) => [x.id, x.manager.kind])).to.deep.equal([
+      [1, "governor"],
+      [2, "safe"],
+    ]);
+    expect(c.deployment).to.equal(join(__dirname, "..", "..", "deployments", "localhost.json"));
+    expect(c.intake.directory).to.equal(join(__dirname, "..", "..", ".ddc-bot", "reports"));
   });
 });
