@@ -1,8 +1,9 @@
 import { expect } from "chai";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseEther, parseUnits } from "ethers";
+import { Wallet, parseEther, parseUnits } from "ethers";
 import { ConfigError, describeConfig, loadConfig, redactUrl } from "../../manager-bot/src/config";
+import { loadBotKey } from "../../manager-bot/src/service";
 import { tempDir } from "../helpers/temp";
 
 const KEY = "0x" + "11".repeat(32);
@@ -135,5 +136,26 @@ describe("manager bot: configuration", function () {
     ]);
     expect(c.deployment).to.equal(join(__dirname, "..", "..", "deployments", "localhost.json"));
     expect(c.intake.directory).to.equal(join(__dirname, "..", "..", ".ddc-bot", "reports"));
+  });
+
+  it("loads the key from an encrypted keystore or the environment, and says what is wrong", async function () {
+    const wallet = Wallet.createRandom();
+    const dir = tempDir("ddc-bot-key-");
+    writeFileSync(join(dir, "bot-keystore.json"), await wallet.encrypt("right"));
+    const file = write({ ...minimal, key: { keystore: join(dir, "bot-keystore.json") } });
+    const config = loadConfig(file, { DDC_BOT_KEYSTORE_PASSWORD: "right" });
+    expect((await loadBotKey(config, { DDC_BOT_KEYSTORE_PASSWORD: "right" })).address).to.equal(wallet.address);
+    await expect(loadBotKey(config, { DDC_BOT_KEYSTORE_PASSWORD: "wrong" })).to.be.rejectedWith(
+      `cannot open the keystore ${join(dir, "bot-keystore.json")}: wrong password`,
+    );
+    const missing = loadConfig(write({ ...minimal, key: { keystore: "nowhere.json" } }), {
+      DDC_BOT_KEYSTORE_PASSWORD: "x",
+    });
+    await expect(loadBotKey(missing, { DDC_BOT_KEYSTORE_PASSWORD: "x" })).to.be.rejectedWith(/^no keystore file at /);
+    const fromEnv = loadConfig(write(minimal), { DDC_BOT_KEY: KEY });
+    expect((await loadBotKey(fromEnv, { DDC_BOT_KEY: KEY })).privateKey).to.equal(KEY);
+    await expect(loadBotKey(fromEnv, { DDC_BOT_KEY: "0x12" })).to.be.rejectedWith(
+      "DDC_BOT_KEY is not a private key (32 bytes of hex)",
+    );
   });
 });
