@@ -9,6 +9,7 @@ import { signReport } from "../../manager-bot/src/report";
 import type { BotStore } from "../../manager-bot/src/store";
 import { DDCLens__factory } from "../../typechain-types";
 import { daoCluster } from "../helpers/system";
+import { reportBody } from "../helpers/reports";
 import { tempBotStore } from "../helpers/temp";
 
 const validators = [81, 82, 83].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
@@ -29,18 +30,7 @@ async function setup(store: BotStore = tempBotStore()) {
   const members = await ddc.clusterNodes(f.cluster);
   const report = async (era: number, by = validators) => {
     for (const v of by) {
-      const signed = await signReport(v, chainId, f.core, {
-        cluster,
-        era,
-        nodes: members.map((n) => ({
-          node: Number(n),
-          availabilityBps: 10_000,
-          latencyMs: 20,
-          retrievable: true,
-          score: 9800,
-        })),
-        buckets: [],
-      });
+      const signed = await signReport(v, chainId, f.core, reportBody(cluster, era, members));
       expect((await intake.submit(signed, "test")).status).to.equal("accepted");
     }
   };

@@ -13,6 +13,7 @@ import { createSafe } from "../../deploy/safe";
 import { DDCLens__factory } from "../../typechain-types";
 import { decodeCall } from "../../governance/decode";
 import { SafeQueue, signSafeTx } from "../../governance/safeStore";
+import { reportBody } from "../helpers/reports";
 import { devAccount, tempBotStore, tempSignatureStore } from "../helpers/temp";
 
 const wallet = (i: number) => devAccount(i, ethers.provider);
@@ -38,18 +39,14 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const [failing, spare] = [f.nodes[1], f.nodes[3]];
     const members = await ddc.clusterNodes(f.cluster);
     for (const v of validators) {
-      const report = await signReport(v, Number(chainId), f.core, {
-        cluster: Number(f.cluster),
-        era,
-        nodes: members.map((n) => ({
-          node: Number(n),
-          availabilityBps: 10_000,
-          latencyMs: 20,
-          retrievable: n !== failing,
-          score: 9700,
-        })),
-        buckets: [{ bucket: Number(f.bucket), measuredBytes: (12n << 30n).toString() }],
-      });
+      const report = await signReport(
+        v,
+        Number(chainId),
+        f.core,
+        reportBody(f.cluster, era, members, (n) => (n === Number(failing) ? { retrievable: false } : {}), [
+          { bucket: Number(f.bucket), measuredBytes: (12n << 30n).toString() },
+        ]),
+      );
       expect((await intake.submit(report, "test")).status).to.equal("accepted");
     }
     const routine: Target = { kind: "operator", bot: f.bot };
@@ -145,18 +142,12 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const [failing, spare] = [built.nodes[1], built.nodes[3]];
     const members = await ddc.clusterNodes(built.cluster);
     for (const v of validators) {
-      const report = await signReport(v, Number(chainId), core, {
-        cluster: Number(built.cluster),
-        era,
-        nodes: members.map((n) => ({
-          node: Number(n),
-          availabilityBps: 10_000,
-          latencyMs: 20,
-          retrievable: true,
-          score: n === failing ? 4000 : 9700,
-        })),
-        buckets: [],
-      });
+      const report = await signReport(
+        v,
+        Number(chainId),
+        core,
+        reportBody(built.cluster, era, members, (n) => (n === Number(failing) ? { score: 4000 } : {})),
+      );
       await new ReportIntake(chain, store).submit(report, "test");
     }
     const queue = new SafeQueue(ethers.provider, Number(chainId), safe, tempSignatureStore());
@@ -236,18 +227,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     await time.increase(3600);
     const era = Number((await ddc.clusterEra(f.cluster)).era) - 1;
     const members = await ddc.clusterNodes(f.cluster);
-    const report = await signReport(validators[0], Number(chainId), f.core, {
-      cluster: Number(f.cluster),
-      era,
-      nodes: members.map((n) => ({
-        node: Number(n),
-        availabilityBps: 10_000,
-        latencyMs: 20,
-        retrievable: true,
-        score: 9700,
-      })),
-      buckets: [],
-    });
+    const report = await signReport(validators[0], Number(chainId), f.core, reportBody(f.cluster, era, members));
     await new ReportIntake(chain, store).submit(report, "test");
     const target: Target = { kind: "operator", bot: f.bot };
     const { decision, records } = await decideAndAct({

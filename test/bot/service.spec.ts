@@ -9,6 +9,7 @@ import { BotService, botLogger } from "../../manager-bot/src/service";
 import { BotStore } from "../../manager-bot/src/store";
 import { DEFAULT_TX_OPTIONS } from "../../manager-bot/src/tx";
 import { daoCluster } from "../helpers/system";
+import { reportBody } from "../helpers/reports";
 import { devAccount, tempDir } from "../helpers/temp";
 import { join } from "node:path";
 
@@ -68,18 +69,8 @@ async function setup(options: { clusters?: ClusterConfig[]; minBalance?: bigint;
   const members = await f.system.ddc.clusterNodes(f.cluster);
   const report = async (era: number, by = validators, failing?: bigint) => {
     for (const v of by) {
-      const signed = await signReport(v, chainId, f.core, {
-        cluster: Number(f.cluster),
-        era,
-        nodes: members.map((n) => ({
-          node: Number(n),
-          availabilityBps: 10_000,
-          latencyMs: 20,
-          retrievable: n !== failing,
-          score: 9800,
-        })),
-        buckets: [],
-      });
+      const body = reportBody(f.cluster, era, members, (n) => (BigInt(n) === failing ? { retrievable: false } : {}));
+      const signed = await signReport(v, chainId, f.core, body);
       expect((await service.intake.submit(signed, "test")).status).to.equal("accepted");
     }
   };
