@@ -179,7 +179,7 @@ describe("manager bot: the service", function () {
   });
 
   it("one failing cluster does not stop the others; the run is marked failed and /ready says so", async function () {
-    const { f, service, report, lastClosed } = await setup({ clusters: [cluster(99), cluster(1)] });
+    const { f, service, report, lastClosed, lines: logLines } = await setup({ clusters: [cluster(99), cluster(1)] });
     await report(await lastClosed());
     const { ops } = await service.start({ schedule: false });
     expect((await fetch(`${ops}/ready`)).status).to.equal(200);
@@ -197,6 +197,21 @@ describe("manager bot: the service", function () {
     expect(metrics).to.include('ddc_bot_runs_total{outcome="failed"} 1');
     await service.stop();
     await expect(fetch(`${ops}/health`)).to.be.rejected;
+    // The start-up line describes the configuration; no line holds the key.
+    expect(logLines.find((l) => l.msg === "starting")).to.deep.include({
+      config: {
+        rpc: "http://127.0.0.1:8545",
+        deployment: "(in process)",
+        store: ":memory:",
+        key: "env DDC_BOT_KEY",
+        schedule: "*/5 * * * *",
+        clusters: [
+          { id: 99, manager: "governor", routine: "operator", paused: false },
+          { id: 1, manager: "governor", routine: "operator", paused: false },
+        ],
+      },
+    });
+    expect(JSON.stringify(logLines)).to.not.include(devAccount(12).privateKey.slice(2));
   });
 
   it("a dry run decides and simulates from each sender's address, and sends and records nothing", async function () {
