@@ -58,6 +58,17 @@ export interface ProposalArgs {
 
 const core = IDDC__factory.createInterface() as unknown as Interface;
 
+/** The core's batch maxima (DDCConstants): a larger list is split into several calls. */
+export const USAGE_BATCH = 300;
+export const SETTLE_BATCH = 1_200;
+
+/** `items` in slices of at most `size`. */
+function slices<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 function call(target: string, fn: string, args: unknown[]): Call {
   return { target: getAddress(target), value: 0n, data: core.encodeFunctionData(fn, args) };
 }
@@ -139,7 +150,19 @@ export function usageReport(
     title: `Usage of ${a.buckets.length} bucket${a.buckets.length === 1 ? "" : "s"} in cluster ${a.cluster}, era ${a.era}`,
     body: "Billed units become max(reservation, measured), capped, from the execution on.",
     evidenceHash,
-    calls: [call(coreAddress, "clusterReportUsage", [a.cluster, a.era, a.buckets, a.measuredUnits, evidenceHash])],
+    // At most USAGE_BATCH buckets a call (the core's maximum), in order.
+    calls: slices(
+      a.buckets.map((b, i) => [b, a.measuredUnits[i]] as const),
+      USAGE_BATCH,
+    ).map((batch) =>
+      call(coreAddress, "clusterReportUsage", [
+        a.cluster,
+        a.era,
+        batch.map(([b]) => b),
+        batch.map(([, u]) => u),
+        evidenceHash,
+      ]),
+    ),
   };
 }
 
@@ -169,7 +192,8 @@ export function settlement(
     key: { cluster: a.cluster, era: a.era ?? null, kind: "settlement" },
     title: `Settle ${a.buckets.length} bucket${a.buckets.length === 1 ? "" : "s"} of cluster ${a.cluster}`,
     body: "Moves rent already accrued from the owners' ledgers into the cluster's revenue pool.",
-    calls: [call(coreAddress, "bucketSettlePayment", [a.cluster, a.buckets])],
+    // At most SETTLE_BATCH buckets a call (the core's maximum).
+    calls: slices(a.buckets, SETTLE_BATCH).map((batch) => call(coreAddress, "bucketSettlePayment", [a.cluster, batch])),
   };
 }
 

@@ -95,7 +95,7 @@ const RANGE_LIMIT = /range|limit|too many|exceed|10000|block range|query returne
  */
 export async function getLogsPaged(
   provider: Provider,
-  filter: { address: string; topics?: (string | null)[] },
+  filter: { address: string; topics?: (string | string[] | null)[] },
   fromBlock: number,
   toBlock: number,
   options: { step?: number; onProgress?: (done: number, total: number) => void } = {},

@@ -78,7 +78,7 @@ export async function readCluster(ddc: IDDC, cluster: number, lens?: DDCLens): P
 
 /**
  * The open buckets of a cluster with their ledgers' rent owed and coverage, through the lens (one
- * call per 2,000 bucket ids). `settledAt` is when the bot last settled the cluster.
+ * call per page of bucket ids). `settledAt` is when the bot last settled the cluster.
  */
 export async function readSettlements(lens: DDCLens, cluster: number, settledAt: bigint): Promise<LedgerState[]> {
   const out: LedgerState[] = [];
@@ -156,28 +156,26 @@ export interface EraInput {
 
 /**
  * The settlement of the cluster's due buckets (read through the lens) as one action, or null when
- * none is due. A ledger the bot has not settled this era or the last one counts as unsettled for
- * an era.
+ * none is due. The bot settles with each era's decision, just after the era's end: a ledger it
+ * settled with the last era's decision has gone unsettled for about an era, and is due again if
+ * it owes anything (so each era's rent reaches the pool before that era's distribution).
  */
 export async function settlementAction(input: EraInput, era: number, minimum: bigint): Promise<ManagerAction | null> {
   const { ddc, chain, store, cluster, lens } = input;
   if (lens === undefined) throw new Error("settling needs the lens (DDCLens.settlementPage)");
   const now = await chain.now();
+  // Settled with era e's decision: just after e's end (the bot settles at most once an era).
   const done = (e: number) => store.action(cluster, e, "settlement")?.state === "executed";
-  const settledAt = done(era) || (era > 0 && done(era - 1)) ? now : 0n;
+  const settledAt = done(era) ? now : era > 0 && done(era - 1) ? ((await chain.eraEnd(cluster, era - 1)) ?? 0n) : 0n;
   const ledgers = await readSettlements(lens, cluster, settledAt);
   const eraLength = BigInt((await ddc.getCluster(cluster)).params.eraLength);
   const plan = planSettlements(ledgers, now, eraLength, minimum);
   if (plan.batches.length === 0) return null;
-  const first = settlement(chain.core, {
+  return settlement(chain.core, {
     cluster: BigInt(cluster),
     era: BigInt(era),
-    buckets: plan.batches[0].map(BigInt),
+    buckets: plan.batches.flat().map(BigInt),
   });
-  const calls = plan.batches.flatMap(
-    (b) => settlement(chain.core, { cluster: BigInt(cluster), buckets: b.map(BigInt) }).calls,
-  );
-  return { ...first, calls };
 }
 
 /** The snapshot of an era as the chain and the store show it now. */
@@ -200,6 +198,7 @@ export async function snapshotNow(input: EraInput, era: number, snapshotBlock: n
     validators,
     reports: store.reportsFor(cluster, era),
     members: state.members.map((m) => ({ ...m, pendingReplacement: replacing })),
+    ...(chain.membersAt === undefined ? {} : { scored: await chain.membersAt(cluster, era) }),
     history,
     candidates,
     params: state.params,

@@ -1,12 +1,12 @@
-import { getAddress, type Provider } from "ethers";
+import { getAddress, type Provider, type Result } from "ethers";
 import { getLogsPaged } from "../../governance/dao";
 import type { IDDC } from "../../typechain-types";
 import type { ChainView } from "./validate";
 
 /**
  * The chain as report validation sees it, read from the core: when an era ends, and the
- * cluster's validator set at that moment (replayed from `ClusterValidatorSet` events, read in
- * pages). Past eras are placed with the current era length: a change of era length re-anchors
+ * cluster's validator set and members at that moment (replayed from `ClusterValidatorSet` and the
+ * membership events, read in pages). Past eras are placed with the current era length: a change of era length re-anchors
  * only future eras, so this is exact for the eras since the last change.
  */
 export function coreChainView(
@@ -28,41 +28,70 @@ export function coreChainView(
     if (e === undefined) return undefined;
     return e.end + BigInt(era - e.current) * e.length;
   };
-  // The set as of a past era's end never changes: read once (each report of the era asks for it).
+  // A set as of a past era's end never changes: read once (each report of the era asks for it).
   const closed = new Map<string, Set<string>>();
   const now = async () => BigInt((await provider.getBlock("latest"))!.timestamp);
+  const clusterTopic = (cluster: number) => "0x" + BigInt(cluster).toString(16).padStart(64, "0");
+  /**
+   * Replays the core's events named `names` of `cluster` in chain order, up to the end of `era`
+   * (an event in the very block that ends it does not count), into a set; cached once the era has
+   * ended.
+   */
+  const replay = async (
+    key: string,
+    cluster: number,
+    era: number,
+    names: Parameters<IDDC["interface"]["getEvent"]>[0][],
+    apply: (set: Set<string>, name: string, args: Result) => void,
+  ): Promise<Set<string>> => {
+    const known = closed.get(`${key}/${cluster}/${era}`);
+    if (known !== undefined) return new Set(known);
+    const end = await endOf(cluster, era);
+    const set = new Set<string>();
+    if (end === undefined) return set;
+    const events = names.map((n) => ddc.interface.getEvent(n));
+    const logs = await getLogsPaged(
+      provider,
+      { address: ddc.target as string, topics: [events.map((e) => e.topicHash), clusterTopic(cluster)] },
+      options.fromBlock ?? 0,
+      await provider.getBlockNumber(),
+    );
+    logs.sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
+    const times = new Map<number, bigint>();
+    for (const log of logs) {
+      if (!times.has(log.blockNumber))
+        times.set(log.blockNumber, BigInt((await provider.getBlock(log.blockNumber))!.timestamp));
+      if (times.get(log.blockNumber)! >= end) break;
+      const event = events.find((e) => e.topicHash === log.topics[0])!;
+      apply(set, event.name, ddc.interface.decodeEventLog(event, log.data, log.topics));
+    }
+    if ((await now()) >= end) closed.set(`${key}/${cluster}/${era}`, new Set(set));
+    return set;
+  };
   return {
     chainId,
     core: ddc.target as string,
     eraEnd: endOf,
     now,
-    async validatorsAt(cluster, era) {
-      const known = closed.get(`${cluster}/${era}`);
-      if (known !== undefined) return new Set(known);
-      const end = await endOf(cluster, era);
-      const set = new Set<string>();
-      if (end === undefined) return set;
-      const event = ddc.interface.getEvent("ClusterValidatorSet");
-      const clusterTopic = "0x" + BigInt(cluster).toString(16).padStart(64, "0");
-      const logs = await getLogsPaged(
-        provider,
-        { address: ddc.target as string, topics: [event.topicHash, clusterTopic] },
-        options.fromBlock ?? 0,
-        await provider.getBlockNumber(),
-      );
-      const times = new Map<number, bigint>();
-      for (const log of logs) {
-        if (!times.has(log.blockNumber))
-          times.set(log.blockNumber, BigInt((await provider.getBlock(log.blockNumber))!.timestamp));
-        // Changes made before the era's end count; one in the very block that ends it does not.
-        if (times.get(log.blockNumber)! >= end) break;
-        const e = ddc.interface.decodeEventLog(event, log.data, log.topics);
+    validatorsAt: (cluster, era) =>
+      replay("validators", cluster, era, ["ClusterValidatorSet"], (set, _name, e) => {
         const who = getAddress(e.validator as string);
         if (e.enabled as boolean) set.add(who);
         else set.delete(who);
-      }
-      if ((await now()) >= end) closed.set(`${cluster}/${era}`, new Set(set));
-      return set;
+      }),
+    async membersAt(cluster, era) {
+      const set = await replay(
+        "members",
+        cluster,
+        era,
+        ["ClusterNodeAdded", "ClusterNodeRemoved", "ClusterNodeReplaced"],
+        (members, name, e) => {
+          if (name === "ClusterNodeAdded") members.add(String(e.node));
+          else members.delete(String(e.node));
+          if (name === "ClusterNodeReplaced") for (const r of e.replacements as bigint[]) members.add(String(r));
+        },
+      );
+      return [...set].map(Number).sort((a, b) => a - b);
     },
   };
 }

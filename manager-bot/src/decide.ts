@@ -1,7 +1,7 @@
 import { getAddress } from "ethers";
 import * as build from "../../governance/actions";
 import { aggregate, type Aggregation } from "./aggregate";
-import { canonicalJson, evidenceHash } from "./evidence";
+import { canonicalJson, evidenceHash, hashOfJson } from "./evidence";
 import { planReplacements, type CandidateState, type ReplacementPolicy } from "./policy";
 import { reportDigest, reportSigner, type SignedReport } from "./report";
 
@@ -16,7 +16,14 @@ export interface EraSnapshot {
   validators: string[];
   /** The accepted, not equivocated reports. */
   reports: SignedReport[];
+  /** The members now: the nodes a replacement may remove, and the exclusion cap's count. */
   members: { node: number; vNodes: number; pendingReplacement: boolean }[];
+  /**
+   * The members as of the era's end: the nodes the era's reports score (default: `members`). A
+   * node that joined since is not scored for the era; one that left since is, but is no longer
+   * excluded nor replaced.
+   */
+  scored?: number[];
   /** Each member's scores of earlier eras, newest last (from earlier evidence). */
   history: Record<string, number[]>;
   candidates: CandidateState[];
@@ -43,6 +50,22 @@ export type EraDecision =
       actions: build.ManagerAction[];
     };
 
+/**
+ * The nodes a distribution names ineligible: the current members among those below the threshold,
+ * at most (members − replication factor) of them as the core allows, the worst scores first (then
+ * the lowest ids). The others below the threshold are paid this era; their replacement proceeds.
+ */
+export function excluded(s: EraSnapshot, a: Extract<Aggregation, { decided: true }>): number[] {
+  const current = new Set(s.members.map((m) => m.node));
+  const cap = Math.max(0, s.members.length - s.params.replicationFactor);
+  return a.scores
+    .filter((x) => !x.eligible && current.has(x.node))
+    .sort((x, y) => x.score - y.score || x.node - y.node)
+    .slice(0, cap)
+    .map((x) => x.node)
+    .sort((x, y) => x - y);
+}
+
 /** The actions an era's aggregation leads to (pure: the same snapshot, the same actions). */
 export function planActions(s: EraSnapshot, a: Extract<Aggregation, { decided: true }>): PlannedAction[] {
   const planned: PlannedAction[] = [];
@@ -53,15 +76,20 @@ export function planActions(s: EraSnapshot, a: Extract<Aggregation, { decided: t
       measuredUnits: a.usage.map((u) => u.units.toString()),
     });
   }
-  planned.push({ kind: "distribution", ineligible: a.ineligible });
+  planned.push({ kind: "distribution", ineligible: excluded(s, a) });
   const scoreOf = new Map(a.scores.map((x) => [x.node, x.score]));
   const plan = planReplacements({
-    members: s.members.map((m) => ({
-      node: m.node,
-      vNodes: m.vNodes,
-      scores: [...(s.history[String(m.node)] ?? []), scoreOf.get(m.node) ?? 0],
-      pending: m.pendingReplacement,
-    })),
+    members: s.members.map((m) => {
+      const now = scoreOf.get(m.node);
+      const history = s.history[String(m.node)] ?? [];
+      // A member that joined after the era's end has no score for it.
+      return {
+        node: m.node,
+        vNodes: m.vNodes,
+        scores: now === undefined ? history : [...history, now],
+        pending: m.pendingReplacement,
+      };
+    }),
     candidates: s.candidates,
     threshold: s.params.qosThreshold,
     reservedPerVNode: s.params.reservedPerVNode,
@@ -106,7 +134,7 @@ export function buildActions(s: EraSnapshot, planned: PlannedAction[], hash: str
  */
 export function decideEra(s: EraSnapshot): EraDecision {
   const validators = new Set(s.validators.map((v) => getAddress(v)));
-  const members = s.members.map((m) => m.node);
+  const members = s.scored ?? s.members.map((m) => m.node);
   const a = aggregate(s.reports, validators, members, {
     qosThreshold: s.params.qosThreshold,
     unitSize: s.params.unitSize,
@@ -125,6 +153,7 @@ export function decideEra(s: EraSnapshot): EraDecision {
     validators: [...validators].sort(),
     reports,
     members: s.members,
+    ...(s.scored === undefined ? {} : { scored: s.scored }),
     history: s.history,
     candidates: s.candidates,
     previousEvidence: s.previousEvidence,
@@ -132,7 +161,7 @@ export function decideEra(s: EraSnapshot): EraDecision {
     actions: planned,
   };
   const json = canonicalJson(evidence);
-  const hash = evidenceHash(evidence);
+  const hash = hashOfJson(json);
   return { decided: true, evidence, json, hash, planned, actions: buildActions(s, planned, hash) };
 }
 

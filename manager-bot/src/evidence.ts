@@ -1,5 +1,5 @@
 import canonicalize from "canonicalize";
-import { keccak256, toUtf8Bytes } from "ethers";
+import { keccak256 } from "ethers";
 
 /**
  * The evidence of a decision: a JSON document of its inputs (the reports, the snapshot block, the
@@ -15,6 +15,11 @@ export function canonicalJson(document: unknown): string {
   return text;
 }
 
+/** The keccak256 of a canonical JSON text (its UTF-8 bytes). */
+export function hashOfJson(json: string): string {
+  return keccak256(Buffer.from(json, "utf8"));
+}
+
 export function evidenceHash(document: unknown): string {
-  return keccak256(toUtf8Bytes(canonicalJson(document)));
+  return hashOfJson(canonicalJson(document));
 }

@@ -1,4 +1,4 @@
-import type { Signer } from "ethers";
+import { getAddress, type Signer } from "ethers";
 import {
   describe as describeAction,
   parseActionKey,
@@ -80,12 +80,24 @@ export async function carryOut(
       return recorded(store.advance(c, e, kind, "proposed", outcome.id.toString()));
     }
     case "safe": {
-      const existing = (await target.queue.list()).find((t) => {
+      const same = (await target.queue.list()).filter((t) => {
         const k = t.description === undefined ? undefined : parseActionKey(t.description);
-        return k !== undefined && sameKey(k, action.key) && t.status !== "stale";
+        return k !== undefined && sameKey(k, action.key);
       });
-      if (existing !== undefined) {
-        return recorded(store.advance(c, e, kind, "awaiting-signatures", existing.safeTxHash));
+      const live = same.find((t) => t.status !== "stale");
+      if (live !== undefined) return recorded(store.advance(c, e, kind, "awaiting-signatures", live.safeTxHash));
+      // Already executed (the store forgot): done, not again.
+      for (const t of same) {
+        if (await target.queue.wasExecuted(t.safeTxHash)) {
+          return recorded(store.advance(c, e, kind, "executed", t.safeTxHash));
+        }
+      }
+      // The bot signs what it proposes: it must be an owner (else nothing is stored).
+      const bot = await target.bot.getAddress();
+      if (!(await target.queue.owners()).includes(getAddress(bot))) {
+        throw new Error(
+          `the bot's key ${bot} is not an owner of the Safe ${target.queue.safe}: it cannot propose to it`,
+        );
       }
       const data = await buildSafeTxData(
         target.connection,
@@ -96,7 +108,7 @@ export async function carryOut(
       const tx = await target.queue.propose(data, describeAction(action));
       await target.queue.addSignature(
         tx.safeTxHash,
-        await target.bot.getAddress(),
+        bot,
         await signSafeTx(target.bot, target.chainId, target.queue.safe, data),
       );
       failpoint("action-sent");

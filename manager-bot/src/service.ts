@@ -301,13 +301,6 @@ export class BotService {
       }
       this.adopted.add(cl.id);
     }
-    const keeper = [];
-    for (const t of new Set([input.structural, input.routine])) {
-      for (const a of await keep(store, t, () => this.now())) {
-        keeper.push({ kind: a.kind, era: a.era, state: a.state });
-        log.info({ cluster: cl.id, era: a.era, kind: a.kind, state: a.state, ref: a.ref }, `${a.kind} ${a.state}`);
-      }
-    }
     const run = await advanceCluster({ ...input, missed: cl.missed });
     for (const d of run.decided) {
       this.metrics.erasDecided.inc({ cluster: String(cl.id) });
@@ -327,6 +320,15 @@ export class BotService {
     for (const s of run.skipped) {
       this.metrics.erasSkipped.inc({ cluster: String(cl.id) });
       log.warn({ cluster: cl.id, era: s.era, reason: s.reason }, `cluster ${cl.id} era ${s.era} skipped`);
+    }
+    // The keeper after the decisions: a replacement it executes now does not change the members
+    // the eras closed so far are decided on.
+    const keeper = [];
+    for (const t of new Set([input.structural, input.routine])) {
+      for (const a of await keep(store, t, () => this.now())) {
+        keeper.push({ kind: a.kind, era: a.era, state: a.state });
+        log.info({ cluster: cl.id, era: a.era, kind: a.kind, state: a.state, ref: a.ref }, `${a.kind} ${a.state}`);
+      }
     }
     this.metrics.eraWaiting.set({ cluster: String(cl.id) }, run.waiting?.era ?? -1);
     return { ...run, keeper };

@@ -32,6 +32,8 @@ export interface ChainView {
   eraEnd(cluster: number, era: number): Promise<bigint | undefined>;
   /** The cluster's validators as of `era`'s end. */
   validatorsAt(cluster: number, era: number): Promise<Set<string>>;
+  /** The cluster's member nodes as of `era`'s end (the nodes its reports score), if known. */
+  membersAt?(cluster: number, era: number): Promise<number[]>;
   now(): Promise<bigint>;
 }
 

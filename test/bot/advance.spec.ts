@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { Wallet } from "ethers";
+import { loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
+import { Wallet, parseEther } from "ethers";
 import { advanceCluster, decideAndAct, type EraInput, type MissedEras } from "../../manager-bot/src/bot";
 import { coreChainView } from "../../manager-bot/src/chain";
 import { ReportIntake } from "../../manager-bot/src/intake";
@@ -194,5 +194,24 @@ describe("manager bot: eras after downtime", function () {
     };
     expect(doc.candidates.find((c) => c.node === spare)?.meanScore).to.equal(9000);
     expect(doc.previousEvidence).to.have.members(["0x" + "aa".repeat(32), "0x" + "bb".repeat(32)]);
+  });
+
+  it("knows the members as of an era's end: a replacement after it does not change whom the era scores", async function () {
+    const { f, ddc, input, lastClosed } = await setup();
+    const era = await lastClosed();
+    const before = (await ddc.clusterNodes(f.cluster)).map(Number).sort((a, b) => a - b);
+    expect(await input.chain.membersAt!(input.cluster, era)).to.deep.equal(before);
+    // The manager replaces a member now, after the era's end.
+    await setBalance(f.timelock, parseEther("1"));
+    const timelock = await ethers.getImpersonatedSigner(f.timelock);
+    const [gone, spare] = [f.nodes[1], f.nodes[3]];
+    await ddc.connect(timelock).clusterReplaceNode(f.cluster, gone, [spare], ethers.ZeroHash);
+    expect(await input.chain.membersAt!(input.cluster, era)).to.deep.equal(before);
+    await time.increase(ERA);
+    const after = before
+      .filter((n) => n !== Number(gone))
+      .concat(Number(spare))
+      .sort((a, b) => a - b);
+    expect(await input.chain.membersAt!(input.cluster, era + 1)).to.deep.equal(after);
   });
 });

@@ -135,6 +135,25 @@ describe("manager bot: executors and the keeper", function () {
       await queue.addSignature(first.ref!, wallet(3).address, await signSafeTx(wallet(3), chainId, safe, entry.data));
       expect((await keep(a, targetFor(1), now)).map((x) => x.state)).to.deep.equal(["executed"]);
       expect((await f.system.ddc.clusterRevenue(cluster)).nextEra).to.equal(era + 1n);
+      // A store that forgot (lost, or another bot's): the executed transaction is found, not made again.
+      const forgetful = store();
+      expect(await carryOut(forgetful, targetFor(2), action, EVIDENCE)).to.deep.include({
+        state: "executed",
+        ref: first.ref,
+      });
+      expect(await queue.list()).to.have.length(1);
+    });
+
+    it("a bot that is not an owner is refused before anything is stored", async function () {
+      const { targetFor, action, chainId, safe } = await loadFixture(safeCluster);
+      // Its own signature store (the fixture's directory outlives the chain's snapshots).
+      const queue = new SafeQueue(ethers.provider, chainId, safe, tempSignatureStore());
+      const s = store();
+      await expect(carryOut(s, { ...targetFor(12), queue } as Target, action, EVIDENCE)).to.be.rejectedWith(
+        `the bot's key ${wallet(12).address} is not an owner of the Safe ${queue.safe}: it cannot propose to it`,
+      );
+      expect(await queue.list()).to.deep.equal([]);
+      expect(s.open().map((a) => a.state)).to.deep.equal(["decided"]);
     });
   });
 });

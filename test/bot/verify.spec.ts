@@ -4,6 +4,7 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { Wallet, getAddress } from "ethers";
 import { toProposal } from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
+import { IDDC__factory } from "../../typechain-types";
 import { decideEra, verifyDecision, type EraSnapshot } from "../../manager-bot/src/decide";
 import { signReport, type ReportBody } from "../../manager-bot/src/report";
 import { daoClusterFixture } from "../helpers/system";
@@ -69,6 +70,90 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
         d.actions.flatMap((a) => a.calls),
       ).every((l) => l.ok),
     ).to.equal(true);
+  });
+
+  it("names at most (members − replication factor) ineligible, the worst first, and only current members", async function () {
+    const s = await snapshot(getAddress("0x00000000000000000000000000000000000c0de1"), 31337);
+    // Nodes 1 and 2 fail (scores 100 and 500); three members at replication 2 allow one exclusion.
+    const body = (validator: number): ReportBody => ({
+      cluster: 1,
+      era: 4,
+      nodes: [1, 2, 3].map((node) => ({
+        node,
+        availabilityBps: 10_000,
+        latencyMs: 30,
+        retrievable: true,
+        score: node === 1 ? 500 + validator : node === 2 ? 100 : 9800,
+      })),
+      buckets: [],
+    });
+    s.reports = await Promise.all(validators.map((w, i) => signReport(w, s.chainId, s.core, body(i))));
+    const d = decideEra(s);
+    if (!d.decided) throw new Error("undecided");
+    expect((d.evidence.aggregation as { ineligible: number[] }).ineligible).to.deep.equal([1, 2]);
+    expect(d.planned.find((p) => p.kind === "distribution")).to.deep.equal({ kind: "distribution", ineligible: [2] });
+    // At the replication floor (two members), nobody can be excluded: the replacement goes on.
+    const floor = decideEra({ ...s, members: s.members.slice(1) });
+    if (!floor.decided) throw new Error("undecided");
+    expect(floor.planned.find((p) => p.kind === "distribution")).to.deep.equal({
+      kind: "distribution",
+      ineligible: [],
+    });
+    expect(
+      verifyDecision(
+        JSON.parse(d.json),
+        d.actions.flatMap((a) => a.calls),
+      ).every((l) => l.ok),
+    ).to.equal(true);
+  });
+
+  it("scores the members as of the era's end: one that joined since is not scored, one that left is not excluded", async function () {
+    const s = await snapshot(getAddress("0x00000000000000000000000000000000000c0de1"), 31337);
+    // Node 2 was replaced by node 4 after the era ended: the reports score 1, 2, 3.
+    const d = decideEra({
+      ...s,
+      scored: [1, 2, 3],
+      members: [1, 3, 4].map((node) => ({ node, vNodes: 1, pendingReplacement: false })),
+      history: { "1": [9800, 9800], "3": [9800, 9800] },
+    });
+    if (!d.decided) throw new Error("undecided");
+    const scores = (d.evidence.aggregation as { scores: { node: number }[] }).scores.map((x) => x.node);
+    expect(scores).to.deep.equal([1, 2, 3]);
+    expect(d.evidence.scored).to.deep.equal([1, 2, 3]);
+    // Node 2 failed but is gone; node 4 has no score for the era and no failing streak.
+    expect(d.planned.filter((p) => p.kind !== "usage-report")).to.deep.equal([
+      { kind: "distribution", ineligible: [] },
+    ]);
+  });
+
+  it("splits a usage report into calls of at most 300 buckets, and verify checks each", async function () {
+    const s = await snapshot(getAddress("0x00000000000000000000000000000000000c0de1"), 31337);
+    const buckets = Array.from({ length: 301 }, (_, i) => ({ bucket: i + 1, measuredBytes: GIB.toString() }));
+    s.reports = await Promise.all(
+      validators.map((w) =>
+        signReport(w, s.chainId, s.core, {
+          cluster: 1,
+          era: 4,
+          nodes: [1, 2, 3].map((node) => ({
+            node,
+            availabilityBps: 10_000,
+            latencyMs: 30,
+            retrievable: true,
+            score: 9800,
+          })),
+          buckets,
+        }),
+      ),
+    );
+    const d = decideEra(s);
+    if (!d.decided) throw new Error("undecided");
+    const usage = d.actions.find((a) => a.key.kind === "usage-report")!;
+    expect(usage.calls).to.have.length(2);
+    const core = IDDC__factory.createInterface();
+    const [first, second] = usage.calls.map((c) => core.decodeFunctionData("clusterReportUsage", c.data));
+    expect(first.buckets).to.have.length(300);
+    expect(second.buckets).to.deep.equal([301n]);
+    expect(verifyDecision(JSON.parse(d.json), usage.calls).map((l) => l.ok)).to.not.include(false);
   });
 
   it("verify passes on the real proposal and fails, saying where, on a tampered one or tampered evidence", async function () {
