@@ -14,8 +14,12 @@ import {NodeView, ClusterView, BucketView, LedgerView, NodeStatus} from "../inte
 contract DDCLens {
     /// @notice The most ids one list call looks at.
     uint256 public constant MAX_SCAN = 100;
-    /// @notice The most bucket ids one {settlementPage} call looks at.
-    uint256 public constant MAX_SETTLEMENT_SCAN = 2_000;
+    /// @notice The most bucket ids one {settlementPage} call looks at. A bucket costs about
+    /// 33,000 gas (its view and its ledger's, with live accrual): 300 stay well within the
+    /// 16,777,216 gas a node allows one call (EIP-7825).
+    uint256 public constant MAX_SETTLEMENT_SCAN = 300;
+    /// @notice The most node ids one {replacementCandidates} call looks at.
+    uint256 public constant MAX_CANDIDATE_SCAN = 500;
 
     /// @notice What the manager bot needs to decide whether a bucket's ledger is due for settlement.
     struct BucketSettlement {
@@ -116,7 +120,7 @@ contract DDCLens {
 
     /// @notice Nodes that could replace a member of `cluster`: registered, not members, with
     /// whether their provider trusts the cluster's manager and their free capacity; node ids
-    /// `cursor`… ({MAX_SETTLEMENT_SCAN} a call, `next` 0 at the end).
+    /// `cursor`… ({MAX_CANDIDATE_SCAN} a call, `next` 0 at the end).
     function replacementCandidates(
         ClusterId cluster,
         uint256 cursor
@@ -124,7 +128,7 @@ contract DDCLens {
         address manager = core.getCluster(cluster).manager;
         uint256 count = core.nodeCount();
         uint256 id = cursor == 0 ? 1 : cursor;
-        uint256 end = id + MAX_SETTLEMENT_SCAN - 1;
+        uint256 end = id + MAX_CANDIDATE_SCAN - 1;
         if (end > count) end = count;
         uint256 size = end >= id ? end - id + 1 : 0;
         (nodes, trusted, free) = (new NodeId[](size), new bool[](size), new uint256[](size));
@@ -149,7 +153,7 @@ contract DDCLens {
 
     /// @notice The open buckets of `cluster` among bucket ids `cursor`… (at most
     /// {MAX_SETTLEMENT_SCAN} ids a call, `next` 0 at the end), each with its ledger's rent owed
-    /// and coverage: one call reads an era's settlement state of up to 2,000 buckets.
+    /// and coverage.
     function settlementPage(
         ClusterId cluster,
         uint256 cursor

@@ -54,20 +54,22 @@ export function aggregate(
     const missing = [...validators].filter((v) => !reporters.has(v)).sort();
     return { decided: false, have: counted.length, need, validators: n, missing };
   }
+  // Each report's score of each node it lists (0 for a failed retrievability proof).
+  const scored = counted.map((r) => new Map(r.report.nodes.map((x) => [x.node, x.retrievable ? x.score : 0] as const)));
   const scores = [...members]
     .sort((a, b) => a - b)
     .map((node) => {
-      const seen = counted.map((r) => {
-        const result = r.report.nodes.find((x) => x.node === node);
-        return BigInt(result === undefined || !result.retrievable ? 0 : result.score);
-      });
-      const score = Number(lowerMedian(seen));
+      const seen = scored.map((m) => m.get(node) ?? 0).sort((a, b) => a - b);
+      const score = seen[Math.floor((seen.length - 1) / 2)];
       return { node, score, eligible: score >= policy.qosThreshold };
     });
   const byBucket = new Map<number, bigint[]>();
   for (const r of counted) {
-    for (const b of r.report.buckets)
-      byBucket.set(b.bucket, [...(byBucket.get(b.bucket) ?? []), BigInt(b.measuredBytes)]);
+    for (const b of r.report.buckets) {
+      const bytes = byBucket.get(b.bucket);
+      if (bytes === undefined) byBucket.set(b.bucket, [BigInt(b.measuredBytes)]);
+      else bytes.push(BigInt(b.measuredBytes));
+    }
   }
   const usage = [...byBucket.entries()]
     .sort(([a], [b]) => a - b)

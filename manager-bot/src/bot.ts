@@ -17,7 +17,7 @@ type ClusterState = Pick<EraSnapshot, "members" | "candidates" | "params"> & { m
 /**
  * What the bot reads of a cluster to decide an era: its members and their vNodes, its parameters,
  * and the nodes that could replace a member (registered, not members, with their provider's trust
- * of the current manager and their free capacity). With the lens: 2 calls, plus one per 2,000
+ * of the current manager and their free capacity). With the lens: 2 calls, plus one per 500
  * node ids; without: a few calls per node.
  */
 export async function readCluster(ddc: IDDC, cluster: number, lens?: DDCLens): Promise<ClusterState> {

@@ -183,7 +183,7 @@ async function ringFixture(): Promise<RingFixture> {
 
 describe("DDCLens", function () {
   describe("settlementPage", function () {
-    it("lists a cluster's open buckets with their ledger's rent owed and coverage, one call per 2,000 ids", async function () {
+    it("lists a cluster's open buckets with their ledger's rent owed and coverage, one call per 300 ids", async function () {
       const f = await loadFixture(exampleFixture);
       await time.increase(86_400);
       const [items, next] = await f.lens.settlementPage(f.cluster, 0);
@@ -193,7 +193,8 @@ describe("DDCLens", function () {
         [f.bucket, f.owner1.address, f.units, ledger.owed, ledger.coveredUntil],
       ]);
       expect(next).to.equal(0n);
-      expect(await f.lens.MAX_SETTLEMENT_SCAN()).to.equal(2000n);
+      expect(await f.lens.MAX_SETTLEMENT_SCAN()).to.equal(300n);
+      expect(await f.lens.MAX_CANDIDATE_SCAN()).to.equal(500n);
       // Another cluster's view, and a closed bucket: nothing.
       expect((await f.lens.settlementPage(7, 0))[0]).to.deep.equal([]);
       await f.ddc.connect(f.owner1).bucketClose(f.bucket);

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import * as build from "../../governance/actions";
+import { IDDC__factory } from "../../typechain-types";
 import { decodeCall, decodeProposal, packMultiSend, unpackMultiSend } from "../../governance/decode";
 
 const CORE = ethers.getAddress("0x00000000000000000000000000000000000c0de1");
@@ -202,5 +203,49 @@ describe("governance: action builders and decoders", function () {
     expect(() => build.operators(CORE, { cluster: 1n })).to.throw("operators: nobody to add or remove");
     expect(() => unpackMultiSend("0x00")).to.throw("MultiSend batch truncated at byte 0");
     expect(build.parseActionKey("# no key here")).to.equal(undefined);
+  });
+
+  it("encodes usage reports as the ABI coder does, in batches of the core's maximum, and refuses values out of range", function () {
+    const core = IDDC__factory.createInterface();
+    const max = (1n << 64n) - 1n;
+    let seed = 7n;
+    const next = () => (seed = (seed * 6364136223846793005n + 1442695040888963407n) & max);
+    for (const n of [1, 2, 299, 300, 301, 777]) {
+      const buckets = Array.from({ length: n }, () => next());
+      const units = Array.from({ length: n }, (_, i) => (i === 0 ? max : next() >> 20n));
+      const action = build.usageReport(CORE, {
+        cluster: 4_294_967_295n,
+        era: 12n,
+        buckets,
+        measuredUnits: units,
+        evidenceHash: EVIDENCE,
+      });
+      expect(action.calls).to.have.length(Math.ceil(n / build.USAGE_BATCH));
+      action.calls.forEach((c, k) => {
+        const slice = (xs: bigint[]) => xs.slice(k * build.USAGE_BATCH, (k + 1) * build.USAGE_BATCH);
+        expect(c.data).to.equal(
+          core.encodeFunctionData("clusterReportUsage", [4_294_967_295n, 12n, slice(buckets), slice(units), EVIDENCE]),
+        );
+      });
+    }
+    expect(() =>
+      build.usageReport(CORE, { cluster: 1n, era: 1n, buckets: [], measuredUnits: [], evidenceHash: EVIDENCE }),
+    ).to.throw("usage report: no buckets");
+    expect(() => build.encodeUsageReport(1n, 1n, [max + 1n], [1n], EVIDENCE)).to.throw(
+      `usage report: bucket ${max + 1n} is out of range`,
+    );
+    expect(() => build.encodeUsageReport(1n << 32n, 1n, [], [], EVIDENCE)).to.throw(
+      "usage report: cluster 4294967296 is out of range",
+    );
+    expect(() => build.encodeUsageReport(1n, 1n, [1n], [-1n], EVIDENCE)).to.throw(
+      "usage report: measured units -1 is out of range",
+    );
+    const settle = build.settlement(CORE, {
+      cluster: 1n,
+      buckets: Array.from({ length: 2_401 }, (_, i) => BigInt(i + 1)),
+    });
+    expect(
+      settle.calls.map((c) => core.decodeFunctionData("bucketSettlePayment", c.data).buckets.length),
+    ).to.deep.equal([1_200, 1_200, 1]);
   });
 });
