@@ -1,4 +1,6 @@
 import { expect } from "chai";
+import canonicalize from "canonicalize";
+import fc from "fast-check";
 import { Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
 import { aggregate, lowerMedian, quorum } from "../../manager-bot/src/aggregate";
 import { canonicalJson, evidenceHash } from "../../manager-bot/src/evidence";
@@ -225,6 +227,36 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
       expect(evidenceHash(a)).to.equal(evidenceHash(b));
       expect(evidenceHash(a)).to.equal(keccak256(toUtf8Bytes(canonicalJson(b))));
       expect(evidenceHash({ ...a, era: 6 })).to.not.equal(evidenceHash(a));
+    });
+
+    it("writes exactly what the canonicalize package (the RFC's JavaScript reference) writes", function () {
+      // Keys that sort differently as strings and as integers, unicode, escapes, nesting, and
+      // arrays of flat objects (the fast paths).
+      const key = fc.oneof(fc.string(), fc.constantFrom("1", "10", "2", "a", "B", "é", "\u00e9", "\ud83d\ude00", ""));
+      const doc = fc.letrec((tie) => ({
+        value: fc.oneof(
+          { depthSize: "small" },
+          fc.constant(null),
+          fc.boolean(),
+          fc.integer(),
+          fc.double({ noNaN: true, noDefaultInfinity: true }),
+          fc.string({ unit: "binary" }),
+          fc.array(tie("value"), { maxLength: 5 }),
+          fc.dictionary(key, tie("value"), { maxKeys: 5 }),
+          fc.array(fc.record({ bucket: fc.nat(), measuredBytes: fc.string() }), { maxLength: 4 }),
+        ),
+      })).value;
+      fc.assert(
+        fc.property(doc, (d) => {
+          expect(canonicalJson(d)).to.equal(canonicalize(d));
+        }),
+        { numRuns: 500 },
+      );
+      // Bigints are written as decimal strings; what JSON leaves out is left out.
+      expect(canonicalJson({ b: 2n ** 70n, u: undefined, list: [undefined, 1n] })).to.equal(
+        `{"b":"${2n ** 70n}","list":[null,"1"]}`,
+      );
+      expect(() => canonicalJson({ x: Number.POSITIVE_INFINITY })).to.throw("Infinity has no JSON form");
     });
   });
 });
