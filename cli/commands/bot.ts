@@ -87,7 +87,6 @@ export function registerBot(program: Command): void {
         }
         const service = await serviceFromConfig(config);
         if (o.once === true) {
-          await service.signer.reconcile();
           const report = await service.run().finally(() => service.store.close());
           if (report.failed.length > 0) process.exitCode = 1;
           return;

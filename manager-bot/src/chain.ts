@@ -1,6 +1,7 @@
 import { getAddress, type Provider, type Result } from "ethers";
 import { getLogsPaged } from "../../governance/dao";
 import type { IDDC } from "../../typechain-types";
+import { isRevert } from "./tx";
 import type { ChainView } from "./validate";
 
 /**
@@ -19,8 +20,11 @@ export function coreChainView(
     try {
       const [[current, start, end], view] = await Promise.all([ddc.clusterEra(cluster), ddc.getCluster(cluster)]);
       return { current: Number(current), start, end, length: BigInt(view.params.eraLength) };
-    } catch {
-      return undefined;
+    } catch (error) {
+      // A revert: no such cluster. Anything else (the node away) is not an answer: it propagates,
+      // and a report waits instead of being refused.
+      if (isRevert(error)) return undefined;
+      throw error;
     }
   };
   const endOf = async (cluster: number, era: number): Promise<bigint | undefined> => {

@@ -1,6 +1,7 @@
 import { getAddress, type Signer } from "ethers";
 import {
   describe as describeAction,
+  type ActionKind,
   parseActionKey,
   parseEvidence,
   sameKey,
@@ -9,6 +10,7 @@ import {
 } from "../../governance/actions";
 import {
   executeById,
+  getLogsPaged,
   listProposals,
   proposalState,
   proposeOnce,
@@ -17,6 +19,7 @@ import {
 } from "../../governance/dao";
 import type { SafeConnection } from "../../governance/safe";
 import { buildSafeTxData, signSafeTx, type SafeQueue } from "../../governance/safeStore";
+import { IDDC__factory } from "../../typechain-types";
 import { failpoint } from "./failpoints";
 import type { ActionRecord, BotStore, Executor } from "./store";
 
@@ -29,7 +32,7 @@ import type { ActionRecord, BotStore, Executor } from "./store";
 export type Target =
   | { kind: "governor"; governor: GovernorLike; bot: Signer; fromBlock?: number }
   | { kind: "safe"; queue: SafeQueue; connection: SafeConnection; bot: Signer; botKey: string; chainId: number }
-  | { kind: "operator"; bot: Signer };
+  | { kind: "operator"; bot: Signer; fromBlock?: number };
 
 export interface Evidence {
   hash: string;
@@ -58,6 +61,7 @@ export async function carryOut(
   const { cluster, era, kind } = action.key;
   const c = Number(cluster);
   const e = era === null ? null : Number(era);
+  const resumed = store.action(c, e, kind)?.state === "decided";
   const record = store.decide({
     cluster: c,
     era: e,
@@ -115,8 +119,10 @@ export async function carryOut(
       return recorded(store.advance(c, e, kind, "awaiting-signatures", tx.safeTxHash));
     }
     case "operator": {
-      let last = "";
-      for (const call of action.calls) {
+      // Resumed after a stop: the calls whose event is on chain already are not sent again.
+      const found = resumed ? await doneOnChain(target, action) : [];
+      let last = found.at(-1) ?? "";
+      for (const call of action.calls.slice(found.length)) {
         const response = await target.bot.sendTransaction({ to: call.target, data: call.data, value: call.value });
         const receipt = await response.wait();
         if (receipt === null || receipt.status !== 1) return store.advance(c, e, kind, "failed", response.hash);
@@ -126,6 +132,42 @@ export async function carryOut(
       return recorded(store.advance(c, e, kind, "executed", last));
     }
   }
+}
+
+/** The event each call of a routine action emits, with (cluster, era) indexed and the evidence hash first in its data. */
+const EVENT_OF: Partial<Record<ActionKind, string>> = {
+  "usage-report": "UsageReported",
+  distribution: "RevenuesDistributed",
+};
+const CORE_EVENTS = IDDC__factory.createInterface();
+
+/**
+ * The transactions that already carried out the first calls of an operator's action (its events
+ * on chain: same cluster, era and evidence hash, in order). Settlements have no such mark and are
+ * sent again (settling twice only settles what accrued in between).
+ */
+async function doneOnChain(target: Extract<Target, { kind: "operator" }>, action: ManagerAction): Promise<string[]> {
+  const name = EVENT_OF[action.key.kind];
+  const provider = target.bot.provider;
+  if (name === undefined || action.key.era === null || action.evidenceHash === undefined || provider == null) return [];
+  const topic = (v: bigint) => "0x" + v.toString(16).padStart(64, "0");
+  const logs = await getLogsPaged(
+    provider,
+    {
+      address: action.calls[0].target,
+      topics: [
+        CORE_EVENTS.getEvent(name as "UsageReported").topicHash,
+        topic(action.key.cluster),
+        topic(action.key.era),
+      ],
+    },
+    target.fromBlock ?? 0,
+    await provider.getBlockNumber(),
+  );
+  return logs
+    .filter((l) => l.data.slice(0, 66).toLowerCase() === action.evidenceHash!.toLowerCase())
+    .map((l) => l.transactionHash)
+    .slice(0, action.calls.length);
 }
 
 /**

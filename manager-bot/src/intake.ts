@@ -66,7 +66,15 @@ export async function createReportServer(
   const app = Fastify({ bodyLimit: options.bodyLimit ?? 1024 * 1024, logger: false });
   await app.register(rateLimit, { max: options.perMinute ?? 120, timeWindow: 60_000 });
   app.post("/reports", async (req, reply) => {
-    const verdict = await intake.submit(req.body, `http ${req.ip}`);
+    let verdict: Verdict;
+    try {
+      verdict = await intake.submit(req.body, `http ${req.ip}`);
+    } catch (error) {
+      // The chain could not be read: nothing was decided about the report; send it again later.
+      return reply
+        .status(503)
+        .send({ status: "unavailable", detail: `cannot check the report now: ${(error as Error).message}` });
+    }
     if (verdict.status === "accepted") return reply.status(202).send({ status: "accepted", digest: verdict.digest });
     return reply
       .status(STATUS[verdict.reason])

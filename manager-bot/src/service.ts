@@ -174,7 +174,8 @@ export class BotService {
         chainId: record.chainId,
       };
     }
-    const routine: Target = cl.routine === "operator" ? { kind: "operator", bot: this.signer } : structural;
+    const routine: Target =
+      cl.routine === "operator" ? { kind: "operator", bot: this.signer, fromBlock: config.fromBlock } : structural;
     const t = { structural, routine };
     this.targets.set(cl.id, t);
     return t;
@@ -443,7 +444,17 @@ export class BotService {
       const ready = this.started && !this.stopping && this.lastRunOk !== false;
       return reply.status(ready ? 200 : 503).send({
         ready,
-        ...(ready ? {} : { why: !this.started ? "starting" : this.stopping ? "stopping" : "the last run failed" }),
+        ...(ready
+          ? {}
+          : {
+              why: !this.started
+                ? "starting"
+                : this.stopping
+                  ? "stopping"
+                  : this.lastRunAt === undefined
+                    ? "the chain was unreachable at start"
+                    : "the last run failed",
+            }),
       });
     });
     app.get("/metrics", async (_req, reply) =>
@@ -459,8 +470,15 @@ export class BotService {
   async start(options: { schedule?: boolean } = {}): Promise<{ ops: string; intake: string | null }> {
     const { config } = this.parts;
     this.logger.info({ config: describeConfig(config) }, "starting");
-    const nonce = await this.signer.reconcile();
-    this.logger.info({ bot: await this.signer.getAddress(), nonce }, "nonce reconciled with the chain");
+    try {
+      const nonce = await this.signer.reconcile();
+      this.logger.info({ bot: await this.signer.getAddress(), nonce }, "nonce reconciled with the chain");
+    } catch (error) {
+      // The service starts all the same (and says it is not ready): the signer reconciles before
+      // its first transaction, and each run retries the chain.
+      this.lastRunOk = false;
+      this.logger.error({ err: error }, `the chain is unreachable at start: ${(error as Error).message}`);
+    }
     const ops = await this.opsServer();
     this.servers.push(ops);
     const opsAt = await ops.listen({ host: config.http.host, port: config.http.port });

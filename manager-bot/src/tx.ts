@@ -254,6 +254,11 @@ function revertDataOf(error: unknown): string | undefined {
   return undefined;
 }
 
+/** Whether a failed call is the contract's answer (a revert), whatever the provider that reports it. */
+export function isRevert(error: unknown): boolean {
+  return classify(error) === "reverted";
+}
+
 type Failure = "reverted" | "funds" | "nonce-expired" | "underpriced" | "known" | "transient" | "other";
 
 function classify(error: unknown): Failure {

@@ -107,6 +107,34 @@ describe("manager bot: reports in (HTTP and a directory) against the chain", fun
     }
   });
 
+  it("with the chain unreachable, a report is neither accepted nor refused: HTTP 503, the file stays", async function () {
+    const f = await loadFixture(intakeFixture);
+    const away = coreChainView(
+      f.system.ddc.connect(new ethers.JsonRpcProvider("http://127.0.0.1:9", f.chainId, { staticNetwork: true })),
+      ethers.provider,
+      f.chainId,
+    );
+    const book = new MemoryReportBook();
+    const intake = new ReportIntake(away, book);
+    const report = await signReport(v1, f.chainId, f.core, f.body);
+    const server = await createReportServer(intake);
+    try {
+      const r = await server.inject({ method: "POST", url: "/reports", payload: report });
+      expect(r.statusCode).to.equal(503);
+      expect(r.json()).to.deep.include({ status: "unavailable" });
+      expect(r.json().detail).to.match(/^cannot check the report now: /);
+    } finally {
+      await server.close();
+    }
+    const dir = mkdtempSync(join(tmpdir(), "ddc-reports-"));
+    writeFileSync(join(dir, "r.json"), JSON.stringify(report));
+    await expect(scanReportDirectory(intake, dir)).to.be.rejected;
+    expect(existsSync(join(dir, "r.json"))).to.equal(true);
+    expect(book.reportsFor(Number(f.cluster), f.era)).to.deep.equal([]);
+    expect(intake.counters.accepted).to.equal(0);
+    expect(Object.values(intake.counters.rejected).every((n) => n === 0)).to.equal(true);
+  });
+
   it("a directory: each file validated the same way, then moved aside, with the reason of a rejection", async function () {
     const f = await loadFixture(intakeFixture);
     const dir = mkdtempSync(join(tmpdir(), "ddc-reports-"));

@@ -16,6 +16,7 @@ import {
   DEFAULT_TX_OPTIONS,
   ManagedSigner,
   TxError,
+  isRevert,
   isTransient,
   type ManagedSignerOptions,
   type TxErrorKind,
@@ -437,6 +438,12 @@ describe("manager bot: ManagedSigner (tx.ts)", function () {
       );
       expect(isTransient(new Error("boom"))).to.equal(false);
       expect(isTransient(undefined)).to.equal(false);
+      // isRevert: the contract's answer, from a JSON-RPC node or the in-process network; never the transport's.
+      expect(isRevert(reverted)).to.equal(true);
+      expect(isRevert(hardhatRevert)).to.equal(true);
+      expect(isRevert(econnreset())).to.equal(false);
+      expect(isRevert(await rpcFailure({ status: 503 }))).to.equal(false);
+      expect(isRevert(new Error("boom"))).to.equal(false);
     });
   });
 
