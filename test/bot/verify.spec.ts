@@ -5,8 +5,9 @@ import { Wallet, getAddress } from "ethers";
 import { toProposal } from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
 import { IDDC__factory } from "../../typechain-types";
-import { decideEra, verifyDecision, type EraSnapshot } from "../../manager-bot/src/decide";
+import { decideEra, verifyDecision, type EraDecision, type EraSnapshot } from "../../manager-bot/src/decide";
 import { signReport, type ReportBody } from "../../manager-bot/src/report";
+import { reportBody } from "../helpers/reports";
 import { daoClusterFixture } from "../helpers/system";
 
 const validators = [1, 2, 3].map((i) => new Wallet("0x" + String(i + 40).padStart(64, "0")));
@@ -14,18 +15,10 @@ const GIB = 1n << 30n;
 
 /** Era 4 of cluster 1 on `core`: node 2 failed its third era in a row, bucket 1 stored 2.5 GiB. */
 async function snapshot(core: string, chainId: number): Promise<EraSnapshot> {
-  const body = (node2: number): ReportBody => ({
-    cluster: 1,
-    era: 4,
-    nodes: [1, 2, 3].map((node) => ({
-      node,
-      availabilityBps: 10_000,
-      latencyMs: 30,
-      retrievable: true,
-      score: node === 2 ? node2 : 9800,
-    })),
-    buckets: [{ bucket: 1, measuredBytes: ((5n * GIB) / 2n).toString() }],
-  });
+  const body = (node2: number): ReportBody =>
+    reportBody(1, 4, [1, 2, 3], (node) => ({ latencyMs: 30, score: node === 2 ? node2 : 9800 }), [
+      { bucket: 1, measuredBytes: ((5n * GIB) / 2n).toString() },
+    ]);
   const reports = await Promise.all(validators.map((w, i) => signReport(w, chainId, core, body([100, 200, 9500][i]))));
   return {
     chainId,
@@ -43,6 +36,14 @@ async function snapshot(core: string, chainId: number): Promise<EraSnapshot> {
     previousEvidence: [ethers.id("era 3")],
   };
 }
+
+/** Whether `verify` finds every call of the decision's actions right. */
+const verifiesAll = (d: EraDecision): boolean =>
+  d.decided &&
+  verifyDecision(
+    JSON.parse(d.json),
+    d.actions.flatMap((a) => a.calls),
+  ).every((l) => l.ok);
 
 describe("manager bot: an era's decision, its evidence, and verify", function () {
   it("decides usage, distribution and a replacement, each carrying the evidence hash", async function () {
@@ -64,29 +65,14 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
     // The same snapshot decides the same, to the byte; the document round-trips through JSON.
     const again = decideEra(await snapshot(s.core, s.chainId));
     expect(again.decided && again.hash).to.equal(d.hash);
-    expect(
-      verifyDecision(
-        JSON.parse(d.json),
-        d.actions.flatMap((a) => a.calls),
-      ).every((l) => l.ok),
-    ).to.equal(true);
+    expect(verifiesAll(d)).to.equal(true);
   });
 
   it("names at most (members − replication factor) ineligible, the worst first, and only current members", async function () {
     const s = await snapshot(getAddress("0x00000000000000000000000000000000000c0de1"), 31337);
     // Nodes 1 and 2 fail (scores 100 and 500); three members at replication 2 allow one exclusion.
-    const body = (validator: number): ReportBody => ({
-      cluster: 1,
-      era: 4,
-      nodes: [1, 2, 3].map((node) => ({
-        node,
-        availabilityBps: 10_000,
-        latencyMs: 30,
-        retrievable: true,
-        score: node === 1 ? 500 + validator : node === 2 ? 100 : 9800,
-      })),
-      buckets: [],
-    });
+    const body = (validator: number): ReportBody =>
+      reportBody(1, 4, [1, 2, 3], (node) => ({ score: node === 1 ? 500 + validator : node === 2 ? 100 : 9800 }));
     s.reports = await Promise.all(validators.map((w, i) => signReport(w, s.chainId, s.core, body(i))));
     const d = decideEra(s);
     if (!d.decided) throw new Error("undecided");
@@ -99,12 +85,7 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
       kind: "distribution",
       ineligible: [],
     });
-    expect(
-      verifyDecision(
-        JSON.parse(d.json),
-        d.actions.flatMap((a) => a.calls),
-      ).every((l) => l.ok),
-    ).to.equal(true);
+    expect(verifiesAll(d)).to.equal(true);
   });
 
   it("scores the members as of the era's end: one that joined since is not scored, one that left is not excluded", async function () {
@@ -131,18 +112,12 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
     const buckets = Array.from({ length: 301 }, (_, i) => ({ bucket: i + 1, measuredBytes: GIB.toString() }));
     s.reports = await Promise.all(
       validators.map((w) =>
-        signReport(w, s.chainId, s.core, {
-          cluster: 1,
-          era: 4,
-          nodes: [1, 2, 3].map((node) => ({
-            node,
-            availabilityBps: 10_000,
-            latencyMs: 30,
-            retrievable: true,
-            score: 9800,
-          })),
-          buckets,
-        }),
+        signReport(
+          w,
+          s.chainId,
+          s.core,
+          reportBody(1, 4, [1, 2, 3], () => ({}), buckets),
+        ),
       ),
     );
     const d = decideEra(s);
