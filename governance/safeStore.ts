@@ -127,7 +127,9 @@ export class DirectorySignatureStore implements SignatureStore {
       const tx = await this.get(safe, hash);
       if (tx !== undefined) out.push(tx);
     }
-    return out.sort((a, b) => a.data.nonce - b.data.nonce || a.safeTxHash.localeCompare(b.safeTxHash));
+    return out.sort(
+      (a, b) => a.data.nonce - b.data.nonce || (a.safeTxHash < b.safeTxHash ? -1 : a.safeTxHash > b.safeTxHash ? 1 : 0),
+    );
   }
 }
 

@@ -87,7 +87,11 @@ export function registerBot(program: Command): void {
         }
         const service = await serviceFromConfig(config);
         if (o.once === true) {
-          const report = await service.run().finally(() => service.store.close());
+          service.store.claim();
+          const report = await service.run().finally(() => {
+            service.store.release();
+            service.store.close();
+          });
           if (report.failed.length > 0) process.exitCode = 1;
           return;
         }

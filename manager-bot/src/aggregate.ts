@@ -8,6 +8,9 @@ export function lowerMedian(values: bigint[]): bigint {
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
+/** The most units a usage report carries for a bucket (the core's uint64). */
+export const MAX_UNITS = (1n << 64n) - 1n;
+
 /** Reports needed to decide an era among `n` validators: ⌈2n/3⌉. */
 export function quorum(n: number): number {
   return Math.ceil((2 * n) / 3);
@@ -30,7 +33,7 @@ export type Aggregation =
       /** Each member node's score: the lower median of the validators' scores (bps). */
       scores: { node: number; score: number; eligible: boolean }[];
       ineligible: number[];
-      /** Each bucket measured by at least one validator: ⌈lower median bytes / unit size⌉. */
+      /** Each bucket measured by a quorum of validators: ⌈lower median bytes / unit size⌉ (at most 2^64 − 1). */
       usage: { bucket: number; measuredBytes: bigint; units: bigint }[];
     };
 
@@ -38,7 +41,7 @@ export type Aggregation =
  * Decides an era from the reports that count (accepted, not equivocated, from the validator set at
  * the era's end). With fewer than ⌈2n/3⌉ of the `n` validators, it says which are missing. A node a
  * report leaves out scores 0 in it (the validator could not reach it); a failed retrievability
- * proof scores 0. A bucket's usage is taken over the reports that measured it.
+ * proof scores 0. A bucket's usage is taken over the reports that measured it, if they are a quorum.
  */
 export function aggregate(
   reports: SignedReport[],
@@ -71,11 +74,15 @@ export function aggregate(
       else bytes.push(BigInt(b.measuredBytes));
     }
   }
+  // A bucket counts when a quorum measured it: one validator alone can neither add a bucket (of
+  // another cluster, or none) nor set its usage. Units are capped at the core's uint64.
   const usage = [...byBucket.entries()]
+    .filter(([, bytes]) => bytes.length >= need)
     .sort(([a], [b]) => a - b)
     .map(([bucket, bytes]) => {
       const measuredBytes = lowerMedian(bytes);
-      return { bucket, measuredBytes, units: (measuredBytes + policy.unitSize - 1n) / policy.unitSize };
+      const units = (measuredBytes + policy.unitSize - 1n) / policy.unitSize;
+      return { bucket, measuredBytes, units: units > MAX_UNITS ? MAX_UNITS : units };
     });
   return {
     decided: true,

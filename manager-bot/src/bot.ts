@@ -6,7 +6,7 @@ import { decideEra, snapshotOf, type EraDecision, type EraSnapshot } from "./dec
 import { carryOut, type Target } from "./executors";
 import { failpoint } from "./failpoints";
 import { planEras, planSettlements, type CandidateState, type LedgerState, type ReplacementPolicy } from "./policy";
-import type { ActionRecord, BotStore } from "./store";
+import type { ActionRecord, BotStore, EraRecord } from "./store";
 import type { ChainView } from "./validate";
 
 /** Usage reports and distributions are routine (an operator may run them); replacements are the manager's. */
@@ -226,16 +226,23 @@ export async function decideAndAct(
   const recorded = store.era(cluster, era);
   if (recorded?.status === "skipped")
     throw new Error(`era ${era} of cluster ${cluster} was skipped: ${recorded.reason}`);
-  let decision: EraDecision;
-  if (recorded !== undefined) {
-    decision = decideEra(snapshotOf(JSON.parse(recorded.evidence!) as Record<string, unknown>));
-    if (!decision.decided || decision.hash !== recorded.evidenceHash) {
+  /** The decision an era's recorded evidence leads to (the same actions, the same hash). */
+  const fromRecord = (r: EraRecord): Extract<EraDecision, { decided: true }> => {
+    const again = decideEra(snapshotOf(JSON.parse(r.evidence!) as Record<string, unknown>));
+    if (!again.decided || again.hash !== r.evidenceHash) {
       throw new Error(`the store's evidence of era ${era} of cluster ${cluster} does not reproduce its hash`);
     }
+    return again;
+  };
+  let decision: Extract<EraDecision, { decided: true }>;
+  if (recorded !== undefined) {
+    decision = fromRecord(recorded);
   } else {
-    decision = decideEra(await snapshotNow(input, era, input.snapshotBlock));
-    if (!decision.decided) return { decision, records };
-    store.decideEra(cluster, era, decision.hash, decision.json);
+    const fresh = decideEra(await snapshotNow(input, era, input.snapshotBlock));
+    if (!fresh.decided) return { decision: fresh, records };
+    const kept = store.decideEra(cluster, era, fresh.hash, fresh.json);
+    // Another process recorded the era first: its decision is the one carried out.
+    decision = kept.evidenceHash === fresh.hash ? fresh : fromRecord(kept);
     failpoint("era-recorded");
   }
   for (const action of decision.actions) {

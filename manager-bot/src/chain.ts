@@ -10,6 +10,9 @@ import type { ChainView } from "./validate";
  * membership events, read in pages). Past eras are placed with the current era length: a change of era length re-anchors
  * only future eras, so this is exact for the eras since the last change.
  */
+/** How many (cluster, era) sets the view keeps (a long-running bot reads each closed era once or twice). */
+const CACHED = 1_024;
+
 export function coreChainView(
   ddc: IDDC,
   provider: Provider,
@@ -54,11 +57,12 @@ export function coreChainView(
     const set = new Set<string>();
     if (end === undefined) return set;
     const events = names.map((n) => ddc.interface.getEvent(n));
+    const latest = (await provider.getBlock("latest"))!;
     const logs = await getLogsPaged(
       provider,
       { address: ddc.target as string, topics: [events.map((e) => e.topicHash), clusterTopic(cluster)] },
       options.fromBlock ?? 0,
-      await provider.getBlockNumber(),
+      latest.number,
     );
     logs.sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
     const times = new Map<number, bigint>();
@@ -69,7 +73,11 @@ export function coreChainView(
       const event = events.find((e) => e.topicHash === log.topics[0])!;
       apply(set, event.name, ddc.interface.decodeEventLog(event, log.data, log.topics));
     }
-    if ((await now()) >= end) closed.set(`${key}/${cluster}/${era}`, new Set(set));
+    // Final once the logs read reach past the era's end; the oldest entry goes beyond CACHED.
+    if (BigInt(latest.timestamp) >= end) {
+      closed.set(`${key}/${cluster}/${era}`, new Set(set));
+      if (closed.size > CACHED) closed.delete(closed.keys().next().value!);
+    }
     return set;
   };
   return {

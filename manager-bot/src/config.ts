@@ -3,7 +3,10 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parseEther, parseUnits } from "ethers";
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
+import { redactUrl } from "./redact";
 import { DEFAULT_TX_OPTIONS, type TxOptions } from "./tx";
+
+export { redactUrl };
 
 /**
  * The bot's configuration: a JSON file plus the environment, validated once at start with every
@@ -17,6 +20,11 @@ import { DEFAULT_TX_OPTIONS, type TxOptions } from "./tx";
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address (0x + 40 hex digits)");
 const decimal = z.string().regex(/^\d+(\.\d+)?$/, "a decimal number as a string");
+/** A decimal amount with at most `decimals` decimals (gwei: 9, ether: 18). */
+const amount = (decimals: number) =>
+  z
+    .string()
+    .regex(new RegExp(`^\\d+(\\.\\d{1,${decimals}})?$`), `a decimal number as a string, at most ${decimals} decimals`);
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "an environment variable name");
 
 /** A cron expression as node-cron reads it: five fields (minute hour day month weekday), or six with seconds first. */
@@ -45,7 +53,13 @@ const clusterSchema = z
     policy: z
       .object({
         failingEras: z.number().int().min(1).default(3),
-        maxPerEra: z.number().int().min(0).default(1),
+        // One replace-node action per (cluster, era): its action key holds no node.
+        maxPerEra: z
+          .number()
+          .int()
+          .min(0)
+          .max(1, "at most 1: an era's replacement is one action (cluster, era, replace-node)")
+          .default(1),
       })
       .strict()
       .default({ failingEras: 3, maxPerEra: 1 }),
@@ -65,7 +79,7 @@ const clusterSchema = z
 export const configSchema = z
   .object({
     /** The JSON-RPC endpoint (DDC_BOT_RPC overrides it). */
-    rpc: z.url({ protocol: /^(https?|wss?)$/, error: "an http(s) or ws(s) URL" }),
+    rpc: z.url({ protocol: /^https?$/, error: "an http(s) URL" }),
     /** The deployment record (deployments/<network>.json): the core, the lens, the Governor. */
     deployment: z.string().min(1),
     key: z.union([
@@ -95,9 +109,9 @@ export const configSchema = z
     clusters: z.array(clusterSchema).min(1, "at least one cluster"),
     tx: z
       .object({
-        maxFeePerGasGwei: decimal.default("200"),
-        priorityFeeGwei: decimal.default("1"),
-        receiptTimeoutSeconds: z.number().positive().default(120),
+        maxFeePerGasGwei: amount(9).default("200"),
+        priorityFeeGwei: amount(9).default("1"),
+        receiptTimeoutSeconds: z.number().min(1).default(120),
         maxBumps: z.number().int().min(0).max(10).default(3),
         bumpPercent: z.number().int().min(13).max(100).default(15),
       })
@@ -112,7 +126,7 @@ export const configSchema = z
     alerts: z
       .object({
         /** Below this balance (in ether) of the bot's key, a low-balance alert each run. */
-        minBalance: decimal.default("0.1"),
+        minBalance: amount(18).default("0.1"),
         /** An open action not moved for this long is stuck. */
         stuckAfterMinutes: z
           .number()
@@ -124,6 +138,14 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (
+      c.intake.port !== null &&
+      c.intake.port !== 0 &&
+      c.intake.port === c.http.port &&
+      c.intake.host === c.http.host
+    ) {
+      ctx.addIssue({ code: "custom", path: ["intake", "port"], message: `the same as http.port (${c.http.port})` });
+    }
     const seen = new Set<number>();
     for (const [i, cl] of c.clusters.entries()) {
       if (seen.has(cl.id))
@@ -226,15 +248,4 @@ export function describeConfig(c: BotConfig): Record<string, unknown> {
     schedule: c.schedule,
     clusters: c.clusters.map((cl) => ({ id: cl.id, manager: cl.manager.kind, routine: cl.routine, paused: cl.paused })),
   };
-}
-
-/** An RPC URL without credentials or an API key in its path or query (providers put keys there). */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    const redacted = u.username !== "" || u.password !== "" || u.search !== "" || u.pathname.length > 1;
-    return redacted ? `${u.protocol}//${u.host}/…` : `${u.protocol}//${u.host}`;
-  } catch {
-    return "(not a URL)";
-  }
 }

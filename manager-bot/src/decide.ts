@@ -141,7 +141,9 @@ export function decideEra(s: EraSnapshot): EraDecision {
   });
   if (!a.decided) return { decided: false, aggregation: a };
   const planned = planActions(s, a);
-  const reports = [...s.reports].sort((x, y) => getAddress(x.validator).localeCompare(getAddress(y.validator)));
+  // By address, compared as plain lower-case strings (a locale's collation would change the order).
+  const key = (r: SignedReport) => r.validator.toLowerCase();
+  const reports = [...s.reports].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
   const evidence = {
     version: 1,
     chainId: s.chainId,

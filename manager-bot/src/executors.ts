@@ -21,6 +21,7 @@ import type { SafeConnection } from "../../governance/safe";
 import { buildSafeTxData, signSafeTx, type SafeQueue } from "../../governance/safeStore";
 import { IDDC__factory } from "../../typechain-types";
 import { failpoint } from "./failpoints";
+import { isRevert } from "./tx";
 import type { ActionRecord, BotStore, Executor } from "./store";
 
 /**
@@ -119,14 +120,25 @@ export async function carryOut(
       return recorded(store.advance(c, e, kind, "awaiting-signatures", tx.safeTxHash));
     }
     case "operator": {
+      // An era distributed already (by another operator, or the manager): done, not again.
+      if (kind === "distribution" && era !== null && (await distributedBeyond(target, action)) > era) {
+        return recorded(store.advance(c, e, kind, "executed"));
+      }
       // Resumed after a stop: the calls whose event is on chain already are not sent again.
       const found = resumed ? await doneOnChain(target, action) : [];
       let last = found.at(-1) ?? "";
       for (const call of action.calls.slice(found.length)) {
-        const response = await target.bot.sendTransaction({ to: call.target, data: call.data, value: call.value });
-        const receipt = await response.wait();
-        if (receipt === null || receipt.status !== 1) return store.advance(c, e, kind, "failed", response.hash);
-        last = response.hash;
+        try {
+          const response = await target.bot.sendTransaction({ to: call.target, data: call.data, value: call.value });
+          await response.wait();
+          last = response.hash;
+        } catch (error) {
+          // The call reverts (in simulation, or mined): it cannot be carried out as it stands.
+          // Recorded as failed (the era goes on: the next actions are not held back); any other
+          // error (the node away) leaves it to the next run.
+          if (isRevert(error)) return store.advance(c, e, kind, "failed", last === "" ? undefined : last);
+          throw error;
+        }
       }
       failpoint("action-sent");
       return recorded(store.advance(c, e, kind, "executed", last));
@@ -140,6 +152,15 @@ const EVENT_OF: Partial<Record<ActionKind, string>> = {
   distribution: "RevenuesDistributed",
 };
 const CORE_EVENTS = IDDC__factory.createInterface();
+
+/** The cluster's next era to distribute, as the core says. */
+async function distributedBeyond(
+  target: Extract<Target, { kind: "operator" }>,
+  action: ManagerAction,
+): Promise<bigint> {
+  const core = IDDC__factory.connect(action.calls[0].target, target.bot);
+  return (await core.clusterRevenue(action.key.cluster)).nextEra;
+}
 
 /**
  * The transactions that already carried out the first calls of an operator's action (its events
@@ -176,43 +197,79 @@ async function doneOnChain(target: Extract<Target, { kind: "operator" }>, action
  * transaction that reached its threshold is executed; one whose nonce was used by another is
  * recorded as cancelled.
  */
-export async function keep(store: BotStore, target: Target, now: () => Promise<bigint>): Promise<ActionRecord[]> {
+export async function keep(
+  store: BotStore,
+  target: Target,
+  now: () => Promise<bigint>,
+  options: {
+    /** Only this cluster's actions (a bot keeps each cluster with that cluster's target). */
+    cluster?: number;
+    /**
+     * An action the keeper could not move. Without it, the error is thrown. A revert of its
+     * execution (the action cannot be carried out as it stands) is recorded as failed first.
+     */
+    onError?: (action: ActionRecord, error: unknown) => void;
+  } = {},
+): Promise<ActionRecord[]> {
   const moved: ActionRecord[] = [];
   for (const a of store.open()) {
     if (a.executor !== executorOf(target) || a.ref === null) continue;
-    if (target.kind === "governor") {
-      const governor = target.governor.connect(target.bot);
-      const id = BigInt(a.ref);
-      const state = await proposalState(governor, id);
-      if (state === "Succeeded" && a.state === "proposed") {
-        await queueById(governor, id, { fromBlock: target.fromBlock });
-        failpoint("keeper-sent");
-        moved.push(store.advance(a.cluster, a.era, a.kind, "queued"));
-      } else if (state === "Queued" && (await governor.proposalEta(id)) <= (await now())) {
-        if (a.state === "proposed") store.advance(a.cluster, a.era, a.kind, "queued");
-        await executeById(governor, id, { fromBlock: target.fromBlock });
-        failpoint("keeper-sent");
-        moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
-      } else if (state === "Executed") {
-        moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
-      } else if (state === "Defeated" || state === "Canceled" || state === "Expired") {
-        const to = state === "Defeated" ? "defeated" : state === "Canceled" ? "cancelled" : "expired";
-        moved.push(store.advance(a.cluster, a.era, a.kind, to));
+    if (options.cluster !== undefined && a.cluster !== options.cluster) continue;
+    try {
+      const next = await keepOne(store, target, now, a);
+      if (next !== undefined) moved.push(next);
+    } catch (error) {
+      if (options.onError === undefined) throw error;
+      if (isRevert(error) && (a.state === "queued" || a.state === "awaiting-signatures" || a.state === "proposed")) {
+        moved.push(store.advance(a.cluster, a.era, a.kind, "failed"));
       }
-    } else if (target.kind === "safe") {
-      const entry = await target.queue.entry(a.ref);
-      if (entry.status === "executable") {
-        await target.queue.executeWith(target.bot, a.ref);
-        failpoint("keeper-sent");
-        moved.push(store.advance(a.cluster, a.era, a.kind, "executed"));
-      } else if (entry.status === "stale") {
-        // Its nonce is used: by this very transaction (someone executed it), or by another one.
-        const executed = await target.queue.wasExecuted(a.ref);
-        moved.push(store.advance(a.cluster, a.era, a.kind, executed ? "executed" : "cancelled"));
-      }
+      options.onError(a, error);
     }
   }
   return moved;
+}
+
+async function keepOne(
+  store: BotStore,
+  target: Target,
+  now: () => Promise<bigint>,
+  a: ActionRecord,
+): Promise<ActionRecord | undefined> {
+  const ref = a.ref!;
+  if (target.kind === "governor") {
+    const governor = target.governor.connect(target.bot);
+    const id = BigInt(ref);
+    const state = await proposalState(governor, id);
+    if (state === "Succeeded" && a.state === "proposed") {
+      await queueById(governor, id, { fromBlock: target.fromBlock });
+      failpoint("keeper-sent");
+      return store.advance(a.cluster, a.era, a.kind, "queued");
+    }
+    if (state === "Queued" && (await governor.proposalEta(id)) <= (await now())) {
+      if (a.state === "proposed") store.advance(a.cluster, a.era, a.kind, "queued");
+      await executeById(governor, id, { fromBlock: target.fromBlock });
+      failpoint("keeper-sent");
+      return store.advance(a.cluster, a.era, a.kind, "executed");
+    }
+    if (state === "Executed") return store.advance(a.cluster, a.era, a.kind, "executed");
+    if (state === "Defeated" || state === "Canceled" || state === "Expired") {
+      const to = state === "Defeated" ? "defeated" : state === "Canceled" ? "cancelled" : "expired";
+      return store.advance(a.cluster, a.era, a.kind, to);
+    }
+  } else if (target.kind === "safe") {
+    const entry = await target.queue.entry(ref);
+    if (entry.status === "executable") {
+      await target.queue.executeWith(target.bot, ref);
+      failpoint("keeper-sent");
+      return store.advance(a.cluster, a.era, a.kind, "executed");
+    }
+    if (entry.status === "stale") {
+      // Its nonce is used: by this very transaction (someone executed it), or by another one.
+      const executed = await target.queue.wasExecuted(ref);
+      return store.advance(a.cluster, a.era, a.kind, executed ? "executed" : "cancelled");
+    }
+  }
+  return undefined;
 }
 
 /**

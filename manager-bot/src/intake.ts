@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFile
 import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import rateLimit from "@fastify/rate-limit";
+import { cleanMessage } from "./redact";
 import { REJECTIONS, validateReport, type ChainView, type Rejection, type ReportBook, type Verdict } from "./validate";
 
 export interface IntakeEvent {
@@ -47,6 +48,7 @@ const STATUS: Record<Rejection, number> = {
   "wrong-chain": 400,
   "wrong-core": 400,
   "unknown-cluster": 400,
+  late: 409,
   early: 400,
   forged: 400,
   "not-a-validator": 403,
@@ -73,7 +75,7 @@ export async function createReportServer(
       // The chain could not be read: nothing was decided about the report; send it again later.
       return reply
         .status(503)
-        .send({ status: "unavailable", detail: `cannot check the report now: ${(error as Error).message}` });
+        .send({ status: "unavailable", detail: `cannot check the report now: ${cleanMessage(error)}` });
     }
     if (verdict.status === "accepted") return reply.status(202).send({ status: "accepted", digest: verdict.digest });
     return reply

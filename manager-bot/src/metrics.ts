@@ -82,7 +82,7 @@ export class BotMetrics {
     });
     this.alerts = new Counter({
       name: "ddc_bot_alerts_total",
-      help: "Alerts raised, by kind (low-balance, action-stuck, era-undecided, run-failed)",
+      help: "Alerts raised, by kind (low-balance, action-stuck, action-failed, era-undecided, run-failed)",
       labelNames: ["alert"],
       registers,
     });

@@ -30,14 +30,19 @@ import { describeConfig } from "./config";
 import { adoptOpen, keep, type Target } from "./executors";
 import { createReportServer, ReportIntake, scanReportDirectory } from "./intake";
 import { BotMetrics } from "./metrics";
-import { BotStore } from "./store";
+import { BotStore, type ActionRecord } from "./store";
+import { cleanMessage } from "./redact";
 import { isTransient, ManagedSigner, type TxEvent } from "./tx";
 import type { ChainView } from "./validate";
 
 /** One run over every cluster: what was done, and what went wrong. */
 export interface RunReport {
   run: string;
-  clusters: (ClusterRun & { keeper: { kind: string; era: number | null; state: string }[] })[];
+  clusters: (ClusterRun & {
+    keeper: { kind: string; era: number | null; state: string }[];
+    /** Actions the keeper could not move (a revert records the action as failed). */
+    keeperErrors: { action: ActionRecord; message: string; failed: boolean }[];
+  })[];
   paused: { cluster: number; reason: string }[];
   failed: { cluster: number | null; error: string }[];
   alerts: { alert: Alert; message: string }[];
@@ -57,7 +62,7 @@ export interface DryRunReport {
   }[];
 }
 
-export type Alert = "low-balance" | "action-stuck" | "era-undecided" | "run-failed";
+export type Alert = "low-balance" | "action-stuck" | "action-failed" | "era-undecided" | "run-failed";
 
 export interface ServiceParts {
   config: BotConfig;
@@ -189,6 +194,18 @@ export class BotService {
     return this.decimals;
   }
 
+  /** The configured minimum in the payment token's units (its decimals read from the chain). */
+  private async settlementMinimum(cluster: number, minimum: string): Promise<bigint> {
+    const decimals = await this.paymentDecimals();
+    try {
+      return parseUnits(minimum, decimals);
+    } catch {
+      throw new Error(
+        `cluster ${cluster}: settlement.minimum "${minimum}" has more decimals than the payment token's ${decimals}`,
+      );
+    }
+  }
+
   private now(): Promise<bigint> {
     return this.parts.now?.() ?? this.chain.now();
   }
@@ -208,7 +225,7 @@ export class BotService {
       settlement:
         cl.settlement === null || this.lens === undefined
           ? undefined
-          : { minimum: parseUnits(cl.settlement.minimum, await this.paymentDecimals()) },
+          : { minimum: await this.settlementMinimum(cl.id, cl.settlement.minimum) },
     };
   }
 
@@ -233,7 +250,7 @@ export class BotService {
       try {
         await scanReportDirectory(this.intake, config.intake.directory);
       } catch (error) {
-        report.failed.push({ cluster: null, error: `reports directory: ${(error as Error).message}` });
+        report.failed.push({ cluster: null, error: `reports directory: ${cleanMessage(error)}` });
       }
     }
     const paused = store.paused();
@@ -247,13 +264,35 @@ export class BotService {
       try {
         report.clusters.push(await this.runCluster(cl, log));
       } catch (error) {
-        const message = (error as Error).message;
+        const message = cleanMessage(error);
         report.failed.push({ cluster: cl.id, error: message });
         this.metrics.rpcErrors.inc({ kind: isTransient(error) ? "transient" : "other" });
-        log.error({ cluster: cl.id, err: error }, `cluster ${cl.id}: ${message}`);
+        log.error({ cluster: cl.id, error: message }, `cluster ${cl.id}: ${message}`);
       }
     }
     for (const c of report.clusters) {
+      for (const r of [...c.decided.flatMap((d) => d.records), ...(c.settled ?? [])]) {
+        if (r.state !== "failed") continue;
+        this.alert(
+          report,
+          "action-failed",
+          `cluster ${r.cluster} era ${r.era ?? "-"} ${r.kind}: its call reverts; recorded as failed, the era goes on`,
+          { cluster: r.cluster, era: r.era, kind: r.kind },
+        );
+      }
+      for (const k of c.keeperErrors) {
+        const a = k.action;
+        const what = `cluster ${a.cluster} era ${a.era ?? "-"} ${a.kind} (${a.ref ?? "no reference"})`;
+        if (k.failed) {
+          this.alert(report, "action-failed", `${what} cannot be carried out, recorded as failed: ${k.message}`, {
+            cluster: a.cluster,
+            era: a.era,
+            kind: a.kind,
+          });
+        } else {
+          report.failed.push({ cluster: c.cluster, error: `keeper: ${what}: ${k.message}` });
+        }
+      }
       if (c.waiting !== undefined) {
         const w = c.waiting;
         this.alert(
@@ -265,7 +304,7 @@ export class BotService {
       }
     }
     await this.checkStuckAndBalance(report).catch((error: unknown) =>
-      report.failed.push({ cluster: null, error: `balance: ${(error as Error).message}` }),
+      report.failed.push({ cluster: null, error: `balance: ${cleanMessage(error)}` }),
     );
     this.metrics.syncActions(store);
     this.lastRunAt = Date.now();
@@ -325,14 +364,24 @@ export class BotService {
     // The keeper after the decisions: a replacement it executes now does not change the members
     // the eras closed so far are decided on.
     const keeper = [];
+    const keeperErrors: { action: ActionRecord; message: string; failed: boolean }[] = [];
     for (const t of new Set([input.structural, input.routine])) {
-      for (const a of await keep(store, t, () => this.now())) {
+      const moved = await keep(store, t, () => this.now(), {
+        cluster: cl.id,
+        onError: (a, error) =>
+          keeperErrors.push({
+            action: a,
+            message: cleanMessage(error),
+            failed: store.action(a.cluster, a.era, a.kind)?.state === "failed",
+          }),
+      });
+      for (const a of moved) {
         keeper.push({ kind: a.kind, era: a.era, state: a.state });
         log.info({ cluster: cl.id, era: a.era, kind: a.kind, state: a.state, ref: a.ref }, `${a.kind} ${a.state}`);
       }
     }
     this.metrics.eraWaiting.set({ cluster: String(cl.id) }, run.waiting?.era ?? -1);
-    return { ...run, keeper };
+    return { ...run, keeper, keeperErrors };
   }
 
   private async checkStuckAndBalance(report: RunReport): Promise<void> {
@@ -387,7 +436,7 @@ export class BotService {
             await this.parts.provider.call({ from, to: call.target, data: call.data, value: call.value });
           } catch (error) {
             const data = (error as { data?: string }).data;
-            revert = decodeRevert(data)?.text ?? (error as Error).message.split("\n")[0];
+            revert = decodeRevert(data)?.text ?? cleanMessage(error).split("\n")[0];
           }
           entry.actions.push({
             era,
@@ -470,6 +519,7 @@ export class BotService {
   async start(options: { schedule?: boolean } = {}): Promise<{ ops: string; intake: string | null }> {
     const { config } = this.parts;
     this.logger.info({ config: describeConfig(config) }, "starting");
+    this.parts.store.claim();
     try {
       const nonce = await this.signer.reconcile();
       this.logger.info({ bot: await this.signer.getAddress(), nonce }, "nonce reconciled with the chain");
@@ -477,7 +527,7 @@ export class BotService {
       // The service starts all the same (and says it is not ready): the signer reconciles before
       // its first transaction, and each run retries the chain.
       this.lastRunOk = false;
-      this.logger.error({ err: error }, `the chain is unreachable at start: ${(error as Error).message}`);
+      this.logger.error(`the chain is unreachable at start: ${cleanMessage(error)}`);
     }
     const ops = await this.opsServer();
     this.servers.push(ops);
@@ -511,6 +561,7 @@ export class BotService {
     await this.task?.destroy();
     await this.running?.catch(() => undefined);
     for (const s of this.servers) await s.close();
+    this.parts.store.release();
     this.parts.store.close();
     this.logger.info("stopped");
   }

@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { getAddress } from "ethers";
@@ -28,9 +29,9 @@ export type ActionState = (typeof ACTION_STATES)[number];
 
 const NEXT: Record<ActionState, ActionState[]> = {
   decided: ["proposed", "awaiting-signatures", "executed", "failed", "cancelled"],
-  proposed: ["queued", "executed", "defeated", "cancelled", "expired"],
+  proposed: ["queued", "executed", "defeated", "cancelled", "expired", "failed"],
   "awaiting-signatures": ["executed", "cancelled", "failed"],
-  queued: ["executed", "cancelled", "expired"],
+  queued: ["executed", "cancelled", "expired", "failed"],
   executed: [],
   defeated: [],
   cancelled: [],
@@ -77,6 +78,8 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (cluster, era));`,
   // 4: the per-cluster pause switch
   `CREATE TABLE pauses (cluster INTEGER PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL);`,
+  // 5: the process that runs the bot on this store
+  `CREATE TABLE runner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, at INTEGER NOT NULL);`,
 ];
 
 /**
@@ -115,6 +118,16 @@ const eraRecord = (r: EraRow): EraRecord => ({
   carried: r.carried === 1,
   at: r.at,
 });
+
+/** Whether a process of this host is alive (signal 0 checks without sending anything). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 /** `era` null (an action about no era) is kept as -1 in the key. */
 const eraKey = (era: number | null) => (era === null ? -1 : era);
@@ -343,6 +356,38 @@ export class BotStore implements ReportBook {
       .prepare("SELECT * FROM eras WHERE cluster = ? AND status = 'decided' AND carried = 0 ORDER BY era")
       .all(cluster) as EraRow[];
     return rows.map(eraRecord);
+  }
+
+  // ─────────────────────────────────────── runner ────────────────────────────────────────
+
+  /**
+   * Makes this process the one that runs the bot on this store: two would both act on one
+   * decision. Refused while another live process on this host holds it (or one on another host:
+   * a store is not shared between machines); a dead process's claim is taken over.
+   */
+  claim(pid = process.pid): void {
+    this.db.transaction(() => {
+      const row = this.db.prepare("SELECT pid, host FROM runner WHERE id = 1").get() as
+        { pid: number; host: string } | undefined;
+      if (row !== undefined && !(row.pid === pid && row.host === hostname())) {
+        if (row.host !== hostname()) {
+          throw new Error(`the store is run by a bot on ${row.host} (pid ${row.pid}): a store belongs to one machine`);
+        }
+        if (alive(row.pid)) {
+          throw new Error(
+            `another bot process (pid ${row.pid}) runs on this store: stop it first (its pause and status commands work meanwhile)`,
+          );
+        }
+      }
+      this.db
+        .prepare("INSERT OR REPLACE INTO runner (id, pid, host, at) VALUES (1, ?, ?, ?)")
+        .run(pid, hostname(), this.clock());
+    })();
+  }
+
+  /** Gives up this process's claim. */
+  release(pid = process.pid): void {
+    this.db.prepare("DELETE FROM runner WHERE id = 1 AND pid = ? AND host = ?").run(pid, hostname());
   }
 
   // ─────────────────────────────────────── pauses ────────────────────────────────────────

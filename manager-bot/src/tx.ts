@@ -18,6 +18,7 @@ import {
 } from "ethers";
 import { z } from "zod";
 import { decodeRevert } from "../../cli/errors";
+import { redactText } from "./redact";
 
 /**
  * The bot's transaction sender: one key, one nonce sequence, EIP-1559 fees under a cap, every
@@ -220,8 +221,9 @@ function httpStatus(o: ErrorLike): number | undefined {
   return undefined;
 }
 
+/** An error's message, with URLs redacted (ethers writes the request URL, API key included, into it). */
 const messageOf = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === "string" ? error : String(error);
+  redactText(error instanceof Error ? error.message : typeof error === "string" ? error : String(error));
 
 /**
  * Whether a failure is the transport's (the node unreachable, a reset connection, a timeout, HTTP 429

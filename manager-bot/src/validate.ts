@@ -7,6 +7,7 @@ export const REJECTIONS = [
   "wrong-chain",
   "wrong-core",
   "unknown-cluster",
+  "late",
   "early",
   "forged",
   "not-a-validator",
@@ -44,6 +45,8 @@ export interface ReportBook {
   accept(report: SignedReport, digest: string): Promise<void>;
   /** Marks the validator's era as equivocated: its accepted report no longer counts. */
   equivocate(cluster: number, era: number, validator: string): Promise<void>;
+  /** The last era of the cluster decided or skipped: a report for it or an earlier one is late. */
+  lastEra?(cluster: number): number | null | Promise<number | null>;
 }
 
 type Rejected = Extract<Verdict, { status: "rejected" }>;
@@ -68,6 +71,11 @@ export async function validateReport(raw: unknown, chain: ChainView, book: Repor
   if (getAddress(r.core) !== getAddress(chain.core))
     return reject("wrong-core", `for core ${r.core}, this is ${chain.core}`);
   const { cluster, era } = r.report;
+  // Before any chain lookup: an era closed already (decided or skipped) takes no more reports.
+  const last = book.lastEra === undefined ? null : await book.lastEra(cluster);
+  if (last !== null && era <= last) {
+    return reject("late", `era ${era} of cluster ${cluster} is closed: the bot has decided up to era ${last}`);
+  }
   const end = await chain.eraEnd(cluster, era);
   if (end === undefined) return reject("unknown-cluster", `no cluster ${cluster}`);
   const now = await chain.now();

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
-import { Wallet, parseEther } from "ethers";
+import { JsonRpcProvider, Wallet, parseEther } from "ethers";
 import { advanceCluster, decideAndAct, type EraInput, type MissedEras } from "../../manager-bot/src/bot";
 import { coreChainView } from "../../manager-bot/src/chain";
 import { ReportIntake } from "../../manager-bot/src/intake";
@@ -10,7 +10,7 @@ import type { BotStore } from "../../manager-bot/src/store";
 import { DDCLens__factory } from "../../typechain-types";
 import { daoCluster } from "../helpers/system";
 import { reportBody } from "../helpers/reports";
-import { tempBotStore } from "../helpers/temp";
+import { devAccount, tempBotStore } from "../helpers/temp";
 
 const validators = [81, 82, 83].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
 const ERA = 3600;
@@ -133,12 +133,14 @@ describe("manager bot: eras after downtime", function () {
   });
 
   it("a stop between deciding and acting: the restart carries out the recorded decision, not a new one", async function () {
-    const { f, ddc, store, input, report, lastClosed } = await setup();
+    const { ddc, store, input, report, lastClosed } = await setup();
     const era = await lastClosed();
     await report(era);
-    // The operator's transaction fails (here: a key that is not the cluster's operator).
-    const broken = { ...input, routine: { kind: "operator" as const, bot: f.voters[0] } };
-    await expect(decideAndAct({ ...broken, era, snapshotBlock: 1 })).to.be.rejectedWith("ClusterNotOperator");
+    // The operator's transaction cannot be sent: its node went away.
+    const away = new JsonRpcProvider("http://127.0.0.1:9", 31337, { staticNetwork: true });
+    const broken = { ...input, routine: { kind: "operator" as const, bot: devAccount(12).connect(away) } };
+    await expect(decideAndAct({ ...broken, era, snapshotBlock: 1 })).to.be.rejectedWith(/ECONNREFUSED/);
+    away.destroy();
     const recorded = store.era(input.cluster, era)!;
     expect(recorded).to.deep.include({ status: "decided", carried: false });
     expect(store.action(input.cluster, era, "distribution")).to.deep.include({ state: "decided" });

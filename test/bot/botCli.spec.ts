@@ -48,7 +48,7 @@ describe("manager bot: `ddc bot` commands without a chain", function () {
     expect(r.code).to.equal(1);
     expect(r.stderr).to.include(`error: invalid bot configuration ${bad}:`);
     for (const line of [
-      "  - rpc: an http(s) or ws(s) URL",
+      "  - rpc: an http(s) URL",
       "  - deployment: Invalid input: expected string, received undefined",
       "  - key: Invalid input",
       "  - store: Invalid input: expected string, received undefined",

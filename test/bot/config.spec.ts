@@ -83,7 +83,7 @@ describe("manager bot: configuration", function () {
     });
     const list = problems(file);
     expect(list).to.include.members([
-      "rpc: an http(s) or ws(s) URL",
+      "rpc: an http(s) URL",
       "deployment: Too small: expected string to have >=1 characters",
       'schedule: a cron expression (e.g. "*/5 * * * *")',
       "clusters.1.policy.failingEras: Too small: expected number to be >=1",
@@ -112,6 +112,26 @@ describe("manager bot: configuration", function () {
     expect(
       problems(write({ ...minimal, tx: { maxFeePerGasGwei: "1", priorityFeeGwei: "2" } }), { DDC_BOT_KEY: KEY }),
     ).to.deep.equal(["tx.priorityFeeGwei: above tx.maxFeePerGasGwei"]);
+    // Values zod's types allow but the bot could not use: caught here, not at the first run.
+    expect(
+      problems(
+        write({
+          ...minimal,
+          rpc: "ws://127.0.0.1:8546",
+          clusters: [{ ...minimal.clusters[0], policy: { maxPerEra: 2 } }],
+          tx: { maxFeePerGasGwei: "1.0000000001", receiptTimeoutSeconds: 0.5 },
+          alerts: { minBalance: "0.0000000000000000001" },
+          http: { port: 8080 },
+        }),
+      ),
+    ).to.deep.equal([
+      "rpc: an http(s) URL",
+      "clusters.0.policy.maxPerEra: at most 1: an era's replacement is one action (cluster, era, replace-node)",
+      "tx.maxFeePerGasGwei: a decimal number as a string, at most 9 decimals",
+      "tx.receiptTimeoutSeconds: Too small: expected number to be >=1",
+      "alerts.minBalance: a decimal number as a string, at most 18 decimals",
+      "intake.port: the same as http.port (8080)",
+    ]);
   });
 
   it("never shows a secret: the description names the key's source only, and the RPC URL loses its key", function () {
@@ -121,7 +141,7 @@ describe("manager bot: configuration", function () {
     const shown = JSON.stringify(describeConfig(c));
     expect(shown).to.not.include(KEY.slice(2));
     expect(shown).to.not.include("abcdef");
-    expect(shown).to.not.include("pw");
+    expect(shown).to.not.include("user:pw");
     expect(shown).to.include('"key":"env DDC_BOT_KEY"');
     expect(redactUrl("http://127.0.0.1:8545")).to.equal("http://127.0.0.1:8545");
     expect(redactUrl("https://rpc.example/v3/abcdef")).to.equal("https://rpc.example/…");

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import canonicalize from "canonicalize";
 import fc from "fast-check";
 import { Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
-import { aggregate, lowerMedian, quorum } from "../../manager-bot/src/aggregate";
+import { MAX_UNITS, aggregate, lowerMedian, quorum } from "../../manager-bot/src/aggregate";
 import { canonicalJson, evidenceHash } from "../../manager-bot/src/evidence";
 import { reportDigest, signReport, type ReportBody, type SignedReport } from "../../manager-bot/src/report";
 import { MemoryReportBook, validateReport, type ChainView } from "../../manager-bot/src/validate";
@@ -201,19 +201,31 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
       expect(b.decided).to.equal(false);
     });
 
-    it("measured units: ⌈lower median bytes / unit size⌉ over the reports that measured the bucket", async function () {
+    it("measured units: ⌈lower median bytes / unit size⌉ over the reports that measured the bucket, if a quorum did", async function () {
       const g = 1n << 30n;
       const b = (bytes: bigint[]) => bytes.map((x, i) => ({ bucket: i + 7, measuredBytes: x.toString() }));
+      const huge = ((1n << 70n) * g).toString();
       const reports = [
-        await sign(validators[0], body([9000], { buckets: b([g + 1n, 0n]) })),
-        await sign(validators[1], body([9000], { buckets: b([3n * g]) })),
+        await sign(validators[0], body([9000], { buckets: b([g + 1n, 0n, 5n * g, BigInt(huge)]) })),
+        await sign(validators[1], body([9000], { buckets: b([3n * g, 0n, 0n, BigInt(huge)]) })),
         await sign(validators[2], body([9000], { buckets: b([g]) })),
       ];
       const a = aggregate(reports, set(3), [1], policy);
+      // Bucket 7: three measures; 8 and 10: two (the quorum of three); 9: two as well. A bucket one
+      // validator alone names does not count (below), and units stop at the core's uint64.
       expect(a.decided && a.usage).to.deep.equal([
         { bucket: 7, measuredBytes: g + 1n, units: 2n },
         { bucket: 8, measuredBytes: 0n, units: 0n },
+        { bucket: 9, measuredBytes: 0n, units: 0n },
+        { bucket: 10, measuredBytes: BigInt(huge), units: MAX_UNITS },
       ]);
+      const alone = [
+        await sign(validators[0], body([9000], { buckets: [{ bucket: 99, measuredBytes: (1000n * g).toString() }] })),
+        await sign(validators[1], body([9000], { buckets: [] })),
+        await sign(validators[2], body([9000], { buckets: [] })),
+      ];
+      const c = aggregate(alone, set(3), [1], policy);
+      expect(c.decided && c.usage).to.deep.equal([]);
     });
   });
 

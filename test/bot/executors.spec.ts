@@ -75,6 +75,48 @@ describe("manager bot: executors and the keeper", function () {
       expect(s.open()).to.deep.equal([]);
     });
 
+    it("keeps only its cluster's actions, and records as failed a proposal whose execution reverts", async function () {
+      const { f, era, action, target } = await eraToDistribute();
+      const s = store();
+      const { ref } = await carryOut(s, target, action, EVIDENCE);
+      await time.increase(f.params.governance.votingDelay + 1);
+      for (const v of f.voters) await f.system.governor.connect(v).castVote(BigInt(ref!), 1);
+      await time.increase(f.params.governance.votingPeriod);
+      // Another cluster's keeper leaves it alone.
+      expect(await keep(s, target, now, { cluster: Number(f.cluster) + 1 })).to.deep.equal([]);
+      expect((await keep(s, target, now, { cluster: Number(f.cluster) })).map((a) => a.state)).to.deep.equal([
+        "queued",
+      ]);
+      // Meanwhile the operator distributes the era: the queued proposal can no longer execute.
+      await f.system.ddc.connect(f.bot).clusterDistributeRevenues(f.cluster, era, [], EVIDENCE.hash);
+      await time.increase(f.params.governance.timelockDelay);
+      await expect(keep(s, target, now)).to.be.rejectedWith(/ClusterEraAlreadyDistributed/);
+      const errors: string[] = [];
+      const moved = await keep(s, target, now, {
+        onError: (a, e) => errors.push(`${a.kind}: ${(e as Error).message}`),
+      });
+      expect(moved.map((a) => a.state)).to.deep.equal(["failed"]);
+      expect(errors).to.have.length(1);
+      expect(errors[0]).to.match(/^distribution: .*ClusterEraAlreadyDistributed/);
+      expect(s.open()).to.deep.equal([]);
+    });
+
+    it("an operator's distribution of an era distributed already is recorded as done; a reverting one as failed", async function () {
+      const { f, era, action } = await eraToDistribute();
+      const operator: Target = { kind: "operator", bot: f.bot };
+      await f.system.ddc.connect(f.bot).clusterDistributeRevenues(f.cluster, era, [], ethers.id("another decision"));
+      const s = store();
+      expect(await carryOut(s, operator, action, EVIDENCE)).to.deep.include({ state: "executed", ref: null });
+      // A call that reverts (here: the next era, not closed yet) is recorded as failed, not retried forever.
+      const next = distribution(f.core, {
+        cluster: f.cluster,
+        era: era + 1n,
+        ineligible: [],
+        evidenceHash: EVIDENCE.hash,
+      });
+      expect(await carryOut(s, operator, next, EVIDENCE)).to.deep.include({ state: "failed" });
+    });
+
     it("records a defeated proposal as such", async function () {
       const { f, action, target } = await eraToDistribute();
       const s = store();

@@ -29,15 +29,15 @@ describe("manager bot: the SQLite store", function () {
   it("migrates once, to the current version, and refuses a newer store", function () {
     const path = file();
     const store = new BotStore(path);
-    expect(store.version).to.equal(4);
+    expect(store.version).to.equal(5);
     store.close();
     const again = new BotStore(path);
-    expect(again.version).to.equal(4);
+    expect(again.version).to.equal(5);
     again.close();
     const db = new Database(path);
     db.pragma("user_version = 9");
     db.close();
-    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 4: upgrade the bot");
+    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 5: upgrade the bot");
   });
 
   it("is a report book: accepted reports survive a restart; equivocation drops both", async function () {
@@ -55,6 +55,13 @@ describe("manager bot: the SQLite store", function () {
     });
     expect(store.reportsFor(1, 3)).to.deep.equal([]);
     expect(await store.recorded(1, 3, v1.address)).to.equal("equivocated");
+    // Once the bot has closed the era (decided or skipped), a report for it is late, and says why.
+    store.skipEra(1, 3, "no quorum");
+    expect(await validateReport(await signReport(v1, 31337, CORE, body(9000)), chain, store)).to.deep.include({
+      status: "rejected",
+      reason: "late",
+      detail: "era 3 of cluster 1 is closed: the bot has decided up to era 3",
+    });
     store.close();
   });
 
@@ -153,5 +160,27 @@ describe("manager bot: the SQLite store", function () {
       [3, 7],
     ]);
     store.close();
+  });
+
+  it("is run by one process at a time: a live one's claim refuses another, a dead one's is taken over", function () {
+    const path = file();
+    const store = new BotStore(path);
+    store.claim(process.ppid); // a live process of this host (the test runner's parent)
+    const other = new BotStore(path);
+    expect(() => other.claim()).to.throw(
+      `another bot process (pid ${process.ppid}) runs on this store: stop it first (its pause and status commands work meanwhile)`,
+    );
+    // Reading and pausing still work meanwhile.
+    other.pause(1, "maintenance");
+    expect(store.paused().get(1)?.reason).to.equal("maintenance");
+    store.release(process.ppid);
+    other.claim();
+    other.claim(); // again, by the same process: fine
+    other.release();
+    // A claim left by a process that died (SIGKILL) is taken over.
+    store.claim(2 ** 22 + 12_345);
+    expect(() => other.claim()).to.not.throw();
+    store.close();
+    other.close();
   });
 });
