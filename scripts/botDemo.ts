@@ -6,6 +6,7 @@ import { getAddress, parseEther } from "ethers";
 import type { ActionKind } from "../governance/actions";
 import { stateName, vote } from "../governance/dao";
 import { DirectorySignatureStore, SafeQueue, signSafeTx } from "../governance/safeStore";
+import type { Aggregation } from "../manager-bot/src/aggregate";
 import type { BotConfig, ClusterConfig } from "../manager-bot/src/config";
 import { signReport, type ReportBody } from "../manager-bot/src/report";
 import { BotService, botLogger, type RunReport } from "../manager-bot/src/service";
@@ -55,15 +56,16 @@ export const DEFAULT_ERAS = 8;
 /** The bot's replacement policy in the demo. */
 export const POLICY = { failingEras: 2, maxPerEra: 1 };
 
-export interface EraDecisionLine {
+/** An era's decision as the story tells it: the aggregation's scores, ineligible nodes and usage, and more. */
+export interface EraDecisionLine extends Pick<
+  Extract<Aggregation, { decided: true }>,
+  "scores" | "ineligible" | "usage"
+> {
   cluster: number;
   era: number;
   /** The story's step (1-based) that closed this era. */
   step: number;
   evidence: string;
-  scores: { node: number; score: number; eligible: boolean }[];
-  ineligible: number[];
-  usage: { bucket: number; measuredBytes: bigint; units: bigint }[];
   actions: { kind: string; state: string; ref: string | null }[];
   /** What the era's distribution paid (from its `RevenuesDistributed` event). */
   distributed?: { amount: bigint; fees: bigint; toNodes: bigint; toReserve: bigint };
