@@ -88,6 +88,13 @@ export function registerBot(program: Command): void {
         const service = await serviceFromConfig(config);
         if (o.once === true) {
           service.store.claim();
+          // SIGTERM or SIGINT: the run ends after the cluster it is working on.
+          const finish = () => {
+            process.stderr.write("stopping after the current cluster\n");
+            service.requestStop();
+          };
+          process.once("SIGTERM", finish);
+          process.once("SIGINT", finish);
           const report = await service.run().finally(() => {
             service.store.release();
             service.store.close();

@@ -90,7 +90,17 @@ export async function carryOut(
         return k !== undefined && sameKey(k, action.key);
       });
       const live = same.find((t) => t.status !== "stale");
-      if (live !== undefined) return recorded(store.advance(c, e, kind, "awaiting-signatures", live.safeTxHash));
+      if (live !== undefined) {
+        // Stored with no signature at all (its proposer stopped before signing): the bot signs it
+        // now, if it is an owner. One another owner signed already is theirs to complete.
+        const bot = getAddress(await target.bot.getAddress());
+        const entry = await target.queue.entry(live.safeTxHash);
+        if (Object.keys(entry.signatures).length === 0 && (await target.queue.owners()).includes(bot)) {
+          const signature = await signSafeTx(target.bot, target.chainId, target.queue.safe, entry.data);
+          await target.queue.addSignature(live.safeTxHash, bot, signature);
+        }
+        return recorded(store.advance(c, e, kind, "awaiting-signatures", live.safeTxHash));
+      }
       // Already executed (the store forgot): done, not again.
       for (const t of same) {
         if (await target.queue.wasExecuted(t.safeTxHash)) {

@@ -99,6 +99,7 @@ export class BotService {
   private running: Promise<RunReport> | undefined;
   private started = false;
   private stopping = false;
+  private stopped: Promise<void> | undefined;
   private lastRunOk: boolean | undefined;
   private lastRunAt: number | undefined;
   private decimals: number | undefined;
@@ -255,6 +256,12 @@ export class BotService {
     }
     const paused = store.paused();
     for (const cl of config.clusters) {
+      // Stopping: the clusters not reached yet wait for the next start (nothing is left half done:
+      // each cluster's work is recorded step by step).
+      if (this.stopping) {
+        log.info({ cluster: cl.id }, `stopping: cluster ${cl.id} is left for the next run`);
+        continue;
+      }
       const pause = cl.paused ? "paused in the configuration" : paused.get(cl.id)?.reason;
       if (pause !== undefined) {
         report.paused.push({ cluster: cl.id, reason: pause });
@@ -553,8 +560,16 @@ export class BotService {
   }
 
   /** Stops gracefully: no new run, the current one finished, the servers closed, the store closed. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /** Asks the current run to end after the cluster it is working on (the stop of `--once`). */
+  requestStop(): void {
+    this.stopping = true;
+  }
+
+  stop(): Promise<void> {
+    return (this.stopped ??= this.shutDown());
+  }
+
+  private async shutDown(): Promise<void> {
     this.stopping = true;
     this.logger.info("stopping");
     await this.task?.stop();

@@ -2,9 +2,9 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { createSafe } from "../../deploy/safe";
-import { distribution, toProposal } from "../../governance/actions";
+import { describe as describeAction, distribution, toProposal } from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
-import { SafeQueue, signSafeTx } from "../../governance/safeStore";
+import { SafeQueue, buildSafeTxData, signSafeTx } from "../../governance/safeStore";
 import { carryOut, keep, type Target } from "../../manager-bot/src/executors";
 import { buildCluster, bySafe, daoClusterFixture, systemFixture } from "../helpers/system";
 import { devAccount, tempBotStore, tempSignatureStore } from "../helpers/temp";
@@ -183,6 +183,24 @@ describe("manager bot: executors and the keeper", function () {
         state: "executed",
         ref: first.ref,
       });
+      expect(await queue.list()).to.have.length(1);
+    });
+
+    it("a transaction stored before the bot could sign it (a stop in between) gets its signature on resume", async function () {
+      const { targetFor, action, chainId, safe, f } = await loadFixture(safeCluster);
+      const queue = new SafeQueue(ethers.provider, chainId, safe, tempSignatureStore());
+      const target = { ...targetFor(1), queue } as Target & { kind: "safe" };
+      const data = await buildSafeTxData(
+        f.safeConnection(safe),
+        wallet(1).privateKey,
+        action.calls.map((c) => ({ to: c.target, data: c.data, value: c.value })),
+        await queue.nextNonce(),
+      );
+      const stored = await queue.propose(data, describeAction(action));
+      expect((await queue.entry(stored.safeTxHash)).confirmations).to.deep.equal([]);
+      const record = await carryOut(store(), target, action, EVIDENCE);
+      expect(record).to.deep.include({ state: "awaiting-signatures", ref: stored.safeTxHash });
+      expect((await queue.entry(stored.safeTxHash)).confirmations).to.deep.equal([wallet(1).address]);
       expect(await queue.list()).to.have.length(1);
     });
 

@@ -130,6 +130,20 @@ describe("manager bot: the service", function () {
     expect(await service.metrics.registry.metrics()).to.include('ddc_bot_runs_total{outcome="skipped-overlap"} 1');
   });
 
+  it("a stop asked for during a run leaves the clusters not reached for the next run; stopping twice is one stop", async function () {
+    const { f, service, store, lines, report, lastClosed } = await setup({ clusters: [cluster(1), cluster(2)] });
+    await report(await lastClosed());
+    // Asked while the run works on cluster 1: cluster 1 is finished, cluster 2 waits.
+    const running = service.run();
+    service.requestStop();
+    const run = await running;
+    expect(run.clusters.map((c) => [c.cluster, c.decided.length])).to.deep.equal([[Number(f.cluster), 1]]);
+    expect(lines.map((l) => l.msg)).to.include("stopping: cluster 2 is left for the next run");
+    expect(store.lastEra(2)).to.equal(null);
+    await Promise.all([service.stop(), service.stop()]);
+    expect(lines.filter((l) => l.msg === "stopped")).to.have.length(1);
+  });
+
   it("a paused cluster is left alone until resumed; a pause in the configuration too", async function () {
     const { f, service, store, report, lastClosed } = await setup();
     const id = Number(f.cluster);
