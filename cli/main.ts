@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { makeContext, type Context, type GlobalOptions } from "./context";
 import { explain } from "./errors";
-import { toJson } from "./output";
+import { reportFailure } from "./output";
 import { registerProvider } from "./commands/provider";
 import { registerOwner } from "./commands/owner";
 import { registerManager } from "./commands/manager";
@@ -41,11 +41,7 @@ export function buildProgram(): Command {
         const ctx = await makeContext(globals);
         await fn(ctx, ...args.slice(0, -1));
       } catch (error) {
-        const { message, hint } = explain(error);
-        if (globals.json === true) console.log(toJson({ error: message, ...(hint ? { hint } : {}) }));
-        console.error(`error: ${message}`);
-        if (hint !== undefined) console.error(`hint: ${hint}`);
-        process.exitCode = 1;
+        reportFailure(error, globals.json === true);
       }
     };
 

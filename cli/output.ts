@@ -1,6 +1,6 @@
 import type { ContractTransactionResponse, TransactionReceipt } from "ethers";
 import type { Context } from "./context";
-import { CliError } from "./errors";
+import { CliError, explain } from "./errors";
 
 /** JSON with bigints as decimal strings. */
 export function toJson(value: unknown): string {
@@ -35,4 +35,16 @@ export function coreEvents(ctx: Context, receipt: TransactionReceipt) {
     .filter((l) => l.address.toLowerCase() === core)
     .map((l) => ctx.ddc.interface.parseLog(l))
     .filter((e) => e !== null);
+}
+
+/**
+ * Prints a command's failure (a JSON line too with `--json`), its hint if there is one, and sets
+ * exit code 1.
+ */
+export function reportFailure(error: unknown, json = false): void {
+  const { message, hint } = explain(error);
+  if (json) console.log(toJson({ error: message, ...(hint ? { hint } : {}) }));
+  console.error(`error: ${message}`);
+  if (hint !== undefined) console.error(`hint: ${hint}`);
+  process.exitCode = 1;
 }

@@ -1,10 +1,9 @@
 import type { Command } from "commander";
 import { z } from "zod";
-import { ConfigError, loadConfig, type BotConfig } from "../../manager-bot/src/config";
+import { loadConfig, type BotConfig } from "../../manager-bot/src/config";
 import { botLogger, serviceFromConfig, type DryRunReport } from "../../manager-bot/src/service";
 import { BotStore } from "../../manager-bot/src/store";
-import { explain } from "../errors";
-import { toJson } from "../output";
+import { reportFailure, toJson } from "../output";
 import type { GlobalOptions } from "../context";
 
 const clusterArg = z.coerce.number().int().positive();
@@ -15,14 +14,7 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
     try {
       await fn(...args);
     } catch (error) {
-      if (error instanceof ConfigError) {
-        console.error(`error: ${error.message}`);
-      } else {
-        const { message, hint } = explain(error);
-        console.error(`error: ${message}`);
-        if (hint !== undefined) console.error(`hint: ${hint}`);
-      }
-      process.exitCode = 1;
+      reportFailure(error);
     }
   };
 }

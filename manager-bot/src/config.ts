@@ -3,10 +3,9 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parseEther, parseUnits } from "ethers";
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
+import { CliError } from "../../cli/errors";
 import { redactUrl } from "./redact";
 import { DEFAULT_TX_OPTIONS, type TxOptions } from "./tx";
-
-export { redactUrl };
 
 /**
  * The bot's configuration: a JSON file plus the environment, validated once at start with every
@@ -165,7 +164,8 @@ export interface BotConfig extends Omit<FileConfig, "tx" | "alerts" | "key"> {
   logLevel: string;
 }
 
-export class ConfigError extends Error {
+/** A configuration the bot refuses: every problem, one a line (the CLI prints it whole). */
+export class ConfigError extends CliError {
   constructor(
     readonly file: string,
     readonly problems: string[],

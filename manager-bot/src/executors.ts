@@ -85,6 +85,8 @@ export async function carryOut(
       return recorded(store.advance(c, e, kind, "proposed", outcome.id.toString()));
     }
     case "safe": {
+      const bot = getAddress(await target.bot.getAddress());
+      const isOwner = async () => (await target.queue.owners()).includes(bot);
       const same = (await target.queue.list()).filter((t) => {
         const k = t.description === undefined ? undefined : parseActionKey(t.description);
         return k !== undefined && sameKey(k, action.key);
@@ -93,9 +95,8 @@ export async function carryOut(
       if (live !== undefined) {
         // Stored with no signature at all (its proposer stopped before signing): the bot signs it
         // now, if it is an owner. One another owner signed already is theirs to complete.
-        const bot = getAddress(await target.bot.getAddress());
         const entry = await target.queue.entry(live.safeTxHash);
-        if (Object.keys(entry.signatures).length === 0 && (await target.queue.owners()).includes(bot)) {
+        if (Object.keys(entry.signatures).length === 0 && (await isOwner())) {
           const signature = await signSafeTx(target.bot, target.chainId, target.queue.safe, entry.data);
           await target.queue.addSignature(live.safeTxHash, bot, signature);
         }
@@ -108,8 +109,7 @@ export async function carryOut(
         }
       }
       // The bot signs what it proposes: it must be an owner (else nothing is stored).
-      const bot = await target.bot.getAddress();
-      if (!(await target.queue.owners()).includes(getAddress(bot))) {
+      if (!(await isOwner())) {
         throw new Error(
           `the bot's key ${bot} is not an owner of the Safe ${target.queue.safe}: it cannot propose to it`,
         );

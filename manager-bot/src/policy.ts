@@ -1,3 +1,5 @@
+import { SETTLE_BATCH } from "../../governance/actions";
+
 /**
  * The bot's decisions beyond one era's aggregation, as pure functions of a snapshot: which failing
  * nodes to replace and by which, which buckets to settle, and which eras to decide after downtime.
@@ -142,7 +144,7 @@ export function planSettlements(
   now: bigint,
   eraLength: bigint,
   minimum: bigint,
-  batch = 1_200,
+  batch = SETTLE_BATCH,
 ): { batches: number[][]; reasons: Record<number, DueReason> } {
   const reasons: Record<number, DueReason> = {};
   for (const l of ledgers) {

@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Wallet, parseEther, parseUnits } from "ethers";
-import { ConfigError, describeConfig, loadConfig, redactUrl } from "../../manager-bot/src/config";
+import { ConfigError, describeConfig, loadConfig } from "../../manager-bot/src/config";
+import { redactUrl } from "../../manager-bot/src/redact";
 import { loadBotKey } from "../../manager-bot/src/service";
 import { tempDir } from "../helpers/temp";
 

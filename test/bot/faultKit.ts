@@ -10,6 +10,7 @@ import { signReport, type ReportBody } from "../../manager-bot/src/report";
 import { BotStore } from "../../manager-bot/src/store";
 import { DDCGovernor__factory, IDDC__factory, type DDCGovernor, type IDDC } from "../../typechain-types";
 import { freePort, startNode, type LocalNode } from "../helpers/localNode";
+import { reportBody as healthyReport } from "../helpers/reports";
 import { devAccount } from "../helpers/temp";
 
 /**
@@ -398,23 +399,18 @@ export interface NodeOutcome {
 /** A report body for `members` of `cluster` in `era`. */
 export function reportBody(cluster: number, era: number, members: bigint[], o: NodeOutcome = {}): ReportBody {
   const failing = new Set((o.failing ?? []).map(Number));
-  return {
+  return healthyReport(
     cluster,
     era,
-    nodes: [...members]
-      .map(Number)
-      .sort((a, b) => a - b)
-      .map((node) => ({
-        node,
-        availabilityBps: failing.has(node) ? 2_000 : 10_000,
-        latencyMs: 25,
-        retrievable: !failing.has(node),
-        score: failing.has(node) ? 0 : (o.score ?? 9_700),
-      })),
-    buckets: (o.buckets ?? [])
+    [...members].map(Number).sort((a, b) => a - b),
+    (node) =>
+      failing.has(node)
+        ? { availabilityBps: 2_000, latencyMs: 25, retrievable: false, score: 0 }
+        : { latencyMs: 25, score: o.score ?? 9_700 },
+    (o.buckets ?? [])
       .map((b) => ({ bucket: Number(b.bucket), measuredBytes: b.bytes.toString() }))
       .sort((a, b) => a.bucket - b.bucket),
-  };
+  );
 }
 
 /** A validator's signed report, written as one file in the intake directory; returns the file name. */
