@@ -57,7 +57,9 @@ struct Cluster {
     uint16 qosThreshold;
     uint16 managementFeeBps;
     uint32 priceNotice;
-    uint32 operatorGeneration;
+    /// @dev Bumped when a new manager accepts: operators and validators are kept per generation,
+    /// so a handover clears both in O(1).
+    uint32 generation;
     address pendingManager;
     uint64 unitSize;
     uint64 reservedPerVNode;
@@ -72,19 +74,27 @@ struct Cluster {
     uint256 revenuePool;
     /// @dev Revenue per weight unit (scaled by {DDCConstants.ACC_SCALE}) distributed so far, the
     /// part of the last distribution below one scaled unit (carried), the next era that may be
-    /// distributed, the reserve (only the manager moves it), and the revenue per weight when each
-    /// price schedule came into force (members' weights change then).
+    /// distributed, the largest replication factor in force since the last distribution (it caps
+    /// that distribution's exclusions), the number of open buckets that can be billed (cap > 0:
+    /// while there is one, a price increase waits its notice and the cluster keeps its replicas),
+    /// the reserve (only the manager moves it), and the revenue per weight when each price schedule
+    /// came into force (members' weights change then).
     uint256 accPerWeight;
     uint256 accCarry;
     uint32 nextEra;
+    uint8 exclusionFactor;
+    uint64 billableBuckets;
     uint256 reserve;
     mapping(uint24 schedule => uint256) accAtApply;
     NodeId[] nodes;
     uint64[] tokens;
     mapping(NodeId node => Membership) members;
     mapping(uint64 token => VNode) ring;
-    EnumerableSet.AddressSet validators;
+    mapping(uint32 generation => EnumerableSet.AddressSet) validators;
     mapping(uint32 generation => EnumerableSet.AddressSet) operators;
+    /// @dev Every bucket created in the cluster, in creation order (closed ones included), so that
+    /// a cluster's settlement scan costs what its own buckets cost.
+    BucketId[] buckets;
 }
 
 /// @dev Slot 0 (read by every settlement): owner | cluster | closed. Slot 1: the unit figures.
@@ -219,7 +229,7 @@ library Lookup {
     function operatedCluster(CoreStorage storage s, ClusterId cluster) internal view returns (Cluster storage c) {
         c = existingCluster(s, cluster);
         require(
-            msg.sender == c.manager || c.operators[c.operatorGeneration].contains(msg.sender),
+            msg.sender == c.manager || c.operators[c.generation].contains(msg.sender),
             IDDCCore.ClusterNotOperator(cluster, msg.sender)
         );
     }

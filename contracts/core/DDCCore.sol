@@ -248,11 +248,12 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
 
     /// @inheritdoc IDDCCore
     function bucketCreate(ClusterId cluster, string calldata params) external whenNotPaused returns (BucketId bucket) {
-        _st().existingCluster(cluster);
+        Cluster storage c = _st().existingCluster(cluster);
         bucket = BucketId.wrap(++_st().bucketCount);
         Bucket storage b = _st().buckets[bucket];
         b.owner = msg.sender;
         b.cluster = cluster;
+        c.buckets.push(bucket);
         emit BucketCreated(bucket, msg.sender, cluster, params);
     }
 
@@ -380,7 +381,9 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
 
         Settlement.settleOne(msg.sender, cluster, c, l);
         (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(l.hot);
-        uint256 runway = LedgerMath.runway(l.units, c.price.target(), _st().params.gracePeriod);
+        // The runway of everything the open buckets can be billed for (their caps), not only of
+        // what they are billed for now: a pay-per-use bucket is not a way out of rent.
+        uint256 runway = LedgerMath.runway(l.capUnits, c.price.target(), _st().params.gracePeriod);
         uint256 free = balance > runway ? balance - runway : 0;
         require(amount <= free, LedgerInsufficientFree(msg.sender, cluster, free, amount));
 
@@ -516,25 +519,29 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
 
     function _setNetworkFee(uint16 feeBps) private {
         Lookup.checkRange("networkFeeBps", feeBps, 0, DDCConstants.MAX_NETWORK_FEE_BPS);
-        emit NetworkFeeChanged(_st().params.networkFeeBps, feeBps);
+        uint16 old = _st().params.networkFeeBps;
         _st().params.networkFeeBps = feeBps;
+        emit NetworkFeeChanged(old, feeBps);
     }
 
     function _setFeeDestination(address destination) private {
         require(destination != address(0), DDCZeroAddress("feeDestination"));
-        emit FeeDestinationChanged(_st().params.feeDestination, destination);
+        address old = _st().params.feeDestination;
         _st().params.feeDestination = destination;
+        emit FeeDestinationChanged(old, destination);
     }
 
     function _setUnlockDelay(uint32 delay) private {
         Lookup.checkRange("unlockDelay", delay, 0, DDCConstants.MAX_UNLOCK_DELAY);
-        emit UnlockDelayChanged(_st().params.unlockDelay, delay);
+        uint32 old = _st().params.unlockDelay;
         _st().params.unlockDelay = delay;
+        emit UnlockDelayChanged(old, delay);
     }
 
     function _setGracePeriod(uint32 period) private {
         Lookup.checkRange("gracePeriod", period, DDCConstants.MIN_GRACE_PERIOD, DDCConstants.MAX_GRACE_PERIOD);
-        emit GracePeriodChanged(_st().params.gracePeriod, period);
+        uint32 old = _st().params.gracePeriod;
         _st().params.gracePeriod = period;
+        emit GracePeriodChanged(old, period);
     }
 }

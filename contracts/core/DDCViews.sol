@@ -110,18 +110,32 @@ contract DDCViews is IDDCViews {
     /// @inheritdoc IDDCViews
     function clusterOperators(ClusterId cluster) external view returns (address[] memory) {
         Cluster storage c = _st().existingCluster(cluster);
-        return c.operators[c.operatorGeneration].values();
+        return c.operators[c.generation].values();
     }
 
     /// @inheritdoc IDDCViews
     function isClusterOperator(ClusterId cluster, address account) public view returns (bool) {
         Cluster storage c = _st().clusters[cluster];
-        return c.operators[c.operatorGeneration].contains(account);
+        return c.operators[c.generation].contains(account);
     }
 
     /// @inheritdoc IDDCViews
     function clusterValidators(ClusterId cluster) external view returns (address[] memory) {
-        return _st().existingCluster(cluster).validators.values();
+        Cluster storage c = _st().existingCluster(cluster);
+        return c.validators[c.generation].values();
+    }
+
+    /// @inheritdoc IDDCViews
+    function clusterBuckets(
+        ClusterId cluster,
+        uint256 from,
+        uint256 count
+    ) external view returns (BucketId[] memory page, uint256 total) {
+        BucketId[] storage all = _st().existingCluster(cluster).buckets;
+        total = all.length;
+        uint256 end = from >= total ? from : (total - from < count ? total : from + count);
+        page = new BucketId[](end - from);
+        for (uint256 i = from; i < end; ++i) page[i - from] = all[i];
     }
 
     /// @inheritdoc IDDCViews

@@ -165,7 +165,7 @@ library Settlement {
         uint256 recordedDebt = l.debt;
         uint256 units = l.units;
         (uint256 accrued, uint256 newRemainder) = LedgerMath.accrued(units, checkpoint, remainder, indexNow);
-        v.runway = LedgerMath.runway(units, p.target(), grace);
+        v.runway = LedgerMath.runway(l.capUnits, p.target(), grace);
         if (lazy) {
             // In arrears mode everything accrued since the checkpoint, less what was paid, is debt.
             v.debt = recordedDebt + accrued - amount;

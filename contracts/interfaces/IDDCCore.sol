@@ -85,6 +85,9 @@ interface IDDCCore {
     /// @dev The provider asked to leave; the notice ends at `leaveAt`.
     error ClusterNodeLeaveNotDue(ClusterId cluster, NodeId node, uint256 leaveAt);
     error ClusterBelowReplication(ClusterId cluster, uint256 nodes, uint256 replicationFactor);
+    /// @dev The replication factor cannot be lowered while the cluster has an open bucket that can
+    /// be billed (owners pay for the replicas).
+    error ClusterReplicationInUse(ClusterId cluster, uint256 factor, uint256 requested);
     error ClusterReservationBelowAllocation(ClusterId cluster, uint256 reservation, uint256 allocated);
     error ClusterCapacityExceeded(ClusterId cluster, uint256 reserved, uint256 required);
     error ClusterUnitSizeZero();
@@ -98,6 +101,9 @@ interface IDDCCore {
     error BucketIsClosed(BucketId bucket);
     error BucketNotInCluster(BucketId bucket, ClusterId cluster);
     error BucketCapBelowReservation(BucketId bucket, uint256 cap, uint256 reserved);
+    /// @dev A cap below the units the last usage report measured (capped by the cap they were
+    /// measured under): they stay billable until a report measures less.
+    error BucketCapBelowMeasured(BucketId bucket, uint256 cap, uint256 measured);
     /// @dev Only a Suspended bucket can be evicted.
     error BucketNotSuspended(BucketId bucket, BucketStatus status);
 

@@ -119,6 +119,8 @@ struct ClusterView {
     uint40 pendingPriceAt;
     uint256 index;
     uint256 revenuePool;
+    uint64 billableBuckets;
+    uint64 bucketCount;
 }
 
 /// @notice One point of the price index: from `time` on, the index grows by `price` per second
@@ -143,6 +145,8 @@ struct BucketView {
 }
 
 /// @notice A ledger (one owner in one cluster) as clients see it, with live figures.
+/// @param units What the owner's open buckets in the cluster are billed for (Σ billed units).
+/// @param capUnits What they can be billed for (Σ caps): the runway is kept on these.
 /// @param owed Rent accrued since the last settlement, not yet charged.
 /// @param free What a withdrawal could take now (after settling and keeping the runway).
 /// @param coveredUntil When the balance runs out at the scheduled prices (max uint40 if never).
@@ -158,6 +162,7 @@ struct LedgerView {
     uint40 unlockAt;
     uint40 coveredUntil;
     uint40 arrearsSince;
+    uint64 capUnits;
 }
 
 /// @notice Global parameters, moved by governance within the caps of {DDCConstants}.

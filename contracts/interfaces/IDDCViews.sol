@@ -59,6 +59,14 @@ interface IDDCViews {
 
     function clusterValidators(ClusterId cluster) external view returns (address[] memory);
 
+    /// @notice The cluster's buckets `[from, from + count)` in creation order (closed ones
+    /// included; fewer at the end) and how many it has in all.
+    function clusterBuckets(
+        ClusterId cluster,
+        uint256 from,
+        uint256 count
+    ) external view returns (BucketId[] memory page, uint256 total);
+
     /// @notice The era containing now: `start ≤ now < end`.
     function clusterEra(ClusterId cluster) external view returns (uint32 era, uint40 start, uint40 end);
 

@@ -151,26 +151,25 @@ contract DDCLens {
         }
     }
 
-    /// @notice The open buckets of `cluster` among bucket ids `cursor`… (at most
-    /// {MAX_SETTLEMENT_SCAN} ids a call, `next` 0 at the end), each with its ledger's rent owed
-    /// and coverage.
+    /// @notice The open buckets of `cluster` among its buckets `cursor`… in creation order (its own
+    /// index: other clusters' buckets cost nothing here), at most {MAX_SETTLEMENT_SCAN} a call,
+    /// `next` 0 at the end; each with its ledger's rent owed and coverage.
     function settlementPage(
         ClusterId cluster,
         uint256 cursor
     ) external view returns (BucketSettlement[] memory items, uint256 next) {
-        uint256 count = core.bucketCount();
-        uint256 id = cursor == 0 ? 1 : cursor;
-        uint256 end = id + MAX_SETTLEMENT_SCAN - 1;
-        if (end > count) end = count;
-        items = new BucketSettlement[](end >= id ? end - id + 1 : 0);
+        uint256 from = cursor == 0 ? 0 : cursor - 1;
+        (BucketId[] memory ids, uint256 total) = core.clusterBuckets(cluster, from, MAX_SETTLEMENT_SCAN);
+        items = new BucketSettlement[](ids.length);
         uint256 found;
-        for (; id <= end; ++id) {
-            BucketView memory b = core.getBucket(BucketId.wrap(uint64(id)));
-            if (b.closed || !(b.cluster == cluster)) continue;
+        for (uint256 i = 0; i < ids.length; ++i) {
+            BucketView memory b = core.getBucket(ids[i]);
+            if (b.closed) continue;
             LedgerView memory l = core.getLedger(b.owner, cluster);
             items[found++] = BucketSettlement(b.id, b.owner, b.billed, l.owed, l.coveredUntil);
         }
-        next = id <= count ? id : 0;
+        uint256 end = from + ids.length;
+        next = end < total ? end + 1 : 0;
         assembly ("memory-safe") {
             mstore(items, found)
         }

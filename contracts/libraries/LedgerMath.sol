@@ -10,7 +10,7 @@ import {DDCConstants} from "../interfaces/IDDCTypes.sol";
 ///     amount (112) | checkpoint (120) << 112 | remainder (23) << 232 | lazy (1) << 255
 ///   slot 1 (read by settlements; written only when explicit debt is recorded or repaid):
 ///     debt (112) | units (64) << 112 | arrearsSince (40) << 176
-///   slot 2: unlockAmount (112) | unlockAt (40)
+///   slot 2: unlockAmount (112) | unlockAt (40) | capUnits (64)
 /// `checkpoint` is the cluster's price index at the last settlement; `remainder` is the part of
 /// `units × Δindex` below one token unit × MONTH (< 2^22), carried to the next settlement so that
 /// settling k times charges exactly what settling once does.
@@ -21,6 +21,10 @@ import {DDCConstants} from "../interfaces/IDDCTypes.sol";
 /// `debt + floor((units × (index − checkpoint) + remainder) / MONTH) − amount`. So a ledger going
 /// into arrears costs one slot write, and a ledger already in arrears none. Any other operation on
 /// the ledger first turns it back to normal mode, recording the debt and when it began.
+///
+/// `units` is what the owner's open buckets are billed for (Σ billed); `capUnits` is what they can
+/// be billed for (Σ cap, and a bucket's billed units never pass its cap): the runway is kept on
+/// `capUnits`, so a pay-per-use bucket (reservation 0) needs its runway before it is ever billed.
 struct Ledger {
     uint256 hot;
     uint112 debt;
@@ -28,6 +32,7 @@ struct Ledger {
     uint40 arrearsSince;
     uint112 unlockAmount;
     uint40 unlockAt;
+    uint64 capUnits;
 }
 
 /// @notice The rent arithmetic of a ledger. Rounding always favours the owner by less than one

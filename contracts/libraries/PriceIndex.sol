@@ -70,8 +70,9 @@ library PriceIndex {
 
     /// @dev Sets the price in force now to `inForce` (a decrease or no change: callers subtract only
     /// what is in force) and the price the cluster is heading to to `newTarget` (call {accrue}
-    /// first). With nothing allocated, or nothing left to wait for, `newTarget` applies at once and
-    /// every announced change with it. Otherwise the difference waits `notice`: a new target at or
+    /// first). When `atOnce` (no open bucket of the cluster can be billed: nobody pays the price
+    /// yet), or nothing is left to wait for, `newTarget` applies at once and every announced change
+    /// with it. Otherwise the difference waits `notice`: a new target at or
     /// below the announced one keeps the announced time; one above it announces the whole new
     /// target `notice` from now, never earlier than announced.
     /// @return scheduledAt 0 if everything is in force now, else when `newTarget` applies.
@@ -81,12 +82,13 @@ library PriceIndex {
         PriceCheckpoint[] storage checkpoints,
         uint256 inForce,
         uint256 newTarget,
-        uint256 notice
+        uint256 notice,
+        bool atOnce
     ) internal returns (uint40 scheduledAt, uint24 schedule) {
         uint96 next = newTarget.toUint96();
         PriceState memory p = self;
         uint96 current = inForce.toUint96();
-        if (p.allocated == 0 || next <= current) current = next;
+        if (atOnce || next <= current) current = next;
         if (current != p.price) {
             checkpoints.push(PriceCheckpoint(uint40(block.timestamp), p.index, current));
             self.price = current;

@@ -494,7 +494,7 @@ describe("buckets", function () {
       await time.setNextBlockTimestamp(f.runOut + 100n);
       await f.ddc.bucketSettlePayment(f.cluster, [f.bucket2]); // the batch path (arrears mode)
       expect((await f.ddc.getLedger(f.owner2.address, f.cluster)).arrearsSince).to.equal(f.runOut);
-      await f.ddc.connect(f.owner2).bucketSetCap(f.bucket2, 20n); // a single settlement (debt recorded)
+      await f.ddc.connect(f.owner2).bucketSetCap(f.bucket2, 10n); // a single settlement (debt recorded)
       expect((await f.ddc.getLedger(f.owner2.address, f.cluster)).arrearsSince).to.equal(f.runOut);
       await time.increaseTo(f.runOut + GRACE - 1n);
       expect(await f.ddc.bucketStatus(f.bucket2)).to.equal(Status.InArrears);

@@ -195,8 +195,8 @@ describe("DDCLens", function () {
       expect(next).to.equal(0n);
       expect(await f.lens.MAX_SETTLEMENT_SCAN()).to.equal(300n);
       expect(await f.lens.MAX_CANDIDATE_SCAN()).to.equal(500n);
-      // Another cluster's view, and a closed bucket: nothing.
-      expect((await f.lens.settlementPage(7, 0))[0]).to.deep.equal([]);
+      // An unknown cluster is an error; a closed bucket is not listed.
+      await expect(f.lens.settlementPage(7, 0)).to.be.revertedWithCustomError(f.ddc, "ClusterNotFound").withArgs(7n);
       await f.ddc.connect(f.owner1).bucketClose(f.bucket);
       expect((await f.lens.settlementPage(f.cluster, 0))[0]).to.deep.equal([]);
     });

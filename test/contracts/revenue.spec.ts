@@ -58,7 +58,6 @@ describe("revenue", function () {
 
     it("reverts with ClusterIneligibleNotIncreasing and skips a non-member with an event", async function () {
       const f = await loadFixture(revenueFixture);
-      await f.ddc.connect(f.manager).clusterChangeParams(f.cluster, { ...CLUSTER_PARAMS, replicationFactor: 1 });
       await expect(f.ddc.connect(f.manager).clusterDistributeRevenues(f.cluster, 0, [2n, 1n], EVIDENCE))
         .to.be.revertedWithCustomError(f.ddc, "ClusterIneligibleNotIncreasing")
         .withArgs(f.cluster, 1n);

@@ -8,6 +8,7 @@ import {PriceState, PriceIndex} from "../../libraries/PriceIndex.sol";
 import {Ledger, LedgerMath} from "../../libraries/LedgerMath.sol";
 import {CoreStorage, Cluster, Bucket, Lookup} from "../CoreStorage.sol";
 import {Settlement} from "../Settlement.sol";
+import {Billing} from "../Billing.sol";
 
 /// @notice Owners' buckets: reservation, cap, roles, closing; and the live views of ledgers.
 /// @dev Linked into {DDCCore}; runs in its context (DELEGATECALL). The core applies the pause and
@@ -28,17 +29,19 @@ library BucketLogic {
     }
 
     function _alloc(CoreStorage storage s, BucketId bucket, Bucket storage b, uint64 units) private {
-        uint64 cap = b.cap < units ? units : b.cap;
-        b.reserved = units;
-        b.cap = cap;
-        _rebill(s, bucket, b, cap);
+        _rebill(s, bucket, b, units, b.cap < units ? units : b.cap);
     }
 
     function setCap(CoreStorage storage s, BucketId bucket, uint64 cap) external {
         Bucket storage b = s.ownedOpenBucket(bucket);
-        require(cap >= b.reserved, IDDCCore.BucketCapBelowReservation(bucket, cap, b.reserved));
-        b.cap = cap;
-        _rebill(s, bucket, b, cap);
+        uint64 reserved = b.reserved;
+        require(cap >= reserved, IDDCCore.BucketCapBelowReservation(bucket, cap, reserved));
+        // What the last usage report measured stays billable until a report measures less: the cap
+        // cannot be lowered under it (capped by the cap it was measured under).
+        uint64 measured = b.measured;
+        uint64 floor = measured < b.cap ? measured : b.cap;
+        require(cap >= floor, IDDCCore.BucketCapBelowMeasured(bucket, cap, floor));
+        _rebill(s, bucket, b, reserved, cap);
     }
 
     function grant(CoreStorage storage s, BucketId bucket, address account, BucketRole role) external {
@@ -68,59 +71,43 @@ library BucketLogic {
         emit IDDCCore.BucketEvicted(bucket, msg.sender, freed);
     }
 
-    /// @dev Settles the bucket's ledger, then takes the bucket's billed units out of the ledger and
-    /// the cluster. Returns the units freed.
+    /// @dev Settles the bucket's ledger, then takes the bucket out of the ledger and the cluster
+    /// (see {Billing.remove}). Returns the units freed.
     function _close(CoreStorage storage s, Bucket storage b) private returns (uint64 billed) {
         ClusterId cluster = b.cluster;
         Cluster storage c = s.clusters[cluster];
         Ledger storage l = Lookup.ledger(s, b.owner, cluster);
         Settlement.settleOne(b.owner, cluster, c, l);
-        billed = b.billed;
-        l.units -= billed;
-        c.price.allocated -= billed;
+        billed = Billing.remove(c, l, b);
         b.closed = true;
     }
 
-    /// @dev Recomputes a bucket's billed units after its reservation or cap changed, settling its
-    /// ledger first. Growth needs the ledger to keep a runway and the cluster to have room.
-    function _rebill(CoreStorage storage s, BucketId bucket, Bucket storage b, uint64 cap) private {
+    /// @dev Sets a bucket's reservation and cap and bills it by the one rule ({Billing.billedOf}),
+    /// settling its ledger first. Anything that grows (billed units or cap) needs the cluster to
+    /// hold every replica and the ledger to keep the runway of its caps; billed growth needs room
+    /// in the cluster's reservation.
+    function _rebill(CoreStorage storage s, BucketId bucket, Bucket storage b, uint64 reserved, uint64 cap) private {
         ClusterId cluster = b.cluster;
         Cluster storage c = s.clusters[cluster];
         Ledger storage l = Lookup.ledger(s, msg.sender, cluster);
         Settlement.settleOne(msg.sender, cluster, c, l);
 
-        uint64 reserved = b.reserved;
-        uint64 billed = reserved > b.measured ? reserved : b.measured;
-        if (billed > cap) billed = cap;
-        uint64 oldBilled = b.billed;
-        b.billed = billed;
-        if (billed > oldBilled) {
-            _grow(s, cluster, c, l, billed - oldBilled);
-        } else {
-            uint64 shrink = oldBilled - billed;
-            c.price.allocated -= shrink;
-            l.units -= shrink;
+        b.reserved = reserved;
+        uint64 oldCap = Billing.setCap(c, l, b, cap);
+        uint64 billed = Billing.billedOf(reserved, b.measured, cap);
+        uint64 oldBilled = Billing.bill(c, l, b, billed);
+        if (billed > oldBilled || cap > oldCap) {
+            Billing.requireReplicas(c, cluster);
+            if (billed > oldBilled) {
+                uint256 allocated = c.price.allocated;
+                require(
+                    allocated <= c.reservedPerVNode,
+                    IDDCCore.ClusterCapacityExceeded(cluster, c.reservedPerVNode, allocated)
+                );
+            }
+            Billing.requireRunway(c, l, msg.sender, cluster, s.params.gracePeriod);
         }
         emit IDDCCore.BucketAllocated(bucket, reserved, cap, billed);
-    }
-
-    /// @dev Adds `grow` billed units to a settled ledger: the cluster needs the replicas and the
-    /// room, and the ledger a runway for its new total.
-    function _grow(CoreStorage storage s, ClusterId cluster, Cluster storage c, Ledger storage l, uint64 grow) private {
-        uint256 nodes = c.nodes.length;
-        require(nodes >= c.replicationFactor, IDDCCore.ClusterBelowReplication(cluster, nodes, c.replicationFactor));
-        uint256 allocated = uint256(c.price.allocated) + grow;
-        require(
-            allocated <= c.reservedPerVNode,
-            IDDCCore.ClusterCapacityExceeded(cluster, c.reservedPerVNode, allocated)
-        );
-        c.price.allocated = uint64(allocated);
-        uint256 units = uint256(l.units) + grow;
-        l.units = uint64(units);
-        (uint256 balance, , ) = LedgerMath.unpack(l.hot);
-        uint256 available = l.debt == 0 ? balance : 0;
-        uint256 runway = LedgerMath.runway(units, c.price.target(), s.params.gracePeriod);
-        require(available >= runway, IDDCCore.LedgerInsufficientRunway(msg.sender, cluster, available, runway));
     }
 
     function get(CoreStorage storage s, BucketId bucket) external view returns (BucketView memory) {
@@ -154,6 +141,7 @@ library BucketLogic {
         v.balance = live.balance;
         v.debt = live.debt;
         v.units = l.units;
+        v.capUnits = l.capUnits;
         v.owed = live.accrued;
         v.runway = live.runway;
         v.free = live.free;

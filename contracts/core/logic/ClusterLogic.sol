@@ -48,6 +48,7 @@ library ClusterLogic {
         c.unitSize = unitSize;
         c.anchorStart = uint40(block.timestamp);
         c.prevEraLength = params.eraLength;
+        c.exclusionFactor = params.replicationFactor;
         _storeParams(c, params);
         c.price.updatedAt = uint40(block.timestamp);
         c.checkpoints.push(PriceCheckpoint(uint40(block.timestamp), 0, 0));
@@ -57,11 +58,18 @@ library ClusterLogic {
     function changeParams(CoreStorage storage s, ClusterId cluster, ClusterParams calldata params) external {
         Cluster storage c = s.managedCluster(cluster);
         _validateParams(params);
-        uint256 nodes = c.nodes.length;
-        require(
-            c.price.allocated == 0 || nodes >= params.replicationFactor,
-            IDDCCore.ClusterBelowReplication(cluster, nodes, params.replicationFactor)
-        );
+        uint8 factor = params.replicationFactor;
+        if (c.billableBuckets != 0) {
+            // Owners rely on the replicas they pay for: the factor cannot be lowered under them, and
+            // a higher one needs the nodes to hold it.
+            uint8 current = c.replicationFactor;
+            require(factor >= current, IDDCCore.ClusterReplicationInUse(cluster, current, factor));
+            uint256 nodes = c.nodes.length;
+            require(nodes >= factor, IDDCCore.ClusterBelowReplication(cluster, nodes, factor));
+        }
+        // A distribution excludes at most `nodes − factor` nodes, with the largest factor in force
+        // since the previous distribution: lowering the factor for a moment excludes no more.
+        if (factor > c.exclusionFactor) c.exclusionFactor = factor;
         if (params.eraLength != c.eraLength && block.timestamp >= c.anchorStart) {
             // Re-anchor: the current era keeps its length; the next one starts with the new length.
             (uint32 current, , uint40 end) = era_(c);
@@ -96,7 +104,7 @@ library ClusterLogic {
         m.vNodes = uint8(k);
         n.reserved = uint64(required);
         emit IDDCCore.ClusterNodeAdded(cluster, node, tokens, rent);
-        // The new vNodes are charged once the increase is in force (at once if nothing is allocated).
+        // The new vNodes are charged once the increase is in force (at once if no open bucket can be billed).
         uint256 indexNow = Accrual.accruePrice(cluster, c);
         PriceState memory p = c.price;
         m.scheduleId = _setPrices(s, cluster, c, indexNow, p.price, p.target() + uint256(rent) * k);
@@ -127,6 +135,7 @@ library ClusterLogic {
         uint256 outRent = Accrual.inForce(c, m);
         uint256 inForceNew = p.price - outRent * k;
         uint256 targetNew = p.target() - uint256(m.rent) * k;
+        uint256 nodesBefore = c.nodes.length;
         _dropMember(s, c, node, m, k);
         Handover memory h = Handover(cluster, node, outRent, c.accPerWeight, c.reservedPerVNode);
         for (uint256 i = 0; i < k; ++i) {
@@ -134,13 +143,16 @@ library ClusterLogic {
             inForceNew += inForceRate;
             targetNew += rate;
         }
+        bool billable = c.billableBuckets != 0;
         require(
-            p.allocated == 0 || inForceNew <= p.price,
+            !billable || inForceNew <= p.price,
             IDDCCore.ClusterReplacementRaisesPrice(cluster, p.price, inForceNew)
         );
+        // A replacement that keeps the number of nodes is always allowed (it is how a cluster
+        // below its factor is repaired); one that hands vNodes to fewer nodes keeps the replicas.
         uint256 nodes = c.nodes.length;
         require(
-            p.allocated == 0 || nodes >= c.replicationFactor,
+            !billable || nodes >= nodesBefore || nodes >= c.replicationFactor,
             IDDCCore.ClusterBelowReplication(cluster, nodes, c.replicationFactor)
         );
         emit IDDCCore.ClusterNodeReplaced(cluster, node, tokens, replacements, evidenceHash);
@@ -253,8 +265,9 @@ library ClusterLogic {
         address oldManager = c.manager;
         c.manager = msg.sender;
         delete c.pendingManager;
-        // Operators are cleared: the new generation's set starts empty.
-        ++c.operatorGeneration;
+        // Operators and validators are cleared: the new generation's sets start empty. The new
+        // manager names the validators it answers for (the eras it reports are measured by them).
+        ++c.generation;
         emit IDDCCore.ClusterManagerChanged(cluster, oldManager, msg.sender);
     }
 
@@ -263,7 +276,7 @@ library ClusterLogic {
         require(operator != address(0), IDDCCore.DDCZeroAddress("operator"));
         _setMember(
             cluster,
-            c.operators[c.operatorGeneration],
+            c.operators[c.generation],
             operator,
             enabled,
             "operators",
@@ -275,7 +288,7 @@ library ClusterLogic {
     function setValidator(CoreStorage storage s, ClusterId cluster, address validator, bool enabled) external {
         Cluster storage c = s.managedCluster(cluster);
         require(validator != address(0), IDDCCore.DDCZeroAddress("validator"));
-        _setMember(cluster, c.validators, validator, enabled, "validators", DDCConstants.MAX_VALIDATORS);
+        _setMember(cluster, c.validators[c.generation], validator, enabled, "validators", DDCConstants.MAX_VALIDATORS);
         emit IDDCCore.ClusterValidatorSet(cluster, validator, enabled);
     }
 
@@ -306,7 +319,9 @@ library ClusterLogic {
                 pendingPrice: pending ? p.pendingPrice : 0,
                 pendingPriceAt: pending ? p.pendingAt : 0,
                 index: p.indexAt(block.timestamp),
-                revenuePool: c.revenuePool
+                revenuePool: c.revenuePool,
+                billableBuckets: c.billableBuckets,
+                bucketCount: uint64(c.buckets.length)
             });
     }
 
@@ -360,7 +375,7 @@ library ClusterLogic {
         uint256 notice = _notice(s, c);
         uint40 at;
         uint24 appliedBefore = c.price.appliedId;
-        (at, schedule) = c.price.setPrices(c.checkpoints, inForce, newTarget, notice);
+        (at, schedule) = c.price.setPrices(c.checkpoints, inForce, newTarget, notice, c.billableBuckets == 0);
         Accrual.recordApplied(c, appliedBefore);
         uint96 current = c.price.price;
         if (current != before) emit IDDCCore.ClusterPriceChanged(cluster, before, current, indexNow);
@@ -379,7 +394,7 @@ library ClusterLogic {
         Membership storage m = c.member(cluster, node);
         uint256 remaining = c.nodes.length - 1;
         require(
-            c.price.allocated == 0 || remaining >= c.replicationFactor,
+            c.billableBuckets == 0 || remaining >= c.replicationFactor,
             IDDCCore.ClusterBelowReplication(cluster, remaining, c.replicationFactor)
         );
         uint64[] memory tokens = m.tokens;

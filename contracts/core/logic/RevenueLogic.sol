@@ -98,7 +98,8 @@ library RevenueLogic {
 
     /// @dev Syncs each ineligible member up to before this distribution, moves its checkpoint past
     /// it, and returns their total weight. Ids must increase; non-members are skipped (and not
-    /// counted against the cap of `nodes − replicationFactor` members).
+    /// counted against the cap of `nodes − factor` members, where the factor is the largest in
+    /// force since the previous distribution; from now on it is the one in force).
     function _exclude(
         CoreStorage storage s,
         Cluster storage c,
@@ -125,8 +126,11 @@ library RevenueLogic {
             excluded += Accrual.inForce(c, m) * m.vNodes;
         }
         uint256 nodes = c.nodes.length;
-        uint256 maxExcluded = nodes > c.replicationFactor ? nodes - c.replicationFactor : 0;
+        uint8 factor = c.exclusionFactor;
+        uint256 maxExcluded = nodes > factor ? nodes - factor : 0;
         require(members <= maxExcluded, IDDCCore.ClusterTooManyExclusions(cluster, members, maxExcluded));
+        uint8 current = c.replicationFactor;
+        if (factor != current) c.exclusionFactor = current;
     }
 
     /// @dev The manager takes `amount` out of the reserve (the core pays it).

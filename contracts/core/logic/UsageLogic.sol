@@ -7,6 +7,7 @@ import {DDCConstants} from "../../interfaces/IDDCTypes.sol";
 import {Ledger} from "../../libraries/LedgerMath.sol";
 import {CoreStorage, Cluster, Bucket, Lookup} from "../CoreStorage.sol";
 import {Settlement} from "../Settlement.sol";
+import {Billing} from "../Billing.sol";
 import {ClusterLogic} from "./ClusterLogic.sol";
 
 /// @notice Usage reports: the manager's (or an operator's) measured units per bucket and era.
@@ -66,21 +67,12 @@ library UsageLogic {
         }
         b.reportedEras = era + 1;
         b.measured = measured;
-        billed = b.reserved > measured ? b.reserved : measured;
-        if (billed > b.cap) billed = b.cap;
-        uint64 old = b.billed;
-        if (billed != old) {
+        billed = Billing.billedOf(b.reserved, measured, b.cap);
+        if (billed != b.billed) {
             address owner = b.owner;
             Ledger storage l = Lookup.ledger(s, owner, cluster);
             Settlement.settleOne(owner, cluster, c, l);
-            if (billed > old) {
-                l.units += billed - old;
-                c.price.allocated += billed - old;
-            } else {
-                l.units -= old - billed;
-                c.price.allocated -= old - billed;
-            }
-            b.billed = billed;
+            Billing.bill(c, l, b, billed);
         }
         return (true, billed);
     }
