@@ -6,8 +6,9 @@ import type { ChainView } from "./validate";
 
 /**
  * The chain as report validation sees it, read from the core: when an era ends, and the
- * cluster's validator set and members at that moment (replayed from `ClusterValidatorSet` and the
- * membership events, read in pages). Past eras are placed with the current era length: a change of era length re-anchors
+ * cluster's validator set and members at that moment (replayed from `ClusterValidatorSet`, a
+ * handover's `ClusterManagerChanged`, which clears the set, and the membership events, read in
+ * pages). Past eras are placed with the current era length: a change of era length re-anchors
  * only future eras, so this is exact for the eras since the last change.
  */
 /** How many (cluster, era) sets the view keeps (a long-running bot reads each closed era once or twice). */
@@ -85,8 +86,10 @@ export function coreChainView(
     core: ddc.target as string,
     eraEnd: endOf,
     now,
+    // A new manager starts with no validators: the core keeps them per manager generation.
     validatorsAt: (cluster, era) =>
-      replay("validators", cluster, era, ["ClusterValidatorSet"], (set, _name, e) => {
+      replay("validators", cluster, era, ["ClusterValidatorSet", "ClusterManagerChanged"], (set, name, e) => {
+        if (name === "ClusterManagerChanged") return set.clear();
         const who = getAddress(e.validator as string);
         if (e.enabled as boolean) set.add(who);
         else set.delete(who);

@@ -51,6 +51,21 @@ describe("manager bot: reports in (HTTP and a directory) against the chain", fun
     );
   });
 
+  it("reads a handover as clearing the validator set, as the core does", async function () {
+    const f = await loadFixture(intakeFixture);
+    const next = f.stranger;
+    await f.system.ddc.connect(f.manager).clusterProposeManager(f.cluster, next.address);
+    await f.system.ddc.connect(next).clusterAcceptManager(f.cluster);
+    expect(await f.system.ddc.clusterValidators(f.cluster)).to.deep.equal([]);
+    expect([...(await f.chain.validatorsAt(Number(f.cluster), f.era + 1))]).to.deep.equal([]);
+    await f.system.ddc.connect(next).clusterSetValidator(f.cluster, v3.address, true);
+    expect([...(await f.chain.validatorsAt(Number(f.cluster), f.era + 1))]).to.deep.equal([v3.address]);
+    // The closed era keeps the set of its end.
+    expect([...(await f.chain.validatorsAt(Number(f.cluster), f.era))].sort()).to.deep.equal(
+      [v1.address, v2.address].sort(),
+    );
+  });
+
   it("HTTP: accepted, duplicate, not a validator, malformed, early, too large, rate limited; all counted", async function () {
     const f = await loadFixture(intakeFixture);
     const events: IntakeEvent[] = [];
