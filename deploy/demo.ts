@@ -87,9 +87,6 @@ export async function deployDemoWorld(
       await (await ddc.connect(deployer).clusterAddNode(cluster, node, [(node << 40n) + BigInt(c)])).wait();
     }
     await (await ddc.connect(deployer).clusterReserveResource(cluster, 100n)).wait();
-    for (const validator of [val1, val2]) {
-      await (await ddc.connect(deployer).clusterSetValidator(cluster, validator.address, true)).wait();
-    }
     await (await ddc.connect(deployer).clusterProposeManager(cluster, c === 0 ? timelock : opsSafe)).wait();
   }
 
@@ -105,10 +102,15 @@ export async function deployDemoWorld(
   }
   log(`  owners ${o1.address}, ${o2.address}: a 10-unit bucket and 1,000 tUSD in each cluster`);
 
-  // The Safe accepts cluster 2 and names the bot its operator: one Safe transaction, two signatures.
+  // The Safe accepts cluster 2, names the bot its operator and names the validators (a handover
+  // clears both): one Safe transaction, two signatures.
   const accept = (cluster: bigint) => [
     { to: core, data: ddc.interface.encodeFunctionData("clusterAcceptManager", [cluster]) },
     { to: core, data: ddc.interface.encodeFunctionData("clusterSetOperator", [cluster, bot.address, true]) },
+    ...[val1, val2].map((v) => ({
+      to: core,
+      data: ddc.interface.encodeFunctionData("clusterSetValidator", [cluster, v.address, true]),
+    })),
   ];
   const connection = {
     provider: hre.network.provider,

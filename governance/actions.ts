@@ -295,8 +295,8 @@ export function handover(
       ? `Hand cluster ${a.cluster} over to ${getAddress(a.newManager)}`
       : `Accept the management of cluster ${a.cluster}`,
     body: propose
-      ? "Two steps: the new manager must accept. Operators are cleared on acceptance."
-      : "Operators are cleared; name them again if routine work should go on.",
+      ? "Two steps: the new manager must accept. Operators and validators are cleared on acceptance."
+      : "Operators and validators are cleared; name them again (validators before the next era counts) if routine work should go on.",
     calls: [
       propose
         ? call(coreAddress, "clusterProposeManager", [a.cluster, a.newManager])

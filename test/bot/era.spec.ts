@@ -126,12 +126,16 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const built = await buildCluster(f, [safe]);
     const ddc = f.system.ddc;
     const core = await ddc.getAddress();
-    for (const v of validators) await ddc.connect(f.manager).clusterSetValidator(built.cluster, v.address, true);
     await ddc.connect(f.manager).clusterProposeManager(built.cluster, safe);
     const bot = wallet(1); // the bot's key is one of the Safe's owners, and its operator
+    // The Safe accepts, names the bot its operator and names its validators (a handover clears both).
     await bySafe(f, safe, [
       { to: core, data: ddc.interface.encodeFunctionData("clusterAcceptManager", [built.cluster]) },
       { to: core, data: ddc.interface.encodeFunctionData("clusterSetOperator", [built.cluster, bot.address, true]) },
+      ...validators.map((v) => ({
+        to: core,
+        data: ddc.interface.encodeFunctionData("clusterSetValidator", [built.cluster, v.address, true]),
+      })),
     ]);
     await time.increase(86_400);
     await ddc.bucketSettlePayment(built.cluster, [built.bucket]);

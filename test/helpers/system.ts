@@ -142,7 +142,7 @@ export async function daoClusterFixture() {
   return daoCluster([]);
 }
 
-/** The DAO-managed cluster, with `validators` named by the first manager before the handover. */
+/** The DAO-managed cluster, with `validators` named by the DAO in the proposal that accepts it. */
 export async function daoCluster(validators: string[]) {
   const f = await systemFixture();
   const bot = (await ethers.getSigners())[12];
@@ -153,7 +153,6 @@ export async function daoCluster(validators: string[]) {
   const built = await buildCluster(f, [timelock]);
   const ddc = f.system.ddc;
   const core = await ddc.getAddress();
-  for (const v of validators) await ddc.connect(f.manager).clusterSetValidator(built.cluster, v, true);
   await ddc.connect(f.manager).clusterProposeManager(built.cluster, timelock);
   const accept: Proposal = {
     actions: [
@@ -162,6 +161,11 @@ export async function daoCluster(validators: string[]) {
         target: core,
         data: ddc.interface.encodeFunctionData("clusterSetOperator", [built.cluster, bot.address, true]),
       },
+      // A handover clears the validators: the new manager names those it answers for.
+      ...validators.map((v) => ({
+        target: core,
+        data: ddc.interface.encodeFunctionData("clusterSetValidator", [built.cluster, v, true]),
+      })),
     ],
     description: `# Accept cluster ${built.cluster}\n\nThe DAO manages the cluster; the bot runs routine work.`,
   };
