@@ -170,5 +170,10 @@ export async function daoCluster(validators: string[]) {
     description: `# Accept cluster ${built.cluster}\n\nThe DAO manages the cluster; the bot runs routine work.`,
   };
   await passProposal(f, accept);
+  // The validators count from the first era that ends after the DAO named them.
+  if (validators.length > 0) {
+    const [, , end] = await ddc.clusterEra(built.cluster);
+    await time.increaseTo(end);
+  }
   return { ...f, ...built, bot, timelock, core };
 }
