@@ -156,7 +156,7 @@ export function planSnapshot(): EraSnapshot {
     members,
     history,
     candidates,
-    params: { qosThreshold: 9_000, unitSize: GIB, replicationFactor: 3, reservedPerVNode: 10n },
+    params: { qosThreshold: 9_000, unitSize: GIB, replicationFactor: 3, exclusionFactor: 3, reservedPerVNode: 10n },
     policy: { failingEras: 3, maxPerEra: 1 },
     previousEvidence: ["0x" + "01".repeat(32), "0x" + "02".repeat(32), "0x" + "03".repeat(32)],
   };

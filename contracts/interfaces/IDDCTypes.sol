@@ -121,6 +121,7 @@ struct ClusterView {
     uint256 revenuePool;
     uint64 billableBuckets;
     uint64 bucketCount;
+    uint8 exclusionFactor;
 }
 
 /// @notice One point of the price index: from `time` on, the index grows by `price` per second

@@ -26,6 +26,7 @@ export async function readCluster(ddc: IDDC, cluster: number, lens?: DDCLens): P
     qosThreshold: Number(view.params.qosThreshold),
     unitSize: view.unitSize,
     replicationFactor: Number(view.params.replicationFactor),
+    exclusionFactor: Number(view.exclusionFactor),
     reservedPerVNode: view.reservedPerVNode,
   };
   const candidates: CandidateState[] = [];

@@ -27,7 +27,17 @@ export interface EraSnapshot {
   /** Each member's scores of earlier eras, newest last (from earlier evidence). */
   history: Record<string, number[]>;
   candidates: CandidateState[];
-  params: { qosThreshold: number; unitSize: bigint; replicationFactor: number; reservedPerVNode: bigint };
+  /**
+   * `exclusionFactor` is the largest replication factor in force since the cluster's previous
+   * distribution: the core lets this distribution exclude at most `members − exclusionFactor`.
+   */
+  params: {
+    qosThreshold: number;
+    unitSize: bigint;
+    replicationFactor: number;
+    exclusionFactor: number;
+    reservedPerVNode: bigint;
+  };
   policy: ReplacementPolicy;
   /** Hashes of earlier evidence this decision relies on (the history's sources). */
   previousEvidence: string[];
@@ -52,12 +62,12 @@ export type EraDecision =
 
 /**
  * The nodes a distribution names ineligible: the current members among those below the threshold,
- * at most (members − replication factor) of them as the core allows, the worst scores first (then
+ * at most (members − exclusion factor) of them as the core allows, the worst scores first (then
  * the lowest ids). The others below the threshold are paid this era; their replacement proceeds.
  */
 export function excluded(s: EraSnapshot, a: Extract<Aggregation, { decided: true }>): number[] {
   const current = new Set(s.members.map((m) => m.node));
-  const cap = Math.max(0, s.members.length - s.params.replicationFactor);
+  const cap = Math.max(0, s.members.length - s.params.exclusionFactor);
   return a.scores
     .filter((x) => !x.eligible && current.has(x.node))
     .sort((x, y) => x.score - y.score || x.node - y.node)
@@ -93,7 +103,6 @@ export function planActions(s: EraSnapshot, a: Extract<Aggregation, { decided: t
     candidates: s.candidates,
     threshold: s.params.qosThreshold,
     reservedPerVNode: s.params.reservedPerVNode,
-    replicationFactor: s.params.replicationFactor,
     policy: s.policy,
   });
   for (const r of plan.replace) planned.push({ kind: "replace-node", node: r.node, replacements: r.replacements });
@@ -173,7 +182,9 @@ type Stringified<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] };
 /** The inputs of an evidence document, as {decideEra} wrote them. */
 type EvidenceInputs = Omit<EraSnapshot, "candidates" | "params" | "policy"> & {
   candidates: Stringified<CandidateState>[];
-  policy: Stringified<EraSnapshot["params"]> & ReplacementPolicy;
+  policy: Stringified<Omit<EraSnapshot["params"], "exclusionFactor">> & {
+    exclusionFactor?: number;
+  } & ReplacementPolicy;
 };
 
 /** The snapshot an evidence document was decided from (its inputs, checked for shape by use). */
@@ -186,6 +197,8 @@ export function snapshotOf(doc: Record<string, unknown>): EraSnapshot {
       qosThreshold: policy.qosThreshold,
       unitSize: BigInt(policy.unitSize),
       replicationFactor: policy.replicationFactor,
+      // Documents from before the core kept an exclusion factor used the replication factor.
+      exclusionFactor: policy.exclusionFactor ?? policy.replicationFactor,
       reservedPerVNode: BigInt(policy.reservedPerVNode),
     },
     policy: { failingEras: policy.failingEras, maxPerEra: policy.maxPerEra },

@@ -56,15 +56,15 @@ export function failingStreak(scores: number[], threshold: number): number {
  * threshold is replaced by one node that is not a member, trusts the manager and has capacity for
  * every vNode (`reservedPerVNode` each); the best-scoring candidate first (unknown history last),
  * then the one with most free capacity, then the lowest id. Each candidate is used once; at most
- * `maxPerEra` replacements; none for a node whose replacement is pending; never one that would
- * leave fewer nodes than the replication factor. The worst streaks go first.
+ * `maxPerEra` replacements; none for a node whose replacement is pending. A fresh node takes every
+ * vNode, so the cluster keeps its number of nodes: the core allows that replacement even in a
+ * cluster below its replication factor (it is the repair). The worst streaks go first.
  */
 export function planReplacements(input: {
   members: MemberState[];
   candidates: CandidateState[];
   threshold: number;
   reservedPerVNode: bigint;
-  replicationFactor: number;
   policy: ReplacementPolicy;
 }): ReplacementPlan {
   const { members, threshold, policy } = input;
@@ -96,11 +96,6 @@ export function planReplacements(input: {
     const pick = pool.find((c) => !used.has(c.node) && c.capacity - c.reserved >= need);
     if (pick === undefined) {
       plan.deferred.push({ node: m.node, reason: "no node trusts the manager with capacity for its vNodes" });
-      continue;
-    }
-    // A fresh node takes every vNode: the cluster keeps its number of nodes.
-    if (members.length < input.replicationFactor) {
-      plan.deferred.push({ node: m.node, reason: "the cluster has fewer nodes than its replication factor" });
       continue;
     }
     used.add(pick.node);

@@ -28,7 +28,6 @@ const candidate = (node: number, extra: Partial<CandidateState> = {}): Candidate
 const base = {
   threshold: T,
   reservedPerVNode: 100n,
-  replicationFactor: 2,
   policy: { failingEras: 3, maxPerEra: 1 },
 };
 
@@ -91,17 +90,14 @@ describe("manager bot: replacement, settlement and era policies (pure)", functio
       ]);
     });
 
-    it("never works below the replication factor", function () {
+    it("replaces by one fresh node taking every vNode, so the node count stays (the core allows it below the factor too)", function () {
       const plan = planReplacements({
         ...base,
-        replicationFactor: 3,
         members: [member(1, [0, 0, 0]), member(2, [9500])],
         candidates: [candidate(9)],
       });
-      expect(plan.replace).to.deep.equal([]);
-      expect(plan.deferred).to.deep.equal([
-        { node: 1, reason: "the cluster has fewer nodes than its replication factor" },
-      ]);
+      expect(plan.replace.map((r) => [r.node, r.replacements])).to.deep.equal([[1, [9, 9]]]);
+      expect(plan.deferred).to.deep.equal([]);
     });
   });
 

@@ -31,7 +31,7 @@ async function snapshot(core: string, chainId: number): Promise<EraSnapshot> {
     members: [1, 2, 3].map((node) => ({ node, vNodes: 1, pendingReplacement: false })),
     history: { "1": [9800, 9800], "2": [100, 100], "3": [9800, 9800] },
     candidates: [{ node: 4, trustsManager: true, capacity: 1000n, reserved: 0n, meanScore: null }],
-    params: { qosThreshold: 9000, unitSize: GIB, replicationFactor: 2, reservedPerVNode: 100n },
+    params: { qosThreshold: 9000, unitSize: GIB, replicationFactor: 2, exclusionFactor: 2, reservedPerVNode: 100n },
     policy: { failingEras: 3, maxPerEra: 1 },
     previousEvidence: [ethers.id("era 3")],
   };
@@ -68,7 +68,7 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
     expect(verifiesAll(d)).to.equal(true);
   });
 
-  it("names at most (members − replication factor) ineligible, the worst first, and only current members", async function () {
+  it("names at most (members − exclusion factor) ineligible, the worst first, and only current members", async function () {
     const s = await snapshot(getAddress("0x00000000000000000000000000000000000c0de1"), 31337);
     // Nodes 1 and 2 fail (scores 100 and 500); three members at replication 2 allow one exclusion.
     const body = (validator: number): ReportBody =>
@@ -86,6 +86,19 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
       ineligible: [],
     });
     expect(verifiesAll(d)).to.equal(true);
+    // The factor was lowered to 1 since the last distribution: the core still counts 2 for this one.
+    const lowered = decideEra({ ...s, params: { ...s.params, replicationFactor: 1, exclusionFactor: 2 } });
+    if (!lowered.decided) throw new Error("undecided");
+    expect(lowered.planned.find((p) => p.kind === "distribution")).to.deep.equal({
+      kind: "distribution",
+      ineligible: [2],
+    });
+    const inForce = decideEra({ ...s, params: { ...s.params, replicationFactor: 1, exclusionFactor: 1 } });
+    if (!inForce.decided) throw new Error("undecided");
+    expect(inForce.planned.find((p) => p.kind === "distribution")).to.deep.equal({
+      kind: "distribution",
+      ineligible: [1, 2],
+    });
   });
 
   it("scores the members as of the era's end: one that joined since is not scored, one that left is not excluded", async function () {

@@ -310,7 +310,13 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
       members: [1, 3].map((n) => ({ node: n, vNodes: 1, pendingReplacement: false })),
       history: {},
       candidates: [],
-      params: { qosThreshold: 9000, unitSize: 1n << 30n, replicationFactor: 2, reservedPerVNode: 100n },
+      params: {
+        qosThreshold: 9000,
+        unitSize: 1n << 30n,
+        replicationFactor: 2,
+        exclusionFactor: 2,
+        reservedPerVNode: 100n,
+      },
       policy: { failingEras: 3, maxPerEra: 1 },
       previousEvidence: [],
     });

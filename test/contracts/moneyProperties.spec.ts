@@ -110,8 +110,9 @@ describe("money properties", function () {
 
     it("keeps a replacement from raising the price in force while only a pay-per-use bucket is open", async function () {
       const f = await loadFixture(payPerUseFixture);
-      await expect(f.ddc.connect(f.manager).clusterReplaceNode(f.cluster, f.node1, [f.managerNode, f.managerNode], EVIDENCE))
-        .to.emit(f.ddc, "ClusterPriceScheduled");
+      await expect(
+        f.ddc.connect(f.manager).clusterReplaceNode(f.cluster, f.node1, [f.managerNode, f.managerNode], EVIDENCE),
+      ).to.emit(f.ddc, "ClusterPriceScheduled");
       // The new member is charged the leaving node's rent until the notice has passed.
       expect((await f.ddc.getCluster(f.cluster)).price).to.equal(EXAMPLE_PRICE);
       expect((await f.ddc.clusterNodeTerms(f.cluster, f.managerNode)).rentInForce).to.equal(RENT);
@@ -214,8 +215,10 @@ describe("money properties", function () {
       await expect(f.ddc.connect(f.manager).clusterDistributeRevenues(f.cluster, era - 1n, [f.node1], EVIDENCE))
         .to.be.revertedWithCustomError(f.ddc, "ClusterTooManyExclusions")
         .withArgs(f.cluster, 1n, 0n);
+      expect((await f.ddc.getCluster(f.cluster)).exclusionFactor).to.equal(2n);
       await f.ddc.connect(f.manager).clusterDistributeRevenues(f.cluster, era - 1n, [], EVIDENCE);
       // From then on the lowered factor is the one in force.
+      expect((await f.ddc.getCluster(f.cluster)).exclusionFactor).to.equal(1n);
       await time.increase(ERA);
       await f.ddc.connect(f.manager).clusterDistributeRevenues(f.cluster, era, [f.node1], EVIDENCE);
     });

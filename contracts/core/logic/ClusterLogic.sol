@@ -321,7 +321,8 @@ library ClusterLogic {
                 index: p.indexAt(block.timestamp),
                 revenuePool: c.revenuePool,
                 billableBuckets: c.billableBuckets,
-                bucketCount: uint64(c.buckets.length)
+                bucketCount: uint64(c.buckets.length),
+                exclusionFactor: c.exclusionFactor
             });
     }
 
