@@ -73,7 +73,13 @@ library Billing {
     /// @dev Reverts unless the (settled) ledger of `owner` keeps the runway of everything its open
     /// buckets can be billed for (`capUnits`, at the price the cluster is heading to). Debt leaves
     /// nothing available.
-    function requireRunway(Cluster storage c, Ledger storage l, address owner, ClusterId cluster, uint256 grace) internal view {
+    function requireRunway(
+        Cluster storage c,
+        Ledger storage l,
+        address owner,
+        ClusterId cluster,
+        uint256 grace
+    ) internal view {
         (uint256 balance, , ) = LedgerMath.unpack(l.hot);
         uint256 available = l.debt == 0 ? balance : 0;
         uint256 runway = LedgerMath.runway(l.capUnits, c.price.target(), grace);

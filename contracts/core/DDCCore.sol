@@ -277,6 +277,11 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
     }
 
     /// @inheritdoc IDDCCore
+    function bucketSetCapWithMaxPrice(BucketId bucket, uint64 cap, uint256 maxPrice) external nonReentrant {
+        BucketLogic.setCapWithMaxPrice(_st(), bucket, cap, maxPrice);
+    }
+
+    /// @inheritdoc IDDCCore
     function bucketGrant(BucketId bucket, address account, BucketRole role) external {
         BucketLogic.grant(_st(), bucket, account, role);
     }

@@ -375,6 +375,12 @@ interface IDDCCore {
     /// @notice Sets the most a usage report may bill the bucket for (≥ the reservation).
     function bucketSetCap(BucketId bucket, uint64 cap) external;
 
+    /// @notice As {bucketSetCap}, but reverts with {LedgerPriceAboveLimit} if the price the cluster
+    /// is heading to is above `maxPrice`: a pay-per-use bucket's first cap is its allocation, and a
+    /// manager cannot raise a cluster's price in front of it (while no bucket can be billed, an
+    /// increase applies at once).
+    function bucketSetCapWithMaxPrice(BucketId bucket, uint64 cap, uint256 maxPrice) external;
+
     function bucketGrant(BucketId bucket, address account, BucketRole role) external;
 
     function bucketRevoke(BucketId bucket, address account, BucketRole role) external;

@@ -79,7 +79,8 @@ contract DDCLens {
     }
 
     /// @notice Buckets, optionally of one owner and/or in one cluster (0 = any); closed ones only
-    /// if `includeClosed`.
+    /// if `includeClosed`. With a cluster, the cursor walks that cluster's own bucket index (so
+    /// other clusters' buckets cost nothing); without, it walks bucket ids.
     function listBuckets(
         uint256 cursor,
         uint256 limit,
@@ -87,19 +88,26 @@ contract DDCLens {
         ClusterId cluster,
         bool includeClosed
     ) external view returns (BucketView[] memory items, uint256 next) {
-        (uint256 id, uint256 end) = _window(cursor, core.bucketCount());
         limit = _cap(limit);
         items = new BucketView[](limit);
         uint256 found;
-        for (; id <= end && found < limit; ++id) {
-            BucketView memory b = core.getBucket(BucketId.wrap(uint64(id)));
-            if (
-                (owner == address(0) || b.owner == owner) &&
-                (ClusterId.unwrap(cluster) == 0 || b.cluster == cluster) &&
-                (includeClosed || !b.closed)
-            ) items[found++] = b;
+        if (ClusterId.unwrap(cluster) != 0) {
+            uint256 from = cursor == 0 ? 0 : cursor - 1;
+            (BucketId[] memory ids, uint256 total) = core.clusterBuckets(cluster, from, MAX_SCAN);
+            uint256 i;
+            for (; i < ids.length && found < limit; ++i) {
+                BucketView memory b = core.getBucket(ids[i]);
+                if ((owner == address(0) || b.owner == owner) && (includeClosed || !b.closed)) items[found++] = b;
+            }
+            next = from + i < total ? from + i + 1 : 0;
+        } else {
+            (uint256 id, uint256 end) = _window(cursor, core.bucketCount());
+            for (; id <= end && found < limit; ++id) {
+                BucketView memory b = core.getBucket(BucketId.wrap(uint64(id)));
+                if ((owner == address(0) || b.owner == owner) && (includeClosed || !b.closed)) items[found++] = b;
+            }
+            next = id <= core.bucketCount() ? id : 0;
         }
-        next = id <= core.bucketCount() ? id : 0;
         assembly ("memory-safe") {
             mstore(items, found)
         }

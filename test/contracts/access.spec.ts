@@ -251,6 +251,12 @@ describe("access matrix", function () {
     },
     { name: "bucketSetCap", call: (d, f) => d.bucketSetCap(f.bucket, 50n), refused: notOwner, error: bucketError },
     {
+      name: "bucketSetCapWithMaxPrice",
+      call: (d, f) => d.bucketSetCapWithMaxPrice(f.bucket, 50n, ethers.MaxUint256),
+      refused: notOwner,
+      error: bucketError,
+    },
+    {
       name: "bucketGrant",
       call: (d, f) => d.bucketGrant(f.bucket, f.stranger.address, 1),
       refused: notOwner,

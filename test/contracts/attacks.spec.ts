@@ -631,6 +631,7 @@ describe("attacks and adversarial use", function () {
       "bucketGrant",
       "bucketRevoke",
       "bucketSetCap",
+      "bucketSetCapWithMaxPrice",
       "bucketSettlePayment",
       "claim",
       "clusterAcceptManager",

@@ -421,6 +421,20 @@ describe("DDCLens", function () {
       expect([ids(items), next]).to.deep.equal([[], 0n]);
     });
 
+    it("pages a cluster's buckets through its own index, whatever other clusters hold", async function () {
+      const f = await loadFixture(registryFixture);
+      // Cluster 1 holds buckets 1, 2 and 4 (closed): positions 0, 1 and 2 of its index.
+      let [items, next] = await f.lens.listBuckets(0n, 1n, ZERO, 1n, true);
+      expect([ids(items), next]).to.deep.equal([[1n], 2n]);
+      [items, next] = await f.lens.listBuckets(next, 1n, ZERO, 1n, true);
+      expect([ids(items), next]).to.deep.equal([[2n], 3n]);
+      [items, next] = await f.lens.listBuckets(next, 1n, ZERO, 1n, true);
+      expect([ids(items), next]).to.deep.equal([[4n], 0n]);
+      await expect(f.lens.listBuckets(0n, 1n, ZERO, 99n, true))
+        .to.be.revertedWithCustomError(f.ddc, "ClusterNotFound")
+        .withArgs(99n);
+    });
+
     it("returns a full window of MAX_SCAN ids in one call, then the cursor after it", async function () {
       const f = await loadFixture(crowdFixture);
       let [items, next] = await f.lens.listBuckets(0n, f.window, ZERO, 0n, false);
@@ -433,7 +447,8 @@ describe("DDCLens", function () {
       const f = await loadFixture(crowdFixture);
       let [items, next] = await f.lens.listBuckets(0n, 10n, f.owner2.address, 0n, false);
       expect([items.length, next]).to.deep.equal([0, f.window + 1n]);
-      [items, next] = await f.lens.listBuckets(next, 10n, ZERO, 2n, false);
+      // With a cluster, the cursor walks that cluster's own index (a fresh cursor).
+      [items, next] = await f.lens.listBuckets(0n, 10n, ZERO, 2n, false);
       expect([ids(items), next]).to.deep.equal([[f.last], 0n]);
     });
   });

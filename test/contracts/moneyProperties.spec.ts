@@ -108,6 +108,21 @@ describe("money properties", function () {
       expect((await f.ddc.getCluster(f.cluster)).price).to.equal(EXAMPLE_PRICE + ABSURD_RENT);
     });
 
+    it("refuses a first cap above the owner's price limit when a manager raises an empty cluster's price in front of it", async function () {
+      const f = await loadFixture(payPerUseFixture);
+      await f.ddc.connect(f.owner2).bucketSetCap(f.ppu, 0n);
+      // Nothing billable: the manager's increase applies at once, right before the owner's cap.
+      await f.ddc.connect(f.manager).clusterAddNode(f.cluster, f.managerNode, [7n]);
+      await expect(f.ddc.connect(f.owner2).bucketSetCapWithMaxPrice(f.ppu, 100n, EXAMPLE_PRICE))
+        .to.be.revertedWithCustomError(f.ddc, "LedgerPriceAboveLimit")
+        .withArgs(f.cluster, EXAMPLE_PRICE + ABSURD_RENT, EXAMPLE_PRICE);
+      // An owner who accepts the new price may cap at it (with the runway it needs).
+      await f.ddc.connect(f.owner2).accountDeposit(f.cluster, 2_000n * USD);
+      await expect(f.ddc.connect(f.owner2).bucketSetCapWithMaxPrice(f.ppu, 1n, EXAMPLE_PRICE + ABSURD_RENT))
+        .to.emit(f.ddc, "BucketAllocated")
+        .withArgs(f.ppu, 0n, 1n, 0n);
+    });
+
     it("keeps a replacement from raising the price in force while only a pay-per-use bucket is open", async function () {
       const f = await loadFixture(payPerUseFixture);
       await expect(

@@ -18,10 +18,7 @@ library BucketLogic {
     using PriceIndex for PriceState;
 
     function allocWithMaxPrice(CoreStorage storage s, BucketId bucket, uint64 units, uint256 maxPrice) external {
-        Bucket storage b = s.ownedOpenBucket(bucket);
-        uint256 price = s.clusters[b.cluster].price.target();
-        require(price <= maxPrice, IDDCCore.LedgerPriceAboveLimit(b.cluster, price, maxPrice));
-        _alloc(s, bucket, b, units);
+        _alloc(s, bucket, _atMostPrice(s, bucket, maxPrice), units);
     }
 
     function alloc(CoreStorage storage s, BucketId bucket, uint64 units) external {
@@ -32,8 +29,15 @@ library BucketLogic {
         _rebill(s, bucket, b, units, b.cap < units ? units : b.cap);
     }
 
+    function setCapWithMaxPrice(CoreStorage storage s, BucketId bucket, uint64 cap, uint256 maxPrice) external {
+        _setCap(s, bucket, _atMostPrice(s, bucket, maxPrice), cap);
+    }
+
     function setCap(CoreStorage storage s, BucketId bucket, uint64 cap) external {
-        Bucket storage b = s.ownedOpenBucket(bucket);
+        _setCap(s, bucket, s.ownedOpenBucket(bucket), cap);
+    }
+
+    function _setCap(CoreStorage storage s, BucketId bucket, Bucket storage b, uint64 cap) private {
         uint64 reserved = b.reserved;
         require(cap >= reserved, IDDCCore.BucketCapBelowReservation(bucket, cap, reserved));
         // What the last usage report measured stays billable until a report measures less: the cap
@@ -69,6 +73,17 @@ library BucketLogic {
         uint64 freed = _close(s, b);
         emit IDDCCore.BucketClosed(bucket, freed);
         emit IDDCCore.BucketEvicted(bucket, msg.sender, freed);
+    }
+
+    /// @dev The caller's open bucket, if the price its cluster is heading to is at most `maxPrice`.
+    function _atMostPrice(
+        CoreStorage storage s,
+        BucketId bucket,
+        uint256 maxPrice
+    ) private view returns (Bucket storage b) {
+        b = s.ownedOpenBucket(bucket);
+        uint256 price = s.clusters[b.cluster].price.target();
+        require(price <= maxPrice, IDDCCore.LedgerPriceAboveLimit(b.cluster, price, maxPrice));
     }
 
     /// @dev Settles the bucket's ledger, then takes the bucket out of the ledger and the cluster

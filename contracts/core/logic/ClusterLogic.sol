@@ -274,14 +274,7 @@ library ClusterLogic {
     function setOperator(CoreStorage storage s, ClusterId cluster, address operator, bool enabled) external {
         Cluster storage c = s.managedCluster(cluster);
         require(operator != address(0), IDDCCore.DDCZeroAddress("operator"));
-        _setMember(
-            cluster,
-            c.operators[c.generation],
-            operator,
-            enabled,
-            "operators",
-            DDCConstants.MAX_OPERATORS
-        );
+        _setMember(cluster, c.operators[c.generation], operator, enabled, "operators", DDCConstants.MAX_OPERATORS);
         emit IDDCCore.ClusterOperatorSet(cluster, operator, enabled);
     }
 
