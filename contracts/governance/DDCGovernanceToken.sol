@@ -14,6 +14,7 @@ import {Time} from "@openzeppelin/contracts/utils/types/Time.sol";
 /// periods mean the same on every chain, L2s included. Holders delegate (to themselves or
 /// others) to vote; votes acquired after a proposal's snapshot do not count for it.
 contract DDCGovernanceToken is ERC20, ERC20Permit, ERC20Votes {
+    /// @notice Mints the whole, fixed supply to `holder`.
     /// @param name_ The token's name (also its EIP-712 domain name, for permits).
     /// @param symbol_ Its symbol.
     /// @param holder The account the whole supply is minted to.

@@ -45,6 +45,7 @@ contract DDCGovernor is
         address proposalGuardian;
     }
 
+    /// @notice Assembles the Governor over `token` and `timelock` with the given settings.
     /// @param token The voting token ({DDCGovernanceToken}).
     /// @param timelock The TimelockController that executes proposals (and manages DAO clusters).
     /// @param params The Governor's settings.

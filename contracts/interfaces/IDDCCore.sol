@@ -701,8 +701,9 @@ interface IDDCCore {
     /// @param amount The amount, in token units.
     event ReserveWithdrawn(ClusterId indexed cluster, address indexed to, uint256 amount);
 
-    /// @notice One ledger was settled outside a batch (before an allocation, a cap, a close, an
-    /// eviction, a withdrawal, a usage report changing its units, or a deposit repaying its debt).
+    /// @notice One ledger was settled outside a batch: before an allocation, a cap, a close, an
+    /// eviction, a withdrawal or a usage report changing its units, and around a deposit into a
+    /// ledger that ran out or has debt.
     /// @param owner The ledger's owner.
     /// @param cluster The ledger's cluster.
     /// @param paid What it paid into the cluster's revenue pool, in token units.
@@ -919,8 +920,8 @@ interface IDDCCore {
     /// the price at once. A replacement keeping the number of nodes is always allowed (it is how a
     /// cluster below its factor is repaired). O(vNodes of `node`).
     /// @custom:access The cluster's manager.
-    /// @custom:emits {ClusterNodeReplaced}, then {ClusterPriceChanged}, {ClusterPriceScheduled} or
-    /// {ClusterPriceScheduleCancelled} as the price moves.
+    /// @custom:emits {ClusterNodeReplaced}, then {ClusterPriceChanged}, {ClusterPriceScheduled}
+    /// or {ClusterPriceScheduleCancelled} as the price moves.
     /// @custom:reverts {ClusterNotFound} if the cluster does not exist.
     /// {ClusterNotManager} if the caller is not its manager.
     /// {ClusterNodeNotMember} if `node` is not a member.
@@ -1254,8 +1255,8 @@ interface IDDCCore {
     /// exist, is not the caller's, or is closed.
     /// {BucketCapBelowReservation} if `cap` is below the reservation.
     /// {BucketCapBelowMeasured} if `cap` is below `min(last measured units, old cap)`.
-    /// {ClusterBelowReplication}, {ClusterCapacityExceeded}, {LedgerInsufficientRunway} on growth, as
-    /// {bucketAllocIntoCluster}.
+    /// {ClusterBelowReplication}, {ClusterCapacityExceeded}, {LedgerInsufficientRunway} on growth,
+    /// as {bucketAllocIntoCluster}.
     /// @param bucket The bucket.
     /// @param cap The most it may be billed for, in units.
     function bucketSetCap(BucketId bucket, uint64 cap) external;
@@ -1435,8 +1436,8 @@ interface IDDCCore {
     /// @custom:access `PARAMETERS_ROLE`.
     /// @custom:emits {GracePeriodChanged}.
     /// @custom:reverts `AccessControlUnauthorizedAccount` without the role.
-    /// {DDCParameterOutOfRange} outside [{DDCConstants.MIN_GRACE_PERIOD},
-    /// {DDCConstants.MAX_GRACE_PERIOD}].
+    /// {DDCParameterOutOfRange} below {DDCConstants.MIN_GRACE_PERIOD} or above
+    /// {DDCConstants.MAX_GRACE_PERIOD}.
     /// @param period The period, in seconds.
     function setGracePeriod(uint32 period) external;
 

@@ -39,6 +39,7 @@ contract DDCLens {
     /// @notice The core whose views the lens reads.
     IDDC public immutable core;
 
+    /// @notice Binds the lens to a core.
     /// @param core_ The core's address.
     constructor(IDDC core_) {
         core = core_;
