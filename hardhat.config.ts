@@ -4,6 +4,8 @@ import type { HardhatUserConfig } from "hardhat/types";
 import "@nomicfoundation/hardhat-ethers";
 import "@nomicfoundation/hardhat-chai-matchers";
 import "@typechain/hardhat";
+import "solidity-docgen";
+import { DOCGEN_CONFIG } from "./scripts/docs";
 
 /** The one Solidity compiler of the project, taken from the npm `solc` package (no download). */
 const SOLC_VERSION = "0.8.30";
@@ -32,6 +34,41 @@ task("deploy", "Deploys whatever is missing of the whole system and writes deplo
     await runDeploy(hre, { demo: args.demo });
   });
 
+// The contracts reference (docs/contracts) is solidity-docgen's output, formatted like the rest of
+// the repository so that `npm run format` leaves it as generated.
+task("docgen", "Generates the contracts reference (docs/contracts) from the NatSpec").setAction(
+  async (args, hre, runSuper) => {
+    await runSuper(args);
+    const { formatReference } = await import("./scripts/docs");
+    await formatReference(hre.config.paths.root, hre.config.docgen.outputDir ?? "docs/contracts");
+  },
+);
+
+task("docs:check", "Fails if docs/contracts is not what the NatSpec generates, lacks NatSpec, or links out").setAction(
+  async (_args, hre) => {
+    const { checkReference, coverageTable, natspecCoverage } = await import("./scripts/docs");
+    const problems = await checkReference(hre);
+    console.log(coverageTable(await natspecCoverage(hre)));
+    if (problems.length === 0) {
+      console.log("docs/contracts is current, every item of the spec is documented, and no link leaves the repository");
+      return;
+    }
+    for (const p of problems) console.error(`  ${p}`);
+    console.error(`${problems.length} problem(s): run npm run docs, complete the NatSpec, or fix the links`);
+    process.exitCode = 1;
+  },
+);
+
+task("docs:coverage", "Counts the documented functions, errors and events of the interfaces and the lens").setAction(
+  async (_args, hre) => {
+    await hre.run("compile", { quiet: true });
+    const { coverageTable, natspecCoverage } = await import("./scripts/docs");
+    const rows = await natspecCoverage(hre);
+    console.log(coverageTable(rows));
+    for (const row of rows) for (const m of row.missing) console.log(`  ${row.contract}: ${m}`);
+  },
+);
+
 const config: HardhatUserConfig = {
   solidity: {
     version: SOLC_VERSION,
@@ -58,6 +95,7 @@ const config: HardhatUserConfig = {
     outDir: "typechain-types",
     target: "ethers-v6",
   },
+  docgen: DOCGEN_CONFIG,
   mocha: {
     timeout: 600_000,
   },

@@ -14,6 +14,11 @@ import {Time} from "@openzeppelin/contracts/utils/types/Time.sol";
 /// periods mean the same on every chain, L2s included. Holders delegate (to themselves or
 /// others) to vote; votes acquired after a proposal's snapshot do not count for it.
 contract DDCGovernanceToken is ERC20, ERC20Permit, ERC20Votes {
+    /// @notice Mints the whole, fixed supply to `holder`.
+    /// @param name_ The token's name (also its EIP-712 domain name, for permits).
+    /// @param symbol_ Its symbol.
+    /// @param holder The account the whole supply is minted to.
+    /// @param supply The fixed supply, in token units.
     constructor(
         string memory name_,
         string memory symbol_,
@@ -23,17 +28,22 @@ contract DDCGovernanceToken is ERC20, ERC20Permit, ERC20Votes {
         _mint(holder, supply);
     }
 
-    /// @dev The block timestamp (EIP-6372).
+    /// @notice The block timestamp (EIP-6372).
+    /// @return The clock now.
     function clock() public view override returns (uint48) {
         return Time.timestamp();
     }
 
-    /// @dev Says the clock is the block timestamp (EIP-6372).
+    /// @notice Says the clock is the block timestamp (EIP-6372).
+    /// @return "mode=timestamp".
     // solhint-disable-next-line func-name-mixedcase
     function CLOCK_MODE() public pure override returns (string memory) {
         return "mode=timestamp";
     }
 
+    /// @notice The next permit nonce of `owner` (EIP-2612).
+    /// @param owner The account.
+    /// @return Its nonce.
     function nonces(address owner) public view override(ERC20Permit, Nonces) returns (uint256) {
         return super.nonces(owner);
     }

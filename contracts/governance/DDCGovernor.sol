@@ -31,6 +31,12 @@ contract DDCGovernor is
     GovernorTimelockControl,
     GovernorProposalGuardian
 {
+    /// @notice The Governor's settings at deployment (the first three are changeable by proposal).
+    /// @param votingDelay Seconds between a proposal and the start of its vote.
+    /// @param votingPeriod Seconds a vote lasts.
+    /// @param proposalThreshold The votes an account needs to propose.
+    /// @param quorumPercent The quorum, in percent of the token's supply at the proposal's snapshot.
+    /// @param proposalGuardian The address that may cancel any proposal before it executes (0: none).
     struct Params {
         uint48 votingDelay;
         uint32 votingPeriod;
@@ -39,6 +45,10 @@ contract DDCGovernor is
         address proposalGuardian;
     }
 
+    /// @notice Assembles the Governor over `token` and `timelock` with the given settings.
+    /// @param token The voting token ({DDCGovernanceToken}).
+    /// @param timelock The TimelockController that executes proposals (and manages DAO clusters).
+    /// @param params The Governor's settings.
     constructor(
         IVotes token,
         TimelockController timelock,
@@ -55,26 +65,41 @@ contract DDCGovernor is
 
     // The overrides below only combine the extensions (Solidity requires naming each base).
 
+    /// @notice Seconds between a proposal and the start of its vote.
+    /// @return The delay.
     function votingDelay() public view override(Governor, GovernorSettings) returns (uint256) {
         return super.votingDelay();
     }
 
+    /// @notice Seconds a vote lasts.
+    /// @return The period.
     function votingPeriod() public view override(Governor, GovernorSettings) returns (uint256) {
         return super.votingPeriod();
     }
 
+    /// @notice The votes an account needs to propose.
+    /// @return The threshold, in token units.
     function proposalThreshold() public view override(Governor, GovernorSettings) returns (uint256) {
         return super.proposalThreshold();
     }
 
+    /// @notice The votes (for and abstain) a proposal needs at `timepoint`.
+    /// @param timepoint A timestamp (the Governor's clock is the token's).
+    /// @return The quorum, in token units.
     function quorum(uint256 timepoint) public view override(Governor, GovernorVotesQuorumFraction) returns (uint256) {
         return super.quorum(timepoint);
     }
 
+    /// @notice A proposal's state, the Timelock's queue included.
+    /// @param proposalId The proposal.
+    /// @return Its state.
     function state(uint256 proposalId) public view override(Governor, GovernorTimelockControl) returns (ProposalState) {
         return super.state(proposalId);
     }
 
+    /// @notice Whether a proposal is queued in the Timelock before it executes (always, here).
+    /// @param proposalId The proposal.
+    /// @return True.
     function proposalNeedsQueuing(
         uint256 proposalId
     ) public view override(Governor, GovernorTimelockControl) returns (bool) {

@@ -22,22 +22,35 @@ contract DDCLens {
     uint256 public constant MAX_CANDIDATE_SCAN = 500;
 
     /// @notice What the manager bot needs to decide whether a bucket's ledger is due for settlement.
+    /// @param bucket The bucket.
+    /// @param owner Its owner.
+    /// @param units The units it is billed for.
+    /// @param owed Rent accrued and not settled yet by the owner's ledger in this cluster (all its
+    /// buckets), in token units.
+    /// @param coveredUntil When that ledger's balance runs out (max uint40 if never).
     struct BucketSettlement {
         BucketId bucket;
         address owner;
         uint64 units;
-        /// @dev Rent accrued and not settled yet by the owner's ledger in this cluster (all its buckets).
         uint256 owed;
         uint40 coveredUntil;
     }
 
+    /// @notice The core whose views the lens reads.
     IDDC public immutable core;
 
+    /// @notice Binds the lens to a core.
+    /// @param core_ The core's address.
     constructor(IDDC core_) {
         core = core_;
     }
 
     /// @notice Nodes, optionally of one provider (`provider` 0 = any). Removed nodes are skipped.
+    /// @param cursor The first node id to look at (0: from the start).
+    /// @param limit The most items to return (at most {MAX_SCAN}).
+    /// @param provider Only this provider's nodes, or 0 for all.
+    /// @return items The nodes found, in id order.
+    /// @return next The cursor of the next call, 0 at the end.
     function listNodes(
         uint256 cursor,
         uint256 limit,
@@ -59,6 +72,11 @@ contract DDCLens {
     }
 
     /// @notice Clusters, optionally of one manager (`manager` 0 = any).
+    /// @param cursor The first cluster id to look at (0: from the start).
+    /// @param limit The most items to return (at most {MAX_SCAN}).
+    /// @param manager Only this manager's clusters, or 0 for all.
+    /// @return items The clusters found, in id order.
+    /// @return next The cursor of the next call, 0 at the end.
     function listClusters(
         uint256 cursor,
         uint256 limit,
@@ -79,8 +97,17 @@ contract DDCLens {
     }
 
     /// @notice Buckets, optionally of one owner and/or in one cluster (0 = any); closed ones only
-    /// if `includeClosed`. With a cluster, the cursor walks that cluster's own bucket index (so
-    /// other clusters' buckets cost nothing); without, it walks bucket ids.
+    /// if `includeClosed`.
+    /// @dev With a cluster, the cursor walks that cluster's own bucket index (so other clusters'
+    /// buckets cost nothing); without, it walks bucket ids across all clusters.
+    /// @param cursor Where to start (0: from the start): a bucket id, or with a cluster a position
+    /// in its index; pass the returned `next` to continue.
+    /// @param limit The most items to return (at most {MAX_SCAN}).
+    /// @param owner Only this owner's buckets, or 0 for all.
+    /// @param cluster Only buckets in this cluster, or 0 for all.
+    /// @param includeClosed Whether closed buckets are listed.
+    /// @return items The buckets found, in id order.
+    /// @return next The cursor of the next call, 0 at the end.
     function listBuckets(
         uint256 cursor,
         uint256 limit,
@@ -114,6 +141,11 @@ contract DDCLens {
     }
 
     /// @notice A cluster's members with their number of vNodes and status, in one call.
+    /// @dev Reverts with {IDDCCore.ClusterNotFound} for an unknown cluster.
+    /// @param cluster The cluster.
+    /// @return nodes The members, in the core's storage order.
+    /// @return vNodes The vNodes each holds.
+    /// @return status The status of each.
     function clusterMembers(
         ClusterId cluster
     ) external view returns (NodeId[] memory nodes, uint256[] memory vNodes, NodeStatus[] memory status) {
@@ -129,6 +161,12 @@ contract DDCLens {
     /// @notice Nodes that could replace a member of `cluster`: registered, not members, with
     /// whether their provider trusts the cluster's manager and their free capacity; node ids
     /// `cursor`… ({MAX_CANDIDATE_SCAN} a call, `next` 0 at the end).
+    /// @param cluster The cluster.
+    /// @param cursor The first node id to look at (0: from the start).
+    /// @return nodes The candidates found, in id order.
+    /// @return trusted Whether each one's provider trusts the cluster's manager.
+    /// @return free Each one's capacity not reserved by any cluster, in units.
+    /// @return next The cursor of the next call, 0 at the end.
     function replacementCandidates(
         ClusterId cluster,
         uint256 cursor
@@ -162,6 +200,12 @@ contract DDCLens {
     /// @notice The open buckets of `cluster` among its buckets `cursor`… in creation order (its own
     /// index: other clusters' buckets cost nothing here), at most {MAX_SETTLEMENT_SCAN} a call,
     /// `next` 0 at the end; each with its ledger's rent owed and coverage.
+    /// @dev Reverts with {IDDCCore.ClusterNotFound} for an unknown cluster.
+    /// @param cluster The cluster.
+    /// @param cursor The position of the first bucket in the cluster's index, plus one (0: from the
+    /// start).
+    /// @return items The open buckets found, in creation order.
+    /// @return next The cursor of the next call, 0 at the end.
     function settlementPage(
         ClusterId cluster,
         uint256 cursor
@@ -184,12 +228,17 @@ contract DDCLens {
     }
 
     /// @notice The ring in token order, with the node of each vNode.
+    /// @param cluster The cluster.
+    /// @return tokens The vNodes' ring positions, ascending.
+    /// @return nodes The node of each vNode.
     function ring(ClusterId cluster) public view returns (uint64[] memory tokens, NodeId[] memory nodes) {
         (tokens, nodes) = core.clusterRing(cluster);
         _sort(tokens, nodes, 0, int256(tokens.length) - 1);
     }
 
     /// @notice The ring position of a key: the top 64 bits of `keccak256(key)`.
+    /// @param key The key (an object's key within its bucket).
+    /// @return The key's token on the ring.
     function keyToken(bytes calldata key) public pure returns (uint64) {
         return uint64(uint256(keccak256(key)) >> 192);
     }
@@ -197,6 +246,9 @@ contract DDCLens {
     /// @notice The nodes holding `key`: the node of the first vNode at or after the key's token
     /// (wrapping around), then the next distinct nodes along the ring, `replicationFactor` in all
     /// (fewer if the cluster has fewer nodes).
+    /// @param cluster The cluster.
+    /// @param key The key.
+    /// @return holders The nodes holding the key's replicas, the primary first.
     function nodesForKey(ClusterId cluster, bytes calldata key) external view returns (NodeId[] memory holders) {
         (uint64[] memory tokens, NodeId[] memory nodes) = ring(cluster);
         uint256 n = tokens.length;
