@@ -133,7 +133,7 @@ contract DDCViews is IDDCViews {
     ) external view returns (BucketId[] memory page, uint256 total) {
         BucketId[] storage all = _st().existingCluster(cluster).buckets;
         total = all.length;
-        uint256 end = from >= total ? from : (total - from < count ? total : from + count);
+        uint256 end = _pageEnd(from, count, total);
         page = new BucketId[](end - from);
         for (uint256 i = from; i < end; ++i) page[i - from] = all[i];
     }
@@ -162,7 +162,7 @@ contract DDCViews is IDDCViews {
     ) external view returns (PriceCheckpoint[] memory page, uint256 total) {
         PriceCheckpoint[] storage all = _st().existingCluster(cluster).checkpoints;
         total = all.length;
-        uint256 end = from >= total ? from : (total - from < count ? total : from + count);
+        uint256 end = _pageEnd(from, count, total);
         page = new PriceCheckpoint[](end - from);
         for (uint256 i = from; i < end; ++i) page[i - from] = all[i];
     }
@@ -214,6 +214,11 @@ contract DDCViews is IDDCViews {
     /// @inheritdoc IDDCViews
     function accountFreeBalance(address owner, ClusterId cluster) external view returns (uint256) {
         return BucketLogic.freeBalance(_st(), owner, cluster);
+    }
+
+    /// @dev The end of page `[from, from + count)` of a list of `total` items (`from` if past it).
+    function _pageEnd(uint256 from, uint256 count, uint256 total) private pure returns (uint256) {
+        return from >= total ? from : (total - from < count ? total : from + count);
     }
 
     function _st() private pure returns (CoreStorage storage) {

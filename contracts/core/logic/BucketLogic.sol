@@ -5,7 +5,7 @@ import {ClusterId, BucketId} from "../../types/Ids.sol";
 import {IDDCCore} from "../../interfaces/IDDCCore.sol";
 import {BucketView, BucketStatus, BucketRole, LedgerView} from "../../interfaces/IDDCTypes.sol";
 import {PriceState, PriceIndex} from "../../libraries/PriceIndex.sol";
-import {Ledger, LedgerMath} from "../../libraries/LedgerMath.sol";
+import {Ledger} from "../../libraries/LedgerMath.sol";
 import {CoreStorage, Cluster, Bucket, Lookup} from "../CoreStorage.sol";
 import {Settlement} from "../Settlement.sol";
 import {Billing} from "../Billing.sol";
