@@ -61,7 +61,7 @@ export function checkedSafeTx(
   if (decoded.problems.length > 0) {
     throw new CliError(
       `refusing to ${verb} the Safe transaction ${hash}: ${decoded.problems.join("; ")}`,
-      `nobody should sign it: \`ddc safe reject <safe> ${data.nonce}\` uses its nonce up with an empty transaction`,
+      `nobody should sign or execute it: \`ddc safe reject <safe> ${data.nonce}\` uses its nonce up with an empty transaction`,
     );
   }
   return decoded;

@@ -7,7 +7,13 @@ import { ContractFactory, JsonRpcProvider, Wallet, encryptKeystoreJson } from "e
 import { toProposal } from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
 import { packMultiSend } from "../../governance/decode";
-import { DirectorySignatureStore, SafeQueue, buildSafeTxData, type SafeTxData } from "../../governance/safeStore";
+import {
+  DirectorySignatureStore,
+  SafeQueue,
+  buildSafeTxData,
+  signSafeTx,
+  type SafeTxData,
+} from "../../governance/safeStore";
 import { decideEra, type EraDecision } from "../../manager-bot/src/decide";
 import { signReport, type ReportBody } from "../../manager-bot/src/report";
 import { DDCGovernor__factory } from "../../typechain-types";
@@ -437,7 +443,7 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
         expect(r.stderr, name).to.include(
           `error: refusing to sign the Safe transaction ${hash[name]}: ${problem[name]}\n`,
         );
-        expect(r.stderr, name).to.match(/hint: nobody should sign it: `ddc safe reject <safe> \d+`/);
+        expect(r.stderr, name).to.match(/hint: nobody should sign or execute it: `ddc safe reject <safe> \d+`/);
       }
       const list = await json<{ safeTxHash: string; confirmations: number; problems: string[] }[]>([
         "safe",
@@ -461,6 +467,25 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
         `  1. DANGEROUS delegatecall to ${record.contracts.MultiSend}: MultiSend.multiSend(a batch, not unpacked)\n`,
       );
       expect(shown.stdout).to.include(`DO NOT SIGN: ${problem.multiSend}\n`);
+    });
+
+    it("refuses to execute what it refuses to sign, whoever signed it", async function () {
+      const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
+      const queue = new SafeQueue(provider, record.chainId, safe, new DirectorySignatureStore(store));
+      const { data } = await queue.entry(hash.refundReceiver);
+      for (const i of [1, 3]) {
+        await queue.addSignature(
+          hash.refundReceiver,
+          account(i).address,
+          await signSafeTx(account(i), record.chainId, safe, data),
+        );
+      }
+      provider.destroy();
+      const r = await ddc(["safe", "execute", safe, hash.refundReceiver, "--store", store], 3);
+      expect(r.code).to.equal(1);
+      expect(r.stderr).to.include(
+        `error: refusing to execute the Safe transaction ${hash.refundReceiver}: ${problem.refundReceiver}\n`,
+      );
     });
 
     it("signs the canonical batch, after decoding it", async function () {
