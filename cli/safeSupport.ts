@@ -1,8 +1,10 @@
 import { Wallet, type Signer } from "ethers";
 import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../deploy/safe";
+import { decodeSafeTransaction, type DecodedSafeTransaction } from "../governance/decode";
+import type { SafeTrust } from "../governance/multiSend";
 import type { SafeConnection } from "../governance/safe";
 import { HttpSignatureStore } from "../governance/safeServer";
-import { DirectorySignatureStore, SafeQueue, type SignatureStore } from "../governance/safeStore";
+import { DirectorySignatureStore, SafeQueue, type SafeTxData, type SignatureStore } from "../governance/safeStore";
 import type { Context } from "./context";
 import { CliError } from "./errors";
 
@@ -37,4 +39,30 @@ export function queueFor(ctx: Context, safe: string, store: SignatureStore): Saf
 export function privateKeyOf(signer: Signer): string {
   if (signer instanceof Wallet) return signer.privateKey;
   throw new CliError("Safe commands need a local key (DDC_PRIVATE_KEY or a keystore)");
+}
+
+/** What the Safe rule trusts on this deployment: its chain and its contracts (its MultiSendCallOnly). */
+export function trustOf(ctx: Context): SafeTrust {
+  return { chainId: ctx.record.chainId, contracts: ctx.record.contracts };
+}
+
+/**
+ * `data` decoded; refused (a CliError naming each problem) when multiSend.ts's rule says it must
+ * not be signed nor executed: a delegatecall to anything but the canonical MultiSendCallOnly, a
+ * delegatecall inside a batch, a gas refund.
+ */
+export function checkedSafeTx(
+  ctx: Context,
+  verb: "sign" | "execute",
+  hash: string,
+  data: SafeTxData,
+): DecodedSafeTransaction {
+  const decoded = decodeSafeTransaction(data, trustOf(ctx));
+  if (decoded.problems.length > 0) {
+    throw new CliError(
+      `refusing to ${verb} the Safe transaction ${hash}: ${decoded.problems.join("; ")}`,
+      `nobody should sign or execute it: \`ddc safe reject <safe> ${data.nonce}\` uses its nonce up with an empty transaction`,
+    );
+  }
+  return decoded;
 }

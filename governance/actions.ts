@@ -4,8 +4,8 @@ import { IDDC__factory } from "../typechain-types";
 /**
  * Typed builders for every manager action. Each produces the calls the manager makes and a
  * description, so that the same action can go to any manager: a Governor proposal
- * (`{targets, values, calldatas, description}`), a Safe transaction (the calls, batched with
- * MultiSend), or an operator's plain transactions.
+ * (`{targets, values, calldatas, description}`), a Safe transaction (the calls, batched through
+ * MultiSendCallOnly), or an operator's plain transactions.
  *
  * The description is markdown: a title, a body, the evidence hash, the **action key**
  * `(cluster, era, kind)` that identifies the decision (so nobody proposes the same decision

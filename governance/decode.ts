@@ -1,4 +1,4 @@
-import { AbiCoder, Interface, ParamType, Result, dataLength, dataSlice, getAddress, getBytes, toBigInt } from "ethers";
+import { Interface, ParamType, Result, ZeroAddress, dataLength, dataSlice, getAddress } from "ethers";
 import {
   DDCCore__factory,
   DDCGovernanceToken__factory,
@@ -7,12 +7,24 @@ import {
   TimelockController__factory,
 } from "../typechain-types";
 import { safeArtifact } from "../deploy/safe";
+import {
+  MULTI_SEND,
+  readSafeCall,
+  refundProblems,
+  safeTxProblems,
+  type PackedCall,
+  type SafeTrust,
+  type SafeTxFields,
+} from "./multiSend";
+
+export { packMultiSend, unpackMultiSend } from "./multiSend";
 
 /**
  * The reverse of the builders: any call a proposal or a Safe transaction makes, decoded from its
  * calldata (never from its description) into the function, its named arguments and the clusters,
- * nodes and buckets it touches. A MultiSend batch is unpacked into its calls. What cannot be
- * decoded is said so, with the raw data.
+ * nodes and buckets it touches. A batch through the canonical MultiSendCallOnly is unpacked into
+ * its calls; any other delegatecall is decoded as the danger it is, flagged and never unpacked,
+ * whatever its calldata looks like. What cannot be decoded is said so, with the raw data.
  */
 
 export interface DecodedArg {
@@ -36,15 +48,13 @@ export interface DecodedCall {
   function: string | null;
   args: DecodedArg[];
   touches: Touches;
-  /** The calls of a MultiSend batch. */
+  /** The calls of a batch through the canonical MultiSendCallOnly (no other delegatecall is unpacked). */
   calls?: DecodedCall[];
   /** Something a signer should look at twice (an unknown target, a delegatecall, a mismatch). */
   warnings: string[];
   /** One line: `DDCCore.clusterReplaceNode(cluster=1, node=2, replacements=[4], evidenceHash=0x…)`. */
   text: string;
 }
-
-const MULTI_SEND = new Interface(safeArtifact("MultiSend").abi as never[]);
 
 /** Interfaces by contract name, tried in this order when the target is not known. */
 const INTERFACES: [string, Interface][] = [
@@ -106,30 +116,11 @@ function touchesOf(args: DecodedArg[]): Touches {
   return t;
 }
 
-/** MultiSend's packed batch: operation (1 byte), to (20), value (32), data length (32), data. */
-export function unpackMultiSend(
-  transactions: string,
-): { operation: number; to: string; value: bigint; data: string }[] {
-  const bytes = getBytes(transactions);
-  const out: { operation: number; to: string; value: bigint; data: string }[] = [];
-  let i = 0;
-  while (i < bytes.length) {
-    if (i + 85 > bytes.length) throw new Error(`MultiSend batch truncated at byte ${i}`);
-    const operation = bytes[i];
-    const to = getAddress(dataSlice(transactions, i + 1, i + 21));
-    const value = toBigInt(dataSlice(transactions, i + 21, i + 53));
-    const length = Number(toBigInt(dataSlice(transactions, i + 53, i + 85)));
-    if (i + 85 + length > bytes.length) throw new Error(`MultiSend call at byte ${i} runs past the batch`);
-    out.push({ operation, to, value, data: length === 0 ? "0x" : dataSlice(transactions, i + 85, i + 85 + length) });
-    i += 85 + length;
-  }
-  return out;
-}
-
-export interface DecodeContext {
-  /** Known addresses by contract name (e.g. a deployment record's `contracts`). */
-  contracts?: Record<string, string>;
-}
+/**
+ * What the decoder knows: the deployment's contracts by name (a record's `contracts`), which name
+ * the targets, and the chain; together they say which MultiSendCallOnly is canonical (multiSend.ts).
+ */
+export type DecodeContext = SafeTrust;
 
 /** Which interface a deployment's contract speaks, by its name in the record. */
 function interfaceOf(name: string): string | undefined {
@@ -145,21 +136,77 @@ function knownName(to: string, ctx: DecodeContext): string | undefined {
   return undefined;
 }
 
-/** Decodes one call (`operation` 1 = delegatecall, as in a Safe transaction). */
-export function decodeCall(
-  call: { to: string; value?: bigint; data: string; operation?: number },
-  ctx: DecodeContext = {},
-): DecodedCall {
+type RawCall = { to: string; value?: bigint; data: string; operation?: number };
+
+/**
+ * Decodes one call (`operation` 1 = delegatecall, as in a Safe transaction). A delegatecall is
+ * unpacked as a batch only when it is one through the canonical MultiSendCallOnly; any other is
+ * decoded as what it is, a dangerous delegatecall, and flagged (multiSend.ts holds the rule).
+ */
+export function decodeCall(call: RawCall, ctx: DecodeContext = {}): DecodedCall {
+  const shape = readSafeCall(call, ctx);
+  if (shape.kind === "batch") return decodeBatch(call, shape.calls, ctx);
+  const decoded = decodeFunction(call, ctx);
+  return shape.kind === "refused" ? flagged(decoded, shape.problem) : decoded;
+}
+
+/** A call marked dangerous: `problem` first among its warnings, its text saying so. */
+function flagged(d: DecodedCall, problem: string): DecodedCall {
+  const what =
+    d.function === "multiSend"
+      ? `${d.contract}.multiSend(a batch, not unpacked)`
+      : d.args.length === 0 && d.function === null
+        ? "its fallback (no calldata)"
+        : d.text;
+  return { ...d, warnings: [problem, ...d.warnings], text: `DANGEROUS ${d.operation} to ${d.to}: ${what}` };
+}
+
+/** A batch through the canonical MultiSendCallOnly, unpacked into its calls. */
+function decodeBatch(call: RawCall, calls: (PackedCall & { problem?: string })[], ctx: DecodeContext): DecodedCall {
+  const to = getAddress(call.to);
+  const value = call.value ?? 0n;
+  const inner = calls.map((c) => {
+    const d = decodeFunction(c, ctx);
+    if (c.problem !== undefined) return flagged(d, c.problem);
+    // MultiSendCallOnly sends a call to the zero address to the Safe itself.
+    if (c.to === ZeroAddress) d.warnings.unshift("to the zero address: the batch sends this call to the Safe itself");
+    return d;
+  });
+  const transactions = (MULTI_SEND.parseTransaction({ data: call.data })?.args[0] as string | undefined) ?? "0x";
+  const warnings = inner.flatMap((c) => c.warnings);
+  if (value !== 0n) warnings.unshift(`the batch carries ${value} wei, which a delegatecall does not send`);
+  return {
+    to,
+    contract: knownName(to, ctx) ?? "MultiSendCallOnly",
+    value,
+    operation: "delegatecall",
+    function: "multiSend",
+    args: [{ name: "transactions", type: "bytes", value: transactions }],
+    touches: {
+      clusters: inner.flatMap((c) => c.touches.clusters),
+      nodes: inner.flatMap((c) => c.touches.nodes),
+      buckets: inner.flatMap((c) => c.touches.buckets),
+    },
+    calls: inner,
+    warnings,
+    text: `MultiSendCallOnly batch of ${inner.length} call${inner.length === 1 ? "" : "s"}`,
+  };
+}
+
+/** The function a call makes, from its calldata, against the known interfaces. */
+function decodeFunction(call: RawCall, ctx: DecodeContext): DecodedCall {
   const to = getAddress(call.to);
   const value = call.value ?? 0n;
   const operation = call.operation === 1 ? "delegatecall" : "call";
   const known = knownName(to, ctx);
   const warnings: string[] = [];
+  if (value !== 0n) warnings.push(`it sends ${value} wei`);
   const base = { to, value, operation, warnings } as const;
   if (dataLength(call.data) === 0) {
     const text = `send ${value} wei to ${known ?? to}`;
     return { ...base, contract: known ?? "unknown", function: null, args: [], touches: touchesOf([]), text };
   }
+  const withValue = value === 0n ? "" : ` with ${value} wei`;
   const expected = known === undefined ? undefined : interfaceOf(known);
   const first = INTERFACES.find(([n]) => n === expected);
   const candidates = first !== undefined ? [first, ...INTERFACES.filter((x) => x !== first)] : INTERFACES;
@@ -177,29 +224,18 @@ export function decodeCall(
     if (known === undefined && Object.keys(ctx.contracts ?? {}).length > 0) {
       warnings.push(`the target ${to} is not a contract of this deployment`);
     }
+    if (name === "MultiSend" && operation === "call") {
+      warnings.push(`multiSend by a plain call: its calls would be made by ${to}, not by the caller (not unpacked)`);
+    }
     const label = known ?? name;
-    const decoded: DecodedCall = {
+    return {
       ...base,
       contract: label,
       function: parsed.name,
       args,
       touches: touchesOf(args),
-      text: `${label}.${parsed.name}(${args.map((a) => `${a.name}=${show(a.value)}`).join(", ")})`,
+      text: `${label}.${parsed.name}(${args.map((a) => `${a.name}=${show(a.value)}`).join(", ")})${withValue}`,
     };
-    if (name === "MultiSend") {
-      const inner = unpackMultiSend(parsed.args[0] as string).map((c) => decodeCall(c, ctx));
-      decoded.calls = inner;
-      decoded.touches = {
-        clusters: inner.flatMap((c) => c.touches.clusters),
-        nodes: inner.flatMap((c) => c.touches.nodes),
-        buckets: inner.flatMap((c) => c.touches.buckets),
-      };
-      decoded.text = `MultiSend of ${inner.length} call${inner.length === 1 ? "" : "s"}`;
-      decoded.warnings.push(...inner.flatMap((c) => c.warnings));
-    } else if (operation === "delegatecall") {
-      warnings.push(`a delegatecall to ${label}: it runs with the Safe's own storage and funds`);
-    }
-    return decoded;
   }
   warnings.push("unknown function: check the raw data");
   return {
@@ -208,7 +244,29 @@ export function decodeCall(
     function: null,
     args: [{ name: "data", type: "bytes", value: call.data }],
     touches: touchesOf([]),
-    text: `${known ?? to}: unknown call ${dataSlice(call.data, 0, Math.min(4, dataLength(call.data)))}…`,
+    text: `${known ?? to}: unknown call ${dataSlice(call.data, 0, Math.min(4, dataLength(call.data)))}…${withValue}`,
+  };
+}
+
+/** A Safe transaction decoded, with every reason not to sign or execute it. */
+export interface DecodedSafeTransaction extends DecodedCall {
+  /** Why it must not be signed nor executed (multiSend.ts's rule); empty when it may. */
+  problems: string[];
+}
+
+/**
+ * Decodes a stored Safe transaction: its call (a batch through the canonical MultiSendCallOnly
+ * unpacked), and its refund fields, a refund flagged among the warnings.
+ */
+export function decodeSafeTransaction(
+  tx: SafeTxFields & { value: string },
+  ctx: DecodeContext = {},
+): DecodedSafeTransaction {
+  const decoded = decodeCall({ to: tx.to, value: BigInt(tx.value), data: tx.data, operation: tx.operation }, ctx);
+  return {
+    ...decoded,
+    warnings: [...refundProblems(tx), ...decoded.warnings],
+    problems: safeTxProblems(tx, ctx),
   };
 }
 
@@ -221,20 +279,4 @@ export function decodeProposal(
     throw new Error("a proposal's targets, values and calldatas differ in length");
   }
   return p.targets.map((to, i) => decodeCall({ to, value: p.values[i], data: p.calldatas[i] }, ctx));
-}
-
-/** The calldata of `multiSend` for `calls` (the inverse of {unpackMultiSend}). */
-export function packMultiSend(calls: { operation?: number; to: string; value?: bigint; data: string }[]): string {
-  const coder = AbiCoder.defaultAbiCoder();
-  const parts = calls.map((c) => {
-    const data = getBytes(c.data);
-    return (
-      (c.operation ?? 0).toString(16).padStart(2, "0") +
-      getAddress(c.to).slice(2).toLowerCase() +
-      coder.encode(["uint256"], [c.value ?? 0n]).slice(2) +
-      coder.encode(["uint256"], [data.length]).slice(2) +
-      Buffer.from(data).toString("hex")
-    );
-  });
-  return MULTI_SEND.encodeFunctionData("multiSend", ["0x" + parts.join("")]);
 }

@@ -32,11 +32,15 @@ export async function safeFor(connection: SafeConnection, signer: string): Promi
   });
 }
 
-/** A Safe transaction of `calls` (one call, or a MultiSend batch), with the Safe's next nonce. */
+/**
+ * A Safe transaction of `calls` (one call, or a batch delegatecalled to MultiSendCallOnly, the only
+ * delegatecall a Safe owner here signs: see multiSend.ts), with the Safe's next nonce.
+ */
 export async function createSafeTransaction(kit: Safe, calls: SafeCall[]): Promise<SafeTransaction> {
   if (calls.length === 0) throw new Error("createSafeTransaction: no calls");
   return kit.createTransaction({
     transactions: calls.map((c) => ({ to: c.to, data: c.data, value: (c.value ?? 0n).toString() })),
+    onlyCalls: true,
   });
 }
 

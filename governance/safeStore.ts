@@ -389,7 +389,10 @@ export class SafeQueue {
   }
 }
 
-/** Safe transaction data for `calls` built by protocol-kit (MultiSend for several), at `nonce`. */
+/**
+ * Safe transaction data for `calls` built by protocol-kit, at `nonce`: several calls are a batch
+ * delegatecalled to MultiSendCallOnly (plain calls only), the one delegatecall multiSend.ts accepts.
+ */
 export async function buildSafeTxData(
   connection: SafeConnection,
   anyOwner: string,
@@ -399,6 +402,7 @@ export async function buildSafeTxData(
   const kit = await safeFor(connection, anyOwner);
   const tx = await kit.createTransaction({
     transactions: calls.map((c) => ({ to: c.to, data: c.data, value: (c.value ?? 0n).toString() })),
+    onlyCalls: true,
     options: { nonce },
   });
   const d = tx.data;

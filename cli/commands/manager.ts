@@ -2,11 +2,11 @@ import type { Command } from "commander";
 import { DEFAULT_CLUSTER_PARAMS as D } from "../../deploy/core";
 import * as build from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
-import { buildSafeTxData, signSafeTx } from "../../governance/safeStore";
+import { buildSafeTxData, safeTxHash, signSafeTx } from "../../governance/safeStore";
 import { parseAddress, parseHash, parseId, parseIds, parseUint, type Context } from "../context";
 import { CliError } from "../errors";
 import { coreEvents, print, send } from "../output";
-import { connectionFor, privateKeyOf, queueFor, storeFrom } from "../safeSupport";
+import { checkedSafeTx, connectionFor, privateKeyOf, queueFor, storeFrom } from "../safeSupport";
 import type { Runner } from "../main";
 
 interface Via {
@@ -49,6 +49,8 @@ async function carryOut(ctx: Context, action: build.ManagerAction, via: Via): Pr
       action.calls.map((c) => ({ to: c.target, data: c.data, value: c.value })),
       nonce,
     );
+    // What was built passes the rule every signer applies (a batch only through MultiSendCallOnly).
+    checkedSafeTx(ctx, "sign", safeTxHash(ctx.record.chainId, safe, data), data);
     const tx = await queue.propose(data, build.describe(action));
     await queue.addSignature(tx.safeTxHash, me, await signSafeTx(signer, ctx.record.chainId, safe, data));
     print(

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { decodeCall } from "../../governance/decode";
+import { decodeSafeTransaction } from "../../governance/decode";
 import { signSafeTx } from "../../governance/safeStore";
 import { parseAddress, parseHash, parseUint } from "../context";
 import { print } from "../output";
-import { connectionFor, privateKeyOf, queueFor, storeFrom } from "../safeSupport";
+import { checkedSafeTx, connectionFor, privateKeyOf, queueFor, storeFrom, trustOf } from "../safeSupport";
 import type { Runner } from "../main";
 
 /** Safe owners: the queue of a Safe in the shared signature store. */
@@ -17,25 +17,27 @@ export function registerSafe(program: Command, run: Runner): void {
   ).action(
     run(async (ctx, rawSafe: string, o: { store?: string }) => {
       const queue = queueFor(ctx, parseAddress("safe", rawSafe), storeFrom(o.store));
-      const rows = (await queue.list()).map((t) => ({
-        safeTxHash: t.safeTxHash,
-        nonce: t.data.nonce,
-        status: t.status,
-        confirmations: t.confirmations.length,
-        threshold: t.threshold,
-        title:
-          /^# (.*)$/m.exec(t.description ?? "")?.[1] ??
-          decodeCall({ ...t.data, value: BigInt(t.data.value) }, { contracts: ctx.record.contracts }).text,
-      }));
+      const rows = (await queue.list()).map((t) => {
+        const decoded = decodeSafeTransaction(t.data, trustOf(ctx));
+        return {
+          safeTxHash: t.safeTxHash,
+          nonce: t.data.nonce,
+          status: t.status,
+          confirmations: t.confirmations.length,
+          threshold: t.threshold,
+          title: /^# (.*)$/m.exec(t.description ?? "")?.[1] ?? decoded.text,
+          problems: decoded.problems,
+        };
+      });
       print(
         ctx,
         rows,
         rows.length === 0
           ? "no transactions"
-          : rows.map(
-              (r) =>
-                `${r.nonce}  ${r.status.padEnd(10)} ${r.confirmations}/${r.threshold}  ${r.safeTxHash}  ${r.title}`,
-            ),
+          : rows.flatMap((r) => [
+              `${r.nonce}  ${r.status.padEnd(10)} ${r.confirmations}/${r.threshold}  ${r.safeTxHash}  ${r.title}`,
+              ...r.problems.map((p) => `   ! DO NOT SIGN: ${p}`),
+            ]),
       );
     }),
   );
@@ -46,13 +48,14 @@ export function registerSafe(program: Command, run: Runner): void {
     run(async (ctx, rawSafe: string, rawHash: string, o: { store?: string }) => {
       const queue = queueFor(ctx, parseAddress("safe", rawSafe), storeFrom(o.store));
       const t = await queue.entry(parseHash("hash", rawHash));
-      const decoded = decodeCall({ ...t.data, value: BigInt(t.data.value) }, { contracts: ctx.record.contracts });
+      const decoded = decodeSafeTransaction(t.data, trustOf(ctx));
       const calls = decoded.calls ?? [decoded];
       print(ctx, { ...t, decoded }, [
         `Safe transaction ${t.safeTxHash} (nonce ${t.data.nonce}): ${t.status}, ${t.confirmations.length} of ${t.threshold}`,
         ...(t.description ? [`description: ${t.description.split("\n")[0]}`] : []),
         "calls:",
         ...calls.flatMap((c, i) => [`  ${i + 1}. ${c.text}`, ...c.warnings.map((w) => `     ! ${w}`)]),
+        ...decoded.problems.map((p) => `DO NOT SIGN: ${p}`),
         `confirmed by: ${t.confirmations.join(", ") || "nobody yet"}`,
       ]);
     }),
@@ -67,6 +70,9 @@ export function registerSafe(program: Command, run: Runner): void {
       const address = parseAddress("safe", rawSafe);
       const queue = queueFor(ctx, address, storeFrom(o.store));
       const t = await queue.entry(parseHash("hash", rawHash));
+      // Decoded first: what is signed is what the calldata does, and the rule may refuse it.
+      const decoded = checkedSafeTx(ctx, "sign", t.safeTxHash, t.data);
+      ctx.progress(`signing ${t.safeTxHash}: ${decoded.text}`);
       const signer = await ctx.signer();
       const me = await signer.getAddress();
       await queue.addSignature(t.safeTxHash, me, await signSafeTx(signer, ctx.record.chainId, address, t.data));
@@ -91,6 +97,7 @@ export function registerSafe(program: Command, run: Runner): void {
       const address = parseAddress("safe", rawSafe);
       const queue = queueFor(ctx, address, storeFrom(o.store));
       const hash = parseHash("hash", rawHash);
+      checkedSafeTx(ctx, "execute", hash, (await queue.entry(hash)).data);
       ctx.progress(`executing ${hash}…`);
       const tx = await queue.execute(connectionFor(ctx, address), privateKeyOf(await ctx.signer()), hash);
       print(ctx, { safeTxHash: hash, tx }, `executed: ${tx}`);

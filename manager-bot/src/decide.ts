@@ -214,12 +214,12 @@ export interface VerifyLine {
 /**
  * Recomputes the decision from an evidence document and compares it, action by action, with the
  * calls found on chain (a proposal's or a Safe transaction's): every report's signature and
- * validator, the aggregation, the planned actions, the evidence hash in the calldata, and the
- * calldata itself.
+ * validator, the aggregation, the planned actions, the evidence hash in the calldata, the calldata
+ * itself, and the value each call sends (the decided actions send none).
  */
 export function verifyDecision(
   doc: Record<string, unknown>,
-  onChain: { target: string; data: string }[],
+  onChain: { target: string; data: string; value: bigint }[],
 ): VerifyLine[] {
   const lines: VerifyLine[] = [];
   const s = snapshotOf(doc);
@@ -270,7 +270,16 @@ export function verifyDecision(
       (e) => getAddress(e.target) === getAddress(o.target) && e.data.toLowerCase() === o.data.toLowerCase(),
     );
     if (exact !== undefined) {
-      lines.push({ action: exact.title, ok: true, why: `matches the evidence (${hash})` });
+      const sends = (v: bigint) => (v === 0n ? "sends none" : `sends ${v} wei`);
+      lines.push(
+        o.value === exact.value
+          ? { action: exact.title, ok: true, why: `matches the evidence (${hash})` }
+          : {
+              action: exact.title,
+              ok: false,
+              why: `the call on chain ${sends(o.value)}, the decided action ${sends(exact.value)}`,
+            },
+      );
       continue;
     }
     const sameFunction = expected.find((e) => e.data.slice(0, 10) === o.data.slice(0, 10));

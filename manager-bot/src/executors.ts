@@ -1,6 +1,7 @@
 import { getAddress, type Signer } from "ethers";
 import {
   describe as describeAction,
+  formatActionKey,
   type ActionKind,
   parseActionKey,
   parseEvidence,
@@ -17,8 +18,9 @@ import {
   queueById,
   type GovernorLike,
 } from "../../governance/dao";
+import { safeTxProblems } from "../../governance/multiSend";
 import type { SafeConnection } from "../../governance/safe";
-import { buildSafeTxData, signSafeTx, type SafeQueue } from "../../governance/safeStore";
+import { buildSafeTxData, signSafeTx, type SafeQueue, type SafeTxData } from "../../governance/safeStore";
 import { IDDC__factory } from "../../typechain-types";
 import { failpoint } from "./failpoints";
 import { isRevert } from "./tx";
@@ -41,6 +43,30 @@ export interface Evidence {
 }
 
 const executorOf = (t: Target): Executor => t.kind;
+
+/**
+ * Refuses to sign or execute `data` when multiSend.ts's rule does (a delegatecall to anything but
+ * the canonical MultiSendCallOnly, here the connection's; a delegatecall inside a batch; a gas
+ * refund): the signature store is shared, and whoever writes to it could put such a transaction
+ * there under the bot's action key.
+ */
+function refuseUnsafe(
+  target: Extract<Target, { kind: "safe" }>,
+  data: SafeTxData,
+  refusal: (problems: string) => string,
+): void {
+  const multiSendCallOnly = target.connection.contractNetworks?.[String(target.chainId)]?.multiSendCallOnlyAddress;
+  const problems = safeTxProblems(data, {
+    chainId: target.chainId,
+    contracts: multiSendCallOnly === undefined ? {} : { MultiSendCallOnly: multiSendCallOnly },
+  });
+  if (problems.length > 0) throw new Error(refusal(problems.join("; ")));
+}
+
+/** Why the bot leaves a stored transaction alone, and what its owners do about it. */
+const storedRefusal = (verb: string, hash: string, safe: string, nonce: number) => (problems: string) =>
+  `the bot does not ${verb} the Safe transaction ${hash} of Safe ${safe}: ${problems}. Nobody should: ` +
+  `reject its nonce ${nonce} (\`ddc safe reject ${safe} ${nonce}\`), and the bot proposes the action again`;
 
 /** An action's record once the store knows of its step (a crash point for the fault tests). */
 function recorded(record: ActionRecord): ActionRecord {
@@ -97,6 +123,7 @@ export async function carryOut(
         // now, if it is an owner. One another owner signed already is theirs to complete.
         const entry = await target.queue.entry(live.safeTxHash);
         if (Object.keys(entry.signatures).length === 0 && (await isOwner())) {
+          refuseUnsafe(target, entry.data, storedRefusal("sign", live.safeTxHash, target.queue.safe, entry.data.nonce));
           const signature = await signSafeTx(target.bot, target.chainId, target.queue.safe, entry.data);
           await target.queue.addSignature(live.safeTxHash, bot, signature);
         }
@@ -119,6 +146,13 @@ export async function carryOut(
         target.botKey,
         action.calls.map((x) => ({ to: x.target, data: x.data, value: x.value })),
         await target.queue.nextNonce(),
+      );
+      refuseUnsafe(
+        target,
+        data,
+        (problems) =>
+          `the Safe transaction built for ${formatActionKey(action.key)} is refused: ${problems}. ` +
+          "check the deployment record's MultiSendCallOnly: it is the one a batch goes through",
       );
       const tx = await target.queue.propose(data, describeAction(action));
       await target.queue.addSignature(
@@ -269,6 +303,7 @@ async function keepOne(
   } else if (target.kind === "safe") {
     const entry = await target.queue.entry(ref);
     if (entry.status === "executable") {
+      refuseUnsafe(target, entry.data, storedRefusal("execute", ref, target.queue.safe, entry.data.nonce));
       await target.queue.executeWith(target.bot, ref);
       failpoint("keeper-sent");
       return store.advance(a.cluster, a.era, a.kind, "executed");

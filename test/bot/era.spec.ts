@@ -99,7 +99,11 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const created = (await f.system.governor.queryFilter(f.system.governor.filters.ProposalCreated())).find(
       (e) => e.args.proposalId === proposalId,
     )!;
-    const onChain = created.args.targets.map((target, i) => ({ target, data: created.args.calldatas[i] }));
+    const onChain = created.args.targets.map((target, i) => ({
+      target,
+      data: created.args.calldatas[i],
+      value: created.args[3][i], // `values` by index: the name is also an Array method
+    }));
     expect(verifyDecision(JSON.parse(decision.json), onChain).every((l) => l.ok)).to.equal(true);
     await time.increase(f.params.governance.votingDelay + 1);
     for (const v of f.voters) await f.system.governor.connect(v).castVote(proposalId, 1);

@@ -4,6 +4,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { createSafe } from "../../deploy/safe";
 import { describe as describeAction, distribution, toProposal } from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
+import { packMultiSend } from "../../governance/decode";
 import { SafeQueue, buildSafeTxData, signSafeTx } from "../../governance/safeStore";
 import { carryOut, keep, type Target } from "../../manager-bot/src/executors";
 import { buildCluster, bySafe, daoClusterFixture, systemFixture } from "../helpers/system";
@@ -202,6 +203,79 @@ describe("manager bot: executors and the keeper", function () {
       expect(record).to.deep.include({ state: "awaiting-signatures", ref: stored.safeTxHash });
       expect((await queue.entry(stored.safeTxHash)).confirmations).to.deep.equal([wallet(1).address]);
       expect(await queue.list()).to.have.length(1);
+    });
+
+    it("does not sign a transaction stored under its action key that the Safe rule refuses: a foreign delegatecall, a gas refund", async function () {
+      const { targetFor, action, chainId, safe, f } = await loadFixture(safeCluster);
+      const calls = action.calls.map((c) => ({ to: c.target, data: c.data, value: c.value }));
+      const takeover =
+        "which is not the canonical MultiSendCallOnly " +
+        `(it is ${f.system.safe.MultiSendCallOnly}): it runs that contract's code with the Safe's own storage ` +
+        "and funds, and can take over the Safe";
+      const cases = [
+        {
+          change: { to: f.system.safe.MultiSend, operation: 1 as const, data: packMultiSend(calls) },
+          problem: `a delegatecall to ${f.system.safe.MultiSend}, ${takeover}`,
+        },
+        {
+          change: { refundReceiver: f.stranger.address },
+          problem: `a gas refund: refundReceiver is ${f.stranger.address}, not the zero address (the Safe would pay it out of its own funds)`,
+        },
+      ];
+      for (const { change, problem } of cases) {
+        // Anyone who writes to the shared store can put a transaction there under the action's key.
+        const queue = new SafeQueue(ethers.provider, chainId, safe, tempSignatureStore());
+        const honest = await buildSafeTxData(
+          f.safeConnection(safe),
+          wallet(1).privateKey,
+          calls,
+          await queue.nextNonce(),
+        );
+        const stored = await queue.propose({ ...honest, ...change }, describeAction(action));
+        const s = store();
+        await expect(carryOut(s, { ...targetFor(1), queue } as Target, action, EVIDENCE)).to.be.rejectedWith(
+          `the bot does not sign the Safe transaction ${stored.safeTxHash} of Safe ${safe}: ${problem}. ` +
+            `Nobody should: reject its nonce ${honest.nonce} (\`ddc safe reject ${safe} ${honest.nonce}\`), ` +
+            "and the bot proposes the action again",
+        );
+        expect((await queue.entry(stored.safeTxHash)).confirmations).to.deep.equal([]);
+        expect(s.open().map((a) => a.state)).to.deep.equal(["decided"]);
+      }
+    });
+
+    it("does not execute a transaction the Safe rule refuses, whoever signed it", async function () {
+      const { targetFor, action, chainId, safe, f } = await loadFixture(safeCluster);
+      const queue = new SafeQueue(ethers.provider, chainId, safe, tempSignatureStore());
+      const target = { ...targetFor(1), queue } as Target & { kind: "safe" };
+      const calls = action.calls.map((c) => ({ to: c.target, data: c.data, value: c.value }));
+      const honest = await buildSafeTxData(
+        f.safeConnection(safe),
+        wallet(1).privateKey,
+        calls,
+        await queue.nextNonce(),
+      );
+      const stored = await queue.propose({ ...honest, gasPrice: "1" }, describeAction(action));
+      // Two other owners signed it elsewhere: the bot adopts the action as awaiting signatures...
+      for (const i of [2, 3]) {
+        await queue.addSignature(
+          stored.safeTxHash,
+          wallet(i).address,
+          await signSafeTx(wallet(i), chainId, safe, stored.data),
+        );
+      }
+      const s = store();
+      expect(await carryOut(s, target, action, EVIDENCE)).to.deep.include({
+        state: "awaiting-signatures",
+        ref: stored.safeTxHash,
+      });
+      expect((await queue.entry(stored.safeTxHash)).status).to.equal("executable");
+      // ...and its keeper refuses to execute it.
+      await expect(keep(s, target, now)).to.be.rejectedWith(
+        `the bot does not execute the Safe transaction ${stored.safeTxHash} of Safe ${safe}: ` +
+          "a gas refund: gasPrice is 1, not 0 (the Safe would pay it out of its own funds)",
+      );
+      expect(await queue.wasExecuted(stored.safeTxHash)).to.equal(false);
+      expect((await queue.entry(stored.safeTxHash)).status).to.equal("executable");
     });
 
     it("a bot that is not an owner is refused before anything is stored", async function () {

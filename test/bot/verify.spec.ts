@@ -144,6 +144,22 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
     expect(verifyDecision(JSON.parse(d.json), usage.calls).map((l) => l.ok)).to.not.include(false);
   });
 
+  it("a call that sends a value the decided action does not ask for is a mismatch", async function () {
+    const s = await snapshot(getAddress("0x00000000000000000000000000000000000c0de1"), 31337);
+    const d = decideEra(s);
+    if (!d.decided) throw new Error("undecided");
+    const doc = JSON.parse(d.json) as Record<string, unknown>;
+    const calls = d.actions.flatMap((a) => a.calls);
+    expect(calls.map((c) => c.value)).to.deep.equal([0n, 0n, 0n]);
+    for (const [i, action] of d.actions.entries()) {
+      const paid = calls.map((c, k) => (k === i ? { ...c, value: 1n } : c));
+      const lines = verifyDecision(doc, paid);
+      expect(lines.filter((l) => !l.ok)).to.deep.equal([
+        { action: action.title, ok: false, why: "the call on chain sends 1 wei, the decided action sends none" },
+      ]);
+    }
+  });
+
   it("verify passes on the real proposal and fails, saying where, on a tampered one or tampered evidence", async function () {
     const f = await loadFixture(daoClusterFixture);
     const { chainId } = await ethers.provider.getNetwork();
@@ -155,7 +171,11 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
     const created = (await f.system.governor.queryFilter(f.system.governor.filters.ProposalCreated())).find(
       (e) => e.args.proposalId === id,
     )!;
-    const onChain = created.args.targets.map((target, i) => ({ target, data: created.args.calldatas[i] }));
+    const onChain = created.args.targets.map((target, i) => ({
+      target,
+      data: created.args.calldatas[i],
+      value: created.args[3][i], // `values` by index: the name is also an Array method
+    }));
     const doc = JSON.parse(d.json) as Record<string, unknown>;
     const real = verifyDecision(doc, onChain);
     expect(real.filter((l) => !l.ok)).to.deep.equal([]);
@@ -164,7 +184,7 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
     // A proposal whose calldata names no ineligible node: it is not what the evidence leads to.
     const forgedData = f.system.ddc.interface.encodeFunctionData("clusterDistributeRevenues", [1, 4, [], d.hash]);
     expect(forgedData).to.not.equal(distribution.calls[0].data);
-    const bad = verifyDecision(doc, [{ target: f.core, data: forgedData }]);
+    const bad = verifyDecision(doc, [{ target: f.core, data: forgedData, value: 0n }]);
     expect(bad.at(-1)).to.deep.equal({
       action: distribution.title,
       ok: false,

@@ -3,13 +3,22 @@ import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { JsonRpcProvider, Wallet, encryptKeystoreJson } from "ethers";
+import { ContractFactory, JsonRpcProvider, Wallet, encryptKeystoreJson } from "ethers";
 import { toProposal } from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
-import { decideEra } from "../../manager-bot/src/decide";
-import { signReport } from "../../manager-bot/src/report";
+import { packMultiSend } from "../../governance/decode";
+import {
+  DirectorySignatureStore,
+  SafeQueue,
+  buildSafeTxData,
+  signSafeTx,
+  type SafeTxData,
+} from "../../governance/safeStore";
+import { decideEra, type EraDecision } from "../../manager-bot/src/decide";
+import { signReport, type ReportBody } from "../../manager-bot/src/report";
 import { DDCGovernor__factory } from "../../typechain-types";
-import { readRecord } from "../../deploy/record";
+import { readRecord, type DeploymentRecord } from "../../deploy/record";
+import { SAFE_CONTRACT_NAMES, contractNetworks, safeArtifact, type SafeSingletons } from "../../deploy/safe";
 import { freePort, startNode, type LocalNode } from "../helpers/localNode";
 import { devAccount, tempDir } from "../helpers/temp";
 
@@ -278,16 +287,25 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     expect(rejection.nonce).to.equal(2);
   });
 
-  it("verify: a proposal matches its evidence; edited evidence does not", async function () {
+  /**
+   * An era of `cluster` decided from three validators' reports (node 3 failing, `buckets` measured),
+   * its evidence written to `file`.
+   */
+  async function decided(
+    provider: JsonRpcProvider,
+    cluster: number,
+    era: number,
+    buckets: ReportBody["buckets"],
+    file: string,
+  ): Promise<Extract<EraDecision, { decided: true }>> {
     const record = readRecord(join(dir, "localhost.json"))!;
-    const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
     const core = record.contracts.DDCCore;
     const reporters = [41, 42, 43].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
     const reports = await Promise.all(
       reporters.map((w, i) =>
         signReport(w, record.chainId, core, {
-          cluster: 1,
-          era: 2,
+          cluster,
+          era,
           nodes: [1, 3].map((n) => ({
             node: n,
             availabilityBps: 10_000,
@@ -295,15 +313,15 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
             retrievable: true,
             score: n === 3 ? [100, 9500, 200][i] : 9900,
           })),
-          buckets: [],
+          buckets,
         }),
       ),
     );
     const decision = decideEra({
       chainId: record.chainId,
       core,
-      cluster: 1,
-      era: 2,
+      cluster,
+      era,
       snapshotBlock: await provider.getBlockNumber(),
       validators: reporters.map((w) => w.address),
       reports,
@@ -321,8 +339,15 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
       previousEvidence: [],
     });
     if (!decision.decided) throw new Error("undecided");
-    const file = join(dir, "evidence.json");
     writeFileSync(file, decision.json);
+    return decision;
+  }
+
+  it("verify: a proposal matches its evidence; edited evidence does not", async function () {
+    const record = readRecord(join(dir, "localhost.json"))!;
+    const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
+    const file = join(dir, "evidence.json");
+    const decision = await decided(provider, 1, 2, [], file);
     const governor = DDCGovernor__factory.connect(
       record.contracts.DDCGovernor,
       new Wallet(account(4).privateKey, provider),
@@ -340,6 +365,174 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     expect(bad.code).to.equal(1);
     expect(bad.stdout).to.include("FAIL");
     expect(bad.stdout.trim().endsWith("NOT verified")).to.equal(true);
+  });
+
+  describe("a Safe transaction: only a batch through the canonical MultiSendCallOnly, no refund, no unasked value", function () {
+    const file = join(dir, "safe-evidence.json");
+    const takeover = "it runs that contract's code with the Safe's own storage and funds, and can take over the Safe";
+    let record: DeploymentRecord;
+    let safe: string;
+    let decision: Extract<EraDecision, { decided: true }>;
+    /** safeTxHash by case: the canonical batch, and variants of it put in the store as anyone could. */
+    const hash: Record<string, string> = {};
+    /** What the rule says of each variant. */
+    let problem: Record<string, string>;
+
+    before(async function () {
+      record = readRecord(join(dir, "localhost.json"))!;
+      safe = record.contracts.DemoOperationsSafe;
+      const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
+      decision = await decided(provider, 2, 5, [{ bucket: 2, measuredBytes: String(3n << 30n) }], file);
+      const calls = decision.actions
+        .flatMap((a) => a.calls)
+        .map((c) => ({ to: c.target, data: c.data, value: c.value }));
+      expect(decision.actions.map((a) => a.key.kind)).to.deep.equal(["usage-report", "distribution"]);
+      // The batch the project's own builder makes (protocol-kit, the record's Safe contracts).
+      const singletons = Object.fromEntries(SAFE_CONTRACT_NAMES.map((n) => [n, record.contracts[n]])) as SafeSingletons;
+      const connection = {
+        provider: node.url,
+        safeAddress: safe,
+        contractNetworks: contractNetworks(record.chainId, singletons),
+      };
+      const queue = new SafeQueue(provider, record.chainId, safe, new DirectorySignatureStore(store));
+      const canonical = await buildSafeTxData(connection, account(1).privateKey, calls, await queue.nextNonce());
+      expect([canonical.to, canonical.operation]).to.deep.equal([record.contracts.MultiSendCallOnly, 1]);
+      // The same audited MultiSendCallOnly, deployed again at another address.
+      const { abi, bytecode } = safeArtifact("MultiSendCallOnly");
+      const deployer = new Wallet(account(0).privateKey, provider);
+      const again = await new ContractFactory(abi as never[], bytecode, deployer).deploy();
+      await again.waitForDeployment();
+      const elsewhere = await again.getAddress();
+      const stranger = account(18).address;
+      const [usage, distribution] = calls;
+      const variants: Record<string, Partial<SafeTxData>> = {
+        canonical: {},
+        multiSend: { to: record.contracts.MultiSend },
+        elsewhere: { to: elsewhere },
+        gasPrice: { gasPrice: "1" },
+        baseGas: { baseGas: "50000" },
+        gasToken: { gasToken: record.contracts.PaymentToken },
+        refundReceiver: { refundReceiver: stranger },
+        value: { to: distribution.to, data: distribution.data, operation: 0, value: "1" },
+        innerValue: { data: packMultiSend([{ ...usage, value: 1n }, distribution]) },
+        batchValue: { value: "1" },
+      };
+      for (const [name, change] of Object.entries(variants)) {
+        const tx = await queue.propose({ ...canonical, ...change, nonce: await queue.nextNonce() }, `# ${name}`);
+        hash[name] = tx.safeTxHash;
+      }
+      provider.destroy();
+      const refund = (field: string, value: string, zero: string) =>
+        `a gas refund: ${field} is ${value}, not ${zero} (the Safe would pay it out of its own funds)`;
+      problem = {
+        multiSend:
+          `a delegatecall to ${record.contracts.MultiSend} (MultiSend), which is not the canonical ` +
+          `MultiSendCallOnly (it is ${record.contracts.MultiSendCallOnly}): ${takeover}`,
+        elsewhere:
+          `a delegatecall to ${elsewhere}, which is not the canonical MultiSendCallOnly ` +
+          `(it is ${record.contracts.MultiSendCallOnly}): ${takeover}`,
+        gasPrice: refund("gasPrice", "1", "0"),
+        baseGas: refund("baseGas", "50000", "0"),
+        gasToken: refund("gasToken", record.contracts.PaymentToken, "the zero address"),
+        refundReceiver: refund("refundReceiver", stranger, "the zero address"),
+      };
+    });
+
+    it("refuses to sign a delegatecall to anything but the canonical MultiSendCallOnly, and a gas refund (each field)", async function () {
+      const refused = Object.keys(problem);
+      const results = await Promise.all(
+        refused.map((name) => ddc(["safe", "sign", safe, hash[name], "--store", store], 2)),
+      );
+      for (const [i, name] of refused.entries()) {
+        const r = results[i];
+        expect(r.code, `${name}: ${r.stdout}`).to.equal(1);
+        expect(r.stderr, name).to.include(
+          `error: refusing to sign the Safe transaction ${hash[name]}: ${problem[name]}\n`,
+        );
+        expect(r.stderr, name).to.match(/hint: nobody should sign or execute it: `ddc safe reject <safe> \d+`/);
+      }
+      const list = await json<{ safeTxHash: string; confirmations: number; problems: string[] }[]>([
+        "safe",
+        "list",
+        safe,
+        "--store",
+        store,
+      ]);
+      for (const name of refused) {
+        expect(
+          list.find((t) => t.safeTxHash === hash[name]),
+          name,
+        ).to.deep.include({
+          confirmations: 0,
+          problems: [problem[name]],
+        });
+      }
+      // Shown to the owners as what it is: a delegatecall, not a batch of the decided calls.
+      const shown = await ddc(["safe", "show", safe, hash.multiSend, "--store", store]);
+      expect(shown.stdout).to.include(
+        `  1. DANGEROUS delegatecall to ${record.contracts.MultiSend}: MultiSend.multiSend(a batch, not unpacked)\n`,
+      );
+      expect(shown.stdout).to.include(`DO NOT SIGN: ${problem.multiSend}\n`);
+    });
+
+    it("refuses to execute what it refuses to sign, whoever signed it", async function () {
+      const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
+      const queue = new SafeQueue(provider, record.chainId, safe, new DirectorySignatureStore(store));
+      const { data } = await queue.entry(hash.refundReceiver);
+      for (const i of [1, 3]) {
+        await queue.addSignature(
+          hash.refundReceiver,
+          account(i).address,
+          await signSafeTx(account(i), record.chainId, safe, data),
+        );
+      }
+      provider.destroy();
+      const r = await ddc(["safe", "execute", safe, hash.refundReceiver, "--store", store], 3);
+      expect(r.code).to.equal(1);
+      expect(r.stderr).to.include(
+        `error: refusing to execute the Safe transaction ${hash.refundReceiver}: ${problem.refundReceiver}\n`,
+      );
+    });
+
+    it("signs the canonical batch, after decoding it", async function () {
+      const shown = await ddc(["safe", "show", safe, hash.canonical, "--store", store]);
+      expect(shown.stdout).to.match(
+        /calls:\n {2}1\. DDCCore\.clusterReportUsage\(cluster=2, era=5, .*\n {2}2\. DDCCore\.clusterDistributeRevenues\(cluster=2, era=5, /,
+      );
+      expect(shown.stdout).to.not.include("!");
+      const signed = await ddc(["--json", "safe", "sign", safe, hash.canonical, "--store", store], 2);
+      expect(signed.code, signed.stderr).to.equal(0);
+      expect(JSON.parse(signed.stdout)).to.deep.include({ signedBy: account(2).address, confirmations: 1 });
+      expect(signed.stderr).to.include(`signing ${hash.canonical}: MultiSendCallOnly batch of 2 calls`);
+    });
+
+    it("verify: the canonical batch matches its evidence; a foreign delegatecall, a refund or an unasked value is NOT verified", async function () {
+      const names = Object.keys(hash);
+      const results = await Promise.all(
+        names.map((name) => ddc(["verify", hash[name], "--safe", safe, "--store", store, "--evidence", file])),
+      );
+      const out = Object.fromEntries(names.map((name, i) => [name, results[i]]));
+      expect(out.canonical.code, out.canonical.stdout + out.canonical.stderr).to.equal(0);
+      for (const title of decision.actions.map((a) => a.title)) {
+        expect(out.canonical.stdout).to.include(`ok    ${title}: matches the evidence (${decision.hash})`);
+      }
+      expect(out.canonical.stdout.trim().endsWith("\nverified")).to.equal(true);
+      const [usage, distribution] = decision.actions.map((a) => a.title);
+      const fails: Record<string, string> = {
+        ...Object.fromEntries(Object.entries(problem).map(([name, p]) => [name, `Safe transaction: ${p}`])),
+        value: `${distribution}: the call on chain sends 1 wei, the decided action sends none`,
+        innerValue: `${usage}: the call on chain sends 1 wei, the decided action sends none`,
+        batchValue: "Safe transaction: the batch carries 1 wei: the decided actions send none",
+      };
+      for (const [name, line] of Object.entries(fails)) {
+        const r = out[name];
+        expect(r.code, `${name}: ${r.stderr}`).to.equal(1);
+        expect(r.stdout, name).to.include(`FAIL  ${line}\n`);
+        expect(r.stdout.trim().endsWith("NOT verified"), name).to.equal(true);
+      }
+      // A delegatecall that is not the canonical batch is not unpacked: none of its calls is read as decided.
+      for (const name of ["multiSend", "elsewhere"]) expect(out[name].stdout).to.not.include("matches the evidence");
+    });
   });
 
   describe("wrong inputs print a clear error and exit non-zero", function () {

@@ -2,14 +2,21 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import * as build from "../../governance/actions";
 import { IDDC__factory } from "../../typechain-types";
-import { decodeCall, decodeProposal, packMultiSend, unpackMultiSend } from "../../governance/decode";
+import {
+  decodeCall,
+  decodeProposal,
+  decodeSafeTransaction,
+  packMultiSend,
+  unpackMultiSend,
+} from "../../governance/decode";
 
 const CORE = ethers.getAddress("0x00000000000000000000000000000000000c0de1");
 const TIMELOCK = ethers.getAddress("0x0000000000000000000000000000000000071111");
 const MULTISEND = ethers.getAddress("0x000000000000000000000000000000000000a5a5");
+const CALL_ONLY = ethers.getAddress("0x000000000000000000000000000000000000ca11");
 const BOT = ethers.getAddress("0x00000000000000000000000000000000000b0b0b");
 const EVIDENCE = ethers.id("evidence");
-const CONTRACTS = { DDCCore: CORE, TimelockController: TIMELOCK, MultiSend: MULTISEND };
+const CONTRACTS = { DDCCore: CORE, TimelockController: TIMELOCK, MultiSend: MULTISEND, MultiSendCallOnly: CALL_ONLY };
 
 /** Every builder, with the function and arguments its single or several calls must decode to. */
 const cases: {
@@ -175,22 +182,106 @@ describe("governance: action builders and decoders", function () {
     expect(unknown.warnings).to.deep.equal(["unknown function: check the raw data"]);
   });
 
-  it("unpacks a MultiSend batch (a Safe transaction) into its calls, and flags delegatecalls inside", function () {
+  it("unpacks a batch through the canonical MultiSendCallOnly (a Safe transaction) into its calls", function () {
     const a = build.operators(CORE, { cluster: 3n, add: [BOT] }).calls[0];
     const b = build.distribution(CORE, { cluster: 3n, era: 1n, ineligible: [2n], evidenceHash: EVIDENCE }).calls[0];
     const data = packMultiSend([
       { to: a.target, data: a.data },
       { to: b.target, data: b.data, value: 0n },
     ]);
-    const d = decodeCall({ to: MULTISEND, data, operation: 1 }, { contracts: CONTRACTS });
-    expect(d.text).to.equal("MultiSend of 2 calls");
+    const d = decodeCall({ to: CALL_ONLY, data, operation: 1 }, { contracts: CONTRACTS });
+    expect(d.text).to.equal("MultiSendCallOnly batch of 2 calls");
     expect(d.calls!.map((c) => c.function)).to.deep.equal(["clusterSetOperator", "clusterDistributeRevenues"]);
     expect(d.touches).to.deep.equal({ clusters: [3n, 3n], nodes: [2n], buckets: [] });
     expect(d.warnings).to.deep.equal([]);
-    const sneaky = packMultiSend([{ to: BOT, data: a.data, operation: 1 }]);
-    const s = decodeCall({ to: MULTISEND, data: sneaky, operation: 1 }, { contracts: CONTRACTS });
-    expect(s.warnings).to.include(`the target ${BOT} is not a contract of this deployment`);
-    expect(s.warnings.some((w) => w.startsWith("a delegatecall to"))).to.equal(true);
+    // Without the record's, Safe's own MultiSendCallOnly on the chain (here Ethereum's, of Safe 1.5.0).
+    const mainnet = ethers.getAddress("0xA83c336B20401Af773B6219BA5027174338D1836");
+    const m = decodeCall({ to: mainnet, data, operation: 1 }, { chainId: 1, contracts: { DDCCore: CORE } });
+    expect([m.text, m.warnings]).to.deep.equal(["MultiSendCallOnly batch of 2 calls", []]);
+  });
+
+  it("decodes a delegatecall to anything but the canonical MultiSendCallOnly as a danger, never as a batch", function () {
+    const a = build.operators(CORE, { cluster: 3n, add: [BOT] }).calls[0];
+    const data = packMultiSend([{ to: a.target, data: a.data }]);
+    const takeover = "it runs that contract's code with the Safe's own storage and funds, and can take over the Safe";
+    for (const [to, name] of [
+      [MULTISEND, " (MultiSend)"],
+      [BOT, ""],
+    ]) {
+      const d = decodeCall({ to, data, operation: 1 }, { contracts: CONTRACTS });
+      expect(d.calls, to).to.equal(undefined);
+      expect(d.touches).to.deep.equal({ clusters: [], nodes: [], buckets: [] });
+      expect(d.operation).to.equal("delegatecall");
+      expect(d.text).to.match(new RegExp(`^DANGEROUS delegatecall to ${to}: .*multiSend\\(a batch, not unpacked\\)$`));
+      expect(d.warnings[0]).to.equal(
+        `a delegatecall to ${to}${name}, which is not the canonical MultiSendCallOnly (it is ${CALL_ONLY}): ${takeover}`,
+      );
+    }
+    // Any function, or none at all (the target's fallback runs).
+    const core = decodeCall({ to: CORE, data: a.data, operation: 1 }, { contracts: CONTRACTS });
+    expect(core.text).to.equal(
+      `DANGEROUS delegatecall to ${CORE}: DDCCore.clusterSetOperator(cluster=3, operator=${BOT}, enabled=true)`,
+    );
+    const empty = decodeCall({ to: BOT, data: "0x", operation: 1 }, { contracts: CONTRACTS });
+    expect(empty.text).to.equal(`DANGEROUS delegatecall to ${BOT}: its fallback (no calldata)`);
+    expect(empty.warnings[0]).to.match(new RegExp(`^a delegatecall to ${BOT}, which is not the canonical`));
+    // With no deployment record and no Safe deployment on the chain, no delegatecall is a batch.
+    const local = decodeCall({ to: CALL_ONLY, data, operation: 1 }, { chainId: 31337 });
+    expect([local.calls, local.warnings[0]]).to.deep.equal([
+      undefined,
+      `a delegatecall to ${CALL_ONLY}, which is not the canonical MultiSendCallOnly (none is known for chain 31337): ${takeover}`,
+    ]);
+    // A multiSend by a plain call is not the Safe's batch either.
+    const plain = decodeCall({ to: CALL_ONLY, data }, { contracts: CONTRACTS });
+    expect([plain.calls, plain.warnings]).to.deep.equal([
+      undefined,
+      [`multiSend by a plain call: its calls would be made by ${CALL_ONLY}, not by the caller (not unpacked)`],
+    ]);
+  });
+
+  it("flags a delegatecall inside the canonical batch, and a call the batch sends to the Safe itself", function () {
+    const a = build.operators(CORE, { cluster: 3n, add: [BOT] }).calls[0];
+    const sneaky = packMultiSend([
+      { to: a.target, data: a.data },
+      { to: BOT, data: a.data, operation: 1 },
+      { to: ethers.ZeroAddress, data: "0x" },
+    ]);
+    const s = decodeCall({ to: CALL_ONLY, data: sneaky, operation: 1 }, { contracts: CONTRACTS });
+    expect(s.calls!.map((c) => c.operation)).to.deep.equal(["call", "delegatecall", "call"]);
+    expect(s.calls![1].text).to.equal(
+      `DANGEROUS delegatecall to ${BOT}: DDCCore.clusterSetOperator(cluster=3, operator=${BOT}, enabled=true)`,
+    );
+    expect(s.warnings).to.deep.equal([
+      `call 2 of the batch is a delegatecall to ${BOT}: a batch holds plain calls only (MultiSendCallOnly reverts it)`,
+      `the target ${BOT} is not a contract of this deployment`,
+      "to the zero address: the batch sends this call to the Safe itself",
+    ]);
+  });
+
+  it("decodes a Safe transaction with its refund fields and value: a refund and a value are flagged", function () {
+    const b = build.distribution(CORE, { cluster: 3n, era: 1n, ineligible: [], evidenceHash: EVIDENCE }).calls[0];
+    const tx = {
+      to: CORE,
+      value: "0",
+      data: b.data,
+      operation: 0,
+      baseGas: "0",
+      gasPrice: "0",
+      gasToken: ethers.ZeroAddress,
+      refundReceiver: ethers.ZeroAddress,
+    };
+    const honest = decodeSafeTransaction(tx, { contracts: CONTRACTS });
+    expect([honest.problems, honest.warnings]).to.deep.equal([[], []]);
+    const refund = decodeSafeTransaction({ ...tx, gasPrice: "3", refundReceiver: BOT }, { contracts: CONTRACTS });
+    expect(refund.problems).to.deep.equal([
+      "a gas refund: gasPrice is 3, not 0 (the Safe would pay it out of its own funds)",
+      `a gas refund: refundReceiver is ${BOT}, not the zero address (the Safe would pay it out of its own funds)`,
+    ]);
+    expect(refund.warnings).to.deep.equal(refund.problems);
+    const paid = decodeSafeTransaction({ ...tx, value: "5" }, { contracts: CONTRACTS });
+    expect(paid.problems).to.deep.equal([]);
+    expect(paid.warnings).to.deep.equal(["it sends 5 wei"]);
+    expect(paid.text).to.match(/^DDCCore\.clusterDistributeRevenues\(.*\) with 5 wei$/);
   });
 
   it("refuses malformed input with the reason", function () {

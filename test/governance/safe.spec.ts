@@ -1,8 +1,10 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { Contract } from "ethers";
+import { Contract, concat, zeroPadValue } from "ethers";
 import { createSafe, safeArtifact, safeConfig } from "../../deploy/safe";
+import { decodeCall, packMultiSend } from "../../governance/decode";
+import { safeTxProblems } from "../../governance/multiSend";
 import { createSafeTransaction, executeSafeTransaction, safeFor, signSafeTransaction } from "../../governance/safe";
 import { USD } from "../helpers/fixtures";
 import { buildCluster, bySafe, systemFixture, type SystemFixture } from "../helpers/system";
@@ -133,5 +135,49 @@ describe("a Safe-managed cluster (Safe 1.5, protocol-kit)", function () {
     expect(await f.token.balanceOf(f.opsSafe)).to.equal(fee);
     expect(fee).to.be.greaterThan(0n);
     expect(fee).to.be.lessThan(1000n * USD);
+  });
+
+  it("a batch through the plain MultiSend can hide a delegatecall that takes the Safe over: decoded as that danger, never unpacked", async function () {
+    const f = await loadFixture(safeClusterFixture);
+    await acceptBySafe(f);
+    const ddc = f.system.ddc;
+    const connection = f.safeConnection(f.opsSafe);
+    // Code that writes slot 0 of whoever runs it: in a Safe proxy, the singleton it runs.
+    // PUSH20 <attacker> PUSH1 0 SSTORE STOP, behind a constructor that returns it.
+    const attacker = f.stranger.address;
+    const runtime = concat(["0x73", attacker, "0x60005500"]);
+    const sent = await f.stranger.sendTransaction({ data: concat(["0x6019600c60003960196000f3", runtime]) });
+    const takeover = (await sent.wait())!.contractAddress!;
+    expect(await ethers.provider.getCode(takeover)).to.equal(runtime.toLowerCase());
+    // What a signer is shown: an honest-looking distribution, then the delegatecall.
+    const era = (await ddc.clusterEra(f.cluster)).era - 1n;
+    const honest = ddc.interface.encodeFunctionData("clusterDistributeRevenues", [f.cluster, era, [], EVIDENCE]);
+    const batch = packMultiSend([
+      { to: await ddc.getAddress(), data: honest },
+      { to: takeover, data: "0x", operation: 1 },
+    ]);
+    const plainMultiSend = f.system.safe.MultiSend;
+    const decoded = decodeCall({ to: plainMultiSend, data: batch, operation: 1 }, { contracts: f.system.contracts });
+    expect(decoded.calls).to.equal(undefined);
+    expect(decoded.text).to.equal(
+      `DANGEROUS delegatecall to ${plainMultiSend}: MultiSend.multiSend(a batch, not unpacked)`,
+    );
+    expect(decoded.warnings[0]).to.equal(
+      `a delegatecall to ${plainMultiSend} (MultiSend), which is not the canonical MultiSendCallOnly ` +
+        `(it is ${f.system.safe.MultiSendCallOnly}): it runs that contract's code with the Safe's own storage ` +
+        "and funds, and can take over the Safe",
+    );
+    // Signed anyway (protocol-kit signs what it is given), it does what the warning says.
+    let tx = await createSafeTransaction(await safeFor(connection, f.guardians[0].address), [
+      { to: plainMultiSend, data: batch },
+    ]);
+    tx.data.operation = 1;
+    expect(safeTxProblems({ ...tx.data, operation: 1 }, { contracts: f.system.contracts })).to.deep.equal([
+      decoded.warnings[0],
+    ]);
+    for (const g of f.guardians.slice(0, 2)) tx = await signSafeTransaction(connection, g.address, tx);
+    await executeSafeTransaction(connection, f.guardians[0].address, tx);
+    expect(await ethers.provider.getStorage(f.opsSafe, 0)).to.equal(zeroPadValue(attacker, 32).toLowerCase());
+    expect((await ddc.clusterRevenue(f.cluster)).nextEra).to.equal(era + 1n);
   });
 });

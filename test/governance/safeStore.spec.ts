@@ -4,9 +4,11 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { createSafe } from "../../deploy/safe";
+import { ContractFactory } from "ethers";
+import { createSafe, safeArtifact } from "../../deploy/safe";
 import { distribution, operators } from "../../governance/actions";
-import { decodeCall } from "../../governance/decode";
+import { decodeCall, decodeSafeTransaction } from "../../governance/decode";
+import { safeTxProblems } from "../../governance/multiSend";
 import { createSignatureServer, HttpSignatureStore } from "../../governance/safeServer";
 import {
   SafeQueue,
@@ -207,7 +209,7 @@ describe("governance: the Safe signature store", function () {
     expect((await f.system.ddc.clusterRevenue(f.cluster)).nextEra).to.be.greaterThan(0);
   });
 
-  it("batches several actions in one Safe transaction with MultiSend, decoded call by call", async function () {
+  it("batches several actions in one Safe transaction through the canonical MultiSendCallOnly, decoded call by call", async function () {
     const f = await loadFixture(storeFixture);
     const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, tempSignatureStore());
     const era = (await f.system.ddc.clusterEra(f.cluster)).era - 1n;
@@ -220,6 +222,7 @@ describe("governance: the Safe signature store", function () {
     const decoded = decodeCall({ ...data, value: BigInt(data.value) }, { contracts: { ...f.system.contracts } });
     expect(decoded.calls!.map((c) => c.function)).to.deep.equal(["clusterDistributeRevenues", "clusterSetOperator"]);
     expect(decoded.warnings).to.deep.equal([]);
+    expect(safeTxProblems(data, { chainId: f.chainId, contracts: f.system.contracts })).to.deep.equal([]);
     const tx = await queue.propose(data);
     for (const i of [1, 3])
       await queue.addSignature(
@@ -230,6 +233,38 @@ describe("governance: the Safe signature store", function () {
     await queue.execute(f.connection, f.guardians[1].address, tx.safeTxHash);
     expect((await f.system.ddc.clusterRevenue(f.cluster)).nextEra).to.equal(era + 1n);
     expect(await f.system.ddc.clusterOperators(f.cluster)).to.deep.equal([f.stranger.address]);
+  });
+
+  it("decodes a delegatecall to the plain MultiSend or to a MultiSendCallOnly deployed elsewhere as a danger, not as a batch", async function () {
+    const f = await loadFixture(storeFixture);
+    const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, tempSignatureStore());
+    const era = (await f.system.ddc.clusterEra(f.cluster)).era - 1n;
+    const calls = [
+      ...distribution(f.core, { cluster: f.cluster, era, ineligible: [], evidenceHash: EVIDENCE }).calls,
+      ...operators(f.core, { cluster: f.cluster, add: [f.stranger.address] }).calls,
+    ].map((c) => ({ to: c.target, data: c.data }));
+    const canonical = await buildSafeTxData(f.connection, f.guardians[0].address, calls, await queue.nextNonce());
+    // The same audited code, deployed again by anyone: the address is what the rule trusts.
+    const { abi, bytecode } = safeArtifact("MultiSendCallOnly");
+    const again = await new ContractFactory(abi as never[], bytecode, f.stranger).deploy();
+    const elsewhere = await again.getAddress();
+    const trust = { chainId: f.chainId, contracts: { ...f.system.contracts } };
+    for (const [to, name] of [
+      [f.system.safe.MultiSend, " (MultiSend)"],
+      [elsewhere, ""],
+    ]) {
+      const decoded = decodeSafeTransaction({ ...canonical, to }, trust);
+      expect(decoded.calls, to).to.equal(undefined);
+      expect(decoded.text).to.match(new RegExp(`^DANGEROUS delegatecall to ${to}: `));
+      expect(decoded.problems).to.deep.equal([
+        `a delegatecall to ${to}${name}, which is not the canonical MultiSendCallOnly ` +
+          `(it is ${f.system.safe.MultiSendCallOnly}): it runs that contract's code with the Safe's own storage ` +
+          "and funds, and can take over the Safe",
+      ]);
+      expect(decoded.warnings[0]).to.equal(decoded.problems[0]);
+    }
+    const ok = decodeSafeTransaction(canonical, trust);
+    expect([ok.text, ok.problems, ok.warnings]).to.deep.equal(["MultiSendCallOnly batch of 2 calls", [], []]);
   });
 
   it("the HTTP store refuses malformed input with the reason and 400", async function () {
