@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { Buffer } from "node:buffer";
 import process from "node:process";
 
 const require = createRequire(import.meta.url);
@@ -56,5 +57,9 @@ function findImports(importPath) {
   return { error: `file not found: ${importPath}` };
 }
 
-const input = readFileSync(0, "utf8");
+// Read stdin as a stream: forge may hand over a non-blocking pipe, which a synchronous read of
+// file descriptor 0 rejects with EAGAIN.
+const chunks = [];
+for await (const chunk of process.stdin) chunks.push(chunk);
+const input = Buffer.concat(chunks).toString("utf8");
 process.stdout.write(solc.compile(input, { import: findImports }));

@@ -20,7 +20,24 @@ interface Vm {
 
     function expectRevert(bytes calldata revertData) external;
 
+    function projectRoot() external view returns (string memory path);
+
+    function readFile(string calldata path) external view returns (string memory data);
+
+    function parseJsonString(string calldata json, string calldata key) external pure returns (string memory);
+
+    function parseBytes(string calldata stringifiedValue) external pure returns (bytes memory parsedValue);
+
+    function deployCode(string calldata artifactPath) external returns (address deployedAddress);
+
+    function deployCode(
+        string calldata artifactPath,
+        bytes calldata constructorArgs
+    ) external returns (address deployedAddress);
+
     function envOr(string calldata name, string calldata defaultValue) external view returns (string memory value);
+
+    function envOr(string calldata name, uint256 defaultValue) external view returns (uint256 value);
 
     function toString(uint256 value) external pure returns (string memory stringifiedValue);
 
