@@ -40,27 +40,25 @@ interface IMintable {
 /// reads every ledger and node, every `DDC_CONSERVATION_EVERY` calls (default 5) and at the end of
 /// every run. `DDC_INVARIANTS` (default "abcdefgh") selects the properties asserted, to explore one
 /// alone.
-contract CoreInvariantsTest is ForgeTest {
+///
+/// Two worlds run as two campaigns (forge runs them on two cores): {CoreInvariantsTest} with the
+/// deployed parameters (a week's unlock delay and grace period), {CoreInvariantsShortDelaysTest}
+/// with none and an hour (notices of a day, ledgers suspended and evicted within hours).
+abstract contract CoreInvariants is ForgeTest {
     uint256 private constant START = 1_700_000_000;
     uint256 private constant FUNDS = 1e15;
 
     IERC20 private token;
     IDDC private ddc;
     CoreHandler private handler;
-    address private feeDestination = address(0xFEE);
+    address internal feeDestination = address(0xFEE);
     string private selected;
     uint256 private conservationEvery;
 
     function setUp() public {
         vm.warp(START);
         token = IERC20(vm.deployCode("TestStablecoin.sol:TestStablecoin", abi.encode(address(this))));
-        GlobalParams memory params = GlobalParams({
-            networkFeeBps: 500,
-            feeDestination: feeDestination,
-            unlockDelay: 7 days,
-            gracePeriod: 7 days
-        });
-        ddc = CoreDeployment.deployCore(address(token), address(this), params);
+        ddc = CoreDeployment.deployCore(address(token), address(this), _globalParams());
         handler = new CoreHandler(ddc, token, feeDestination);
         for (uint256 i = 0; i < handler.OWNERS(); ++i) IMintable(address(token)).mint(handler.owners(i), FUNDS);
         IMintable(address(token)).mint(handler.payer(), FUNDS);
@@ -94,6 +92,9 @@ contract CoreInvariantsTest is ForgeTest {
         selectors[21] = CoreHandler.warp.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
+
+    /// @dev The core's global parameters in this world.
+    function _globalParams() internal view virtual returns (GlobalParams memory);
 
     // ───────────────────────────────────────── invariants ─────────────────────────────────────────
 
@@ -236,5 +237,27 @@ contract CoreInvariantsTest is ForgeTest {
         bytes memory s = bytes(selected);
         for (uint256 i = 0; i < s.length; ++i) if (s[i] == property) return true;
         return false;
+    }
+}
+
+/// @notice The deployed parameters: a week's unlock delay and grace period.
+contract CoreInvariantsTest is CoreInvariants {
+    function _globalParams() internal view override returns (GlobalParams memory) {
+        return
+            GlobalParams({
+                networkFeeBps: 500,
+                feeDestination: feeDestination,
+                unlockDelay: 7 days,
+                gracePeriod: 7 days
+            });
+    }
+}
+
+/// @notice No unlock delay (a price increase waits the cluster's notice, at least a day) and the
+/// shortest grace period: withdrawals right after an unlock, suspensions and evictions within hours.
+contract CoreInvariantsShortDelaysTest is CoreInvariants {
+    function _globalParams() internal view override returns (GlobalParams memory) {
+        return
+            GlobalParams({networkFeeBps: 1000, feeDestination: feeDestination, unlockDelay: 0, gracePeriod: 1 hours});
     }
 }
