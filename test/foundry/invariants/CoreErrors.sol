@@ -45,6 +45,7 @@ library CoreErrors {
         if (selector == IDDCCore.ClusterNodeNotLeaving.selector) return "ClusterNodeNotLeaving";
         if (selector == IDDCCore.ClusterNodeLeaveNotDue.selector) return "ClusterNodeLeaveNotDue";
         if (selector == IDDCCore.ClusterBelowReplication.selector) return "ClusterBelowReplication";
+        if (selector == IDDCCore.ClusterReplicationInUse.selector) return "ClusterReplicationInUse";
         if (selector == IDDCCore.ClusterReservationBelowAllocation.selector) return "ClusterReservationBelowAllocation";
         if (selector == IDDCCore.ClusterCapacityExceeded.selector) return "ClusterCapacityExceeded";
         if (selector == IDDCCore.ClusterUnitSizeZero.selector) return "ClusterUnitSizeZero";
@@ -56,6 +57,7 @@ library CoreErrors {
         if (selector == IDDCCore.BucketIsClosed.selector) return "BucketIsClosed";
         if (selector == IDDCCore.BucketNotInCluster.selector) return "BucketNotInCluster";
         if (selector == IDDCCore.BucketCapBelowReservation.selector) return "BucketCapBelowReservation";
+        if (selector == IDDCCore.BucketCapBelowMeasured.selector) return "BucketCapBelowMeasured";
         if (selector == IDDCCore.BucketNotSuspended.selector) return "BucketNotSuspended";
         if (selector == IDDCCore.LedgerInsufficientRunway.selector) return "LedgerInsufficientRunway";
         if (selector == IDDCCore.LedgerInsufficientFree.selector) return "LedgerInsufficientFree";

@@ -150,6 +150,7 @@ contract CoreHandler {
             "alloc",
             "allocWithMaxPrice",
             "setCap",
+            "setCapWithMaxPrice",
             "close",
             "evict",
             "settle",
@@ -275,7 +276,15 @@ contract CoreHandler {
             owner,
             abi.encodeCall(IDDCCore.bucketCreate, (cluster, ""))
         );
-        if (ok) _trackBucket(abi.decode(ret, (BucketId)), owner, _clusterIndex(cluster));
+        if (!ok) return;
+        BucketId b = abi.decode(ret, (BucketId));
+        _trackBucket(b, owner, _clusterIndex(cluster));
+        // (i) The cluster's bucket index lists it last.
+        (, uint256 total) = ddc.clusterBuckets(cluster, 0, 0);
+        (BucketId[] memory page, ) = ddc.clusterBuckets(cluster, total - 1, 1);
+        if (page.length != 1 || !(page[0] == b)) {
+            _violate("i", string.concat("bucket ", vm.toString(_id(b)), " is not last in its cluster's index"));
+        }
     }
 
     function alloc(uint256 bucketSeed, uint256 units, uint256 actorSeed) external observed {
@@ -293,31 +302,44 @@ contract CoreHandler {
     function allocWithMaxPrice(uint256 bucketSeed, uint256 units, uint256 priceSeed) external observed {
         BucketId b = _bucket(bucketSeed);
         units = units.bound(0, MAX_UNITS);
-        uint256 maxPrice;
-        if (_exists(b)) {
-            ClusterView memory v = ddc.getCluster(clusters[_buckets[_id(b)].cluster]);
-            maxPrice = v.pendingPriceAt != 0 ? v.pendingPrice : v.price;
-            if (priceSeed % 2 == 1 && maxPrice != 0) maxPrice -= 1 + ((priceSeed >> 1) % maxPrice);
-        }
         _attempt(
             "allocWithMaxPrice",
             _bucketActor(b, priceSeed >> 128),
-            abi.encodeCall(IDDCCore.bucketAllocWithMaxPrice, (b, uint64(units), maxPrice))
+            abi.encodeCall(IDDCCore.bucketAllocWithMaxPrice, (b, uint64(units), _maxPrice(b, priceSeed)))
         );
         _refreshBucket(b);
+    }
+
+    /// @dev Half the time the price the bucket's cluster heads to (accepted), else one below it.
+    function _maxPrice(BucketId b, uint256 priceSeed) private view returns (uint256 maxPrice) {
+        if (!_exists(b)) return 0;
+        ClusterView memory v = ddc.getCluster(clusters[_buckets[_id(b)].cluster]);
+        maxPrice = v.pendingPriceAt != 0 ? v.pendingPrice : v.price;
+        if (priceSeed % 2 == 1 && maxPrice != 0) maxPrice -= 1 + ((priceSeed >> 1) % maxPrice);
     }
 
     /// @dev (f): a cap is never set below the units measured, capped by the cap before.
     function setCap(uint256 bucketSeed, uint256 cap, uint256 actorSeed) external observed {
         BucketId b = _bucket(bucketSeed);
         cap = cap.bound(0, MAX_UNITS + 20);
+        _setCap("setCap", b, cap, abi.encodeCall(IDDCCore.bucketSetCap, (b, uint64(cap))), actorSeed);
+    }
+
+    /// @param priceSeed Below 1/2: the price the cluster heads to (accepted); else one below it.
+    function setCapWithMaxPrice(uint256 bucketSeed, uint256 cap, uint256 priceSeed) external observed {
+        BucketId b = _bucket(bucketSeed);
+        cap = cap.bound(0, MAX_UNITS + 20);
+        bytes memory call = abi.encodeCall(
+            IDDCCore.bucketSetCapWithMaxPrice,
+            (b, uint64(cap), _maxPrice(b, priceSeed))
+        );
+        _setCap("setCapWithMaxPrice", b, cap, call, priceSeed >> 128);
+    }
+
+    function _setCap(bytes32 action, BucketId b, uint256 cap, bytes memory call, uint256 actorSeed) private {
         BucketView memory before;
         if (_exists(b)) before = ddc.getBucket(b);
-        bool ok = _attempt(
-            "setCap",
-            _bucketActor(b, actorSeed),
-            abi.encodeCall(IDDCCore.bucketSetCap, (b, uint64(cap)))
-        );
+        bool ok = _attempt(action, _bucketActor(b, actorSeed), call);
         uint256 floor = before.measured < before.cap ? before.measured : before.cap;
         if (ok && cap < floor) {
             _violate(
@@ -380,9 +402,9 @@ contract CoreHandler {
         ClusterId cluster = _anyCluster(clusterSeed);
         uint256 amount;
         if (_isCluster(cluster)) {
-            LedgerView memory l = ddc.getLedger(owner, cluster);
+            LedgerView memory before = ddc.getLedger(owner, cluster);
             // Nothing unlocked: try a part of the balance (the core says it is locked).
-            amount = ((l.unlockAmount != 0 ? l.unlockAmount : l.balance) * percent.bound(1, 110)) / 100;
+            amount = ((before.unlockAmount != 0 ? before.unlockAmount : before.balance) * percent.bound(1, 110)) / 100;
         }
         bool ok = _attempt("withdraw", owner, abi.encodeCall(IDDCCore.accountWithdraw, (cluster, amount, owner)));
         if (!ok) return;
@@ -392,7 +414,23 @@ contract CoreHandler {
         ClusterView memory v = ddc.getCluster(cluster);
         uint256 target = v.pendingPriceAt != 0 ? v.pendingPrice : v.price;
         uint256 runway = LedgerMath.runway(units, target, gracePeriod);
-        uint256 balance = ddc.getLedger(owner, cluster).balance;
+        LedgerView memory l = ddc.getLedger(owner, cluster);
+        if (l.capUnits != units) {
+            _violate(
+                "i",
+                string.concat(
+                    "ledger of ",
+                    vm.toString(owner),
+                    " in cluster ",
+                    vm.toString(c + 1),
+                    " counts ",
+                    vm.toString(l.capUnits),
+                    " cap units, its open buckets ",
+                    vm.toString(units)
+                )
+            );
+        }
+        uint256 balance = l.balance;
         if (balance < runway) {
             _violate(
                 "g",
@@ -676,6 +714,25 @@ contract CoreHandler {
                     " nodes for a replication factor of ",
                     vm.toString(v.params.replicationFactor),
                     " after ",
+                    _actionName()
+                )
+            );
+        }
+        if (v.billableBuckets != billableBuckets[c] || v.exclusionFactor != maxFactorSinceDistribution[c]) {
+            _violate(
+                "i",
+                string.concat(
+                    "cluster ",
+                    vm.toString(c + 1),
+                    " counts ",
+                    vm.toString(v.billableBuckets),
+                    " billable buckets (the suite ",
+                    vm.toString(billableBuckets[c]),
+                    ") and an exclusion factor of ",
+                    vm.toString(v.exclusionFactor),
+                    " (the suite ",
+                    vm.toString(maxFactorSinceDistribution[c]),
+                    ") after ",
                     _actionName()
                 )
             );

@@ -34,11 +34,13 @@ interface IMintable {
 ///     and its cap is never set below its measured units capped by the cap before.
 /// (g) A withdrawal leaves a ledger at least the runway of Σ cap of its open buckets.
 /// (h) The core refuses only with its own errors (no panic, no bare revert).
+/// (i) The core's own counts agree with the buckets: per cluster the open billable buckets, the
+///     exclusion factor and the bucket index, per ledger Σ cap of its open buckets.
 ///
-/// (c)–(h) are checked by the handler around each action (they are about transitions, or cheap
+/// (c)–(i) are checked by the handler around each action (they are about transitions, or cheap
 /// there) and asserted here after every call; (b) is checked here after every call; (a), which
 /// reads every ledger and node, every `DDC_CONSERVATION_EVERY` calls (default 5) and at the end of
-/// every run. `DDC_INVARIANTS` (default "abcdefgh") selects the properties asserted, to explore one
+/// every run. `DDC_INVARIANTS` (default "abcdefghi") selects the properties asserted, to explore one
 /// alone.
 ///
 /// Two worlds run as two campaigns (forge runs them on two cores): {CoreInvariantsTest} with the
@@ -63,11 +65,11 @@ abstract contract CoreInvariants is ForgeTest {
         for (uint256 i = 0; i < handler.OWNERS(); ++i) IMintable(address(token)).mint(handler.owners(i), FUNDS);
         IMintable(address(token)).mint(handler.payer(), FUNDS);
         handler.init();
-        selected = vm.envOr("DDC_INVARIANTS", string("abcdefgh"));
+        selected = vm.envOr("DDC_INVARIANTS", string("abcdefghi"));
         conservationEvery = vm.envOr("DDC_CONSERVATION_EVERY", uint256(5));
 
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](22);
+        bytes4[] memory selectors = new bytes4[](23);
         selectors[0] = CoreHandler.deposit.selector;
         selectors[1] = CoreHandler.bucketCreate.selector;
         selectors[2] = CoreHandler.alloc.selector;
@@ -90,6 +92,7 @@ abstract contract CoreInvariants is ForgeTest {
         selectors[19] = CoreHandler.replaceNode.selector;
         selectors[20] = CoreHandler.changeParams.selector;
         selectors[21] = CoreHandler.warp.selector;
+        selectors[22] = CoreHandler.setCapWithMaxPrice.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -106,6 +109,7 @@ abstract contract CoreInvariants is ForgeTest {
         _recorded("e", "(e) a distribution excluded too many nodes");
         _recorded("f", "(f) a bucket's billed units or cap");
         _recorded("g", "(g) a withdrawal left less than the runway of the caps");
+        _recorded("i", "(i) the core's counts disagree with its buckets");
         if (_selected("h")) {
             vm.assertEq(
                 handler.unexpectedCount(),
@@ -156,7 +160,7 @@ abstract contract CoreInvariants is ForgeTest {
 
     /// @dev One action chosen and parameterised by `r`, as the fuzzer would.
     function _step(uint256 r) private {
-        uint256 a = r % 22;
+        uint256 a = r % 23;
         uint256 x = uint256(keccak256(abi.encode(r, 1)));
         uint256 y = uint256(keccak256(abi.encode(r, 2)));
         uint256 z = uint256(keccak256(abi.encode(r, 3)));
@@ -182,7 +186,8 @@ abstract contract CoreInvariants is ForgeTest {
         else if (a == 18) handler.removeNode(x, y, z);
         else if (a == 19) handler.replaceNode(x, y, z);
         else if (a == 20) handler.changeParams(x, y % 6, z % 25 days, w % 3000, r >> 128);
-        else handler.warp(x, y);
+        else if (a == 21) handler.warp(x, y);
+        else handler.setCapWithMaxPrice(x, y % 70, z);
     }
 
     function _name(bytes32 name) private pure returns (string memory) {

@@ -59,8 +59,6 @@ contract PriceIndexHarness {
         bool atOnce
     ) external returns (uint40 scheduledAt, uint24 schedule) {
         _state.accrue(_checkpoints);
-        // The price state counts billed units; any allocation means an owner pays the price.
-        _state.allocated = atOnce ? 0 : 1;
-        return _state.setPrices(_checkpoints, inForce, newTarget, notice);
+        return _state.setPrices(_checkpoints, inForce, newTarget, notice, atOnce);
     }
 }
