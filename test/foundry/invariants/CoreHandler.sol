@@ -119,6 +119,8 @@ contract CoreHandler {
     }
 
     mapping(bytes1 property => Violation) private _violations;
+    /// @dev Bit `p - "a"` is set once property `p` was broken (one read for the invariant test).
+    uint256 public violated;
 
     // ─────────────────────────────────────────── statistics ───────────────────────────────────────
 
@@ -128,8 +130,6 @@ contract CoreHandler {
     mapping(bytes32 action => uint256) public refused;
     mapping(bytes32 action => bytes4[]) private _refusals;
     mapping(bytes32 action => mapping(bytes4 selector => uint256)) public refusedWith;
-    uint256 public unexpectedCount;
-    string public firstUnexpected;
 
     uint64 private _tokenGeneration;
 
@@ -673,6 +673,11 @@ contract CoreHandler {
         return _refusals[action];
     }
 
+    /// @notice What entered the core less what left it, by the ghost variables.
+    function ghostHeld() external view returns (uint256) {
+        return ghostDeposited - ghostWithdrawn - ghostClaimed - ghostFeesWithdrawn - ghostReserveWithdrawn;
+    }
+
     function violation(bytes1 property) external view returns (uint256 count, string memory first) {
         Violation storage v = _violations[property];
         return (v.count, v.first);
@@ -737,18 +742,33 @@ contract CoreHandler {
                 )
             );
         }
+        if (v.pendingPriceAt != before.pendingAt || v.pendingPrice != before.pendingPrice) {
+            _announce(c, v, now_);
+        }
+        if (
+            v.price != before.price ||
+            v.pendingPrice != before.pendingPrice ||
+            v.pendingPriceAt != before.pendingAt ||
+            billable != before.billable
+        ) {
+            _snapshots[c] = ClusterSnapshot(v.price, v.pendingPrice, v.pendingPriceAt, billable);
+        }
+    }
+
+    /// @dev Records what the cluster now announces: a new increase (or a later time) from now,
+    /// with the notice it had to give; a lower one keeps when it was announced.
+    function _announce(uint256 c, ClusterView memory v, uint256 now_) private {
         Announcement storage a = _announced[c];
         if (v.pendingPriceAt == 0) {
-            if (a.at != 0) delete _announced[c];
+            delete _announced[c];
         } else if (a.at != v.pendingPriceAt || v.pendingPrice > a.price) {
             uint256 notice = v.params.priceNotice;
             if (unlockDelay > notice) notice = unlockDelay;
             if (1 days > notice) notice = 1 days;
             _announced[c] = Announcement(v.pendingPrice, v.pendingPriceAt, now_, notice);
-        } else if (v.pendingPrice != a.price) {
+        } else {
             a.price = v.pendingPrice;
         }
-        _snapshots[c] = ClusterSnapshot(v.price, v.pendingPrice, v.pendingPriceAt, billable);
     }
 
     /// @dev (c): the price in force rose from `before.price` to `price`.
@@ -812,13 +832,12 @@ contract CoreHandler {
         if (refusedWith[action][selector]++ == 0) _refusals[action].push(selector);
         ++refused[action];
         if (!CoreErrors.isCore(selector)) {
-            if (unexpectedCount++ == 0) {
-                firstUnexpected = string.concat(_actionName(), " reverted with ", vm.toString(ret));
-            }
+            _violate("h", string.concat(_actionName(), " reverted with ", vm.toString(ret)));
         }
     }
 
     function _violate(bytes1 property, string memory what) private {
+        violated |= 1 << (uint8(property) - uint8(bytes1("a")));
         Violation storage v = _violations[property];
         if (v.count++ == 0) v.first = what;
     }
