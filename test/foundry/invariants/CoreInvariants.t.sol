@@ -218,11 +218,6 @@ abstract contract CoreInvariants is ForgeTest {
 
     /// (b)
     function _noValueFromNothing() private view {
-        uint256 out =
-            handler.ghostWithdrawn() +
-                handler.ghostClaimed() +
-                handler.ghostFeesWithdrawn() +
-                handler.ghostReserveWithdrawn();
         vm.assertEq(
             handler.ghostHeld(),
             token.balanceOf(address(ddc)),
