@@ -1,21 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-
 import {ClusterId, NodeId} from "../../../contracts/types/Ids.sol";
-import {IDDC} from "../../../contracts/interfaces/IDDCViews.sol";
 import {ClusterView, GlobalParams} from "../../../contracts/interfaces/IDDCTypes.sol";
-import {ForgeTest} from "../base/ForgeTest.sol";
-import {CoreDeployment} from "../base/CoreDeployment.sol";
 import {Console} from "../base/Console.sol";
 import {CoreErrors} from "./CoreErrors.sol";
 import {CoreHandler} from "./CoreHandler.sol";
-
-/// @dev The test stablecoin's mint (contracts/mocks/TestStablecoin.sol).
-interface IMintable {
-    function mint(address to, uint256 amount) external;
-}
+import {CoreWorld} from "./CoreWorld.sol";
 
 /// @notice The core's invariants over random sequences of its parties' actions (see
 /// {CoreHandler}), in the style of Morpho Blue's invariant suite: the handler is the only target;
@@ -46,26 +37,13 @@ interface IMintable {
 /// Two worlds run as two campaigns (forge runs them on two cores): {CoreInvariantsTest} with the
 /// deployed parameters (a week's unlock delay and grace period), {CoreInvariantsShortDelaysTest}
 /// with none and an hour (notices of a day, ledgers suspended and evicted within hours).
-abstract contract CoreInvariants is ForgeTest {
-    uint256 private constant START = 1_700_000_000;
-    uint256 private constant FUNDS = 1e15;
-
-    IERC20 private token;
-    IDDC private ddc;
-    CoreHandler private handler;
-    address internal feeDestination = address(0xFEE);
+abstract contract CoreInvariants is CoreWorld {
     /// @dev Bit `p - "a"`: property `p` is asserted.
     uint256 private selectedMask;
     uint256 private conservationEvery;
 
     function setUp() public {
-        vm.warp(START);
-        token = IERC20(vm.deployCode("TestStablecoin.sol:TestStablecoin", abi.encode(address(this))));
-        ddc = CoreDeployment.deployCore(address(token), address(this), _globalParams());
-        handler = new CoreHandler(ddc, token, feeDestination);
-        for (uint256 i = 0; i < handler.OWNERS(); ++i) IMintable(address(token)).mint(handler.owners(i), FUNDS);
-        IMintable(address(token)).mint(handler.payer(), FUNDS);
-        handler.init();
+        _deployWorld(_globalParams());
         bytes memory selected = bytes(vm.envOr("DDC_INVARIANTS", string("abcdefghi")));
         for (uint256 i = 0; i < selected.length; ++i) selectedMask |= 1 << (uint8(selected[i]) - uint8(bytes1("a")));
         conservationEvery = vm.envOr("DDC_CONSERVATION_EVERY", uint256(25));
@@ -239,13 +217,7 @@ abstract contract CoreInvariants is ForgeTest {
 /// @notice The deployed parameters: a week's unlock delay and grace period.
 contract CoreInvariantsTest is CoreInvariants {
     function _globalParams() internal view override returns (GlobalParams memory) {
-        return
-            GlobalParams({
-                networkFeeBps: 500,
-                feeDestination: feeDestination,
-                unlockDelay: 7 days,
-                gracePeriod: 7 days
-            });
+        return _deployedParams();
     }
 }
 
