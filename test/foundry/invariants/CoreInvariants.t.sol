@@ -9,8 +9,7 @@ import {CoreHandler} from "./CoreHandler.sol";
 import {CoreWorld} from "./CoreWorld.sol";
 
 /// @notice The core's invariants over random sequences of its parties' actions (see
-/// {CoreHandler}), in the style of Morpho Blue's invariant suite: the handler is the only target;
-/// after every call the properties below must hold.
+/// {CoreHandler}): the handler is the only target, and the properties below must hold throughout.
 ///
 /// (a) Conservation: the core's token balance is the sum of ledger balances, revenue pools, fee
 ///     balances, reserves and the nodes' unclaimed revenue, plus rounding dust within the bound
@@ -20,7 +19,8 @@ import {CoreWorld} from "./CoreWorld.sol";
 ///     core's balance.
 /// (c) An owner never pays a price that was not announced with the notice.
 /// (d) A cluster with an open billable bucket has at least `replicationFactor` nodes.
-/// (e) A distribution never excludes more than `nodes − replicationFactor` nodes.
+/// (e) A distribution never excludes more than `nodes − replicationFactor` nodes, with the largest
+///     factor in force since the previous distribution.
 /// (f) A bucket's billed units are `min(cap, max(reserved, measured))`, so never above its cap,
 ///     and its cap is never set below its measured units capped by the cap before.
 /// (g) A withdrawal leaves a ledger at least the runway of Σ cap of its open buckets.
