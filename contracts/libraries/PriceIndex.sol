@@ -113,8 +113,9 @@ library PriceIndex {
     }
 
     /// @dev The first time the index reaches `idx` (rounded up to a whole second); max uint40 if
-    /// it never does. Walks back through the checkpoints (binary search) only when `idx` lies
-    /// before `updatedAt`.
+    /// it never does. Where the index stood still at exactly `idx` (a price of 0), the end of that
+    /// stretch rather than its start: a run-out found there is dated later, in the owner's favour.
+    /// Walks back through the checkpoints (binary search) only when `idx` lies before `updatedAt`.
     function timeAtIndex(
         PriceState memory p,
         PriceCheckpoint[] storage checkpoints,
