@@ -4,14 +4,17 @@
  *
  * Price: a cluster's index is `I(t) = ∫ P dt` (P per unit per month). Each member is charged its
  * accepted rent, except that an increase (a new node, a higher rent) waits `max(priceNotice,
- * unlockDelay)` while units are allocated: meanwhile the member is charged what it was charged
- * before. Decreases apply at once. With an increase already announced, the announced time is kept
- * for a new target at or below it, and is never moved earlier; when nothing is left to wait for,
- * every member is charged its accepted rent.
+ * unlockDelay)` while the cluster has an open bucket that can be billed (cap > 0, whatever it is
+ * billed for now: a pay-per-use bucket with nothing measured counts): meanwhile the member is
+ * charged what it was charged before. Decreases apply at once. With an increase already announced,
+ * the announced time is kept for a new target at or below it, and is never moved earlier; when
+ * nothing is left to wait for, every member is charged its accepted rent.
  *
  * Ledger: with `S(t) = Σ units × ΔI` over the ledger's unit periods, a settlement at `t` charges
  * `floor(S(t) / MONTH)` in total (remainders carried), pays `min(charged − paid, balance)` and the
  * rest is debt. A deposit into a ledger with debt settles it at once (the deposit repays the debt).
+ * The runway a ledger keeps is on its `capUnits` (Σ cap of its open buckets), not on what they are
+ * billed for.
  */
 import { expect } from "chai";
 import type { ContractTransactionReceipt, Interface, Result } from "ethers";
@@ -56,7 +59,7 @@ export function priceAt(cps: readonly Checkpoint[], pending: Pending | null, t: 
   return cp.price;
 }
 
-/** `units × price × grace / MONTH`, rounded up: the balance kept while units are open. */
+/** `units × price × grace / MONTH`, rounded up: the balance kept for the caps of open buckets. */
 export function runway(units: bigint, price: bigint, grace: bigint): bigint {
   const scaled = units * price * grace;
   return scaled === 0n ? 0n : (scaled - 1n) / MONTH + 1n;
@@ -106,12 +109,13 @@ export class PriceModel {
   /**
    * A price-moving transaction at `now` (call {applyDue} first): `inForce` is what the members are
    * charged now (decreases apply at once), `target` what they will be charged. Everything applies
-   * at once if nothing is allocated or nothing is left to wait for; otherwise the increase is
-   * announced. Returns the announced time, or null if everything is in force.
+   * at once if no open bucket can be billed (`billable` is their number) or nothing is left to wait
+   * for; otherwise the increase is announced. Returns the announced time, or null if everything is
+   * in force.
    */
-  move(now: bigint, inForce: bigint, target: bigint, allocated: bigint, notice: bigint): bigint | null {
+  move(now: bigint, inForce: bigint, target: bigint, billable: number, notice: bigint): bigint | null {
     this.applyDue(now);
-    const current = allocated === 0n || target <= inForce ? target : inForce;
+    const current = billable === 0 || target <= inForce ? target : inForce;
     if (current !== this.stored) this.cps.push({ time: now, index: this.indexAt(now), price: current });
     if (target === current) {
       this.pending = null;
@@ -149,7 +153,10 @@ export class LedgerModel {
   paid = 0n;
   /** Debt after the last settlement. */
   debt = 0n;
+  /** What the owner's open buckets in the cluster are billed for (Σ billed). */
   units = 0n;
+  /** What they can be billed for (Σ cap): the runway is kept on these. */
+  capUnits = 0n;
   periods: UnitPeriod[] = [];
   unlockAmount = 0n;
   unlockAt = 0n;

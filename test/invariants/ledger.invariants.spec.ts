@@ -1,16 +1,22 @@
 /**
  * Property-based tests of the ledger and price rules. fast-check drives random action sequences
- * (deposits, allocations, cap changes, closes, batch settlements, unlock + withdraw, time, rent
- * changes, node additions and removals, reservations, governance delays) against the in-process
- * chain, from one fixture snapshot per run (the fixture, the actions and the model's world are in
- * ./world.ts). A reference model (test/helpers/model.ts) predicts each transaction's outcome —
- * success with the exact settlements (paid, debt), or the named custom error — so an unexpected
- * revert kind (panic, unknown error, or another error than predicted) fails the property. After
- * every action: (a) conservation; (b) the charges the events report are bounded by the index from
- * `clusterPriceCheckpoints` (and, stronger, equal its floor: remainders carry); (c) an announced
+ * (deposits, reservations and caps — pay-per-use ones among them —, closes, usage reports, batch
+ * settlements, unlock + withdraw, time, rent changes, node additions and removals, replication
+ * factors, cluster reservations, governance delays, and price changes racing usage reports in one
+ * era) against the in-process chain, from one fixture snapshot per run (the fixture, the actions
+ * and the model's world are in ./world.ts). A reference model (test/helpers/model.ts) predicts each
+ * transaction's outcome — success with the exact settlements (paid, debt), or the named custom
+ * error — so an unexpected revert kind (panic, unknown error, or another error than predicted)
+ * fails the property. After every action: (a) conservation; (b) the charges the events report are
+ * bounded by the index from `clusterPriceCheckpoints` (and, stronger, equal its floor: remainders
+ * carry); (c) an owner never pays a price that was not announced with the notice: an announced
  * increase is not in force before its time, which is at least the notice from its announcement and
- * never earlier than one announced before; and each cluster's members, their rent in force and
- * tokens are the model's. FC_SEED=… replays a failure.
+ * never earlier than one announced before, and every rise of the price in force while an open
+ * bucket can be billed (cap > 0, even with nothing allocated) comes at such a time; (d) every
+ * bucket is billed by the one rule and never above its cap, a ledger's cap units are the caps of
+ * its open buckets, a cluster's billable buckets are its open buckets with a cap, and a cluster
+ * with one holds its replicas; and each cluster's members, their rent in force and tokens are the
+ * model's. FC_SEED=… replays a failure.
  */
 import { expect } from "chai";
 import fc from "fast-check";
@@ -27,7 +33,7 @@ import { RUNS, SEED, World, actionArb, invariantFixture, stats } from "./world";
 describe("ledger invariants (property-based)", function () {
   it("random action sequences keep conservation, index-bounded charges and price notice", async function () {
     await fc.assert(
-      fc.asyncProperty(fc.array(actionArb, { minLength: 10, maxLength: 25 }), async (actions) => {
+      fc.asyncProperty(fc.array(actionArb, { minLength: 12, maxLength: 30 }), async (actions) => {
         const f = await loadFixture(invariantFixture);
         const w = await new World(f).load();
         await w.check("fixture");
@@ -54,6 +60,34 @@ describe("ledger invariants (property-based)", function () {
       expect(stats.ok.get(kind) ?? 0, `successful ${kind}`).to.be.greaterThan(0);
     }
     expect(stats.refused.get("alloc:LedgerInsufficientRunway") ?? 0, "refused allocations").to.be.greaterThan(0);
+    // The pay-per-use, cap and replication rules ran both ways.
+    expect(stats.payPerUse, "caps raised from a reservation of 0").to.be.greaterThan(0);
+    for (const refusal of [
+      "setCap:BucketCapBelowMeasured",
+      "setCap:LedgerInsufficientRunway",
+      "params:ClusterReplicationInUse",
+    ]) {
+      expect(stats.refused.get(refusal) ?? 0, `refused ${refusal}`).to.be.greaterThan(0);
+    }
+    const refusedWith = (error: string, ...labels: string[]): number =>
+      labels.reduce((n, label) => n + (stats.refused.get(`${label}:${error}`) ?? 0), 0);
+    expect(
+      refusedWith("ClusterBelowReplication", "alloc", "setCap"),
+      "billing refused in an under-replicated cluster",
+    ).to.be.greaterThan(0);
+    expect(
+      refusedWith("ClusterBelowReplication", "params", "removeNode"),
+      "factors and removals refused below the replicas of billable buckets",
+    ).to.be.greaterThan(0);
+    expect(stats.factorsChanged, "replication factors changed").to.be.greaterThan(0);
+    expect(stats.belowFactor, "clusters taken below their factor with no billable bucket").to.be.greaterThan(0);
+    expect(
+      stats.scheduledUnallocated,
+      "increases announced with nothing allocated but a bucket billable",
+    ).to.be.greaterThan(0);
+    expect(stats.risesAnnounced, "rises at an announced time").to.be.greaterThan(0);
+    expect(stats.risesAtOnce, "rises at once with no billable bucket").to.be.greaterThan(0);
+    expect(stats.races, "usage reports and price changes in one era").to.be.greaterThan(0);
     expect(stats.arrears, "settlements leaving debt").to.be.greaterThan(0);
     expect(stats.usageChanged, "usage reports changing billed units").to.be.greaterThan(0);
     expect(stats.scheduled, "announced increases").to.be.greaterThan(0);
@@ -202,7 +236,7 @@ describe("ledger invariants (property-based)", function () {
       }
     });
 
-    it("a decrease, and any change while nothing is allocated, applies at once", async function () {
+    it("a decrease, and any change while no open bucket can be billed, applies at once", async function () {
       const f = await loadFixture(exampleFixture);
       const { ddc, cluster } = f;
       const t = await acceptRent(f, f.provider1, f.node1, RENT / 2n);
@@ -214,6 +248,25 @@ describe("ledger invariants (property-based)", function () {
       await acceptRent(f, f.provider1, f.node1, 5n * RENT);
       v = await ddc.getCluster(cluster);
       expect([v.allocated, v.price, v.pendingPriceAt]).to.deep.equal([0n, 12n * RENT, 0n]);
+    });
+
+    it("an increase waits its notice while a pay-per-use bucket is open, though nothing is allocated", async function () {
+      const f = await loadFixture(exampleFixture);
+      const { ddc, cluster } = f;
+      await ddc.connect(f.owner1).bucketClose(f.bucket);
+      await ddc.connect(f.owner2).bucketCreate(cluster, "");
+      await ddc.connect(f.owner2).accountDeposit(cluster, 100n * USD);
+      await ddc.connect(f.owner2).bucketSetCap(2n, 10n);
+      let v = await ddc.getCluster(cluster);
+      expect([v.allocated, v.billableBuckets, v.price]).to.deep.equal([0n, 1n, 4n * RENT]);
+      const t = await acceptRent(f, f.provider2, f.node2, 3n * RENT);
+      v = await ddc.getCluster(cluster);
+      expect([v.price, v.pendingPrice, v.pendingPriceAt]).to.deep.equal([4n * RENT, 8n * RENT, t + 14n * BigInt(DAY)]);
+      // With the cap back at 0 no bucket can be billed: the next change applies at once.
+      await ddc.connect(f.owner2).bucketSetCap(2n, 0n);
+      await acceptRent(f, f.provider1, f.node1, 2n * RENT);
+      v = await ddc.getCluster(cluster);
+      expect([v.billableBuckets, v.price, v.pendingPriceAt]).to.deep.equal([0n, 10n * RENT, 0n]);
     });
 
     it("a decrease below the current price cancels a pending increase", async function () {

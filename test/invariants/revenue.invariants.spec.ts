@@ -3,7 +3,10 @@
  * and node membership changes (removal, replacement, leaving). fast-check drives random action
  * sequences — the ledger suite's actions (./world.ts) and the provider side — against the
  * in-process chain; the model predicts each transaction's outcome (success, or the named custom
- * error: a refused action changes nothing), and after every action:
+ * error: a refused action changes nothing). A distribution excludes at most `nodes − F` members,
+ * F the largest replication factor in force since the previous distribution (a factor lowered in
+ * between excludes no more); while a bucket can be billed, a replacement keeps the price in force
+ * and, unless it keeps the number of nodes, the replicas. After every action:
  *
  * 1. conservation: the core's tokens are the ledgers' balances, the revenue pools, the fee
  *    balances, the reserves and every node's `nodeRevenue`, plus a dust of rounding that is never
@@ -28,7 +31,7 @@ import fc from "fast-check";
 import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { ContractTransactionReceipt, ContractTransactionResponse, LogDescription } from "ethers";
+import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
 import { coreFixture, CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, USD, type CoreFixture } from "../helpers/fixtures";
 import type { Settled } from "../helpers/model";
 import { impersonate } from "../helpers/population";
@@ -92,7 +95,7 @@ type RevenueAction =
       back: number;
       mask: number;
       outsider: boolean;
-      fault: "none" | "notClosed" | "again" | "tooMany" | "order" | "intruder";
+      fault: "none" | "notClosed" | "again" | "tooMany" | "lowered" | "order" | "intruder";
     }
   | {
       kind: "claim";
@@ -125,6 +128,7 @@ const revenueActionArb: fc.Arbitrary<RevenueAction> = fc.oneof(
       outsider: rare(3),
       fault: fc.oneof(
         { weight: 8, arbitrary: fc.constant("none" as const) },
+        { weight: 3, arbitrary: fc.constant("lowered" as const) },
         ...(["notClosed", "again", "tooMany", "order", "intruder"] as const).map((x) => fc.constant(x)),
       ),
     }),
@@ -236,6 +240,11 @@ const seen = {
   paidNodes: 0,
   /** Members named ineligible (synced and skipped), and non-members skipped. */
   excluded: 0,
+  /**
+   * Distributions refused for excluding more than the largest factor since the last one allows,
+   * though the factor in force (lowered since) would have allowed it.
+   */
+  exclusionsCapped: 0,
   skipped: 0,
   /** Claims that paid something. */
   claimsPaid: 0,
@@ -304,6 +313,14 @@ class RevenueWorld extends World {
     return this;
   }
 
+  /**
+   * A cluster for a provider-side action: seven times in eight one of the first two (their owners
+   * pay rent from the start, so their nodes earn), else any.
+   */
+  earning(x: number): number {
+    return x % 8 === 7 ? Math.floor(x / 8) % this.clusters.length : x % 2;
+  }
+
   memberships(n: number): number {
     return this.clusters.filter((cl) => cl.members.has(n)).length;
   }
@@ -342,15 +359,6 @@ class RevenueWorld extends World {
     return r;
   }
 
-  events(r: ContractTransactionReceipt, ...names: string[]): LogDescription[] {
-    const out: LogDescription[] = [];
-    for (const log of r.logs) {
-      const parsed = this.f.ddc.interface.parseLog(log);
-      if (parsed !== null && names.includes(parsed.name)) out.push(parsed);
-    }
-    return out;
-  }
-
   override async exec(a: Action | RevenueAction): Promise<void> {
     switch (a.kind) {
       case "distribute":
@@ -380,7 +388,15 @@ class RevenueWorld extends World {
 
   async distribute(a: Extract<RevenueAction, { kind: "distribute" }>): Promise<void> {
     const { ddc } = this.f;
-    const c = a.cluster % this.clusters.length;
+    // `lowered`: mostly a cluster whose factor was lowered since its last distribution.
+    const lowered = this.clusters
+      .map((_, c) => c)
+      .filter((c) => {
+        const cl = this.clusters[c];
+        return cl.exclusionFactor > cl.replication && BigInt(cl.members.size) > cl.replication;
+      });
+    const c =
+      a.fault === "lowered" && lowered.length > 0 ? lowered[a.cluster % lowered.length] : this.earning(a.cluster);
     const cl = this.clusters[c];
     const [era0, , end] = await ddc.clusterEra(cl.id);
     const now = await this.next();
@@ -390,12 +406,16 @@ class RevenueWorld extends World {
     if (era < next) era = current - 1n;
     if (a.fault === "notClosed" || era < next) era = current;
     if (a.fault === "again" && next > 0n) era = next - 1n;
-    // Ineligible: members picked by the mask (at most nodes − replication of them), maybe a non-member.
+    // Ineligible: members picked by the mask (at most nodes − F of them, F the largest factor in
+    // force since the last distribution), maybe a non-member. `lowered` excludes as many as the
+    // factor in force now would allow.
     const members = [...cl.members.keys()].sort((x, y) => x - y);
-    const most = members.length > Number(cl.replication) ? members.length - Number(cl.replication) : 0;
+    const room = (factor: bigint): number => (members.length > Number(factor) ? members.length - Number(factor) : 0);
+    const most = room(cl.exclusionFactor);
     const outsiders = this.nodes.map((_, n) => n).filter((n) => !cl.members.has(n));
     let ineligible = members.filter((_, i) => ((a.mask >> i) & 1) === 1).slice(0, most);
     if (a.fault === "tooMany") ineligible = members.slice(0, most + 1);
+    if (a.fault === "lowered") ineligible = members.slice(0, room(cl.replication));
     if (a.outsider) ineligible.push(outsiders.length > 0 ? outsiders[a.mask % outsiders.length] : this.nodes.length);
     ineligible.sort((x, y) => x - y);
     if (a.fault === "order" && ineligible.length > 0) {
@@ -433,7 +453,10 @@ class RevenueWorld extends World {
     const r = await this.send("distribute", expected, [], () =>
       ddc.connect(sender).clusterDistributeRevenues(cl.id, era, ids, EVIDENCE),
     );
-    if (r === null) return;
+    if (r === null) {
+      if (expected === "ClusterTooManyExclusions" && excluded.length <= room(cl.replication)) seen.exclusionsCapped++;
+      return;
+    }
     const [d] = this.events(r, "RevenuesDistributed");
     expect(d.args.toArray(true), "RevenuesDistributed").to.deep.equal([
       cl.id,
@@ -453,6 +476,8 @@ class RevenueWorld extends World {
     this.applyDue(c, now);
     cl.price.applyDue(now);
     cl.distributed += amount;
+    // From now on the exclusions are capped by the factor in force.
+    cl.exclusionFactor = cl.replication;
     this.credit(this.feeDestination, networkFee);
     this.credit(cl.manager.address.toLowerCase(), managementFee);
     this.reserve[c] += toReserve;
@@ -565,7 +590,7 @@ class RevenueWorld extends World {
 
   async withdrawReserve(a: Extract<RevenueAction, { kind: "withdrawReserve" }>): Promise<void> {
     const { ddc, token } = this.f;
-    const c = a.cluster % this.clusters.length;
+    const c = this.earning(a.cluster);
     const cl = this.clusters[c];
     const amount = (this.reserve[c] * BigInt(a.pct)) / 100n;
     const sender = a.intruder ? this.f.stranger : cl.manager;
@@ -589,7 +614,7 @@ class RevenueWorld extends World {
    */
   async replace(a: Extract<RevenueAction, { kind: "replace" }>): Promise<void> {
     const { ddc } = this.f;
-    const c = a.cluster % this.clusters.length;
+    const c = this.earning(a.cluster);
     const cl = this.clusters[c];
     const inside = [...cl.members.keys()];
     if (inside.length === 0) return;
@@ -652,10 +677,13 @@ class RevenueWorld extends World {
           break;
         }
       }
-      if (expected === null && this.allocated(c) > 0n) {
+      // While a bucket can be billed: the price in force does not rise, and a replacement that
+      // hands the vNodes to fewer nodes keeps the replicas (one for one always passes).
+      if (expected === null && this.billable(c) > 0) {
         const inForce = sum([...trial.values()].map((m) => m.charged * m.vnodes));
         if (inForce > cl.price.priceAt(now)) expected = "ClusterReplacementRaisesPrice";
-        else if (BigInt(trial.size) < cl.replication) expected = "ClusterBelowReplication";
+        else if (trial.size < cl.members.size && BigInt(trial.size) < cl.replication)
+          expected = "ClusterBelowReplication";
       }
     }
     const ids = picks.map((r) => BigInt(r + 1));
@@ -926,7 +954,7 @@ async function claimTwins(t: Twins, side: 0 | 1): Promise<bigint[]> {
 describe("revenue invariants (property-based)", function () {
   it("random sequences with the provider side keep conservation, bounded dust, flows, revenue moves and claims", async function () {
     await fc.assert(
-      fc.asyncProperty(fc.array(anyActionArb, { minLength: 10, maxLength: 25 }), async (actions) => {
+      fc.asyncProperty(fc.array(anyActionArb, { minLength: 12, maxLength: 30 }), async (actions) => {
         const f = await loadFixture(revenueFixture);
         const w = await new RevenueWorld(f).load();
         await w.check("fixture");
@@ -949,6 +977,10 @@ describe("revenue invariants (property-based)", function () {
     expect(seen.paidNodes, "distributions paying nodes").to.be.greaterThan(0);
     expect(seen.claimsPaid, "claims paying something").to.be.greaterThan(0);
     expect(seen.excluded, "ineligible members").to.be.greaterThan(0);
+    expect(
+      seen.exclusionsCapped,
+      "exclusions capped by a factor lowered since the last distribution",
+    ).to.be.greaterThan(0);
     expect(seen.leftWithRevenue, "nodes leaving a cluster with revenue").to.be.greaterThan(0);
     expect(seen.maxDust, "rounding dust observed").to.be.greaterThan(0n);
   });

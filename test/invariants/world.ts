@@ -1,15 +1,16 @@
 /**
- * The world the invariant properties drive: the fixture (two clusters sharing a node, five owners,
- * seven buckets), the random actions, and a reference model of the chain (test/helpers/model.ts)
- * that predicts each transaction's outcome — success with the exact settlements (paid, debt), or the
- * named custom error — and checks the chain against it after every action.
+ * The world the invariant properties drive: the fixture (four clusters sharing nodes, five owners,
+ * twelve buckets, pay-per-use ones among them), the random actions, and a reference model of the
+ * chain (test/helpers/model.ts) that predicts each transaction's outcome — success with the exact
+ * settlements (paid, debt), or the named custom error — and checks the chain against it after
+ * every action.
  */
 import { expect } from "chai";
 import fc from "fast-check";
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { ContractTransactionReceipt, ContractTransactionResponse, Interface } from "ethers";
+import type { ContractTransactionReceipt, ContractTransactionResponse, Interface, LogDescription } from "ethers";
 import { DAY } from "../../deploy/core";
 import { coreFixture, CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, USD, type CoreFixture } from "../helpers/fixtures";
 import {
@@ -64,10 +65,17 @@ export interface InvariantFixture extends CoreFixture {
 }
 
 /**
- * Two clusters sharing node 2: cluster 1 (manager, notice 10 days) holds nodes 1–4 (node 1 with two
- * vNodes), cluster 2 (manager2, notice 0: the unlock delay rules) holds nodes 2 and 5. Five owners,
- * seven buckets, five funded ledgers with allocations (one in debt, one run out but not settled);
- * the fifth owner has nothing yet.
+ * Four clusters:
+ * - cluster 1 (manager, notice 10 days) holds nodes 1–4 (node 1 with two vNodes);
+ * - cluster 2 (manager2, notice 0: the unlock delay rules) holds nodes 2 and 5;
+ * - cluster 3 (manager, notice 2 days) holds nodes 3 and 5, its factor lowered from 2 to 1 before
+ *   any bucket could be billed (so its next distribution still excludes by 2); its only billable
+ *   bucket is pay-per-use (reservation 0, cap 20): nothing allocated, yet a price increase waits;
+ * - cluster 4 (manager2, notice 3 days) holds nodes 4 and 5, its factor raised from 2 to 4 while
+ *   no bucket could be billed: under-replicated, it takes no new billing until it is repaired.
+ * Five owners, twelve buckets, seven funded ledgers (one in debt, one run out but not settled);
+ * the fifth owner has no deposit anywhere. A usage report measured owner 4's buckets in cluster 2
+ * above their reservations.
  */
 export async function invariantFixture(): Promise<InvariantFixture> {
   return buildInvariantFixture();
@@ -92,18 +100,29 @@ export async function buildInvariantFixture(extend?: FixtureExtension): Promise<
   }
   await ddc.connect(manager).clusterCreate(manager.address, { ...CLUSTER_PARAMS, priceNotice: 10 * DAY }, GIB);
   await ddc.connect(manager2).clusterCreate(manager2.address, { ...CLUSTER_PARAMS, priceNotice: 0 }, GIB);
+  await ddc.connect(manager).clusterCreate(manager.address, { ...CLUSTER_PARAMS, priceNotice: 2 * DAY }, GIB);
+  await ddc.connect(manager2).clusterCreate(manager2.address, { ...CLUSTER_PARAMS, priceNotice: 3 * DAY }, GIB);
   for (const i of [0, 1, 2, 3]) await ddc.connect(manager).clusterAddNode(1n, BigInt(i + 1), tokensOf(i));
   for (const i of [1, 4]) await ddc.connect(manager2).clusterAddNode(2n, BigInt(i + 1), tokensOf(i));
+  for (const i of [2, 4]) await ddc.connect(manager).clusterAddNode(3n, BigInt(i + 1), tokensOf(i));
+  for (const i of [3, 4]) await ddc.connect(manager2).clusterAddNode(4n, BigInt(i + 1), tokensOf(i));
+  // No bucket can be billed in clusters 3 and 4 yet: any factor in range is accepted.
+  await ddc.connect(manager).clusterChangeParams(3n, { ...CLUSTER_PARAMS, priceNotice: 2 * DAY, replicationFactor: 1 });
+  await ddc
+    .connect(manager2)
+    .clusterChangeParams(4n, { ...CLUSTER_PARAMS, priceNotice: 3 * DAY, replicationFactor: 4 });
   if (extend !== undefined) providers.push(...(await extend(f, manager2)));
   await ddc.connect(manager).clusterReserveResource(1n, 200n);
   await ddc.connect(manager2).clusterReserveResource(2n, 200n);
+  await ddc.connect(manager).clusterReserveResource(3n, 100n);
+  await ddc.connect(manager2).clusterReserveResource(4n, 100n);
 
   const owners = [f.owner1, f.owner2, f.stranger, f.others[4], f.others[5]];
   for (const s of [f.others[4], f.others[5], payer]) {
     await token.mint(s.address, 1_000_000n * USD);
     await token.connect(s).approve(coreAddress, ethers.MaxUint256);
   }
-  // Buckets 1..7: (owner index, cluster).
+  // Buckets 1..12: (owner index, cluster).
   const buckets: [number, bigint][] = [
     [0, 1n],
     [0, 1n],
@@ -112,6 +131,11 @@ export async function buildInvariantFixture(extend?: FixtureExtension): Promise<
     [2, 1n],
     [2, 2n],
     [3, 2n],
+    [3, 2n],
+    [1, 3n],
+    [4, 3n],
+    [0, 4n],
+    [3, 4n],
   ];
   for (const [o, c] of buckets) await ddc.connect(owners[o]).bucketCreate(c, "");
   // Small deposits: a few weeks without a top-up run most ledgers out.
@@ -120,23 +144,33 @@ export async function buildInvariantFixture(extend?: FixtureExtension): Promise<
   await ddc.connect(owners[1]).accountDeposit(1n, 15n * USD);
   await ddc.connect(owners[2]).accountDeposit(1n, 20n * USD);
   await ddc.connect(payer).depositFor(owners[3].address, 2n, 200n * USD);
+  await ddc.connect(owners[1]).accountDeposit(3n, 30n * USD);
+  await ddc.connect(owners[0]).accountDeposit(4n, 20n * USD);
   await ddc.connect(owners[0]).bucketAllocIntoCluster(1n, 10n);
   await ddc.connect(owners[0]).bucketAllocIntoCluster(2n, 5n);
   await ddc.connect(owners[0]).bucketAllocIntoCluster(3n, 3n);
   await ddc.connect(owners[1]).bucketAllocIntoCluster(4n, 4n);
   await ddc.connect(owners[2]).bucketAllocIntoCluster(5n, 2n);
   await ddc.connect(owners[3]).bucketAllocIntoCluster(7n, 6n);
-  // Room above the reservation, so usage reports can bill more than it.
-  await ddc.connect(owners[0]).bucketSetCap(1n, 40n);
-  await ddc.connect(owners[1]).bucketSetCap(4n, 25n);
+  // Room above the reservation, so usage reports can bill more than it: as much as each ledger
+  // keeps the runway of (the runway is kept on the caps).
+  await ddc.connect(owners[0]).bucketSetCap(1n, 25n);
+  await ddc.connect(owners[1]).bucketSetCap(4n, 7n);
   await ddc.connect(owners[3]).bucketSetCap(7n, 30n);
+  // Pay-per-use: reservation 0, billed only what usage reports measure.
+  await ddc.connect(owners[3]).bucketSetCap(8n, 10n);
+  await ddc.connect(owners[1]).bucketSetCap(9n, 20n);
   // Twenty days on: owner 2 is settled into debt by a batch (arrears mode), owner 3 by one cap
   // change (in credit), owner 1 has run out in cluster 1 without being settled.
   await time.increase(20 * DAY);
   await ddc.connect(payer).bucketSettlePayment(1n, [4n]);
   await ddc.connect(owners[2]).bucketSetCap(5n, 2n);
   await ddc.connect(payer).bucketSettlePayment(2n, [3n, 7n]);
-  return { ...f, manager2, providers, owners, payer, clusters: [1n, 2n] };
+  // The last era's usage in cluster 2: owner 4's buckets measured above their reservations (their
+  // caps may not go below that any more).
+  const [era] = await ddc.clusterEra(2n);
+  await ddc.connect(manager2).clusterReportUsage(2n, era - 1n, [7n, 8n], [20n, 8n], ethers.ZeroHash);
+  return { ...f, manager2, providers, owners, payer, clusters: [1n, 2n, 3n, 4n] };
 }
 
 // ───────────────────────────────────────────── actions ─────────────────────────────────────────────
@@ -144,7 +178,7 @@ export async function buildInvariantFixture(extend?: FixtureExtension): Promise<
 export type Action =
   | { kind: "deposit"; owner: number; cluster: number; amount: bigint; payer: number | null; debtor: boolean }
   | { kind: "alloc"; bucket: number; units: number }
-  | { kind: "setCap"; bucket: number; extra: number }
+  | { kind: "setCap"; bucket: number; mode: CapMode; extra: number; target: number }
   | { kind: "close"; bucket: number }
   | { kind: "usage"; cluster: number; picks: number[]; measured: number[]; earlier: boolean }
   | { kind: "settle"; cluster: number; picks: number[]; foreign: number | null }
@@ -167,7 +201,25 @@ export type Action =
   | { kind: "createBucket"; owner: number; cluster: number }
   | { kind: "unlockDelay"; days: number }
   | { kind: "grace"; hours: number }
-  | { kind: "priceNotice"; cluster: number; days: number };
+  | { kind: "priceNotice"; cluster: number; days: number }
+  | { kind: "params"; cluster: number; delta: number }
+  | {
+      kind: "race";
+      cluster: number;
+      zero: boolean;
+      measured: number[];
+      reportFirst: boolean;
+      how: "rent" | "addNode";
+      node: number;
+      bps: number;
+    };
+
+/**
+ * How a cap is chosen: `near` the reservation (one below it to four above), `raise` 1 to 12 above
+ * both the reservation and the cap (pay-per-use: billed by usage up to it), `measured` between the
+ * reservation and what the last report measured (capped by the cap it was measured under).
+ */
+export type CapMode = "near" | "raise" | "measured";
 
 export const ix = fc.nat({ max: 1000 });
 const amountArb = fc.oneof(
@@ -176,6 +228,8 @@ const amountArb = fc.oneof(
   fc.bigInt({ min: USD, max: 50n * USD }),
   fc.bigInt({ min: 50n * USD, max: 400n * USD }),
 );
+/** Measured units of five buckets, spread evenly (not biased to 0: reports above the reservations). */
+const measuredArb = fc.array(fc.noBias(fc.nat({ max: 60 })), { minLength: 5, maxLength: 5 });
 const secondsArb = fc.oneof(
   fc.integer({ min: 1, max: 60 }),
   fc.integer({ min: 60, max: 86_400 }),
@@ -197,17 +251,34 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   },
   {
     weight: 5,
-    arbitrary: fc.record({ kind: fc.constant("alloc" as const), bucket: ix, units: fc.nat({ max: 40 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant("alloc" as const),
+      bucket: ix,
+      units: fc.oneof({ weight: 4, arbitrary: fc.nat({ max: 40 }) }, fc.constant(0)),
+    }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("setCap" as const), bucket: ix, extra: fc.nat({ max: 5 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("close" as const), bucket: ix }) },
   {
-    weight: 3,
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant("setCap" as const),
+      bucket: ix,
+      mode: fc.oneof(
+        fc.constant("near" as const),
+        { weight: 5, arbitrary: fc.constant("raise" as const) },
+        { weight: 3, arbitrary: fc.constant("measured" as const) },
+      ),
+      extra: fc.nat({ max: 30 }),
+      target: fc.nat({ max: 4 }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("close" as const), bucket: ix }) },
+  {
+    weight: 5,
     arbitrary: fc.record({
       kind: fc.constant("usage" as const),
       cluster: ix,
       picks: fc.array(ix, { minLength: 1, maxLength: 5 }),
-      measured: fc.array(fc.nat({ max: 60 }), { minLength: 5, maxLength: 5 }),
+      measured: measuredArb,
       earlier: fc.boolean(),
     }),
   },
@@ -221,7 +292,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
     }),
   },
   {
-    weight: 3,
+    weight: 4,
     arbitrary: fc.record({
       kind: fc.constant("withdraw" as const),
       owner: ix,
@@ -248,7 +319,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       kind: fc.constant("rent" as const),
       node: ix,
       bps: fc.oneof(fc.constant(10_000), fc.integer({ min: 1_000, max: 30_000 })),
-      accept: fc.integer({ min: 0, max: 3 }),
+      accept: fc.integer({ min: 0, max: 15 }),
     }),
   },
   {
@@ -256,7 +327,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant("addNode" as const), cluster: ix, node: ix, valid: fc.boolean() }),
   },
   {
-    weight: 2,
+    weight: 3,
     arbitrary: fc.record({ kind: fc.constant("removeNode" as const), cluster: ix, node: ix, valid: fc.boolean() }),
   },
   {
@@ -282,6 +353,32 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       kind: fc.constant("priceNotice" as const),
       cluster: ix,
       days: fc.integer({ min: 0, max: 30 }),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("params" as const),
+      cluster: ix,
+      delta: fc.oneof(
+        { weight: 7, arbitrary: fc.constant(-1) },
+        { weight: 4, arbitrary: fc.constant(1) },
+        { weight: 3, arbitrary: fc.constant(2) },
+        { weight: 1, arbitrary: fc.constant(-16) },
+      ),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant("race" as const),
+      cluster: ix,
+      zero: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, fc.constant(false)),
+      measured: measuredArb,
+      reportFirst: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, fc.constant(false)),
+      how: fc.constantFrom("rent" as const, "addNode" as const),
+      node: ix,
+      bps: fc.integer({ min: 10_500, max: 30_000 }),
     }),
   },
 );
@@ -321,12 +418,20 @@ export interface ClusterM {
   manager: HardhatEthersSigner;
   priceNotice: bigint;
   replication: bigint;
+  /** The largest replication factor in force since the last distribution: it caps the exclusions. */
+  exclusionFactor: bigint;
   reservedPerVNode: bigint;
   /** Node index → membership. */
   members: Map<number, MemberM>;
   price: PriceModel;
   /** What distributions took out of the revenue pool so far. */
   distributed: bigint;
+  /** How many of the chain's price checkpoints the notice property has looked at. */
+  checkpointsSeen: number;
+  /** Each announced time (of `ClusterPriceScheduled`) not cancelled: first announced when, with which notice, at what price last. */
+  announcements: Map<bigint, { first: bigint; notice: bigint; price: bigint }>;
+  /** The number of open billable buckets (cap > 0), from each transaction that changed it on. */
+  billableLog: { time: bigint; count: number }[];
 }
 
 export function cloneMembers(members: Map<number, MemberM>): Map<number, MemberM> {
@@ -346,6 +451,26 @@ interface BucketM {
   reportedEras: bigint;
 }
 
+type Ddc = CoreFixture["ddc"];
+type ViewOf<K extends "getCluster" | "clusterNodeInfo" | "clusterNodeTerms" | "getLedger" | "getBucket"> = Awaited<
+  ReturnType<Ddc[K]>
+>;
+
+/** The views one check reads, in the order of the model's clusters (and members), ledgers and buckets. */
+interface ChainReading {
+  now: bigint;
+  clusters: {
+    view: ViewOf<"getCluster">;
+    cps: Checkpoint[];
+    /** `clusterPriceIndex`, when the standalone views are read. */
+    index: bigint | null;
+    nodes: number[];
+    members: { info: ViewOf<"clusterNodeInfo">; terms: ViewOf<"clusterNodeTerms"> }[];
+  }[];
+  ledgers: { view: ViewOf<"getLedger">; free: bigint | null; covered: bigint | null }[];
+  buckets: { view: ViewOf<"getBucket">; status: bigint | null }[];
+}
+
 /** What the events alone say of a ledger: for the bound on charges. */
 interface Observed {
   paid: bigint;
@@ -359,7 +484,23 @@ export const stats = {
   refused: new Map<string, number>(),
   arrears: 0,
   scheduled: 0,
+  /** Increases announced while nothing was allocated in the cluster but a bucket could be billed. */
+  scheduledUnallocated: 0,
   scheduledApplied: 0,
+  /** Rises of the price in force: at an announced time, or at once (no bucket could be billed). */
+  risesAnnounced: 0,
+  risesAtOnce: 0,
+  /** Caps raised above the reservation, and among them from a reservation of 0 (pay-per-use). */
+  capsRaised: 0,
+  payPerUse: 0,
+  /**
+   * Replication factors changed, and factor changes or removals that left a cluster with fewer nodes
+   * than its factor (none of its buckets billable).
+   */
+  factorsChanged: 0,
+  belowFactor: 0,
+  /** Usage reports and price changes one second apart in the same era (both succeeded). */
+  races: 0,
   /** Checks made while an announced increase was due but not yet written down. */
   dueUnwritten: 0,
   withdrawn: 0,
@@ -415,9 +556,11 @@ export class World {
       const vnodes = NODE_VNODES[Number(id) - 1] ?? 1;
       this.nodes.push({ id, provider, rent: v.rent, capacity: v.capacity, vnodes });
     }
-    for (const [i, id] of f.clusters.entries()) {
+    for (const id of f.clusters) {
       const view = await ddc.getCluster(id);
       expect(view.pendingPriceAt).to.equal(0n);
+      const manager = managers.find((m) => m.address === view.manager);
+      if (manager === undefined) throw new Error(`cluster ${id}: unknown manager ${view.manager}`);
       const members = new Map<number, MemberM>();
       for (const node of await ddc.clusterNodes(id)) {
         const info = await ddc.clusterNodeInfo(id, node);
@@ -438,14 +581,19 @@ export class World {
       }));
       this.clusters.push({
         id,
-        manager: managers[i],
+        manager,
         priceNotice: view.params.priceNotice,
         replication: view.params.replicationFactor,
+        exclusionFactor: 0n,
         reservedPerVNode: view.reservedPerVNode,
         members,
         price: new PriceModel(cps, null),
         distributed: 0n,
+        checkpointsSeen: cps.length,
+        announcements: new Map(),
+        billableLog: [],
       });
+      this.announced.push(null);
     }
     const count = await ddc.bucketCount();
     for (let id = 1n; id <= count; id++) {
@@ -460,12 +608,6 @@ export class World {
         measured: 0n,
         reportedEras: 0n,
       });
-    }
-    for (const o of f.owners) {
-      for (let c = 0; c < this.clusters.length; c++) {
-        this.ledgers.set(key(o.address, c), new LedgerModel(o.address, this.clusters[c].id));
-        this.observed.set(key(o.address, c), { paid: 0n, debt: 0n, at: null });
-      }
     }
     // History: deposits, settlements and allocations, in order, at their blocks' times.
     const logs = await ethers.provider.getLogs({ address: f.coreAddress, fromBlock: 0, toBlock: "latest" });
@@ -500,19 +642,49 @@ export class World {
         const b = this.buckets[Number(parsed.args.bucket) - 1];
         const l = this.ledger(b.owner, b.cluster);
         const before = billedOf(b);
+        l.capUnits += (parsed.args.cap as bigint) - b.cap;
         b.reserved = parsed.args.reserved as bigint;
         b.cap = parsed.args.cap as bigint;
         const billed = parsed.args.billed as bigint;
         expect(billedOf(b), "fixture billed units").to.equal(billed);
         l.setUnits(t, l.units - before + billed);
+      } else if (parsed.name === "UsageReported") {
+        // The fixture reports each bucket once: what it measured is what the bucket shows now.
+        const era = parsed.args.era as bigint;
+        const billed = parsed.args.billed as bigint[];
+        for (const [i, id] of (parsed.args.buckets as bigint[]).entries()) {
+          const b = this.buckets[Number(id) - 1];
+          const l = this.ledger(b.owner, b.cluster);
+          const before = billedOf(b);
+          b.reportedEras = era + 1n;
+          b.measured = (await ddc.getBucket(id)).measured;
+          expect(billedOf(b), "fixture billed units after a report").to.equal(billed[i]);
+          l.setUnits(t, l.units - before + billed[i]);
+        }
+      } else if (parsed.name === "ClusterCreated" || parsed.name === "ClusterParamsChanged") {
+        // No distribution yet: the exclusions are capped by the largest factor ever in force.
+        const cl = this.clusters[Number(parsed.args.cluster) - 1];
+        const factor = BigInt(parsed.args.params.replicationFactor as bigint);
+        if (factor > cl.exclusionFactor) cl.exclusionFactor = factor;
       }
     }
+    for (let c = 0; c < this.clusters.length; c++)
+      this.clusters[c].billableLog.push({ time: 0n, count: this.billable(c) });
     return this;
   }
 
-  ledger(owner: string, cluster: number): LedgerModel {
-    const l = this.ledgers.get(key(owner, cluster));
-    if (l === undefined) throw new Error(`no ledger ${owner} in cluster ${cluster}`);
+  /**
+   * The ledger of `owner` in cluster `c`, made (empty) the first time an action names it: the checks
+   * read the ledgers some action named (any other is empty on the chain, and read nowhere).
+   */
+  ledger(owner: string, c: number): LedgerModel {
+    const k = key(owner, c);
+    let l = this.ledgers.get(k);
+    if (l === undefined) {
+      l = new LedgerModel(owner, this.clusters[c].id);
+      this.ledgers.set(k, l);
+      this.observed.set(k, { paid: 0n, debt: 0n, at: null });
+    }
     return l;
   }
 
@@ -529,6 +701,31 @@ export class World {
 
   allocated(c: number): bigint {
     return this.buckets.filter((b) => b.cluster === c && !b.closed).reduce((s, b) => s + billedOf(b), 0n);
+  }
+
+  /** The open buckets of cluster `c` that can be billed (cap > 0). */
+  billable(c: number): number {
+    return this.buckets.filter((b) => b.cluster === c && !b.closed && b.cap > 0n).length;
+  }
+
+  /** How many buckets of cluster `c` could be billed just before `t` (no transaction changes it and a price together). */
+  billableAt(c: number, t: bigint): number {
+    const log = this.clusters[c].billableLog;
+    for (let i = log.length - 1; i > 0; i--) if (log[i].time < t) return log[i].count;
+    return log[0].count;
+  }
+
+  /** Notes the number of billable buckets of cluster `c` after a transaction at `now` that may have changed it. */
+  noteBillable(c: number, now: bigint): void {
+    const log = this.clusters[c].billableLog;
+    const count = this.billable(c);
+    if (log[log.length - 1].count !== count) log.push({ time: now, count });
+  }
+
+  /** Whether cluster `c` holds fewer nodes than its replication factor. */
+  underReplicated(c: number): boolean {
+    const cl = this.clusters[c];
+    return BigInt(cl.members.size) < cl.replication;
   }
 
   target(c: number): bigint {
@@ -590,7 +787,8 @@ export class World {
 
   /**
    * Takes member `n` out of cluster `c` (the manager's removal, or the provider's leave after its
-   * notice: `leave`), as the model predicts: refused below the replication factor while allocated.
+   * notice: `leave`), as the model predicts: refused below the replication factor while a bucket
+   * can be billed; with none, the cluster may go below its factor.
    */
   async removeMember(
     label: string,
@@ -606,14 +804,44 @@ export class World {
     if (m === undefined) expected = "ClusterNodeNotMember";
     else if (leave && m.leaveAt === 0n) expected = "ClusterNodeNotLeaving";
     else if (leave && now < m.leaveAt) expected = "ClusterNodeLeaveNotDue";
-    else if (this.allocated(c) !== 0n && BigInt(cl.members.size - 1) < cl.replication)
+    else if (this.billable(c) !== 0 && BigInt(cl.members.size - 1) < cl.replication)
       expected = "ClusterBelowReplication";
     if (expected === null) {
       this.applyDue(c, now);
       cl.members.delete(n);
       this.movePrice(c, now);
     }
-    return this.send(label, expected, [], tx);
+    const r = await this.send(label, expected, [], tx);
+    if (r !== null && this.underReplicated(c)) stats.belowFactor++;
+    return r;
+  }
+
+  /**
+   * The manager changes cluster `c`'s parameters to this replication factor and price notice, as the
+   * model predicts: while a bucket can be billed the factor cannot be lowered, nor raised above the
+   * nodes; with none, any factor in range is accepted. A distribution then excludes by the largest
+   * factor in force since the last one.
+   */
+  async changeParams(label: string, c: number, factor: bigint, priceNotice: bigint): Promise<void> {
+    const cl = this.clusters[c];
+    await this.next();
+    let expected: string | null = null;
+    if (factor < 1n || factor > 16n) expected = "DDCParameterOutOfRange";
+    else if (this.billable(c) > 0 && factor < cl.replication) expected = "ClusterReplicationInUse";
+    else if (this.billable(c) > 0 && BigInt(cl.members.size) < factor) expected = "ClusterBelowReplication";
+    const r = await this.send(label, expected, [], () =>
+      this.f.ddc.connect(cl.manager).clusterChangeParams(cl.id, {
+        ...CLUSTER_PARAMS,
+        replicationFactor: Number(factor),
+        priceNotice: Number(priceNotice),
+      }),
+    );
+    if (r === null) return;
+    if (factor !== cl.replication) stats.factorsChanged++;
+    cl.replication = factor;
+    if (factor > cl.exclusionFactor) cl.exclusionFactor = factor;
+    cl.priceNotice = priceNotice;
+    if (this.underReplicated(c)) stats.belowFactor++;
   }
 
   /** Fixes the next block's time (one second on) and returns it. */
@@ -671,11 +899,21 @@ export class World {
       if (parsed?.name === "ClusterPriceScheduleCancelled") {
         const a = parsed.args;
         cancelled.push([a.cluster as bigint, a.cancelledPrice as bigint, a.cancelledAt as bigint]);
+        this.clusters[Number(a.cluster) - 1].announcements.delete(a.cancelledAt as bigint);
       }
       if (parsed?.name !== "ClusterPriceScheduled") continue;
       stats.scheduled++;
       const c = Number(parsed.args.cluster) - 1;
       const at = parsed.args.effectiveAt as bigint;
+      // The notice property's record: when this time was first announced, with which notice (a
+      // time kept from an earlier announcement keeps that announcement's).
+      const kept = this.announced[c]?.at === at ? this.clusters[c].announcements.get(at) : undefined;
+      this.clusters[c].announcements.set(at, {
+        first: kept?.first ?? now,
+        notice: kept?.notice ?? this.notice(c),
+        price: parsed.args.newPrice as bigint,
+      });
+      if (this.allocated(c) === 0n && this.billable(c) > 0) stats.scheduledUnallocated++;
       expect(at, "announced increase: effective time").to.equal(this.clusters[c].price.pending?.at);
       expect(parsed.args.newPrice, "announced increase: price").to.equal(this.clusters[c].price.pending?.price);
       expect(parsed.args.newPrice as bigint, "an announced change is an increase").to.be.greaterThan(
@@ -696,7 +934,7 @@ export class World {
   }
 
   /** The last announcement seen per cluster (before the current transaction). */
-  announced: ({ price: bigint; at: bigint } | null)[] = [null, null];
+  announced: ({ price: bigint; at: bigint } | null)[] = [];
   /** Announcements the current transaction cancels: (cluster, price, time). */
   cancelling: [bigint, bigint, bigint][] = [];
 
@@ -714,11 +952,92 @@ export class World {
     if (before !== null && now >= before.at) stats.scheduledApplied++;
     const announced = before !== null && now < before.at ? { ...before } : null;
     this.announced[c] = announced;
-    const at = p.move(now, this.inForce(c), this.target(c), this.allocated(c), this.notice(c));
+    const at = p.move(now, this.inForce(c), this.target(c), this.billable(c), this.notice(c));
     if (at === null) for (const m of this.clusters[c].members.values()) m.charged = m.rent;
     if (at === null && announced !== null && p.stored !== announced.price) {
       this.cancelling.push([this.clusters[c].id, announced.price, announced.at]);
     }
+  }
+
+  /**
+   * An owner's change of a bucket's reservation and cap (`bucketAllocIntoCluster`, `bucketSetCap`),
+   * as the model predicts it: `refused` (the cap's own checks) first, then the bucket is billed by
+   * the one rule, and anything that grows (billed units or the cap) needs the cluster to hold its
+   * replicas, billed growth the room of its reservation, and the settled ledger (without debt) the
+   * runway of its caps at the price the cluster is heading to.
+   */
+  async rebill(
+    label: string,
+    b: BucketM,
+    reserved: bigint,
+    cap: bigint,
+    refused: string | null,
+    tx: () => Promise<ContractTransactionResponse>,
+  ): Promise<ContractTransactionReceipt | null> {
+    const c = b.cluster;
+    const cl = this.clusters[c];
+    const l = this.ledger(b.owner, c);
+    const now = await this.next();
+    const trial = l.clone();
+    const s = trial.settle(this.index(c), now);
+    const billedBefore = billedOf(b);
+    const billedAfter = billedOf({ ...b, reserved, cap });
+    let expected: string | null = b.closed ? "BucketIsClosed" : refused;
+    if (expected === null && (billedAfter > billedBefore || cap > b.cap)) {
+      const capUnits = l.capUnits - b.cap + cap;
+      if (this.underReplicated(c)) expected = "ClusterBelowReplication";
+      else if (billedAfter > billedBefore && this.allocated(c) - billedBefore + billedAfter > cl.reservedPerVNode)
+        expected = "ClusterCapacityExceeded";
+      else if ((s.debt === 0n ? trial.balance : 0n) < runway(capUnits, cl.price.target, this.grace))
+        expected = "LedgerInsufficientRunway";
+    }
+    const settled = expected === null ? [{ owner: b.owner, cluster: cl.id, ...s }] : [];
+    const r = await this.send(label, expected, settled, tx);
+    if (r !== null) {
+      this.settleModel(b.owner, c, now);
+      l.setUnits(now, l.units - billedBefore + billedAfter);
+      l.capUnits += cap - b.cap;
+      b.reserved = reserved;
+      b.cap = cap;
+      this.noteBillable(c, now);
+      const [e] = this.events(r, "BucketAllocated");
+      expect(e.args.toArray(true), `${label}: BucketAllocated`).to.deep.equal([b.id, reserved, cap, billedAfter]);
+    }
+    return r;
+  }
+
+  /**
+   * The bucket a cap change is tried on: any bucket (`target` 0), else one the mode is about when
+   * there is one — for `raise` an open bucket in an under-replicated cluster (`target` 1), or one
+   * with no reservation in a cluster that holds its replicas, whose owner has a deposit there (2,
+   * 3) or has none (4); for `measured` one measured above its reservation.
+   */
+  capTarget(a: Extract<Action, { kind: "setCap" }>): BucketM {
+    const any = this.buckets[a.bucket % this.buckets.length];
+    if (a.target === 0 || a.mode === "near") return any;
+    let pool: BucketM[];
+    if (a.mode === "raise") {
+      pool = this.buckets.filter((b) => !b.closed && b.reserved === 0n);
+      const held = pool.filter((b) => !this.underReplicated(b.cluster));
+      const hasDeposit = (b: BucketM): boolean => (this.ledgers.get(key(b.owner, b.cluster))?.balance ?? 0n) > 0n;
+      const funded = (deposit: boolean): BucketM[] => held.filter((b) => hasDeposit(b) === deposit);
+      const under = this.buckets.filter((b) => !b.closed && this.underReplicated(b.cluster));
+      const targeted = a.target === 1 ? under : a.target === 4 ? funded(false) : funded(true);
+      if (targeted.length > 0) pool = targeted;
+    } else {
+      pool = this.buckets.filter((b) => !b.closed && (b.measured < b.cap ? b.measured : b.cap) > b.reserved);
+    }
+    return pool.length > 0 ? pool[a.bucket % pool.length] : any;
+  }
+
+  /** The events of one kind a receipt holds. */
+  events(r: ContractTransactionReceipt, ...names: string[]): LogDescription[] {
+    const out: LogDescription[] = [];
+    for (const log of r.logs) {
+      const parsed = this.f.ddc.interface.parseLog(log);
+      if (parsed !== null && names.includes(parsed.name)) out.push(parsed);
+    }
+    return out;
   }
 
   // ─────────────────────────────────────────── execution ───────────────────────────────────────────
@@ -774,66 +1093,34 @@ export class World {
       case "alloc": {
         const b = this.buckets[a.bucket % this.buckets.length];
         const units = BigInt(a.units);
-        const cl = this.clusters[b.cluster];
-        const l = this.ledger(b.owner, b.cluster);
-        const now = await this.next();
-        let expected: string | null = null;
-        const trial = l.clone();
-        const s = trial.settle(this.index(b.cluster), now);
-        const billedBefore = billedOf(b);
-        const billedAfter = billedOf({ ...b, reserved: units, cap: b.cap < units ? units : b.cap });
-        if (b.closed) expected = "BucketIsClosed";
-        else if (billedAfter > billedBefore) {
-          const grow = billedAfter - billedBefore;
-          const rw = runway(l.units + grow, cl.price.target, this.grace);
-          if (BigInt(cl.members.size) < cl.replication) expected = "ClusterBelowReplication";
-          else if (this.allocated(b.cluster) + grow > cl.reservedPerVNode) expected = "ClusterCapacityExceeded";
-          else if ((s.debt === 0n ? trial.balance : 0n) < rw) expected = "LedgerInsufficientRunway";
-        }
-        const settled = expected === null ? [{ owner: b.owner, cluster: cl.id, ...s }] : [];
-        const r = await this.send("alloc", expected, settled, () =>
+        await this.rebill("alloc", b, units, b.cap < units ? units : b.cap, null, () =>
           ddc.connect(this.signer(b.owner)).bucketAllocIntoCluster(b.id, units),
         );
-        if (r !== null) {
-          this.settleModel(b.owner, b.cluster, now);
-          l.setUnits(now, l.units - billedBefore + billedAfter);
-          b.reserved = units;
-          if (b.cap < units) b.cap = units;
-        }
         return;
       }
       case "setCap": {
-        const b = this.buckets[a.bucket % this.buckets.length];
-        const cap = b.reserved + BigInt(a.extra) - 1n;
-        if (cap < 0n) return;
-        const l = this.ledger(b.owner, b.cluster);
-        const now = await this.next();
-        const s = l.clone().settle(this.index(b.cluster), now);
-        let expected: string | null = b.closed
-          ? "BucketIsClosed"
-          : cap < b.reserved
-            ? "BucketCapBelowReservation"
-            : null;
-        const billedBefore = billedOf(b);
-        const billedAfter = billedOf({ ...b, cap });
-        if (expected === null && billedAfter > billedBefore) {
-          const cl = this.clusters[b.cluster];
-          const grow = billedAfter - billedBefore;
-          const trial = l.clone();
-          const t = trial.settle(this.index(b.cluster), now);
-          if (BigInt(cl.members.size) < cl.replication) expected = "ClusterBelowReplication";
-          else if (this.allocated(b.cluster) + grow > cl.reservedPerVNode) expected = "ClusterCapacityExceeded";
-          else if ((t.debt === 0n ? trial.balance : 0n) < runway(l.units + grow, cl.price.target, this.grace))
-            expected = "LedgerInsufficientRunway";
+        const b = this.capTarget(a);
+        let cap: bigint;
+        if (a.mode === "near") cap = b.reserved + BigInt(a.extra % 6) - 1n;
+        else if (a.mode === "raise") cap = (b.cap > b.reserved ? b.cap : b.reserved) + 1n + BigInt(a.extra % 12);
+        else {
+          // Below the measured floor, down to the reservation; the floor itself (allowed) for `target` 4.
+          const floor = b.measured < b.cap ? b.measured : b.cap;
+          if (floor <= b.reserved) cap = b.reserved;
+          else if (a.target === 4) cap = floor;
+          else cap = floor - 1n - (BigInt(a.extra) % (floor - b.reserved));
         }
-        const settled = expected === null ? [{ owner: b.owner, cluster: this.clusters[b.cluster].id, ...s }] : [];
-        const r = await this.send("setCap", expected, settled, () =>
+        if (cap < 0n) return;
+        let refused: string | null = null;
+        if (!b.closed && cap < b.reserved) refused = "BucketCapBelowReservation";
+        else if (!b.closed && cap < (b.measured < b.cap ? b.measured : b.cap)) refused = "BucketCapBelowMeasured";
+        const before = { reserved: b.reserved, cap: b.cap };
+        const r = await this.rebill("setCap", b, b.reserved, cap, refused, () =>
           ddc.connect(this.signer(b.owner)).bucketSetCap(b.id, cap),
         );
-        if (r !== null) {
-          this.settleModel(b.owner, b.cluster, now);
-          l.setUnits(now, l.units - billedBefore + billedAfter);
-          b.cap = cap;
+        if (r !== null && cap > before.cap && cap > before.reserved) {
+          stats.capsRaised++;
+          if (before.reserved === 0n) stats.payPerUse++;
         }
         return;
       }
@@ -850,7 +1137,9 @@ export class World {
         if (r !== null) {
           this.settleModel(b.owner, b.cluster, now);
           l.setUnits(now, l.units - billedOf(b));
+          l.capUnits -= b.cap;
           b.closed = true;
+          this.noteBillable(b.cluster, now);
         }
         return;
       }
@@ -903,7 +1192,7 @@ export class World {
         const funded = [...this.ledgers.values()].filter((x) => {
           const c = Number(x.cluster) - 1;
           const due = x.chargedAt(this.index(c), latest) - x.paid;
-          return x.balance > due + runway(x.units, this.clusters[c].price.target, this.grace);
+          return x.balance > due + runway(x.capUnits, this.clusters[c].price.target, this.grace);
         });
         if (a.funded && funded.length > 0) {
           const d = funded[(a.owner + a.cluster) % funded.length];
@@ -927,7 +1216,7 @@ export class World {
         now = await this.next();
         const trial = l.clone();
         const s = trial.settle(this.index(c), now);
-        const rw = runway(l.units, cl.price.target, this.grace);
+        const rw = runway(l.capUnits, cl.price.target, this.grace);
         const free = trial.balance > rw ? trial.balance - rw : 0n;
         let expected: string | null = null;
         if (amount === 0n) expected = "DDCZeroAmount";
@@ -1129,13 +1418,58 @@ export class World {
         return;
       }
       case "priceNotice": {
-        const cl = this.clusters[a.cluster % this.clusters.length];
-        const priceNotice = a.days * DAY;
-        await this.next();
-        await this.send("priceNotice", null, [], () =>
-          ddc.connect(cl.manager).clusterChangeParams(cl.id, { ...CLUSTER_PARAMS, priceNotice }),
+        const c = a.cluster % this.clusters.length;
+        await this.changeParams("priceNotice", c, this.clusters[c].replication, BigInt(a.days * DAY));
+        return;
+      }
+      case "params": {
+        // The replication factor up or down by the delta (out of range below 1): one time in three
+        // in a cluster with no billable bucket, where any factor passes (a raise goes above its
+        // nodes: it is left under-replicated), else in one with a billable bucket, whose owners rely
+        // on its replicas (to lower, one with a factor above 1), if there is one.
+        const all = this.clusters.map((_, c) => c);
+        const free = all.filter((c) => this.billable(c) === 0);
+        const billed = all.filter((c) => this.billable(c) > 0 && (a.delta > 0 || this.clusters[c].replication > 1n));
+        const pool = a.cluster % 3 === 0 ? free : billed;
+        const c = pool.length > 0 ? pool[a.cluster % pool.length] : a.cluster % this.clusters.length;
+        const cl = this.clusters[c];
+        const from = this.billable(c) === 0 && a.delta > 0 ? BigInt(cl.members.size) : cl.replication;
+        const factor = from + BigInt(a.delta);
+        await this.changeParams("params", c, factor < 0n ? 0n : factor, cl.priceNotice);
+        return;
+      }
+      case "race": {
+        // Half the time a cluster with a billable bucket and no reservation (a report at 0 leaves
+        // nothing allocated there, and the increase still waits its notice), a quarter one with no
+        // billable bucket (the increase applies at once), else one with a billable bucket, else any.
+        const all = this.clusters.map((_, c) => c);
+        const billable = all.filter((c) => this.billable(c) > 0);
+        const unreserved = billable.filter((c) =>
+          this.buckets.every((b) => b.cluster !== c || b.closed || b.reserved === 0n),
         );
-        cl.priceNotice = BigInt(priceNotice);
+        const pools = [unreserved, unreserved, all.filter((c) => this.billable(c) === 0), billable, all];
+        const pool = pools.slice(a.cluster % 4).find((p) => p.length > 0)!;
+        const c = pool[a.cluster % pool.length];
+        const cl = this.clusters[c];
+        const own = this.buckets.filter((b) => b.cluster === c);
+        const usage: Action = {
+          kind: "usage",
+          cluster: c,
+          picks: own.map((_, i) => i),
+          measured: a.zero ? [0] : a.measured,
+          earlier: false,
+        };
+        const inside = [...cl.members.keys()];
+        const price: Action =
+          a.how === "rent" && inside.length > 0
+            ? { kind: "rent", node: inside[a.node % inside.length], bps: a.bps, accept: 1 << c }
+            : { kind: "addNode", cluster: c, node: a.node, valid: true };
+        const okBefore =
+          (stats.ok.get("usage") ?? 0) + (stats.ok.get(price.kind === "rent" ? "accept" : "addNode") ?? 0);
+        for (const x of a.reportFirst ? [usage, price] : [price, usage]) await this.exec(x);
+        const okAfter =
+          (stats.ok.get("usage") ?? 0) + (stats.ok.get(price.kind === "rent" ? "accept" : "addNode") ?? 0);
+        if (okAfter === okBefore + 2) stats.races++;
         return;
       }
       case "grace": {
@@ -1150,24 +1484,82 @@ export class World {
 
   // ──────────────────────────────────────────── checks ─────────────────────────────────────────────
 
+  /**
+   * Every view a check reads, all at once (the checks read them in their own order): clusters and
+   * buckets in one page each of the lens (which reads `getCluster` and `getBucket`), the views that
+   * repeat `getLedger`, `getCluster` and `getBucket` figures on every fourth check.
+   */
+  async read(): Promise<ChainReading> {
+    const { ddc, lens } = this.f;
+    const standalone = this.standaloneViews && this.checks++ % 4 === 0;
+    const none = Promise.resolve(null);
+    const [now, clusterPage, clusters, ledgers, bucketPage, buckets] = await Promise.all([
+      time.latest(),
+      lens.listClusters(0, this.clusters.length, ethers.ZeroAddress),
+      Promise.all(
+        this.clusters.map((cl) =>
+          Promise.all([
+            ddc.clusterPriceCheckpoints(cl.id),
+            standalone ? ddc.clusterPriceIndex(cl.id) : none,
+            ddc.clusterNodes(cl.id),
+            Promise.all(
+              [...cl.members.keys()].map((n) =>
+                Promise.all([
+                  ddc.clusterNodeInfo(cl.id, this.nodes[n].id),
+                  ddc.clusterNodeTerms(cl.id, this.nodes[n].id),
+                ]),
+              ),
+            ),
+          ]),
+        ),
+      ),
+      Promise.all(
+        [...this.ledgers.values()].map((l) =>
+          Promise.all([
+            ddc.getLedger(l.owner, l.cluster),
+            standalone ? ddc.accountFreeBalance(l.owner, l.cluster) : none,
+            standalone ? ddc.rentCoveredUntil(l.owner, l.cluster) : none,
+          ]),
+        ),
+      ),
+      lens.listBuckets(0, this.buckets.length, ethers.ZeroAddress, 0, true),
+      Promise.all(this.buckets.map((b) => (standalone ? ddc.bucketStatus(b.id) : none))),
+    ]);
+    const [clusterViews] = clusterPage;
+    const [bucketViews] = bucketPage;
+    expect(clusterViews.map((v) => v.id)).to.deep.equal(this.clusters.map((cl) => cl.id));
+    expect(bucketViews.map((v) => v.id)).to.deep.equal(this.buckets.map((b) => b.id));
+    return {
+      now: BigInt(now),
+      clusters: clusters.map(([cps, index, nodes, members], c) => ({
+        view: clusterViews[c],
+        cps: cps.map((x) => ({ time: x.time, index: x.index, price: x.price })),
+        index,
+        nodes: nodes.map((id) => Number(id) - 1),
+        members: members.map(([info, terms]) => ({ info, terms })),
+      })),
+      ledgers: ledgers.map(([view, free, covered]) => ({ view, free, covered })),
+      buckets: buckets.map((status, i) => ({ view: bucketViews[i], status })),
+    };
+  }
+
+  /** Checks made so far (the repeated views are read on every fourth). */
+  private checks = 0;
+
   async check(label: string): Promise<void> {
-    const { ddc } = this.f;
-    const now = BigInt(await time.latest());
+    const chain = await this.read();
+    const now = chain.now;
     let pools = 0n;
     const chainCps: Checkpoint[][] = [];
+    /** The chain's own figures, for the checks that compare the chain with itself. */
+    const billableOnChain = new Map<bigint, bigint>();
+    const capUnitsOnChain = new Map<string, bigint>();
     for (const [c, cl] of this.clusters.entries()) {
-      const view = await ddc.getCluster(cl.id);
-      const cps = (await ddc.clusterPriceCheckpoints(cl.id)).map((x) => ({
-        time: x.time,
-        index: x.index,
-        price: x.price,
-      }));
+      const { view, cps, index } = chain.clusters[c];
       chainCps.push(cps);
       const p = cl.price;
       expect(cps, `${label}: cluster ${cl.id} checkpoints`).to.deep.equal(p.cps);
-      if (this.standaloneViews) {
-        expect(await ddc.clusterPriceIndex(cl.id), `${label}: cluster ${cl.id} index`).to.equal(p.indexAt(now));
-      }
+      if (index !== null) expect(index, `${label}: cluster ${cl.id} index`).to.equal(p.indexAt(now));
       expect(view.index).to.equal(p.indexAt(now));
       expect(view.price, `${label}: cluster ${cl.id} price`).to.equal(p.priceAt(now));
       expect(view.allocated, `${label}: cluster ${cl.id} allocated`).to.equal(this.allocated(c));
@@ -1186,17 +1578,32 @@ export class World {
         this.paidInto(c) - cl.distributed,
       );
       pools += view.revenuePool;
-      await this.checkMembers(label, c, now);
+      expect(
+        [view.params.replicationFactor, view.params.priceNotice, view.bucketCount],
+        `${label}: cluster ${cl.id} factor, notice, buckets`,
+      ).to.deep.equal([cl.replication, cl.priceNotice, BigInt(this.buckets.filter((b) => b.cluster === c).length)]);
+      expect(view.billableBuckets, `${label}: cluster ${cl.id} billable buckets`).to.equal(BigInt(this.billable(c)));
+      billableOnChain.set(cl.id, view.billableBuckets);
+      // A cluster that cannot hold its replicas takes no new billing: it has no billable bucket.
+      if (view.billableBuckets > 0n) {
+        expect(view.nodeCount, `${label}: cluster ${cl.id} with a billable bucket holds its replicas`).to.be.at.least(
+          view.params.replicationFactor,
+        );
+      }
+      this.checkNotice(label, c, cps, view.price);
+      this.checkMembers(label, c, chain.clusters[c], now);
     }
     let balances = 0n;
     const statuses = new Map<string, bigint>();
-    for (const [k, l] of this.ledgers) {
+    for (const [i, [k, l]] of [...this.ledgers].entries()) {
       const c = Number(l.cluster) - 1;
-      const v = await ddc.getLedger(l.owner, l.cluster);
+      const { view: v, free, covered: coveredView } = chain.ledgers[i];
       balances += v.balance;
       const who = `${label}: ledger ${k}`;
       expect(v.balance, `${who} balance`).to.equal(l.balance);
       expect(v.units, `${who} units`).to.equal(l.units);
+      expect(v.capUnits, `${who} cap units`).to.equal(l.capUnits);
+      capUnitsOnChain.set(k, v.capUnits);
       expect(v.unlockAmount, `${who} unlock amount`).to.equal(l.unlockAmount);
       expect(v.unlockAt, `${who} unlock time`).to.equal(l.unlockAt);
       // Live: paid + debt + owed is the index's charge now, rounded down, to the unit.
@@ -1204,11 +1611,11 @@ export class World {
       // Arrears and the free balance follow from the same figures.
       const due = l.chargedAt(this.index(c), now) - l.paid;
       expect(v.arrearsSince !== 0n, `${who} in arrears`).to.equal(due > l.balance);
-      const rw = runway(l.units, this.clusters[c].price.target, this.grace);
+      const rw = runway(l.capUnits, this.clusters[c].price.target, this.grace);
       const left = due > l.balance ? 0n : l.balance - due;
       expect(v.runway, `${who} runway`).to.equal(rw);
       expect(v.free, `${who} free`).to.equal(left > rw ? left - rw : 0n);
-      if (this.standaloneViews) expect(await ddc.accountFreeBalance(l.owner, l.cluster)).to.equal(v.free);
+      if (free !== null) expect(free).to.equal(v.free);
       // When the balance ran out, and until when it lasts at the announced prices.
       const idx = this.index(c);
       let since = 0n;
@@ -1219,7 +1626,7 @@ export class World {
       let covered = since;
       if (since === 0n) covered = l.units === 0n ? MAX_UINT40 : (l.runsOutAfter(idx, now, MAX_UINT40) ?? MAX_UINT40);
       expect(v.coveredUntil, `${who} covered until`).to.equal(covered);
-      if (this.standaloneViews) expect(await ddc.rentCoveredUntil(l.owner, l.cluster)).to.equal(covered);
+      if (coveredView !== null) expect(coveredView).to.equal(covered);
       statuses.set(k, since === 0n ? 1n : now >= since + this.grace ? 3n : 2n);
       // (b) what the events say was charged is bounded by the checkpoints' index.
       const o = this.observed.get(k)!;
@@ -1234,12 +1641,90 @@ export class World {
         expect(o.paid, `${who} paid per events`).to.equal(l.paid);
       }
     }
-    // Bucket status follows its ledger.
-    for (const b of this.buckets) {
-      const expected = b.closed ? 4n : statuses.get(key(b.owner, b.cluster))!;
-      expect(await ddc.bucketStatus(b.id), `${label}: bucket ${b.id} status`).to.equal(expected);
+    // Each bucket is the model's, billed by the one rule and never above its cap; its status
+    // follows its ledger.
+    const capsOnChain = new Map<string, bigint>();
+    const billableCounted = new Map<bigint, bigint>();
+    for (const [i, b] of this.buckets.entries()) {
+      const who = `${label}: bucket ${b.id}`;
+      const { view: v, status } = chain.buckets[i];
+      expect(
+        [v.owner, v.cluster, v.closed, v.reserved, v.cap, v.measured, v.billed],
+        `${who} owner, cluster, closed, reserved, cap, measured, billed`,
+      ).to.deep.equal([b.owner, this.clusters[b.cluster].id, b.closed, b.reserved, b.cap, b.measured, billedOf(b)]);
+      expect(v.billed, `${who} billed no more than its cap`).to.be.at.most(v.cap);
+      // A ledger no action named is empty: never in arrears.
+      const expected = b.closed ? 4n : (statuses.get(key(b.owner, b.cluster)) ?? 1n);
+      expect(v.status, `${who} status`).to.equal(expected);
+      if (status !== null) expect(status, `${who} status view`).to.equal(expected);
+      if (!v.closed) {
+        const k = key(v.owner, b.cluster);
+        capsOnChain.set(k, (capsOnChain.get(k) ?? 0n) + v.cap);
+        if (v.cap > 0n) billableCounted.set(v.cluster, (billableCounted.get(v.cluster) ?? 0n) + 1n);
+      }
+    }
+    // The chain agrees with itself: a ledger's cap units are the caps of its owner's open buckets
+    // in the cluster, a cluster's billable buckets are its open buckets with a cap.
+    for (const [k, caps] of capsOnChain) {
+      expect(capUnitsOnChain.get(k) ?? 0n, `${label}: ledger ${k} cap units are the caps of its open buckets`).to.equal(
+        caps,
+      );
+    }
+    for (const [k, capUnits] of capUnitsOnChain) {
+      expect(capUnits, `${label}: ledger ${k} cap units are the caps of its open buckets`).to.equal(
+        capsOnChain.get(k) ?? 0n,
+      );
+    }
+    for (const [id, count] of billableOnChain) {
+      expect(count, `${label}: cluster ${id} billable buckets are its open buckets with a cap`).to.equal(
+        billableCounted.get(id) ?? 0n,
+      );
     }
     await this.conserve(label, balances, pools);
+  }
+
+  /**
+   * (c) An owner never pays a price that was not announced with the notice: every rise of the price
+   * in force on the chain (each new checkpoint above the one before) either comes at a time the
+   * chain announced (`ClusterPriceScheduled`) at least the notice earlier, at the announced price,
+   * or comes while the cluster had no open bucket that could be billed — whatever it allocated (a
+   * pay-per-use bucket with nothing billed yet counts).
+   */
+  checkNotice(label: string, c: number, cps: readonly Checkpoint[], inForce: bigint): void {
+    const cl = this.clusters[c];
+    const rises: Checkpoint[] = [];
+    for (let i = Math.max(1, cl.checkpointsSeen); i < cps.length; i++) {
+      if (cps[i].price > cps[i - 1].price) rises.push(cps[i]);
+    }
+    cl.checkpointsSeen = cps.length;
+    // A rise in force now but not written down yet (an announced increase fell due): its time is
+    // the one announced.
+    const last = cps[cps.length - 1];
+    const due = cl.price.pending;
+    if (inForce > last.price) {
+      expect(
+        due,
+        `${label}: cluster ${cl.id} price in force above its last checkpoint only when an increase fell due`,
+      ).to.not.equal(null);
+      rises.push({ time: due!.at, index: 0n, price: inForce });
+    }
+    for (const cp of rises) {
+      const who = `${label}: cluster ${cl.id} price rose to ${cp.price} at ${cp.time}`;
+      const announced = cl.announcements.get(cp.time);
+      if (announced !== undefined && announced.price === cp.price) {
+        stats.risesAnnounced++;
+        expect(cp.time - announced.first, `${who}: announced at least the notice before`).to.be.at.least(
+          announced.notice,
+        );
+      } else {
+        // (A change at once in the same second as an announced time falls here too.)
+        stats.risesAtOnce++;
+        expect(
+          this.billableAt(c, cp.time),
+          `${who}, not announced at that price (${announced?.price ?? "no announcement"}): no bucket could be billed`,
+        ).to.equal(0);
+      }
+    }
   }
 
   /** What the ledgers of cluster `c` paid into its revenue pool so far. */
@@ -1250,23 +1735,20 @@ export class World {
   }
 
   /** The members of cluster `c` on chain are the model's: status, accepted rent, tokens, rent in force, leave time. */
-  async checkMembers(label: string, c: number, now: bigint): Promise<void> {
-    const { ddc } = this.f;
+  checkMembers(label: string, c: number, chain: ChainReading["clusters"][number], now: bigint): void {
     const cl = this.clusters[c];
-    const ids = (await ddc.clusterNodes(cl.id)).map((id) => Number(id) - 1);
     expect(
-      [...ids].sort((x, y) => x - y),
+      [...chain.nodes].sort((x, y) => x - y),
       `${label}: cluster ${cl.id} nodes`,
     ).to.deep.equal([...cl.members.keys()].sort((x, y) => x - y));
-    for (const [n, m] of cl.members) {
+    for (const [i, [n, m]] of [...cl.members].entries()) {
       const who = `${label}: cluster ${cl.id} node ${n + 1}`;
-      const info = await ddc.clusterNodeInfo(cl.id, this.nodes[n].id);
+      const { info, terms } = chain.members[i];
       expect([info.status, info.rent, [...info.tokens]], `${who} status, rent, tokens`).to.deep.equal([
         m.status,
         m.rent,
         m.tokens,
       ]);
-      const terms = await ddc.clusterNodeTerms(cl.id, this.nodes[n].id);
       expect([terms.rentInForce, terms.leaveAt], `${who} rent in force, leave time`).to.deep.equal([
         this.inForceRent(c, n, now),
         m.leaveAt,
