@@ -360,3 +360,34 @@ export function validators(
 ): ManagerAction {
   return memberSet(coreAddress, "validators", a);
 }
+
+/**
+ * How `found` differs from the decided `calls`, one line per difference (empty when they are
+ * exactly the same: targets, values and calldata, in order).
+ */
+export function callDifferences(calls: readonly Call[], found: readonly Call[]): string[] {
+  const out: string[] = [];
+  if (found.length !== calls.length) out.push(`${found.length} call(s), the decision makes ${calls.length}`);
+  for (let i = 0; i < Math.min(calls.length, found.length); i++) {
+    const [want, got] = [calls[i], found[i]];
+    const at = calls.length === 1 ? "the call" : `call ${i + 1}`;
+    if (getAddress(got.target) !== getAddress(want.target)) {
+      out.push(`${at} goes to ${getAddress(got.target)}, the decision's to ${getAddress(want.target)}`);
+    }
+    if (got.value !== want.value) out.push(`${at} sends ${got.value} wei, the decision's ${want.value}`);
+    if (got.data.toLowerCase() !== want.data.toLowerCase()) {
+      const fn = (data: string) => {
+        try {
+          return core.parseTransaction({ data })?.name ?? data.slice(0, 10);
+        } catch {
+          return data.slice(0, 10);
+        }
+      };
+      const [g, w] = [fn(got.data), fn(want.data)];
+      out.push(
+        g === w ? `${at}'s arguments to ${w} differ from the decision's` : `${at} calls ${g}, the decision calls ${w}`,
+      );
+    }
+  }
+  return out;
+}

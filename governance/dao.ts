@@ -160,16 +160,33 @@ export async function listProposals(
 /** States in which a proposal still stands for its decision (it may yet execute, or did). */
 const LIVE: ProposalStateName[] = ["Pending", "Active", "Succeeded", "Queued", "Executed"];
 
-/** The newest proposal carrying `key` that still stands, if any. */
+/**
+ * The newest proposal carrying `key` that still stands, if any; with `calls`, only one making
+ * exactly those calls (anyone above the threshold can propose anything under any key).
+ */
 export async function findByActionKey(
   governor: GovernorLike,
   key: ActionKey,
-  options: { fromBlock?: number; step?: number } = {},
+  options: { fromBlock?: number; step?: number; calls?: Pick<ProposalArgs, "targets" | "values" | "calldatas"> } = {},
 ): Promise<ProposalRecord | undefined> {
   const all = await listProposals(governor, options);
+  const same = (p: ProposalRecord) => {
+    const c = options.calls;
+    if (c === undefined) return true;
+    return (
+      p.targets.length === c.targets.length &&
+      p.targets.every(
+        (t, i) =>
+          getAddress(t) === getAddress(c.targets[i]) &&
+          p.values[i] === c.values[i] &&
+          p.calldatas[i].toLowerCase() === c.calldatas[i].toLowerCase(),
+      )
+    );
+  };
   for (const p of all.reverse()) {
     const k = parseActionKey(p.description);
-    if (k !== undefined && sameKey(k, key) && LIVE.includes(stateName(await governor.state(p.id)))) return p;
+    if (k === undefined || !sameKey(k, key) || !same(p)) continue;
+    if (LIVE.includes(stateName(await governor.state(p.id)))) return p;
   }
   return undefined;
 }
@@ -180,7 +197,8 @@ export type ProposeOutcome =
 /**
  * Proposes `args` unless it is already there: the id is computed first (a proposal with the same
  * calls and description exists: skipped), then the action key is looked up (a standing proposal
- * for the same decision: skipped), so replicas and restarts never propose one decision twice.
+ * for the same decision, making exactly the same calls: skipped), so restarts never propose one
+ * decision twice, and nobody pre-empts it with other calls under its key.
  */
 export async function proposeOnce(
   governor: GovernorLike,
@@ -191,7 +209,7 @@ export async function proposeOnce(
   if ((await governor.proposalSnapshot(id)) !== 0n) return { id, created: false, reason: "exists" };
   const key = parseActionKey(args.description);
   if (key !== undefined) {
-    const standing = await findByActionKey(governor, key, options);
+    const standing = await findByActionKey(governor, key, { ...options, calls: args });
     if (standing !== undefined) return { id: standing.id, created: false, reason: "same action key" };
   }
   await (await governor.propose(args.targets, args.values, args.calldatas, args.description)).wait();

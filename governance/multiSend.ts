@@ -189,3 +189,48 @@ export function safeTxProblems(tx: SafeTxFields, trust: SafeTrust): string[] {
         : [];
   return [...call, ...refundProblems(tx)];
 }
+
+/** The plain calls a Safe transaction makes (a batch unpacked), or why it makes none acceptable. */
+export function callsOfSafeTx(
+  tx: SafeTxFields & { value: string },
+  trust: SafeTrust,
+): { calls: { target: string; value: bigint; data: string }[]; problems: string[] } {
+  const problems = safeTxProblems(tx, trust);
+  const shape = readSafeCall(tx, trust);
+  if (shape.kind === "batch" && BigInt(tx.value) !== 0n) {
+    problems.push(`the batch itself carries ${tx.value} wei: a batch's calls carry their own values`);
+  }
+  const calls =
+    shape.kind === "call"
+      ? [{ target: getAddress(tx.to), value: BigInt(tx.value), data: tx.data.toLowerCase() }]
+      : shape.kind === "batch"
+        ? shape.calls.map((c) => ({ target: getAddress(c.to), value: c.value, data: c.data.toLowerCase() }))
+        : [];
+  return { calls, problems };
+}
+
+/**
+ * The Safe transaction fields (nonce aside) that make exactly `calls`: one call is a plain call to
+ * its target; several are a batch delegatecalled to `multiSendCallOnly`. No refund, no gas limit.
+ */
+export function safeTxFor(
+  calls: { target: string; value: bigint; data: string }[],
+  multiSendCallOnly: string | undefined,
+): SafeTxFields & { value: string; safeTxGas: string; operation: 0 | 1 } {
+  if (calls.length === 0) throw new Error("a Safe transaction needs at least one call");
+  const zero = { safeTxGas: "0", baseGas: "0", gasPrice: "0", gasToken: ZeroAddress, refundReceiver: ZeroAddress };
+  if (calls.length === 1) {
+    const [c] = calls;
+    return { to: getAddress(c.target), value: c.value.toString(), data: c.data, operation: 0 as const, ...zero };
+  }
+  if (multiSendCallOnly === undefined) {
+    throw new Error("a batch of calls needs the deployment's MultiSendCallOnly, and none is known");
+  }
+  return {
+    to: getAddress(multiSendCallOnly),
+    value: "0",
+    data: packMultiSend(calls.map((c) => ({ operation: 0, to: c.target, value: c.value, data: c.data }))),
+    operation: 1 as const,
+    ...zero,
+  };
+}

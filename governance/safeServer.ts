@@ -4,6 +4,7 @@ import { z } from "zod";
 import {
   signatureSchema,
   storedTxSchema,
+  type OwnerSignature,
   type SafeQueue,
   type SignatureStore,
   type StoredTx,
@@ -17,7 +18,8 @@ import {
  *
  *   GET  /safes/:safe/transactions                    the Safe's transactions with their signatures
  *   GET  /safes/:safe/transactions/:hash              one of them
- *   POST /safes/:safe/transactions                    a transaction ({ chainId, safe, safeTxHash, data, description? })
+ *   POST /safes/:safe/transactions                    a transaction with its first owner's signature
+ *                                                     ({ chainId, safe, safeTxHash, data, description?, signature: { owner, signature } })
  *   POST /safes/:safe/transactions/:hash/signatures   a signature ({ owner, signature })
  *
  * A refused input answers 400 with `{ error }` naming the reason; an unknown Safe or hash, 404.
@@ -30,6 +32,8 @@ export function createSignatureServer(options: {
   const app = Fastify({ bodyLimit: options.bodyLimit ?? 64 * 1024, logger: false });
   const safeParam = z.object({ safe: z.string().regex(/^0x[0-9a-fA-F]{40}$/, "a Safe address") });
   const hashParam = safeParam.extend({ hash: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "a 32-byte hash") });
+  // A transaction comes with its first owner's signature: nobody else can put one in the store.
+  const submissionSchema = storedTxSchema.extend({ signature: signatureSchema });
   const bad = (message: string) => Object.assign(new Error(message), { statusCode: 400 });
   const parse = <T>(schema: z.ZodType<T>, value: unknown, what: string): T => {
     const r = schema.safeParse(value);
@@ -57,12 +61,9 @@ export function createSignatureServer(options: {
   });
   app.post("/safes/:safe/transactions", async (req) => {
     const { safe } = parse(safeParam, req.params, "path");
-    const tx = parse(storedTxSchema, req.body, "transaction");
+    const { signature, ...tx } = parse(submissionSchema, req.body, "transaction");
     if (getAddress(tx.safe) !== getAddress(safe)) throw bad(`the transaction is for Safe ${tx.safe}, not ${safe}`);
-    const stored = await options.queueFor(safe).propose(tx.data, tx.description);
-    if (stored.safeTxHash !== tx.safeTxHash)
-      throw bad(`the transaction's hash is ${stored.safeTxHash}, not ${tx.safeTxHash}`);
-    return stored;
+    return options.queueFor(safe).submit(tx, signature);
   });
   app.post("/safes/:safe/transactions/:hash/signatures", async (req) => {
     const { safe, hash } = parse(hashParam, req.params, "path");
@@ -94,8 +95,8 @@ export class HttpSignatureStore implements SignatureStore {
     return json as T;
   }
 
-  async putTransaction(tx: StoredTx): Promise<void> {
-    await this.request("POST", `/safes/${getAddress(tx.safe)}/transactions`, tx);
+  async putTransaction(tx: StoredTx, first: OwnerSignature): Promise<void> {
+    await this.request("POST", `/safes/${getAddress(tx.safe)}/transactions`, { ...tx, signature: first });
   }
 
   async putSignature(safe: string, safeTxHash: string, owner: string, signature: string): Promise<void> {

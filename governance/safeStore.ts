@@ -66,9 +66,15 @@ export interface StoredTxWithSignatures extends StoredTx {
   signatures: Record<string, string>;
 }
 
-/** Where transactions and signatures are shared. */
+/** An owner's signature of a stored transaction. */
+export type OwnerSignature = z.infer<typeof signatureSchema>;
+
+/**
+ * Where transactions and signatures are shared. A transaction is stored together with its first
+ * owner's signature: a store never holds a transaction that no owner put there.
+ */
 export interface SignatureStore {
-  putTransaction(tx: StoredTx): Promise<void>;
+  putTransaction(tx: StoredTx, first: OwnerSignature): Promise<void>;
   putSignature(safe: string, safeTxHash: string, owner: string, signature: string): Promise<void>;
   get(safe: string, safeTxHash: string): Promise<StoredTxWithSignatures | undefined>;
   list(safe: string): Promise<StoredTxWithSignatures[]>;
@@ -89,10 +95,13 @@ export class DirectorySignatureStore implements SignatureStore {
     renameSync(tmp, file);
   }
 
-  async putTransaction(tx: StoredTx): Promise<void> {
+  async putTransaction(tx: StoredTx, first: OwnerSignature): Promise<void> {
     const dir = this.txDir(tx.safe, tx.safeTxHash);
     mkdirSync(dir, { recursive: true });
     const file = join(dir, "transaction.json");
+    // The signature first: a reader sees the transaction only once its first signature is there.
+    const owner = getAddress(first.owner);
+    DirectorySignatureStore.write(join(dir, `signature-${owner}.json`), { owner, signature: first.signature });
     if (!existsSync(file)) DirectorySignatureStore.write(file, storedTxSchema.parse(tx));
   }
 
@@ -204,27 +213,73 @@ export class SafeQueue {
     return Number(await this.safeContract.nonce());
   }
 
-  /** The next nonce nobody has claimed: after the chain's, and after every stored pending one. */
+  /** The next nonce nobody has claimed: after the chain's, and after every pending one an owner confirmed. */
   async nextNonce(): Promise<number> {
     const chain = await this.onChainNonce();
-    const taken = (await this.store.list(this.safe)).map((t) => t.data.nonce).filter((n) => n >= chain);
+    const taken = (await this.list()).map((t) => t.data.nonce).filter((n) => n >= chain);
     return taken.length === 0 ? chain : Math.max(...taken) + 1;
   }
 
-  /** Stores a transaction (its hash computed here) after checking its nonce is not used. */
-  async propose(data: SafeTxData, description?: string): Promise<StoredTx> {
+  /**
+   * Signs a transaction as `signer` (an owner) and stores it with that signature. Refused, with the
+   * reason, when the nonce is used or the signer is not an owner: nothing is stored then.
+   */
+  async propose(data: SafeTxData, description: string | undefined, signer: Signer): Promise<StoredTx> {
     const parsed = safeTxDataSchema.parse(data);
+    const signature = await signSafeTx(signer, this.chainId, this.safe, parsed);
+    return this.submit(this.storedTx(parsed, description), {
+      owner: await signer.getAddress(),
+      signature,
+    });
+  }
+
+  /**
+   * Stores a transaction signed elsewhere, with its first owner's signature (what the signature
+   * server takes). Refused, with the reason: a hash that is not the data's, a used nonce, a
+   * signature that is not `first.owner`'s for this hash, a signer who is not an owner.
+   */
+  async submit(tx: StoredTx, first: OwnerSignature): Promise<StoredTx> {
+    const parsed = this.storedTx(safeTxDataSchema.parse(tx.data), tx.description);
+    if (getAddress(tx.safe) !== getAddress(this.safe))
+      throw new Error(`the transaction is for Safe ${tx.safe}, not ${this.safe}`);
+    if (tx.chainId !== this.chainId)
+      throw new Error(`the transaction is for chain ${tx.chainId}, this is chain ${this.chainId}`);
+    if (parsed.safeTxHash !== tx.safeTxHash.toLowerCase()) {
+      throw new Error(`the transaction's hash is ${parsed.safeTxHash}, not ${tx.safeTxHash}`);
+    }
     const chain = await this.onChainNonce();
-    if (parsed.nonce < chain) throw new Error(`stale: nonce ${parsed.nonce} is below the Safe's next nonce ${chain}`);
-    const tx: StoredTx = {
+    if (parsed.data.nonce < chain) {
+      throw new Error(`stale: nonce ${parsed.data.nonce} is below the Safe's next nonce ${chain}`);
+    }
+    const owner = await this.checkSignature(parsed.safeTxHash, first.owner, first.signature);
+    await this.store.putTransaction(parsed, { owner, signature: first.signature });
+    return parsed;
+  }
+
+  private storedTx(data: SafeTxData, description: string | undefined): StoredTx {
+    return {
       chainId: this.chainId,
       safe: getAddress(this.safe),
-      safeTxHash: safeTxHash(this.chainId, this.safe, parsed),
-      data: parsed,
+      safeTxHash: safeTxHash(this.chainId, this.safe, data),
+      data,
       ...(description !== undefined ? { description } : {}),
     };
-    await this.store.putTransaction(tx);
-    return tx;
+  }
+
+  /** The owner whose signature of `hash` `signature` is; refused unless it recovers to `owner`, an owner. */
+  private async checkSignature(hash: string, owner: string, signature: string): Promise<string> {
+    let recovered: string;
+    try {
+      recovered = signerOf(hash, signature);
+    } catch (error) {
+      throw new Error(`not a valid signature: ${(error as Error).message}`);
+    }
+    const claimed = getAddress(owner);
+    if (recovered !== claimed) {
+      throw new Error(`the signature is not ${claimed}'s for this transaction (it recovers to ${recovered})`);
+    }
+    if (!(await this.owners()).includes(claimed)) throw new Error(`${claimed} is not an owner of the Safe`);
+    return claimed;
   }
 
   /**
@@ -240,27 +295,22 @@ export class SafeQueue {
     const chain = await this.onChainNonce();
     if (tx.data.nonce < chain)
       throw new Error(`stale: nonce ${tx.data.nonce} is already used (the Safe is at ${chain})`);
-    let recovered: string;
-    try {
-      recovered = signerOf(hash, signature);
-    } catch (error) {
-      throw new Error(`not a valid signature: ${(error as Error).message}`);
-    }
-    const claimed = getAddress(owner);
-    if (recovered !== claimed) {
-      throw new Error(`the signature is not ${claimed}'s for this transaction (it recovers to ${recovered})`);
-    }
-    if (!(await this.owners()).includes(claimed)) throw new Error(`${claimed} is not an owner of the Safe`);
+    const claimed = await this.checkSignature(hash, owner, signature);
     if (tx.signatures[claimed] !== undefined) throw new Error(`${claimed} already signed this transaction`);
     await this.store.putSignature(this.safe, hash, claimed, signature);
   }
 
-  /** Every stored transaction with its confirmations and status. */
+  /**
+   * Every stored transaction with its confirmations and status. One that no owner confirms
+   * (signed, or approved on chain) is left out: anyone who can write to a shared store could have
+   * put it there, and it stands for nobody's decision.
+   */
   async list(): Promise<QueueEntry[]> {
     const [owners, threshold, chain] = await Promise.all([this.owners(), this.threshold(), this.onChainNonce()]);
     const out: QueueEntry[] = [];
     for (const tx of await this.store.list(this.safe)) {
       const confirmations = await this.confirmationsOf(tx, owners);
+      if (confirmations.length === 0) continue;
       const ready = confirmations.length >= threshold;
       const status =
         tx.data.nonce < chain ? "stale" : tx.data.nonce > chain ? "blocked" : ready ? "executable" : "pending";
@@ -368,8 +418,8 @@ export class SafeQueue {
     return response.hash;
   }
 
-  /** A rejection of `nonce`: a call of the Safe to itself that does nothing, to unblock the queue. */
-  async proposeRejection(nonce: number): Promise<StoredTx> {
+  /** A rejection of `nonce` signed by `signer`: a call of the Safe to itself that does nothing, to unblock the queue. */
+  async proposeRejection(nonce: number, signer: Signer): Promise<StoredTx> {
     const zero = "0x0000000000000000000000000000000000000000";
     return this.propose(
       {
@@ -385,6 +435,7 @@ export class SafeQueue {
         nonce,
       },
       `Reject nonce ${nonce}`,
+      signer,
     );
   }
 }

@@ -148,6 +148,7 @@ function botConfig(w: World, signatureStore: string): BotConfig {
     key: { kind: "env", name: "DDC_BOT_KEY" }, // unused: the wallet is handed over
     store: ":memory:",
     schedule: "*/5 * * * *", // unused: the story calls run() itself
+    replicas: [],
     http: { host: "127.0.0.1", port: 0 },
     intake: { host: "127.0.0.1", port: null, directory: null },
     fromBlock: w.record.block,
@@ -706,7 +707,6 @@ export async function runBotDemo(log: (line: string) => void, options: { eras?: 
     record: w.record,
     store,
     logger: botLogger("silent"),
-    safeProvider: hre.network.provider,
   });
   try {
     const [growing] = await bucketsOf(w, w.dao, w.owners[0].address);

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { DEFAULT_CLUSTER_PARAMS as D } from "../../deploy/core";
 import * as build from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
-import { buildSafeTxData, safeTxHash, signSafeTx } from "../../governance/safeStore";
+import { buildSafeTxData, safeTxHash } from "../../governance/safeStore";
 import { parseAddress, parseHash, parseId, parseIds, parseUint, type Context } from "../context";
 import { CliError } from "../errors";
 import { coreEvents, print, send } from "../output";
@@ -51,8 +51,7 @@ async function carryOut(ctx: Context, action: build.ManagerAction, via: Via): Pr
     );
     // What was built passes the rule every signer applies (a batch only through MultiSendCallOnly).
     checkedSafeTx(ctx, "sign", safeTxHash(ctx.record.chainId, safe, data), data);
-    const tx = await queue.propose(data, build.describe(action));
-    await queue.addSignature(tx.safeTxHash, me, await signSafeTx(signer, ctx.record.chainId, safe, data));
+    const tx = await queue.propose(data, build.describe(action), signer);
     print(
       ctx,
       { safe, safeTxHash: tx.safeTxHash, nonce, signedBy: me },

@@ -112,10 +112,9 @@ export function registerSafe(program: Command, run: Runner): void {
     run(async (ctx, rawSafe: string, rawNonce: string, o: { store?: string }) => {
       const address = parseAddress("safe", rawSafe);
       const queue = queueFor(ctx, address, storeFrom(o.store));
-      const tx = await queue.proposeRejection(Number(parseUint("nonce", rawNonce)));
       const signer = await ctx.signer();
       const me = await signer.getAddress();
-      await queue.addSignature(tx.safeTxHash, me, await signSafeTx(signer, ctx.record.chainId, address, tx.data));
+      const tx = await queue.proposeRejection(Number(parseUint("nonce", rawNonce)), signer);
       print(
         ctx,
         { safeTxHash: tx.safeTxHash, nonce: tx.data.nonce },

@@ -2,7 +2,7 @@ import { getAddress, type ContractRunner } from "ethers";
 import type { ActionKind, ManagerAction } from "../../governance/actions";
 import type { DDCLens, IDDC } from "../../typechain-types";
 import { settlement } from "../../governance/actions";
-import { decideEra, snapshotOf, type EraDecision, type EraSnapshot } from "./decide";
+import { decideEra, snapshotOf, type EraDecision, type EraSnapshot, type PlannedAction } from "./decide";
 import { carryOut, type Target } from "./executors";
 import { failpoint } from "./failpoints";
 import { planEras, planSettlements, type CandidateState, type LedgerState, type ReplacementPolicy } from "./policy";
@@ -266,7 +266,7 @@ export interface MissedEras {
 
 export interface ClusterRun {
   cluster: number;
-  decided: { era: number; hash: string; records: ActionRecord[] }[];
+  decided: { era: number; hash: string; planned: PlannedAction[]; records: ActionRecord[] }[];
   skipped: { era: number; reason: string }[];
   /** Settlements carried out while the era they came with waits for reports. */
   settled?: ActionRecord[];
@@ -305,7 +305,7 @@ export async function advanceCluster(input: EraInput & { missed: MissedEras }): 
   if (provider == null) throw new Error("the core contract needs a provider");
   for (const e of store.uncarried(cluster)) {
     const { decision, records } = await decideAndAct({ ...input, era: e.era, snapshotBlock: 0 });
-    if (decision.decided) run.decided.push({ era: e.era, hash: decision.hash, records });
+    if (decision.decided) run.decided.push({ era: e.era, hash: decision.hash, planned: decision.planned, records });
   }
   const { lastClosed, plan } = await erasToDecide(input, input.missed);
   if (lastClosed < 0) return run;
@@ -317,7 +317,7 @@ export async function advanceCluster(input: EraInput & { missed: MissedEras }): 
     const snapshotBlock = await provider.getBlockNumber();
     const { decision, records } = await decideAndAct({ ...input, era, snapshotBlock });
     if (decision.decided) {
-      run.decided.push({ era, hash: decision.hash, records });
+      run.decided.push({ era, hash: decision.hash, planned: decision.planned, records });
       continue;
     }
     // Its due buckets were settled all the same.

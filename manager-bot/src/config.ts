@@ -103,6 +103,11 @@ export const configSchema = z
       })
       .strict()
       .default({ host: "127.0.0.1", port: 8080, directory: null }),
+    /**
+     * Other bots deciding the same clusters (their addresses): a proposal or Safe transaction one
+     * of them made for a decision is this bot's own; anyone else's is foreign.
+     */
+    replicas: z.array(address).default([]),
     /** Where log reads of the core begin (its deployment block). */
     fromBlock: z.number().int().min(0).default(0),
     clusters: z.array(clusterSchema).min(1, "at least one cluster"),

@@ -5,7 +5,6 @@ import {
   JsonRpcProvider,
   type BaseWallet,
   Wallet,
-  type Eip1193Provider,
   formatEther,
   getAddress,
   isAddress,
@@ -15,19 +14,28 @@ import {
 import { schedule, type ScheduledTask } from "node-cron";
 import pino, { type Logger } from "pino";
 import { readRecord, type DeploymentRecord } from "../../deploy/record";
-import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../../deploy/safe";
 import { HttpSignatureStore } from "../../governance/safeServer";
 import { DirectorySignatureStore, SafeQueue } from "../../governance/safeStore";
 import { DDCGovernor__factory, DDCLens__factory, IDDC__factory, IERC20Metadata__factory } from "../../typechain-types";
 import type { DDCLens, IDDC } from "../../typechain-types";
 import { decodeRevert } from "../../cli/errors";
-import type { ManagerAction } from "../../governance/actions";
-import { advanceCluster, erasToDecide, settlementAction, snapshotNow, type ClusterRun, type EraInput } from "./bot";
-import { decideEra, type PlannedAction } from "./decide";
+import { advanceCluster, type ClusterRun, type EraInput } from "./bot";
+import type { PlannedAction } from "./decide";
 import { coreChainView } from "./chain";
 import type { BotConfig, ClusterConfig } from "./config";
 import { describeConfig } from "./config";
-import { adoptOpen, keep, type Target } from "./executors";
+import {
+  adoptOpen,
+  GovernorExecutor,
+  keep,
+  OperatorExecutor,
+  SafeExecutor,
+  SimulatingExecutor,
+  type ExecutorOptions,
+  type ForeignAction,
+  type SimulatedCall,
+  type Target,
+} from "./executors";
 import { createReportServer, ReportIntake, scanReportDirectory } from "./intake";
 import { BotMetrics } from "./metrics";
 import { BotStore, type ActionRecord } from "./store";
@@ -58,11 +66,12 @@ export interface DryRunReport {
       | { era: number; decided: true; evidence: string; planned: PlannedAction[] }
       | { era: number; decided: false; have: number; need: number; missing: string[] }
     )[];
-    actions: { era: number | null; kind: string; title: string; from: string; ok: boolean; revert?: string }[];
+    actions: SimulatedCall[];
   }[];
 }
 
-export type Alert = "low-balance" | "action-stuck" | "action-failed" | "era-undecided" | "run-failed";
+export type Alert =
+  "low-balance" | "action-stuck" | "action-failed" | "era-undecided" | "foreign-action" | "run-failed";
 
 export interface ServiceParts {
   config: BotConfig;
@@ -75,8 +84,6 @@ export interface ServiceParts {
   metrics?: BotMetrics;
   /** The chain's clock (the local demo moves it; a live chain's is the latest block's). */
   now?: () => Promise<bigint>;
-  /** How protocol-kit reaches the chain for Safe transactions (default: the configured RPC URL). */
-  safeProvider?: Eip1193Provider | string;
 }
 
 /**
@@ -105,6 +112,8 @@ export class BotService {
   private decimals: number | undefined;
   private readonly adopted = new Set<number>();
   private readonly targets = new Map<number, { structural: Target; routine: Target }>();
+  /** Foreign actions the executors found under the decisions' keys, alerted at the end of the run. */
+  private foreignFound: ForeignAction[] = [];
 
   constructor(private readonly parts: ServiceParts) {
     const { config, provider, wallet, record, store } = parts;
@@ -153,35 +162,29 @@ export class BotService {
   private targetsFor(cl: ClusterConfig): { structural: Target; routine: Target } {
     const known = this.targets.get(cl.id);
     if (known !== undefined) return known;
-    const { record, config, provider, wallet } = this.parts;
+    const { record, config, provider } = this.parts;
+    const options: ExecutorOptions = {
+      bot: this.signer,
+      replicas: config.replicas,
+      fromBlock: config.fromBlock,
+      onForeign: (found) => this.foreignFound.push(found),
+    };
     let structural: Target;
     if (cl.manager.kind === "governor") {
       const governor = DDCGovernor__factory.connect(record.contracts.DDCGovernor, provider);
-      structural = { kind: "governor", governor, bot: this.signer, fromBlock: config.fromBlock };
+      structural = new GovernorExecutor(governor, options);
     } else {
       const where = cl.manager.store;
       const sigStore = /^https?:\/\//.test(where) ? new HttpSignatureStore(where) : new DirectorySignatureStore(where);
-      const names = SAFE_CONTRACT_NAMES.filter((n) => record.contracts[n] !== undefined);
-      const singletons =
-        names.length === SAFE_CONTRACT_NAMES.length
-          ? (Object.fromEntries(names.map((n) => [n, record.contracts[n]])) as SafeSingletons)
-          : undefined;
       const safe = safeAddress(cl.manager.safe, record);
-      structural = {
-        kind: "safe",
-        queue: new SafeQueue(provider, record.chainId, safe, sigStore),
-        connection: {
-          provider: this.parts.safeProvider ?? config.rpc,
-          safeAddress: safe,
-          contractNetworks: singletons === undefined ? undefined : contractNetworks(record.chainId, singletons),
-        },
-        bot: this.signer,
-        botKey: wallet.privateKey,
-        chainId: record.chainId,
-      };
+      structural = new SafeExecutor(
+        new SafeQueue(provider, record.chainId, safe, sigStore),
+        record.chainId,
+        record.contracts.MultiSendCallOnly,
+        options,
+      );
     }
-    const routine: Target =
-      cl.routine === "operator" ? { kind: "operator", bot: this.signer, fromBlock: config.fromBlock } : structural;
+    const routine: Target = cl.routine === "operator" ? new OperatorExecutor(options) : structural;
     const t = { structural, routine };
     this.targets.set(cl.id, t);
     return t;
@@ -310,6 +313,16 @@ export class BotService {
         );
       }
     }
+    for (const f of this.foreignFound.splice(0)) {
+      this.alert(
+        report,
+        "foreign-action",
+        `cluster ${f.cluster} era ${f.era ?? "-"} ${f.kind}: ${f.ref} (by ${f.by.join(", ") || "nobody known"}) ` +
+          `carries the decision's key but is not the decision: ${f.differences.join("; ")}. ` +
+          "The bot leaves it alone and proposes its own: do not approve it",
+        { cluster: f.cluster, era: f.era, kind: f.kind, ref: f.ref, by: f.by, differences: f.differences },
+      );
+    }
     await this.checkStuckAndBalance(report).catch((error: unknown) =>
       report.failed.push({ cluster: null, error: `balance: ${cleanMessage(error)}` }),
     );
@@ -417,75 +430,43 @@ export class BotService {
   }
 
   /**
-   * What a run would do now, sending nothing and writing nothing: for each cluster, the settlement
-   * due and the decision of each era to decide, with every call simulated (`eth_call`) from the
-   * address that would send it (the bot's key, the Timelock, or the Safe).
+   * What a run would do now, sending nothing and writing nothing: the same path as a run, on an
+   * in-memory copy of the store, with every call simulated (`eth_call`) from the address that
+   * would send it (the bot's key, the Timelock, or the Safe) instead of being carried out.
    */
   async dryRun(): Promise<DryRunReport> {
     const out: DryRunReport = { clusters: [] };
-    const paused = this.store.paused();
-    for (const cl of this.parts.config.clusters) {
-      const entry: DryRunReport["clusters"][number] = { cluster: cl.id, eras: [], actions: [] };
-      out.clusters.push(entry);
-      const pause = cl.paused ? "paused in the configuration" : paused.get(cl.id)?.reason;
-      if (pause !== undefined) {
-        entry.paused = pause;
-        continue;
-      }
-      const input = await this.eraInput(cl);
-      const { plan } = await erasToDecide(input, cl.missed);
-      entry.skipped = plan.skipped;
-      const simulateAll = async (action: ManagerAction, target: Target, era: number | null) => {
-        const from = await this.senderOf(target);
-        for (const call of action.calls) {
-          let revert: string | undefined;
-          try {
-            await this.parts.provider.call({ from, to: call.target, data: call.data, value: call.value });
-          } catch (error) {
-            const data = (error as { data?: string }).data;
-            revert = decodeRevert(data)?.text ?? cleanMessage(error).split("\n")[0];
-          }
-          entry.actions.push({
-            era,
-            kind: action.key.kind,
-            title: action.title,
-            from,
-            ok: revert === undefined,
-            revert,
-          });
+    const copy = this.store.copy();
+    const paused = copy.paused();
+    const explain = (error: unknown) =>
+      decodeRevert((error as { data?: string }).data)?.text ?? cleanMessage(error).split("\n")[0];
+    try {
+      for (const cl of this.parts.config.clusters) {
+        const entry: DryRunReport["clusters"][number] = { cluster: cl.id, eras: [], actions: [] };
+        out.clusters.push(entry);
+        const pause = cl.paused ? "paused in the configuration" : paused.get(cl.id)?.reason;
+        if (pause !== undefined) {
+          entry.paused = pause;
+          continue;
         }
-      };
-      const first = plan.decide[0];
-      if (input.settlement !== undefined && first !== undefined) {
-        const settle = await settlementAction(input, first, input.settlement.minimum);
-        if (settle !== null) await simulateAll(settle, input.routine, first);
-      }
-      const block = await this.parts.provider.getBlockNumber();
-      for (const era of plan.decide) {
-        const decision = decideEra(await snapshotNow(input, era, block));
-        if (!decision.decided) {
-          const a = decision.aggregation;
-          entry.eras.push({ era, decided: false, have: a.have, need: a.need, missing: a.missing });
-          break;
+        const real = await this.eraInput(cl);
+        const simulate = (t: Target) => new SimulatingExecutor(t, this.parts.provider, explain, entry.actions);
+        const routine = simulate(real.routine);
+        const structural = real.structural === real.routine ? routine : simulate(real.structural);
+        const run = await advanceCluster({ ...real, store: copy, routine, structural, missed: cl.missed });
+        entry.skipped = run.skipped.map((x) => x.era);
+        for (const d of run.decided) {
+          entry.eras.push({ era: d.era, decided: true, evidence: d.hash, planned: d.planned });
         }
-        entry.eras.push({ era, decided: true, evidence: decision.hash, planned: decision.planned });
-        for (const action of decision.actions) {
-          const kind = action.key.kind;
-          const target = kind === "replace-node" ? input.structural : input.routine;
-          await simulateAll(action, target, era);
+        if (run.waiting !== undefined) {
+          const w = run.waiting;
+          entry.eras.push({ era: w.era, decided: false, have: w.have, need: w.need, missing: w.missing });
         }
       }
+    } finally {
+      copy.close();
     }
     return out;
-  }
-
-  /** The address a target's calls run from on chain. */
-  private async senderOf(target: Target): Promise<string> {
-    if (target.kind === "operator") return this.signer.getAddress();
-    if (target.kind === "safe") return getAddress(target.queue.safe);
-    const timelock = this.parts.record.contracts.TimelockController;
-    if (timelock === undefined) throw new Error("the deployment record has no TimelockController");
-    return timelock;
   }
 
   /** The operations endpoints: /health (alive), /ready (can work), /metrics (Prometheus). */

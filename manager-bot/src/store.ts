@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { getAddress } from "ethers";
-import type { ActionKind } from "../../governance/actions";
+import type { ActionKind, Call } from "../../governance/actions";
 import type { SignedReport } from "./report";
 import type { ReportBook } from "./validate";
 
@@ -51,8 +51,18 @@ export interface ActionRecord {
   ref: string | null;
   evidenceHash: string | null;
   evidence: string | null;
+  /** The calls decided (null for an action recorded before they were kept). */
+  calls: Call[] | null;
   updatedAt: number;
 }
+
+const callsToJson = (calls: readonly Call[]) =>
+  JSON.stringify(calls.map((c) => ({ target: c.target, value: c.value.toString(), data: c.data })));
+const callsFromJson = (json: string): Call[] =>
+  (JSON.parse(json) as { target: string; value: string; data: string }[]).map((c) => ({
+    ...c,
+    value: BigInt(c.value),
+  }));
 
 const MIGRATIONS: string[] = [
   // 1: reports and equivocations
@@ -80,6 +90,8 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE pauses (cluster INTEGER PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL);`,
   // 5: the process that runs the bot on this store
   `CREATE TABLE runner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, at INTEGER NOT NULL);`,
+  // 6: the calls each action was decided to make (what a proposal or Safe transaction under its key must be)
+  `ALTER TABLE actions ADD COLUMN calls TEXT;`,
 ];
 
 /**
@@ -135,11 +147,12 @@ const eraKey = (era: number | null) => (era === null ? -1 : era);
 export class BotStore implements ReportBook {
   private readonly db: Database.Database;
 
+  /** `file`: a path, ":memory:", or a serialised store (an in-memory copy of it). */
   constructor(
-    file: string,
+    file: string | Buffer,
     private readonly clock: () => number = () => Math.floor(Date.now() / 1000),
   ) {
-    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    if (typeof file === "string" && file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = FULL");
@@ -231,6 +244,7 @@ export class BotStore implements ReportBook {
           ref: string | null;
           evidence_hash: string | null;
           evidence: string | null;
+          calls: string | null;
           updated_at: number;
         }
       | undefined;
@@ -244,6 +258,7 @@ export class BotStore implements ReportBook {
       ref: row.ref,
       evidenceHash: row.evidence_hash,
       evidence: row.evidence,
+      calls: row.calls === null ? null : callsFromJson(row.calls),
       updatedAt: row.updated_at,
     };
   }
@@ -256,13 +271,23 @@ export class BotStore implements ReportBook {
     executor: Executor;
     evidenceHash: string | null;
     evidence: string | null;
+    calls?: readonly Call[] | null;
   }): ActionRecord {
     this.db
       .prepare(
-        `INSERT OR IGNORE INTO actions (cluster, era, kind, state, executor, ref, evidence_hash, evidence, updated_at)
-         VALUES (?, ?, ?, 'decided', ?, NULL, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO actions (cluster, era, kind, state, executor, ref, evidence_hash, evidence, calls, updated_at)
+         VALUES (?, ?, ?, 'decided', ?, NULL, ?, ?, ?, ?)`,
       )
-      .run(a.cluster, eraKey(a.era), a.kind, a.executor, a.evidenceHash, a.evidence, this.clock());
+      .run(
+        a.cluster,
+        eraKey(a.era),
+        a.kind,
+        a.executor,
+        a.evidenceHash,
+        a.evidence,
+        a.calls == null ? null : callsToJson(a.calls),
+        this.clock(),
+      );
     return this.action(a.cluster, a.era, a.kind)!;
   }
 
@@ -383,6 +408,14 @@ export class BotStore implements ReportBook {
         .prepare("INSERT OR REPLACE INTO runner (id, pid, host, at) VALUES (1, ?, ?, ?)")
         .run(pid, hostname(), this.clock());
     })();
+  }
+
+  /**
+   * An in-memory copy of the whole store, to run on without touching the original (a dry run
+   * goes the same path as a run, on a copy).
+   */
+  copy(): BotStore {
+    return new BotStore(this.db.serialize(), this.clock);
   }
 
   /** Gives up this process's claim. */

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { GovernorExecutor, OperatorExecutor } from "../../manager-bot/src/executors";
 import { ethers } from "hardhat";
 import { loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
 import { JsonRpcProvider, Wallet, parseEther } from "ethers";
@@ -40,8 +41,8 @@ async function setup(store: BotStore = tempBotStore()) {
     store,
     cluster,
     policy: { failingEras: 2, maxPerEra: 1 },
-    routine: { kind: "operator", bot: f.bot },
-    structural: { kind: "governor", governor: f.system.governor, bot: f.bot },
+    routine: new OperatorExecutor({ bot: f.bot }),
+    structural: new GovernorExecutor(f.system.governor, { bot: f.bot }),
     lens: DDCLens__factory.connect(f.system.contracts.DDCLens, ethers.provider),
   };
   const lastClosed = async () => Number((await ddc.clusterEra(cluster)).era) - 1;
@@ -138,7 +139,7 @@ describe("manager bot: eras after downtime", function () {
     await report(era);
     // The operator's transaction cannot be sent: its node went away.
     const away = new JsonRpcProvider("http://127.0.0.1:9", 31337, { staticNetwork: true });
-    const broken = { ...input, routine: { kind: "operator" as const, bot: devAccount(12).connect(away) } };
+    const broken = { ...input, routine: new OperatorExecutor({ bot: devAccount(12).connect(away) }) };
     await expect(decideAndAct({ ...broken, era, snapshotBlock: 1 })).to.be.rejectedWith(/ECONNREFUSED/);
     away.destroy();
     const recorded = store.era(input.cluster, era)!;

@@ -5,7 +5,7 @@ import { Wallet } from "ethers";
 import { decideAndAct, readCluster } from "../../manager-bot/src/bot";
 import { coreChainView } from "../../manager-bot/src/chain";
 import { verifyDecision } from "../../manager-bot/src/decide";
-import { keep, type Target } from "../../manager-bot/src/executors";
+import { GovernorExecutor, keep, OperatorExecutor, SafeExecutor, type Target } from "../../manager-bot/src/executors";
 import { ReportIntake } from "../../manager-bot/src/intake";
 import { signReport } from "../../manager-bot/src/report";
 import { buildCluster, bySafe, daoCluster, systemFixture } from "../helpers/system";
@@ -49,8 +49,8 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
       );
       expect((await intake.submit(report, "test")).status).to.equal("accepted");
     }
-    const routine: Target = { kind: "operator", bot: f.bot };
-    const structural: Target = { kind: "governor", governor: f.system.governor, bot: f.bot };
+    const routine: Target = new OperatorExecutor({ bot: f.bot });
+    const structural: Target = new GovernorExecutor(f.system.governor, { bot: f.bot });
     const run = () =>
       decideAndAct({
         ddc,
@@ -159,14 +159,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
       await new ReportIntake(chain, store).submit(report, "test");
     }
     const queue = new SafeQueue(ethers.provider, Number(chainId), safe, tempSignatureStore());
-    const structural: Target = {
-      kind: "safe",
-      queue,
-      connection: f.safeConnection(safe),
-      bot,
-      botKey: bot.privateKey,
-      chainId: Number(chainId),
-    };
+    const structural: Target = new SafeExecutor(queue, Number(chainId), f.system.safe.MultiSendCallOnly, { bot });
     const { records } = await decideAndAct({
       ddc,
       chain,
@@ -175,7 +168,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
       era,
       snapshotBlock: 0,
       policy: { failingEras: 1, maxPerEra: 1 },
-      routine: { kind: "operator", bot },
+      routine: new OperatorExecutor({ bot }),
       structural,
     });
     expect(records.map((r) => [r.kind, r.state])).to.deep.equal([
@@ -237,7 +230,7 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
     const members = await ddc.clusterNodes(f.cluster);
     const report = await signReport(validators[0], Number(chainId), f.core, reportBody(f.cluster, era, members));
     await new ReportIntake(chain, store).submit(report, "test");
-    const target: Target = { kind: "operator", bot: f.bot };
+    const target: Target = new OperatorExecutor({ bot: f.bot });
     const { decision, records } = await decideAndAct({
       ddc,
       chain,

@@ -38,6 +38,7 @@ async function setup(options: { clusters?: ClusterConfig[]; minBalance?: bigint;
     rpc: "http://127.0.0.1:8545",
     deployment: "(in process)",
     key: { kind: "env", name: "DDC_BOT_KEY" },
+    replicas: [],
     store: ":memory:",
     schedule: "*/5 * * * *",
     http: { host: "127.0.0.1", port: 0 },

@@ -418,7 +418,12 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
         batchValue: { value: "1" },
       };
       for (const [name, change] of Object.entries(variants)) {
-        const tx = await queue.propose({ ...canonical, ...change, nonce: await queue.nextNonce() }, `# ${name}`);
+        // Proposed (and signed) by one owner: as a compromised owner or anyone with its key could.
+        const tx = await queue.propose(
+          { ...canonical, ...change, nonce: await queue.nextNonce() },
+          `# ${name}`,
+          new Wallet(account(1).privateKey),
+        );
         hash[name] = tx.safeTxHash;
       }
       provider.destroy();
@@ -463,7 +468,7 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
           list.find((t) => t.safeTxHash === hash[name]),
           name,
         ).to.deep.include({
-          confirmations: 0,
+          confirmations: 1,
           problems: [problem[name]],
         });
       }
@@ -479,7 +484,7 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
       const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
       const queue = new SafeQueue(provider, record.chainId, safe, new DirectorySignatureStore(store));
       const { data } = await queue.entry(hash.refundReceiver);
-      for (const i of [1, 3]) {
+      for (const i of [3]) {
         await queue.addSignature(
           hash.refundReceiver,
           account(i).address,
@@ -502,7 +507,7 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
       expect(shown.stdout).to.not.include("!");
       const signed = await ddc(["--json", "safe", "sign", safe, hash.canonical, "--store", store], 2);
       expect(signed.code, signed.stderr).to.equal(0);
-      expect(JSON.parse(signed.stdout)).to.deep.include({ signedBy: account(2).address, confirmations: 1 });
+      expect(JSON.parse(signed.stdout)).to.deep.include({ signedBy: account(2).address, confirmations: 2 });
       expect(signed.stderr).to.include(`signing ${hash.canonical}: MultiSendCallOnly batch of 2 calls`);
     });
 

@@ -98,10 +98,9 @@ describe("governance: the Safe signature store", function () {
       const http: SignatureStore = new HttpSignatureStore(url);
       const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, http);
       const nonce = await queue.nextNonce();
-      const tx = await queue.propose(await distributionTx(f, nonce), "distribution");
+      // Stored with its proposer's signature (owner 1): one owner is not enough.
+      const tx = await queue.propose(await distributionTx(f, nonce), "distribution", wallet(1));
       expect(tx.safeTxHash).to.equal(safeTxHash(f.chainId, f.opsSafe, tx.data));
-      // One owner: not enough.
-      expect(await signFromAnotherProcess(url, f.opsSafe, tx.safeTxHash, 1)).to.equal('200 {"ok":true}');
       let entry = await queue.entry(tx.safeTxHash);
       expect([entry.confirmations.length, entry.threshold, entry.status]).to.deep.equal([1, 2, "pending"]);
       await expect(queue.execute(f.connection, f.guardians[2].address, tx.safeTxHash)).to.be.rejectedWith(
@@ -123,10 +122,64 @@ describe("governance: the Safe signature store", function () {
     }
   });
 
+  it("takes a transaction only with an owner's signature on it: the server refuses the others, a reader ignores them", async function () {
+    const f = await loadFixture(storeFixture);
+    const backing = tempSignatureStore();
+    const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, backing);
+    const server = createSignatureServer({
+      store: backing,
+      queueFor: (safe) => new SafeQueue(ethers.provider, f.chainId, safe, backing),
+    });
+    const url = await server.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const data = await distributionTx(f, await queue.nextNonce());
+      const tx = { chainId: f.chainId, safe: f.opsSafe, safeTxHash: safeTxHash(f.chainId, f.opsSafe, data), data };
+      const post = async (body: unknown) => {
+        const r = await fetch(`${url}/safes/${f.opsSafe}/transactions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        return `${r.status} ${JSON.stringify(await r.json())}`;
+      };
+      const stranger = wallet(11);
+      const strangers = await signSafeTx(stranger, f.chainId, f.opsSafe, data);
+      expect(await post(tx)).to.equal(
+        '400 {"error":"transaction: signature: Invalid input: expected object, received undefined"}',
+      );
+      expect(await post({ ...tx, signature: { owner: stranger.address, signature: strangers } })).to.equal(
+        `400 {"error":"${stranger.address} is not an owner of the Safe"}`,
+      );
+      expect(await post({ ...tx, signature: { owner: wallet(1).address, signature: strangers } })).to.equal(
+        `400 {"error":"the signature is not ${wallet(1).address}'s for this transaction (it recovers to ${stranger.address})"}`,
+      );
+      expect(await queue.list()).to.deep.equal([]);
+      // Written straight into a shared directory with no owner's signature: nobody's decision.
+      await backing.putTransaction(tx, { owner: stranger.address, signature: strangers });
+      expect(await queue.list()).to.deep.equal([]);
+      expect(await queue.nextNonce()).to.equal(data.nonce);
+      await expect(queue.entry(tx.safeTxHash)).to.be.rejectedWith(/^no transaction 0x[0-9a-f]{64} for Safe/);
+      // With an owner's signature it is taken, and listed with that confirmation.
+      const owners = await signSafeTx(wallet(1), f.chainId, f.opsSafe, data);
+      const taken = await post({ ...tx, description: "x", signature: { owner: wallet(1).address, signature: owners } });
+      expect(taken).to.match(/^200 /);
+      expect((await queue.list()).map((t) => [t.safeTxHash, t.confirmations])).to.deep.equal([
+        [tx.safeTxHash, [wallet(1).address]],
+      ]);
+      // Through the HTTP store, a non-owner cannot propose either.
+      const http = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, new HttpSignatureStore(url));
+      await expect(http.propose({ ...data, nonce: data.nonce + 1 }, undefined, stranger)).to.be.rejectedWith(
+        `${stranger.address} is not an owner of the Safe`,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
   it("refuses a forged, foreign, duplicate or mistaken signature, saying why", async function () {
     const f = await loadFixture(storeFixture);
     const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, tempSignatureStore());
-    const tx = await queue.propose(await distributionTx(f, await queue.nextNonce()));
+    const tx = await queue.propose(await distributionTx(f, await queue.nextNonce()), undefined, wallet(2));
     const g1 = wallet(1);
     const stranger = wallet(11);
     const good = await signSafeTx(g1, f.chainId, f.opsSafe, tx.data);
@@ -151,9 +204,11 @@ describe("governance: the Safe signature store", function () {
     await expect(queue.addSignature(tx.safeTxHash, g1.address, "0x" + "00".repeat(65))).to.be.rejectedWith(
       "not a valid signature: signature type v=0 is not an owner's ECDSA signature",
     );
-    expect((await queue.entry(tx.safeTxHash)).confirmations).to.deep.equal([g1.address]);
+    expect((await queue.entry(tx.safeTxHash)).confirmations.sort()).to.deep.equal(
+      [g1.address, wallet(2).address].sort(),
+    );
     // A transaction whose nonce is already used is not even stored.
-    await expect(queue.propose({ ...tx.data, nonce: 0 })).to.be.rejectedWith(
+    await expect(queue.propose({ ...tx.data, nonce: 0 }, undefined, g1)).to.be.rejectedWith(
       /^stale: nonce 0 is below the Safe's next nonce 1/,
     );
   });
@@ -161,12 +216,7 @@ describe("governance: the Safe signature store", function () {
   it("counts an on-chain approveHash as a confirmation", async function () {
     const f = await loadFixture(storeFixture);
     const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, tempSignatureStore());
-    const tx = await queue.propose(await distributionTx(f, await queue.nextNonce()));
-    await queue.addSignature(
-      tx.safeTxHash,
-      f.guardians[0].address,
-      await signSafeTx(wallet(1), f.chainId, f.opsSafe, tx.data),
-    );
+    const tx = await queue.propose(await distributionTx(f, await queue.nextNonce()), undefined, wallet(1));
     await queue.approveOnChain(f.connection, f.guardians[2].address, tx.safeTxHash);
     const entry = await queue.entry(tx.safeTxHash);
     expect(entry.confirmations.sort()).to.deep.equal([f.guardians[0].address, f.guardians[2].address].sort());
@@ -176,14 +226,14 @@ describe("governance: the Safe signature store", function () {
     expect(await queue.wasExecuted(tx.safeTxHash)).to.equal(true);
   });
 
-  it("assigns nonces explicitly; a rejection unblocks a queue held up by an unsigned transaction", async function () {
+  it("assigns nonces explicitly; a rejection unblocks a queue held up by a transaction nobody else signs", async function () {
     const f = await loadFixture(storeFixture);
     const queue = new SafeQueue(ethers.provider, f.chainId, f.opsSafe, tempSignatureStore());
     const n = await queue.nextNonce();
-    const stuck = await queue.propose(await distributionTx(f, n), "nobody signs this");
+    const stuck = await queue.propose(await distributionTx(f, n), "nobody else signs this", wallet(1));
     expect(await queue.nextNonce()).to.equal(n + 1);
-    const next = await queue.propose(await distributionTx(f, n + 1), "the one that matters");
-    for (const i of [1, 2])
+    const next = await queue.propose(await distributionTx(f, n + 1), "the one that matters", wallet(1));
+    for (const i of [2])
       await queue.addSignature(
         next.safeTxHash,
         wallet(i).address,
@@ -194,8 +244,8 @@ describe("governance: the Safe signature store", function () {
       `blocked: nonce ${n + 1} waits for nonce ${n} to execute first`,
     );
     // The owners reject nonce n instead of the stuck transaction.
-    const rejection = await queue.proposeRejection(n);
-    for (const i of [2, 3]) {
+    const rejection = await queue.proposeRejection(n, wallet(2));
+    for (const i of [3]) {
       await queue.addSignature(
         rejection.safeTxHash,
         wallet(i).address,
@@ -223,8 +273,8 @@ describe("governance: the Safe signature store", function () {
     expect(decoded.calls!.map((c) => c.function)).to.deep.equal(["clusterDistributeRevenues", "clusterSetOperator"]);
     expect(decoded.warnings).to.deep.equal([]);
     expect(safeTxProblems(data, { chainId: f.chainId, contracts: f.system.contracts })).to.deep.equal([]);
-    const tx = await queue.propose(data);
-    for (const i of [1, 3])
+    const tx = await queue.propose(data, undefined, wallet(1));
+    for (const i of [3])
       await queue.addSignature(
         tx.safeTxHash,
         wallet(i).address,
