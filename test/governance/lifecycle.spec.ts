@@ -35,7 +35,7 @@ function limited(provider: Provider, max: number, seen: number[]): Provider {
 }
 
 describe("governance: the Governor lifecycle", function () {
-  it("proposes once: the same proposal, or another for the same action key, is not proposed again", async function () {
+  it("proposes once: the same proposal, or the same calls under the same action key, is not proposed again; other calls under the key do not block it", async function () {
     const f = await loadFixture(daoClusterFixture);
     const governor = f.system.governor.connect(f.bot);
     const action = distribution(f.core, { cluster: f.cluster, era: 3n, ineligible: [], evidenceHash: EVIDENCE });
@@ -43,25 +43,33 @@ describe("governance: the Governor lifecycle", function () {
     const first = await proposeOnce(governor, args);
     expect(first.created).to.equal(true);
     expect(await proposeOnce(governor, args)).to.deep.equal({ id: first.id, created: false, reason: "exists" });
-    // A second replica words it differently (another evidence hash): same decision, not proposed.
+    // The same calls worded for anyone (no #proposer): the same decision, not proposed.
+    const shared = toProposal(action);
+    expect(await proposeOnce(governor, shared)).to.deep.equal({
+      id: first.id,
+      created: false,
+      reason: "same action key",
+    });
+    // Other calls under the same key (anyone can write any key) do not stand for this decision.
     const other = toProposal(
       distribution(f.core, { cluster: f.cluster, era: 3n, ineligible: [f.nodes[0]], evidenceHash: ethers.id("x") }),
-      f.bot.address,
     );
-    expect(await proposeOnce(governor, other)).to.deep.equal({
+    const planted = await proposeOnce(f.system.governor.connect(f.voters[1]), other);
+    expect(planted.created).to.equal(true);
+    expect(await proposeOnce(governor, shared)).to.deep.equal({
       id: first.id,
       created: false,
       reason: "same action key",
     });
     expect((await listProposals(governor)).filter((p) => p.description.includes("kind=distribution"))).to.have.length(
-      1,
+      2,
     );
     // Once the first is defeated, the decision may be proposed again.
     await time.increase(f.params.governance.votingDelay + 1);
     for (const v of f.voters) await vote(f.system.governor.connect(v), first.id, "against");
     await time.increase(f.params.governance.votingPeriod);
     expect(await proposalState(governor, first.id)).to.equal("Defeated");
-    const again = await proposeOnce(governor, other);
+    const again = await proposeOnce(governor, shared);
     expect(again.created).to.equal(true);
     expect(again.id).to.not.equal(first.id);
   });
