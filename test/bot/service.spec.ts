@@ -122,6 +122,31 @@ describe("manager bot: the service", function () {
     expect(await ethers.provider.getTransactionCount(devAccount(12).address)).to.equal(nonce);
   });
 
+  it("a stranger's proposal under the era's key is alerted as foreign-action and left alone; the bot proposes its own", async function () {
+    const { f, service, lines, report, lastClosed } = await setup();
+    const era = await lastClosed();
+    await report(era, validators, f.nodes[1]);
+    // A voter above the proposal threshold pre-empts the replacement with a takeover under its key.
+    const data = f.system.ddc.interface.encodeFunctionData("clusterProposeManager", [f.cluster, f.stranger.address]);
+    const description = `# Replace node ${f.nodes[1]}\n\nddc-action: cluster=${f.cluster} era=${era} kind=replace-node`;
+    await f.system.governor.connect(f.voters[1]).propose([f.core], [0n], [data], description);
+    const planted = await f.system.governor.hashProposal([f.core], [0n], [data], ethers.id(description));
+    const run = await service.run();
+    const replace = run.clusters[0].decided[0].records.find((r) => r.kind === "replace-node")!;
+    expect(replace.state).to.equal("proposed");
+    expect(replace.ref).to.not.equal(planted.toString());
+    expect(await f.system.governor.proposalProposer(BigInt(replace.ref!))).to.equal(devAccount(12).address);
+    expect(run.alerts.map((a) => a.alert)).to.deep.equal(["foreign-action"]);
+    expect(run.alerts[0].message).to.equal(
+      `cluster ${f.cluster} era ${era} replace-node: ${planted} (by ${f.voters[1].address}) carries the decision's key ` +
+        `but is not the decision: proposed by ${f.voters[1].address}, not by the bot nor a replica; ` +
+        "the call calls clusterProposeManager, the decision calls clusterReplaceNode. " +
+        "The bot leaves it alone and proposes its own: do not approve it",
+    );
+    expect(alerts(lines)).to.include("foreign-action");
+    expect(await service.metrics.registry.metrics()).to.include('ddc_bot_alerts_total{alert="foreign-action"} 1');
+  });
+
   it("never runs twice at once: a run asked for during one gets that one", async function () {
     const { service, report, lastClosed } = await setup();
     await report(await lastClosed());
