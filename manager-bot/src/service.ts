@@ -15,12 +15,12 @@ import {
 import { schedule, type ScheduledTask } from "node-cron";
 import pino, { type Logger } from "pino";
 import { readRecord, type DeploymentRecord } from "../../deploy/record";
-import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../../deploy/safe";
+import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../../lib/safeArtifacts";
 import { HttpSignatureStore } from "../../governance/safeServer";
 import { DirectorySignatureStore, SafeQueue } from "../../governance/safeStore";
 import { DDCGovernor__factory, DDCLens__factory, IDDC__factory, IERC20Metadata__factory } from "../../typechain-types";
 import type { DDCLens, IDDC } from "../../typechain-types";
-import { decodeRevert } from "../../cli/errors";
+import { decodeRevert } from "../../lib/errors";
 import type { ManagerAction } from "../../governance/actions";
 import { advanceCluster, erasToDecide, settlementAction, snapshotNow, type ClusterRun, type EraInput } from "./bot";
 import { decideEra, type PlannedAction } from "./decide";
