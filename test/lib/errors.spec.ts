@@ -1,5 +1,4 @@
 import { expect } from "chai";
-import { makeError } from "ethers";
 import { CliError, explain } from "../../cli/errors";
 import { DdcError, decodeRevert } from "../../lib/errors";
 import { ConfigError } from "../../manager-bot/src/config";
@@ -58,7 +57,7 @@ describe("lib/errors", () => {
     });
 
     it("explains a TxError wrapping a revert by the revert, with the hint", () => {
-      const cause = makeError("execution reverted", "CALL_EXCEPTION", { action: "call", data: NOT_FOUND });
+      const cause = Object.assign(new Error("execution reverted"), { code: "CALL_EXCEPTION", data: NOT_FOUND });
       const e = new TxError("reverted", "simulation reverted: ClusterNotFound(cluster=7)", { data: NOT_FOUND, cause });
       expect(explain(e)).to.deep.equal({
         message: "reverted: ClusterNotFound(cluster=7)",

@@ -1,9 +1,8 @@
 import { expect } from "chai";
-import { makeError } from "ethers";
 import { withRetry, type RetryOptions } from "../../lib/retry";
 
 const refused = () => Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8545"), { code: "ECONNREFUSED" });
-const reverted = () => makeError("execution reverted", "CALL_EXCEPTION", { action: "call", data: "0x12345678" });
+const reverted = () => Object.assign(new Error("execution reverted"), { code: "CALL_EXCEPTION", data: "0x12345678" });
 
 /** A function failing with `failures` in turn, then returning "ok"; `calls` counts its calls. */
 function flaky(failures: Error[]) {
