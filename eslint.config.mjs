@@ -2,6 +2,43 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
+/**
+ * The layers, bottom first: a folder may import from the folders before it, never from those after
+ * it (README.md, "Layout"). scripts/, bench/ and test/ sit on top and may import anything.
+ */
+const LAYERS = ["lib", "governance", "deploy", "manager-bot", "cli"];
+
+/** Where the tools and tests live: no layer imports from them. */
+const TOP = ["scripts", "bench", "test"];
+
+/**
+ * `no-restricted-imports` for one layer: any relative import reaching a layer above it. lib/ may
+ * import only itself, typechain-types/ and packages.
+ */
+function layerRule(layer) {
+  const above = [...LAYERS.slice(LAYERS.indexOf(layer) + 1), ...TOP];
+  const regex = layer === "lib" ? "^\\.\\./(?!typechain-types(/|$))" : `^(\\.\\./)+(${above.join("|")})(/|$)`;
+  return {
+    files: [`${layer}/**/*.ts`],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex,
+              message:
+                layer === "lib"
+                  ? "lib/ is the bottom layer: it imports only lib/, typechain-types/ and packages."
+                  : `${layer}/ is below ${above.join(", ")}: move what both need down to lib/ instead.`,
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ["node_modules/", "artifacts/", "cache/", "typechain-types/", "coverage/", "dist/"] },
   js.configs.recommended,
@@ -13,6 +50,7 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
     },
   },
+  ...LAYERS.map(layerRule),
   {
     files: ["test/**/*.ts"],
     rules: {

@@ -1,31 +1,14 @@
-import { Interface, isError } from "ethers";
-import {
-  DDCCore__factory,
-  DDCGovernanceToken__factory,
-  DDCGovernor__factory,
-  IDDC__factory,
-  TimelockController__factory,
-  TestStablecoin__factory,
-} from "../typechain-types";
+import { isError } from "ethers";
+import { DdcError, decodeRevert } from "../lib/errors";
+
+export { DdcError, decodeRevert };
 
 /** A problem the user can act on: printed as is (with its hint), exit code 1. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
+export class CliError extends DdcError {
+  constructor(message: string, hint?: string) {
+    super(message, { hint });
   }
 }
-
-const INTERFACES = [
-  IDDC__factory.createInterface(),
-  DDCCore__factory.createInterface(),
-  DDCGovernor__factory.createInterface(),
-  TimelockController__factory.createInterface(),
-  DDCGovernanceToken__factory.createInterface(),
-  TestStablecoin__factory.createInterface(),
-] as unknown as Interface[];
 
 /** What to do about the errors people meet most. */
 const HINTS: Record<string, string> = {
@@ -61,22 +44,6 @@ const HINTS: Record<string, string> = {
   EnforcedPause: "the core is paused: only withdrawals, deposits and claims work",
 };
 
-/** The custom error in revert data, as `Name(arg=value, …)`, or undefined. */
-export function decodeRevert(data: string | undefined): { name: string; text: string } | undefined {
-  if (data === undefined || data === "0x" || data.length < 10) return undefined;
-  for (const iface of INTERFACES) {
-    try {
-      const parsed = iface.parseError(data);
-      if (parsed === null) continue;
-      const args = parsed.fragment.inputs.map((input, i) => `${input.name || i}=${String(parsed.args[i])}`);
-      return { name: parsed.name, text: `${parsed.name}(${args.join(", ")})` };
-    } catch {
-      // try the next interface
-    }
-  }
-  return undefined;
-}
-
 function revertData(error: unknown): string | undefined {
   let e: unknown = error;
   for (let depth = 0; depth < 6 && e !== null && typeof e === "object"; depth++) {
@@ -92,7 +59,8 @@ function revertData(error: unknown): string | undefined {
 
 /** Any failure as one clear message and, where there is one, a hint of what to do. */
 export function explain(error: unknown): { message: string; hint?: string } {
-  if (error instanceof CliError) return { message: error.message, hint: error.hint };
+  // The project's own errors say what happened; one wrapping another failure is explained by it.
+  if (error instanceof DdcError && error.cause === undefined) return { message: error.shortMessage, hint: error.hint };
   const data = revertData(error);
   const decoded = decodeRevert(data);
   if (decoded !== undefined) return { message: `reverted: ${decoded.text}`, hint: HINTS[decoded.name] };

@@ -1,5 +1,5 @@
 import { Wallet, type Signer } from "ethers";
-import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../deploy/safe";
+import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../lib/safeArtifacts";
 import { decodeSafeTransaction, type DecodedSafeTransaction } from "../governance/decode";
 import type { SafeTrust } from "../governance/multiSend";
 import type { SafeConnection } from "../governance/safe";

@@ -10,42 +10,28 @@ import {
   type Provider,
   type Signer,
 } from "ethers";
-import type { ContractNetworksConfig } from "@safe-global/protocol-kit";
+import {
+  SAFE_CONTRACT_NAMES,
+  SAFE_VERSION,
+  safeArtifact,
+  type SafeContractName,
+  type SafeSingletons,
+} from "../lib/safeArtifacts";
 
 /**
- * Safe 1.5.0, from the audited build artifacts of `@safe-global/safe-smart-account` (no compiler
- * involved): the singletons a chain needs before Safes can be created, and Safe creation itself.
- * Chains with the canonical deployment already have them; a local chain gets its own.
+ * Safe 1.5.0 on a chain: the singletons a chain needs before Safes can be created (chains with the
+ * canonical deployment already have them; a local chain gets its own), and Safe creation itself.
+ * The artifacts and protocol-kit's addresses live in lib/safeArtifacts.ts.
  */
-export const SAFE_VERSION = "1.5.0";
-
-/** Artifact paths (under the package's build/artifacts/contracts) of the contracts protocol-kit uses. */
-const ARTIFACTS = {
-  Safe: "Safe.sol/Safe.json",
-  SafeL2: "SafeL2.sol/SafeL2.json",
-  SafeProxyFactory: "proxies/SafeProxyFactory.sol/SafeProxyFactory.json",
-  MultiSend: "libraries/MultiSend.sol/MultiSend.json",
-  MultiSendCallOnly: "libraries/MultiSendCallOnly.sol/MultiSendCallOnly.json",
-  CompatibilityFallbackHandler: "handler/CompatibilityFallbackHandler.sol/CompatibilityFallbackHandler.json",
-  SignMessageLib: "libraries/SignMessageLib.sol/SignMessageLib.json",
-  CreateCall: "libraries/CreateCall.sol/CreateCall.json",
-  SimulateTxAccessor: "accessors/SimulateTxAccessor.sol/SimulateTxAccessor.json",
-} as const;
-
-export type SafeContractName = keyof typeof ARTIFACTS;
-export const SAFE_CONTRACT_NAMES = Object.keys(ARTIFACTS) as SafeContractName[];
-export type SafeSingletons = Record<SafeContractName, string>;
-
-interface Artifact {
-  abi: unknown[];
-  bytecode: string;
-  deployedBytecode: string;
-}
-
-export function safeArtifact(name: SafeContractName): Artifact {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(`@safe-global/safe-smart-account/build/artifacts/contracts/${ARTIFACTS[name]}`) as Artifact;
-}
+export {
+  SAFE_CONTRACT_NAMES,
+  SAFE_VERSION,
+  contractNetworks,
+  safeArtifact,
+  type SafeArtifact,
+  type SafeContractName,
+  type SafeSingletons,
+} from "../lib/safeArtifacts";
 
 type DeploymentGetter = (filter: {
   version: string;
@@ -110,22 +96,6 @@ export async function ensureSafeSingletons(
     onDeploy(name, out[name]);
   }
   return out as SafeSingletons;
-}
-
-/** protocol-kit's `contractNetworks` for a chain whose Safe singletons are at `s`. */
-export function contractNetworks(chainId: bigint | number, s: SafeSingletons): ContractNetworksConfig {
-  return {
-    [chainId.toString()]: {
-      safeSingletonAddress: s.Safe,
-      safeProxyFactoryAddress: s.SafeProxyFactory,
-      multiSendAddress: s.MultiSend,
-      multiSendCallOnlyAddress: s.MultiSendCallOnly,
-      fallbackHandlerAddress: s.CompatibilityFallbackHandler,
-      signMessageLibAddress: s.SignMessageLib,
-      createCallAddress: s.CreateCall,
-      simulateTxAccessorAddress: s.SimulateTxAccessor,
-    },
-  };
 }
 
 /**

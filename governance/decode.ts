@@ -6,7 +6,7 @@ import {
   IDDC__factory,
   TimelockController__factory,
 } from "../typechain-types";
-import { safeArtifact } from "../deploy/safe";
+import { safeArtifact } from "../lib/safeArtifacts";
 import {
   MULTI_SEND,
   readSafeCall,

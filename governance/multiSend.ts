@@ -1,6 +1,6 @@
 import { AbiCoder, Interface, ZeroAddress, dataSlice, getAddress, getBytes, toBigInt } from "ethers";
 import { getMultiSendCallOnlyDeployments } from "@safe-global/safe-deployments";
-import { safeArtifact } from "../deploy/safe";
+import { safeArtifact } from "../lib/safeArtifacts";
 
 /**
  * MultiSend batches, and the one rule on what a Safe transaction may be.

@@ -14,7 +14,7 @@ import {
 } from "ethers";
 import { z } from "zod";
 import { EthSafeSignature, EthSafeTransaction, generatePreValidatedSignature } from "@safe-global/protocol-kit";
-import { safeArtifact } from "../deploy/safe";
+import { safeArtifact } from "../lib/safeArtifacts";
 import { safeFor, type SafeConnection } from "./safe";
 
 /**

@@ -3,8 +3,8 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parseEther, parseUnits } from "ethers";
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
-import { CliError } from "../../cli/errors";
-import { redactUrl } from "./redact";
+import { DdcError } from "../../lib/errors";
+import { redactUrl } from "../../lib/redact";
 import { DEFAULT_TX_OPTIONS, type TxOptions } from "./tx";
 
 /**
@@ -170,7 +170,7 @@ export interface BotConfig extends Omit<FileConfig, "tx" | "alerts" | "key"> {
 }
 
 /** A configuration the bot refuses: every problem, one a line (the CLI prints it whole). */
-export class ConfigError extends CliError {
+export class ConfigError extends DdcError {
   constructor(
     readonly file: string,
     readonly problems: string[],

@@ -18,7 +18,7 @@ import { HttpSignatureStore } from "../../governance/safeServer";
 import { DirectorySignatureStore, SafeQueue } from "../../governance/safeStore";
 import { DDCGovernor__factory, DDCLens__factory, IDDC__factory, IERC20Metadata__factory } from "../../typechain-types";
 import type { DDCLens, IDDC } from "../../typechain-types";
-import { decodeRevert } from "../../cli/errors";
+import { decodeRevert } from "../../lib/errors";
 import { advanceCluster, type ClusterRun, type EraInput } from "./bot";
 import type { PlannedAction } from "./decide";
 import { coreChainView } from "./chain";
