@@ -4,6 +4,7 @@ import { parseEther, parseUnits } from "ethers";
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
 import { CliError } from "../../cli/errors";
+import { DEFAULT_BODY_LIMIT } from "./intake";
 import { redactUrl } from "./redact";
 import { DEFAULT_TX_OPTIONS, type TxOptions } from "./tx";
 
@@ -100,9 +101,16 @@ export const configSchema = z
         host: z.string().default("127.0.0.1"),
         port: z.number().int().min(0).max(65_535).nullable().default(8080),
         directory: z.string().min(1).nullable().default(null),
+        /** The largest `POST /reports` body: a report of 100,000 buckets is about 4.5 MB. */
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 ** 3)
+          .default(DEFAULT_BODY_LIMIT),
       })
       .strict()
-      .default({ host: "127.0.0.1", port: 8080, directory: null }),
+      .default({ host: "127.0.0.1", port: 8080, directory: null, bodyLimitBytes: DEFAULT_BODY_LIMIT }),
     /** Where log reads of the core begin (its deployment block). */
     fromBlock: z.number().int().min(0).default(0),
     clusters: z.array(clusterSchema).min(1, "at least one cluster"),
@@ -157,7 +165,9 @@ export type FileConfig = z.infer<typeof configSchema>;
 export type ClusterConfig = z.infer<typeof clusterSchema>;
 
 /** The configuration as the bot uses it: paths resolved, amounts in base units, the key's source named. */
-export interface BotConfig extends Omit<FileConfig, "tx" | "alerts" | "key"> {
+export interface BotConfig extends Omit<FileConfig, "tx" | "alerts" | "key" | "intake"> {
+  /** `bodyLimitBytes` may be left out by a configuration built in code: `DEFAULT_BODY_LIMIT`. */
+  intake: Omit<FileConfig["intake"], "bodyLimitBytes"> & { bodyLimitBytes?: number };
   key: { kind: "env"; name: string } | { kind: "keystore"; file: string; passwordEnv: string };
   tx: TxOptions;
   alerts: { minBalance: bigint; stuckAfterSeconds: number };
