@@ -9,6 +9,7 @@ import { registerGov } from "./commands/gov";
 import { registerSafe } from "./commands/safe";
 import { registerVerify } from "./commands/verify";
 import { registerBot } from "./commands/bot";
+import { registerValidator } from "./commands/validator";
 
 // Commander passes each action its positional arguments and options, untyped.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerSafe(program, run);
   registerVerify(program, run);
   registerBot(program);
+  registerValidator(program, run);
   return program;
 }
 

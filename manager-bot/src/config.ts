@@ -5,6 +5,7 @@ import { validate as validateCron } from "node-cron";
 import { z } from "zod";
 import { DdcError } from "../../lib/errors";
 import { redactUrl } from "../../lib/redact";
+import { DEFAULT_BODY_LIMIT } from "./intake";
 import { DEFAULT_TX_OPTIONS, type TxOptions } from "./tx";
 
 /**
@@ -100,9 +101,16 @@ export const configSchema = z
         host: z.string().default("127.0.0.1"),
         port: z.number().int().min(0).max(65_535).nullable().default(8080),
         directory: z.string().min(1).nullable().default(null),
+        /** The largest `POST /reports` body: a report of 100,000 buckets is about 4.5 MB. */
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 ** 3)
+          .default(DEFAULT_BODY_LIMIT),
       })
       .strict()
-      .default({ host: "127.0.0.1", port: 8080, directory: null }),
+      .default({ host: "127.0.0.1", port: 8080, directory: null, bodyLimitBytes: DEFAULT_BODY_LIMIT }),
     /**
      * Other bots deciding the same clusters (their addresses): a proposal or Safe transaction one
      * of them made for a decision is this bot's own; anyone else's is foreign.
@@ -162,7 +170,9 @@ export type FileConfig = z.infer<typeof configSchema>;
 export type ClusterConfig = z.infer<typeof clusterSchema>;
 
 /** The configuration as the bot uses it: paths resolved, amounts in base units, the key's source named. */
-export interface BotConfig extends Omit<FileConfig, "tx" | "alerts" | "key"> {
+export interface BotConfig extends Omit<FileConfig, "tx" | "alerts" | "key" | "intake"> {
+  /** `bodyLimitBytes` may be left out by a configuration built in code: `DEFAULT_BODY_LIMIT`. */
+  intake: Omit<FileConfig["intake"], "bodyLimitBytes"> & { bodyLimitBytes?: number };
   key: { kind: "env"; name: string } | { kind: "keystore"; file: string; passwordEnv: string };
   tx: TxOptions;
   alerts: { minBalance: bigint; stuckAfterSeconds: number };

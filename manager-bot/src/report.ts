@@ -1,4 +1,4 @@
-import { TypedDataEncoder, getAddress, verifyTypedData, type TypedDataDomain } from "ethers";
+import { TypedDataEncoder, getAddress, isAddress, verifyTypedData, type TypedDataDomain } from "ethers";
 import { z } from "zod";
 
 /**
@@ -56,7 +56,17 @@ const u32 = z
   .min(0)
   .max(2 ** 32 - 1);
 const bps = z.number().int().min(0).max(10_000);
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address");
+/**
+ * An address as EIP-55 allows it: all lower-case, all upper-case, or mixed case with a valid
+ * checksum (a mixed case that fails it is a typo somewhere, and every later `getAddress` would throw).
+ */
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, { message: "an address (0x + 40 hex digits)", abort: true })
+  .refine(
+    (a) => isAddress(a),
+    "the mixed case fails the EIP-55 checksum (write the address all lower-case, or fix it)",
+  );
 
 const increasing =
   <T>(key: (x: T) => number | bigint, what: string) =>
@@ -79,7 +89,8 @@ export const nodeResultSchema = z.object({
 
 export const bucketUsageSchema = z.object({
   bucket: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  measuredBytes: z.string().regex(/^\d{1,77}$/, "a decimal integer string"),
+  // At most 77 digits: 10^77 − 1 < 2^256, so every such string fits the signed uint256.
+  measuredBytes: z.string().regex(/^\d{1,77}$/, "a decimal integer string of at most 77 digits"),
 });
 
 export const reportBodySchema = z.object({

@@ -522,7 +522,7 @@ export class BotService {
     const opsAt = await ops.listen({ host: config.http.host, port: config.http.port });
     let intakeAt: string | null = null;
     if (config.intake.port !== null) {
-      const intake = await createReportServer(this.intake);
+      const intake = await createReportServer(this.intake, { bodyLimit: config.intake.bodyLimitBytes });
       this.servers.push(intake);
       intakeAt = await intake.listen({ host: config.intake.host, port: config.intake.port });
     }

@@ -1,5 +1,7 @@
-import { getAddress } from "ethers";
-import { reportDigest, reportSigner, signedReportSchema, type SignedReport } from "./report";
+import { getAddress, recoverAddress } from "ethers";
+import { cleanMessage } from "./redact";
+import { reportDigest, signedReportSchema, type SignedReport } from "./report";
+import { isTransient } from "./tx";
 
 /** Why a report is refused; each is logged and counted. */
 export const REJECTIONS = [
@@ -13,6 +15,7 @@ export const REJECTIONS = [
   "not-a-validator",
   "duplicate",
   "equivocation",
+  "unverifiable",
 ] as const;
 export type Rejection = (typeof REJECTIONS)[number];
 
@@ -53,13 +56,55 @@ type Rejected = Extract<Verdict, { status: "rejected" }>;
 const reject = (reason: Rejection, detail: string): Rejected => ({ status: "rejected", reason, detail });
 
 /**
+ * Thrown by `validateReport` when the chain could not be read (the node away, a timeout, rate
+ * limiting: `isTransient`): nothing was decided about the report, which may be sent again later.
+ */
+export class ReportUndecided extends Error {
+  constructor(cause: unknown) {
+    super(`cannot check the report now: ${cleanMessage(cause)}`, { cause });
+    this.name = "ReportUndecided";
+  }
+}
+
+/** A read of the chain or of the book that failed: the bot's trouble, not the report's. */
+class ReadFailure extends Error {
+  constructor(readonly failure: unknown) {
+    super(cleanMessage(failure));
+  }
+}
+
+/** `fn()`, its failure (thrown or rejected) marked as a failed read. */
+async function read<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw new ReadFailure(error);
+  }
+}
+
+/**
  * The one validation path of every report, whatever brought it (HTTP or a file). In order:
  * the shape (zod), the chain and the core it is for, the cluster, the era being over, the
  * signature recovering to the validator it names, that validator being in the cluster's set at
  * the era's end, and the report being new: the same report again is a duplicate; a different one
  * from the same validator for the same era is equivocation, and both are dropped.
+ *
+ * Whatever the input, the answer is a verdict: a throw on the report's content is `malformed`,
+ * and a failed read of the chain or the book that is not the transport's is `unverifiable`. Only
+ * a transient failure to read the chain throws (a `ReportUndecided`): the report is then neither
+ * accepted nor refused.
  */
 export async function validateReport(raw: unknown, chain: ChainView, book: ReportBook): Promise<Verdict> {
+  try {
+    return await check(raw, chain, book);
+  } catch (error) {
+    if (!(error instanceof ReadFailure)) return reject("malformed", `cannot be read: ${cleanMessage(error)}`);
+    if (isTransient(error.failure)) throw new ReportUndecided(error.failure);
+    return reject("unverifiable", `the bot could not check the report: ${error.message}`);
+  }
+}
+
+async function check(raw: unknown, chain: ChainView, book: ReportBook): Promise<Verdict> {
   const parsed = signedReportSchema.safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
@@ -68,31 +113,37 @@ export async function validateReport(raw: unknown, chain: ChainView, book: Repor
   const r = parsed.data;
   if (r.chainId !== chain.chainId)
     return reject("wrong-chain", `for chain ${r.chainId}, this is chain ${chain.chainId}`);
-  if (getAddress(r.core) !== getAddress(chain.core))
+  if (r.core.toLowerCase() !== chain.core.toLowerCase())
     return reject("wrong-core", `for core ${r.core}, this is ${chain.core}`);
   const { cluster, era } = r.report;
   // Before any chain lookup: an era closed already (decided or skipped) takes no more reports.
-  const last = book.lastEra === undefined ? null : await book.lastEra(cluster);
+  const last = await read(() => (book.lastEra === undefined ? null : book.lastEra(cluster)));
   if (last !== null && era <= last) {
     return reject("late", `era ${era} of cluster ${cluster} is closed: the bot has decided up to era ${last}`);
   }
-  const end = await chain.eraEnd(cluster, era);
+  const end = await read(() => chain.eraEnd(cluster, era));
   if (end === undefined) return reject("unknown-cluster", `no cluster ${cluster}`);
-  const now = await chain.now();
+  const now = await read(() => chain.now());
   if (now < end) return reject("early", `era ${era} of cluster ${cluster} ends at ${end}, it is ${now}`);
+  let digest: string;
+  try {
+    digest = reportDigest(r.chainId, r.core, r.report);
+  } catch (error) {
+    return reject("malformed", `cannot be encoded as EIP-712: ${cleanMessage(error).split(" (")[0]}`);
+  }
   let signer: string;
   try {
-    signer = reportSigner(r);
+    // From the digest just computed: hashing a 100,000-bucket report takes seconds, do it once.
+    signer = getAddress(recoverAddress(digest, r.signature));
   } catch (error) {
-    return reject("forged", `the signature does not verify: ${(error as Error).message.split(" (")[0]}`);
+    return reject("forged", `the signature does not verify: ${cleanMessage(error).split(" (")[0]}`);
   }
   const validator = getAddress(r.validator);
   if (signer !== validator) return reject("forged", `signed by ${signer}, not by ${validator}`);
-  const set = await chain.validatorsAt(cluster, era);
+  const set = await read(() => chain.validatorsAt(cluster, era));
   if (!set.has(validator))
     return reject("not-a-validator", `${validator} was not a validator of cluster ${cluster} at the end of era ${era}`);
-  const digest = reportDigest(r.chainId, r.core, r.report);
-  const before = await book.recorded(cluster, era, validator);
+  const before = await read(() => book.recorded(cluster, era, validator));
   if (before === "equivocated") {
     return {
       ...reject("equivocation", `${validator} already sent two different reports for era ${era}`),
@@ -101,7 +152,7 @@ export async function validateReport(raw: unknown, chain: ChainView, book: Repor
   }
   if (before === digest) return reject("duplicate", `this report of ${validator} for era ${era} was accepted already`);
   if (before !== undefined) {
-    await book.equivocate(cluster, era, validator);
+    await read(() => book.equivocate(cluster, era, validator));
     return {
       ...reject(
         "equivocation",
@@ -110,7 +161,7 @@ export async function validateReport(raw: unknown, chain: ChainView, book: Repor
       equivocated: { validator, cluster, era },
     };
   }
-  await book.accept(r, digest);
+  await read(() => book.accept(r, digest));
   return { status: "accepted", report: r, digest, validator };
 }
 

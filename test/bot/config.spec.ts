@@ -57,6 +57,24 @@ describe("manager bot: configuration", function () {
     });
     expect(c.alerts).to.deep.equal({ minBalance: parseEther("0.1"), stuckAfterSeconds: 86_400 });
     expect(c.logLevel).to.equal("info");
+    expect(c.intake).to.deep.equal({
+      host: "127.0.0.1",
+      port: 8080,
+      directory: null,
+      bodyLimitBytes: 8 * 1024 * 1024,
+    });
+  });
+
+  it("intake.bodyLimitBytes: any size from 1 KiB to 1 GiB", function () {
+    const limit = (bodyLimitBytes: unknown) => write({ ...minimal, intake: { bodyLimitBytes } });
+    expect(loadConfig(limit(16 * 1024 * 1024), { DDC_BOT_KEY: KEY }).intake.bodyLimitBytes).to.equal(16_777_216);
+    expect(problems(limit(512))).to.deep.equal(["intake.bodyLimitBytes: Too small: expected number to be >=1024"]);
+    expect(problems(limit(2 ** 31))).to.deep.equal([
+      "intake.bodyLimitBytes: Too big: expected number to be <=1073741824",
+    ]);
+    expect(problems(limit("8MiB"))).to.deep.equal([
+      "intake.bodyLimitBytes: Invalid input: expected number, received string",
+    ]);
   });
 
   it("lets the environment override the RPC URL and the store", function () {

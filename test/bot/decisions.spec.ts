@@ -5,7 +5,7 @@ import { Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
 import { MAX_UNITS, aggregate, lowerMedian, quorum } from "../../manager-bot/src/aggregate";
 import { canonicalJson, evidenceHash } from "../../manager-bot/src/evidence";
 import { reportDigest, signReport, type ReportBody, type SignedReport } from "../../manager-bot/src/report";
-import { MemoryReportBook, validateReport, type ChainView } from "../../manager-bot/src/validate";
+import { MemoryReportBook, ReportUndecided, validateReport, type ChainView } from "../../manager-bot/src/validate";
 
 const CHAIN = 31337;
 const CORE = getAddress("0x00000000000000000000000000000000000c0de1");
@@ -42,6 +42,7 @@ function body(scores: number[], extra: Partial<ReportBody> = {}): ReportBody {
 }
 
 const sign = (w: Wallet, b: ReportBody) => signReport(w, CHAIN, CORE, b);
+const swapCase = (c: string) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase());
 
 describe("manager bot: reports, aggregation and evidence (pure)", function () {
   describe("validation: one path, every rejection with its reason", function () {
@@ -74,6 +75,17 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
         (r) => ({ ...r, report: { ...r.report, buckets: [{ bucket: 7, measuredBytes: 5 }] } }),
         /measuredBytes/,
       ],
+      [
+        "a validator whose mixed case fails the EIP-55 checksum",
+        (r) => ({ ...r, validator: r.validator.slice(0, -1) + swapCase(r.validator.slice(-1)) }),
+        /^validator: the mixed case fails the EIP-55 checksum \(write the address all lower-case, or fix it\)$/,
+      ],
+      [
+        "a core whose mixed case fails the EIP-55 checksum",
+        (r) => ({ ...r, core: "0x00000000000000000000000000000000000C0de1" }),
+        /^core: the mixed case fails the EIP-55 checksum/,
+      ],
+      ["not an object", () => [1, 2], /^\(root\): Invalid input: expected object, received array$/],
     ];
     for (const [what, mutate, detail] of malformed) {
       it(`malformed: ${what}`, async function () {
@@ -114,6 +126,52 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
       });
       const tampered = { ...(await sign(validators[0], body([9000]))), report: body([10_000]) };
       expect(await validateReport(tampered, chain(), new MemoryReportBook())).to.deep.include({ reason: "forged" });
+    });
+
+    it("addresses all lower-case or all upper-case are the same report", async function () {
+      const book = new MemoryReportBook();
+      const r = await sign(validators[0], body([9000]));
+      const lower = { ...r, core: r.core.toLowerCase(), validator: r.validator.toLowerCase() };
+      expect(await validateReport(lower, chain(), book)).to.deep.include({
+        status: "accepted",
+        validator: r.validator,
+      });
+      const upper = { ...r, validator: "0x" + r.validator.slice(2).toUpperCase() };
+      expect(await validateReport(upper, chain(), book)).to.deep.include({ reason: "duplicate" });
+    });
+
+    it("a failed read: the transport's throws ReportUndecided (nothing recorded), any other is unverifiable", async function () {
+      const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+      const r = await sign(validators[0], body([9000]));
+      const book = new MemoryReportBook();
+      const away = chain({ now: () => Promise.reject(reset) });
+      await expect(validateReport(r, away, book)).to.be.rejectedWith(
+        ReportUndecided,
+        "cannot check the report now: read ECONNRESET",
+      );
+      const limited = chain({
+        validatorsAt: () => Promise.reject(Object.assign(new Error("too many requests"), { code: -32005 })),
+      });
+      await expect(validateReport(r, limited, book)).to.be.rejectedWith(ReportUndecided);
+      expect(book.reportsFor(1, 5)).to.deep.equal([]);
+      // Thrown outright rather than rejected: the same.
+      const broken = chain({
+        eraEnd: () => {
+          throw new TypeError("Cannot read properties of null (reading 'timestamp')");
+        },
+      });
+      expect(await validateReport(r, broken, book)).to.deep.equal({
+        status: "rejected",
+        reason: "unverifiable",
+        detail: "the bot could not check the report: Cannot read properties of null (reading 'timestamp')",
+      });
+      const full = new MemoryReportBook();
+      full.accept = () => Promise.reject(new Error("SQLITE_FULL: database or disk is full"));
+      expect(await validateReport(r, chain(), full)).to.deep.include({
+        reason: "unverifiable",
+        detail: "the bot could not check the report: SQLITE_FULL: database or disk is full",
+      });
+      expect(await validateReport(r, chain(), book)).to.deep.include({ status: "accepted" });
     });
 
     it("not a validator at the era's end", async function () {
