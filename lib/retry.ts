@@ -161,6 +161,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * Runs `fn`, trying it again after a transient failure (see `isTransient`) with exponential
  * backoff, at most `retries` more times; any other failure passes through unchanged.
  */
+/** How reads of the chain are retried: a few attempts within about 8 s, then the error stands. */
+export const READ_RETRY: RetryOptions = Object.freeze({ retries: 4, retryBaseMs: 250, retryMaxMs: 4_000 });
+
 export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions): Promise<T> {
   const { retries, retryBaseMs, retryMaxMs } = options;
   const retryable = options.retryable ?? isTransient;

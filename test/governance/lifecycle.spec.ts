@@ -127,4 +127,37 @@ describe("governance: the Governor lifecycle", function () {
     });
     await expect(getLogsPaged(broken, filter, 0, to)).to.be.rejectedWith("connection refused");
   });
+
+  it("retries a page that failed for a transient reason (a rate limit), and halves one refused for its size even with the rate limit's code", async function () {
+    const f = await loadFixture(daoClusterFixture);
+    const provider = ethers.provider;
+    const to = await provider.getBlockNumber();
+    const filter = { address: await f.system.governor.getAddress() };
+    const all = await getLogsPaged(provider, filter, 0, to);
+    const calls: string[] = [];
+    let failures = 2;
+    const flaky = new Proxy(provider, {
+      get: (t, p, r) =>
+        p === "getLogs"
+          ? async (q: { fromBlock: number; toBlock: number }) => {
+              const span = q.toBlock - q.fromBlock + 1;
+              if (span > 64) {
+                calls.push(`size ${span}`);
+                // Infura's answer for too many results carries -32005, the code of its rate limit too.
+                throw Object.assign(new Error("query returned more than 10000 results"), { code: -32005 });
+              }
+              if (failures-- > 0) {
+                calls.push("rate limit");
+                throw Object.assign(new Error("daily request count exceeded, request rate limited"), { code: -32005 });
+              }
+              calls.push(`ok ${span}`);
+              return t.getLogs(q);
+            }
+          : Reflect.get(t, p, r),
+    });
+    const got = await getLogsPaged(flaky, filter, 0, to, { step: 128 });
+    expect(got.map((l) => [l.blockNumber, l.index])).to.deep.equal(all.map((l) => [l.blockNumber, l.index]));
+    expect(to + 1).to.be.greaterThan(64);
+    expect(calls.slice(0, 4)).to.deep.equal([`size ${Math.min(128, to + 1)}`, "rate limit", "rate limit", "ok 64"]);
+  });
 });
