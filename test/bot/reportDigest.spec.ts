@@ -1,6 +1,8 @@
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { expect } from "chai";
 import fc from "fast-check";
-import { TypedDataEncoder, Wallet, getAddress, verifyTypedData, type TypedDataDomain } from "ethers";
+import { TypedDataEncoder, Wallet, getAddress, hexlify, verifyTypedData, type TypedDataDomain } from "ethers";
 import { ethers } from "hardhat";
 import {
   MAX_REPORT_BUCKETS,
@@ -8,6 +10,7 @@ import {
   REPORT_TYPES,
   reportDigest,
   reportDomain,
+  reportKeccak,
   reportSigner,
   signReport,
   type ReportBody,
@@ -22,6 +25,42 @@ const U256 = 2n ** 256n - 1n;
 /** The reference: ethers' generic EIP-712 encoder. */
 const ethersDigest = (chainId: number, core: string, body: ReportBody) =>
   TypedDataEncoder.hash(reportDomain(chainId, core), REPORT_TYPES, body).toLowerCase();
+
+const ROOT = join(__dirname, "..", "..");
+
+interface Case {
+  chainId: number;
+  core: string;
+  body: ReportBody;
+}
+
+/**
+ * The digests of `cases` in a fresh Node process: computed as soon as report.ts is loaded (before
+ * hash-wasm can be compiled: on @noble/hashes' keccak) and once `reportKeccak` has settled, with
+ * WebAssembly removed first when `withoutWasm`.
+ */
+function digestsElsewhere(
+  cases: Case[],
+  withoutWasm: boolean,
+): { engine: string; atLoad: string[]; settled: string[] } {
+  const script = `
+    ${withoutWasm ? "delete globalThis.WebAssembly;" : ""}
+    const r = require(${JSON.stringify(join(ROOT, "manager-bot", "src", "report.ts"))});
+    const cases = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
+    const digests = () => cases.map((c) => r.reportDigest(c.chainId, c.core, c.body));
+    const atLoad = digests();
+    r.reportKeccak.then((engine) => process.stdout.write(JSON.stringify({ engine, atLoad, settled: digests() })));
+  `;
+  const child = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+    cwd: ROOT,
+    env: { ...process.env, TS_NODE_PROJECT: join(ROOT, "tsconfig.json") },
+    input: JSON.stringify(cases),
+    encoding: "utf8",
+    maxBuffer: 1 << 24,
+  });
+  if (child.status !== 0) throw new Error(`the digest process failed (${child.status}): ${child.stderr}`);
+  return JSON.parse(child.stdout) as { engine: string; atLoad: string[]; settled: string[] };
+}
 
 const example: ReportBody = {
   cluster: 1,
@@ -53,6 +92,27 @@ const withBucket = (patch: Record<string, unknown>): ReportBody => ({
   ...example,
   buckets: [{ ...example.buckets[0], ...patch }],
 });
+
+/** Random reports with every value over its whole EIP-712 range (beyond what the schema admits). */
+const nodeArb = fc.record({
+  node: fc.integer({ min: 0, max: U32 }),
+  availabilityBps: fc.integer({ min: 0, max: U16 }),
+  latencyMs: fc.integer({ min: 0, max: U32 }),
+  retrievable: fc.boolean(),
+  score: fc.integer({ min: 0, max: U16 }),
+});
+const bucketArb = fc.record({
+  bucket: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  measuredBytes: fc.bigInt({ min: 0n, max: U256 }).map(String),
+});
+const reportArb = fc.record({
+  cluster: fc.integer({ min: 0, max: U32 }),
+  era: fc.integer({ min: 0, max: U32 }),
+  nodes: fc.array(nodeArb, { maxLength: 12 }),
+  buckets: fc.array(bucketArb, { maxLength: 12 }),
+});
+const chainIdArb = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const coreArb = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => getAddress(hexlify(b)));
 
 describe("manager bot: the report's EIP-712 digest, encoded by hand", function () {
   describe("reportDigest", function () {
@@ -99,27 +159,8 @@ describe("manager bot: the report's EIP-712 digest, encoded by hand", function (
     });
 
     it("equals ethers' TypedDataEncoder on random reports (values over their whole EIP-712 range)", function () {
-      const node = fc.record({
-        node: fc.integer({ min: 0, max: U32 }),
-        availabilityBps: fc.integer({ min: 0, max: U16 }),
-        latencyMs: fc.integer({ min: 0, max: U32 }),
-        retrievable: fc.boolean(),
-        score: fc.integer({ min: 0, max: U16 }),
-      });
-      const bucket = fc.record({
-        bucket: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
-        measuredBytes: fc.bigInt({ min: 0n, max: U256 }).map(String),
-      });
-      const report = fc.record({
-        cluster: fc.integer({ min: 0, max: U32 }),
-        era: fc.integer({ min: 0, max: U32 }),
-        nodes: fc.array(node, { maxLength: 12 }),
-        buckets: fc.array(bucket, { maxLength: 12 }),
-      });
-      const chainId = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
-      const core = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => getAddress(ethers.hexlify(b)));
       fc.assert(
-        fc.property(chainId, core, report, (c, k, r) => {
+        fc.property(chainIdArb, coreArb, reportArb, (c, k, r) => {
           expect(reportDigest(c, k, r)).to.equal(ethersDigest(c, k, r));
         }),
         { numRuns: 300 },
@@ -145,6 +186,32 @@ describe("manager bot: the report's EIP-712 digest, encoded by hand", function (
         })),
       };
       expect(reportDigest(CHAIN, CORE, body)).to.equal(ethersDigest(CHAIN, CORE, body));
+    });
+
+    it("runs on hash-wasm's keccak once it is compiled", async function () {
+      expect(await reportKeccak).to.equal("hash-wasm");
+      expect(reportDigest(CHAIN, CORE, example)).to.equal(ethersDigest(CHAIN, CORE, example));
+    });
+
+    it("gives the same digests on @noble/hashes' keccak: before hash-wasm is compiled, and without WebAssembly", function () {
+      this.timeout(120_000);
+      const cases: Case[] = [
+        { chainId: CHAIN, core: CORE, body: example },
+        { chainId: Number.MAX_SAFE_INTEGER, core: CORE, body: widest },
+        { chainId: 1, core: CORE, body: zeros },
+        ...fc.sample(fc.record({ chainId: chainIdArb, core: coreArb, body: reportArb }), { numRuns: 40, seed: 7 }),
+      ];
+      const expected = cases.map((c) => ethersDigest(c.chainId, c.core, c.body));
+      expect(digestsElsewhere(cases, false)).to.deep.equal({
+        engine: "hash-wasm",
+        atLoad: expected,
+        settled: expected,
+      });
+      expect(digestsElsewhere(cases, true)).to.deep.equal({
+        engine: "@noble/hashes",
+        atLoad: expected,
+        settled: expected,
+      });
     });
 
     describe("refuses a value outside its type, naming it, where ethers' encoder refuses it too", function () {
