@@ -219,7 +219,7 @@ function putUint(
   }
   if (typeof value === "number" && !Number.isSafeInteger(value)) {
     // As ethers refuses it: the number has lost its low digits already.
-    throw new RangeError(`${fieldName(list, index, field)}: ${value} is above 2^53 − 1, not exact as a number`);
+    throw new RangeError(`${fieldName(list, index, field)}: ${value} is not a safe integer, not exact as a number`);
   }
   let v: bigint;
   try {

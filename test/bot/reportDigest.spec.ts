@@ -281,13 +281,17 @@ describe("manager bot: the report's EIP-712 digest, encoded by hand", function (
         });
       }
 
-      it("a number past 2^53 − 1 (not exact any more), as ethers refuses it", function () {
+      it("a number beyond ±(2^53 − 1) (not exact any more), as ethers refuses it", function () {
         const body = withBucket({ bucket: 2 ** 60 });
         expect(() => reportDigest(CHAIN, CORE, body)).to.throw(
           RangeError,
-          "buckets[0].bucket: 1152921504606847000 is above 2^53 − 1, not exact as a number",
+          "buckets[0].bucket: 1152921504606847000 is not a safe integer, not exact as a number",
         );
         expect(() => ethersDigest(CHAIN, CORE, body)).to.throw(/overflow/);
+        expect(() => reportDigest(CHAIN, CORE, { ...example, era: -(2 ** 60) })).to.throw(
+          RangeError,
+          "era: -1152921504606847000 is not a safe integer, not exact as a number",
+        );
       });
 
       it("a list that is not an array", function () {
