@@ -144,10 +144,13 @@ export function buildActions(s: EraSnapshot, planned: PlannedAction[], hash: str
 export function decideEra(s: EraSnapshot): EraDecision {
   const validators = new Set(s.validators.map((v) => getAddress(v)));
   const members = s.scored ?? s.members.map((m) => m.node);
-  const a = aggregate(s.reports, validators, members, {
-    qosThreshold: s.params.qosThreshold,
-    unitSize: s.params.unitSize,
-  });
+  const a = aggregate(
+    s.reports,
+    validators,
+    members,
+    { qosThreshold: s.params.qosThreshold, unitSize: s.params.unitSize },
+    { chainId: s.chainId, core: s.core, cluster: s.cluster, era: s.era },
+  );
   if (!a.decided) return { decided: false, aggregation: a };
   const planned = planActions(s, a);
   // By address, compared as plain lower-case strings (a locale's collation would change the order).
