@@ -5,17 +5,31 @@ import { canonicalJson, evidenceHash, hashOfJson } from "./evidence";
 import { planReplacements, type CandidateState, type ReplacementPolicy } from "./policy";
 import { reportDigest, reportSigner, type SignedReport } from "./report";
 
-/** What the bot knows when it decides one era of one cluster (a snapshot at `snapshotBlock`). */
+/** The version of the evidence document {decideEra} writes. */
+export const EVIDENCE_VERSION = 2;
+
+/** What the bot knows when it decides one era of one cluster. */
 export interface EraSnapshot {
   chainId: number;
   core: string;
   cluster: number;
   era: number;
-  snapshotBlock: number;
+  /**
+   * The block the bot read the chain at (for its logs). Not in the evidence: two replicas deciding
+   * the same era a block apart write the same document (version 1 documents held it).
+   */
+  snapshotBlock?: number;
+  /** The evidence format: 2, or 1 for an era decided (and recorded) by an earlier bot. */
+  evidenceVersion?: 1 | 2;
   /** The validator set at the era's end. */
   validators: string[];
   /** The accepted, not equivocated reports. */
   reports: SignedReport[];
+  /**
+   * The buckets a quorum measured that are not the cluster's, as the chain says (another cluster's,
+   * or none): left out of the usage report, whose call the core would revert whole.
+   */
+  foreignBuckets?: number[];
   /** The members now: the nodes a replacement may remove, and the exclusion cap's count. */
   members: { node: number; vNodes: number; pendingReplacement: boolean }[];
   /**
@@ -28,6 +42,7 @@ export interface EraSnapshot {
   history: Record<string, number[]>;
   candidates: CandidateState[];
   /**
+   * `qosThreshold`, `unitSize` and `replicationFactor` are those in force at the era's end.
    * `exclusionFactor` is the largest replication factor in force since the cluster's previous
    * distribution: the core lets this distribution exclude at most `members − exclusionFactor`.
    */
@@ -138,10 +153,10 @@ export function buildActions(s: EraSnapshot, planned: PlannedAction[], hash: str
 }
 
 /**
- * Decides one era: aggregates the reports, plans the actions, and writes the evidence document
- * (inputs, aggregation, planned actions), whose hash every action carries on chain.
+ * The aggregation of an era, and the buckets a quorum measured that the usage report leaves out
+ * (`s.foreignBuckets`: not the cluster's).
  */
-export function decideEra(s: EraSnapshot): EraDecision {
+export function aggregateEra(s: EraSnapshot): { aggregation: Aggregation; foreignBuckets: number[] } {
   const validators = new Set(s.validators.map((v) => getAddress(v)));
   const members = s.scored ?? s.members.map((m) => m.node);
   const a = aggregate(
@@ -151,18 +166,44 @@ export function decideEra(s: EraSnapshot): EraDecision {
     { qosThreshold: s.params.qosThreshold, unitSize: s.params.unitSize },
     { chainId: s.chainId, core: s.core, cluster: s.cluster, era: s.era },
   );
+  if (!a.decided || s.foreignBuckets === undefined || s.foreignBuckets.length === 0) {
+    return { aggregation: a, foreignBuckets: [] };
+  }
+  const foreign = new Set(s.foreignBuckets);
+  return {
+    aggregation: { ...a, usage: a.usage.filter((u) => !foreign.has(u.bucket)) },
+    foreignBuckets: a.usage.filter((u) => foreign.has(u.bucket)).map((u) => u.bucket),
+  };
+}
+
+/** The buckets a quorum of the era's reports measured (those the chain is asked about). */
+export function measuredBuckets(s: EraSnapshot): number[] {
+  const { aggregation } = aggregateEra({ ...s, foreignBuckets: [] });
+  return aggregation.decided ? aggregation.usage.map((u) => u.bucket) : [];
+}
+
+/**
+ * Decides one era: aggregates the reports, plans the actions, and writes the evidence document
+ * (inputs, aggregation, planned actions), whose hash every action carries on chain. The document
+ * depends on the snapshot only (not on when it was taken): the same era, the same hash.
+ */
+export function decideEra(s: EraSnapshot): EraDecision {
+  const { aggregation: a, foreignBuckets } = aggregateEra(s);
   if (!a.decided) return { decided: false, aggregation: a };
+  const validators = new Set(s.validators.map((v) => getAddress(v)));
   const planned = planActions(s, a);
   // By address, compared as plain lower-case strings (a locale's collation would change the order).
   const key = (r: SignedReport) => r.validator.toLowerCase();
   const reports = [...s.reports].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
+  // A version 1 document (an era an earlier bot recorded) is written as it was, to its hash.
+  const v1 = s.evidenceVersion === 1;
   const evidence = {
-    version: 1,
+    version: v1 ? 1 : EVIDENCE_VERSION,
     chainId: s.chainId,
     core: getAddress(s.core),
     cluster: s.cluster,
     era: s.era,
-    snapshotBlock: s.snapshotBlock,
+    ...(v1 ? { snapshotBlock: s.snapshotBlock } : {}),
     policy: { ...s.params, ...s.policy },
     validators: [...validators].sort(),
     reports,
@@ -171,7 +212,12 @@ export function decideEra(s: EraSnapshot): EraDecision {
     history: s.history,
     candidates: s.candidates,
     previousEvidence: s.previousEvidence,
-    aggregation: { scores: a.scores, ineligible: a.ineligible, usage: a.usage },
+    aggregation: {
+      scores: a.scores,
+      ineligible: a.ineligible,
+      usage: a.usage,
+      ...(v1 ? {} : { foreignBuckets }),
+    },
     actions: planned,
   };
   const json = canonicalJson(evidence);
@@ -183,19 +229,42 @@ export function decideEra(s: EraSnapshot): EraDecision {
 type Stringified<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] };
 
 /** The inputs of an evidence document, as {decideEra} wrote them. */
-type EvidenceInputs = Omit<EraSnapshot, "candidates" | "params" | "policy"> & {
+type EvidenceInputs = Omit<
+  EraSnapshot,
+  "candidates" | "params" | "policy" | "evidenceVersion" | "foreignBuckets" | "snapshotBlock"
+> & {
+  version: number;
+  /** In version 1 documents only. */
+  snapshotBlock?: number;
   candidates: Stringified<CandidateState>[];
   policy: Stringified<Omit<EraSnapshot["params"], "exclusionFactor">> & {
     exclusionFactor?: number;
   } & ReplacementPolicy;
+  aggregation?: { foreignBuckets?: number[] };
 };
 
-/** The snapshot an evidence document was decided from (its inputs, checked for shape by use). */
+/**
+ * The snapshot an evidence document was decided from (its inputs, checked for shape by use):
+ * deciding it again writes the same document. Reads version 1 (with `snapshotBlock`) and 2.
+ */
 export function snapshotOf(doc: Record<string, unknown>): EraSnapshot {
-  const { candidates, policy, ...rest } = doc as unknown as EvidenceInputs;
+  // The outputs (aggregation, actions) are recomputed, except the buckets the chain said were not
+  // the cluster's: an input, read from the chain when the era was decided.
+  const d = doc as unknown as EvidenceInputs;
+  const { policy } = d;
   return {
-    ...rest,
-    candidates: candidates.map((c) => ({ ...c, capacity: BigInt(c.capacity), reserved: BigInt(c.reserved) })),
+    chainId: d.chainId,
+    core: d.core,
+    cluster: d.cluster,
+    era: d.era,
+    ...(d.version === 1 ? { evidenceVersion: 1 as const, snapshotBlock: d.snapshotBlock } : {}),
+    validators: d.validators,
+    reports: d.reports,
+    ...(d.aggregation?.foreignBuckets === undefined ? {} : { foreignBuckets: d.aggregation.foreignBuckets }),
+    members: d.members,
+    ...(d.scored === undefined ? {} : { scored: d.scored }),
+    history: d.history,
+    candidates: d.candidates.map((c) => ({ ...c, capacity: BigInt(c.capacity), reserved: BigInt(c.reserved) })),
     params: {
       qosThreshold: policy.qosThreshold,
       unitSize: BigInt(policy.unitSize),
@@ -205,6 +274,7 @@ export function snapshotOf(doc: Record<string, unknown>): EraSnapshot {
       reservedPerVNode: BigInt(policy.reservedPerVNode),
     },
     policy: { failingEras: policy.failingEras, maxPerEra: policy.maxPerEra },
+    previousEvidence: d.previousEvidence,
   };
 }
 
