@@ -1,9 +1,9 @@
 import { getAddress } from "ethers";
 import * as build from "../../governance/actions";
 import { aggregate, type Aggregation } from "./aggregate";
-import { canonicalJson, evidenceHash, hashOfJson } from "./evidence";
+import { canonicalJson, hashOfJson } from "./evidence";
 import { planReplacements, type CandidateState, type ReplacementPolicy } from "./policy";
-import { reportDigest, reportSigner, type SignedReport } from "./report";
+import type { SignedReport } from "./report";
 
 /** The version of the evidence document {decideEra} writes. */
 export const EVIDENCE_VERSION = 2;
@@ -276,94 +276,4 @@ export function snapshotOf(doc: Record<string, unknown>): EraSnapshot {
     policy: { failingEras: policy.failingEras, maxPerEra: policy.maxPerEra },
     previousEvidence: d.previousEvidence,
   };
-}
-
-export interface VerifyLine {
-  action: string;
-  ok: boolean;
-  why: string;
-}
-
-/**
- * Recomputes the decision from an evidence document and compares it, action by action, with the
- * calls found on chain (a proposal's or a Safe transaction's): every report's signature and
- * validator, the aggregation, the planned actions, the evidence hash in the calldata, the calldata
- * itself, and the value each call sends (the decided actions send none).
- */
-export function verifyDecision(
-  doc: Record<string, unknown>,
-  onChain: { target: string; data: string; value: bigint }[],
-): VerifyLine[] {
-  const lines: VerifyLine[] = [];
-  const s = snapshotOf(doc);
-  const hash = evidenceHash(doc);
-  for (const r of s.reports) {
-    let signer = "";
-    try {
-      signer = reportSigner(r);
-    } catch {
-      // reported below
-    }
-    const okSig = signer === getAddress(r.validator);
-    const inSet = s.validators.map((v) => getAddress(v)).includes(getAddress(r.validator));
-    lines.push({
-      action: `report of ${getAddress(r.validator)} (${reportDigest(r.chainId, r.core, r.report).slice(0, 10)}…)`,
-      ok: okSig && inSet && r.report.cluster === s.cluster && r.report.era === s.era,
-      why: !okSig
-        ? "its signature does not match the validator"
-        : !inSet
-          ? "not in the validator set"
-          : "signed by a validator of the era",
-    });
-  }
-  const decision = decideEra(s);
-  if (!decision.decided) {
-    lines.push({
-      action: "aggregation",
-      ok: false,
-      why: `the evidence holds ${decision.aggregation.have} of the ${decision.aggregation.need} reports needed`,
-    });
-    return lines;
-  }
-  const stated = canonicalJson(doc.actions ?? null);
-  lines.push({
-    action: "planned actions",
-    ok: canonicalJson(decision.planned) === stated,
-    why:
-      canonicalJson(decision.planned) === stated
-        ? "recomputed from the reports: the same"
-        : "recomputed from the reports, they differ from what the evidence states",
-  });
-  const expected = buildActions(s, decision.planned, hash).flatMap((a) =>
-    a.calls.map((c) => ({ title: a.title, ...c })),
-  );
-  // Each call on chain (a proposal or a Safe transaction may carry one action or all of them).
-  for (const [i, o] of onChain.entries()) {
-    const exact = expected.find(
-      (e) => getAddress(e.target) === getAddress(o.target) && e.data.toLowerCase() === o.data.toLowerCase(),
-    );
-    if (exact !== undefined) {
-      const sends = (v: bigint) => (v === 0n ? "sends none" : `sends ${v} wei`);
-      lines.push(
-        o.value === exact.value
-          ? { action: exact.title, ok: true, why: `matches the evidence (${hash})` }
-          : {
-              action: exact.title,
-              ok: false,
-              why: `the call on chain ${sends(o.value)}, the decided action ${sends(exact.value)}`,
-            },
-      );
-      continue;
-    }
-    const sameFunction = expected.find((e) => e.data.slice(0, 10) === o.data.slice(0, 10));
-    lines.push({
-      action: sameFunction?.title ?? `call ${i + 1} on chain`,
-      ok: false,
-      why:
-        sameFunction === undefined
-          ? "the evidence does not lead to this call"
-          : "the call on chain differs from the one the evidence leads to (arguments or evidence hash)",
-    });
-  }
-  return lines;
 }
