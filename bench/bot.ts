@@ -12,6 +12,8 @@ import { coreFixture } from "../test/helpers/fixtures";
 import { buildPopulation } from "../test/helpers/population";
 import type { DDCLens, IDDC } from "../typechain-types";
 import {
+  CHAIN_ID,
+  CORE,
   GIB,
   PLAN,
   median,
@@ -91,7 +93,7 @@ function benchAggregate(): { ms: number; plainMs: number; notes: string[] } {
   // One warm-up round, then `runs` rounds, the two computations alternating (they share the noise).
   for (let round = 0; round <= AGGREGATE.runs; round++) {
     const t0 = performance.now();
-    const a = aggregate(reports, set, members, policy);
+    const a = aggregate(reports, set, members, policy, { chainId: CHAIN_ID, core: CORE, cluster: 1, era: 1 });
     const t1 = performance.now();
     const plain = plainLowerMedians(reports, members, GIB);
     const t2 = performance.now();
@@ -154,7 +156,7 @@ function benchPlan(): { ms: number; notes: string[] } {
   const lap = timer();
   const validators = new Set(snapshot.validators.map((v) => getAddress(v)));
   const members = snapshot.members.map((m) => m.node);
-  aggregate(snapshot.reports, validators, members, snapshot.params);
+  aggregate(snapshot.reports, validators, members, snapshot.params, snapshot);
   const steps = [`aggregate ${fmt(lap())}`];
   canonicalJson(decision.evidence);
   steps.push(`canonicalJson of the evidence ${fmt(lap())}`);

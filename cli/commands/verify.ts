@@ -1,10 +1,15 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { listProposals } from "../../governance/dao";
-import { readSafeCall, safeTxProblems } from "../../governance/multiSend";
-import type { QueueEntry } from "../../governance/safeStore";
-import { verifyDecision, type VerifyLine } from "../../manager-bot/src/decide";
-import { parseAddress, type Context } from "../context";
+import { coreChainView } from "../../manager-bot/src/chain";
+import {
+  safeTxCalls,
+  transactionCalls,
+  verifyEvidence,
+  type OnChainCall,
+  type VerifyLine,
+} from "../../manager-bot/src/verify";
+import { parseAddress } from "../context";
 import { CliError } from "../errors";
 import { print } from "../output";
 import { queueFor, storeFrom, trustOf } from "../safeSupport";
@@ -33,62 +38,52 @@ async function loadEvidence(where: string): Promise<Record<string, unknown>> {
 }
 
 /**
- * A Safe transaction's calls (a batch through the canonical MultiSendCallOnly unpacked, any other
- * delegatecall not at all), and what makes it wrong whatever the evidence says: what multiSend.ts's
- * rule refuses, and a value on the batch itself (the decided actions send none).
+ * `ddc verify`: check an evidence document against the chain (the validators, the cluster's
+ * parameters and members as of the era's end, the reports' signatures), recompute the decision,
+ * and compare it with what is on chain.
  */
-function safeCalls(
-  ctx: Context,
-  entry: QueueEntry,
-): { calls: { target: string; data: string; value: bigint }[]; refused: VerifyLine[] } {
-  const trust = trustOf(ctx);
-  const shape = readSafeCall(entry.data, trust);
-  const value = BigInt(entry.data.value);
-  const refused = safeTxProblems(entry.data, trust).map((why) => ({ action: "Safe transaction", ok: false, why }));
-  if (shape.kind === "batch" && value !== 0n) {
-    refused.push({
-      action: "Safe transaction",
-      ok: false,
-      why: `the batch carries ${value} wei: the decided actions send none`,
-    });
-  }
-  const calls =
-    shape.kind === "call"
-      ? [{ target: entry.data.to, data: entry.data.data, value }]
-      : shape.kind === "batch"
-        ? shape.calls.map((c) => ({ target: c.to, data: c.data, value: c.value }))
-        : [];
-  return { calls, refused };
-}
-
-/** `ddc verify`: recompute a decision from its evidence and compare it with what is on chain. */
 export function registerVerify(program: Command, run: Runner): void {
   program
     .command("verify <id>")
     .description(
-      "recompute the actions from the evidence and check them, action by action, against a proposal (id) or a Safe transaction (hash, with --safe)",
+      "check the evidence against the chain, recompute the actions, and check them, call by call, against a proposal (id), a Safe transaction (hash, with --safe) or a transaction (hash)",
     )
     .requiredOption("--evidence <file|url>", "the evidence document (canonical JSON)")
-    .option("--safe <address>", "the Safe, when <id> is a Safe transaction hash")
+    .option(
+      "--safe <address>",
+      "the Safe, when <id> is a Safe transaction hash (without it, a hash is a transaction's)",
+    )
     .option("--store <where>", "the Safe signature store (or DDC_SAFE_STORE)")
     .action(
       run(async (ctx, id: string, o: { evidence: string; safe?: string; store?: string }) => {
         const doc = await loadEvidence(o.evidence);
-        let calls: { target: string; data: string; value: bigint }[];
-        let refused: VerifyLine[] = [];
+        let calls: OnChainCall[];
+        let found: VerifyLine[] = [];
         if (/^0x[0-9a-fA-F]{64}$/.test(id)) {
-          if (o.safe === undefined) throw new CliError("a Safe transaction hash needs --safe <address>");
-          const entry = await queueFor(ctx, parseAddress("--safe", o.safe), storeFrom(o.store)).entry(id);
-          ({ calls, refused } = safeCalls(ctx, entry));
+          if (o.safe !== undefined) {
+            const entry = await queueFor(ctx, parseAddress("--safe", o.safe), storeFrom(o.store)).entry(id);
+            ({ calls, refused: found } = safeTxCalls(entry.data, trustOf(ctx)));
+          } else {
+            const tx = await transactionCalls(ctx.provider, id);
+            if (tx === null) {
+              throw new CliError(
+                `no transaction ${id} on this chain`,
+                "a Safe transaction hash needs --safe <address> (and --store)",
+              );
+            }
+            ({ calls, lines: found } = tx);
+          }
         } else {
-          if (!/^\d+$/.test(id)) throw new CliError(`not a proposal id nor a Safe transaction hash: "${id}"`);
+          if (!/^\d+$/.test(id)) throw new CliError(`not a proposal id nor a transaction hash: "${id}"`);
           const p = (await listProposals(ctx.governor, { fromBlock: ctx.record.block })).find(
             (x) => x.id === BigInt(id),
           );
           if (p === undefined) throw new CliError(`no proposal ${id} on this Governor`);
           calls = p.targets.map((target, i) => ({ target, data: p.calldatas[i], value: p.values[i] }));
         }
-        const lines = [...refused, ...verifyDecision(doc, calls)];
+        const { chainId } = await ctx.provider.getNetwork();
+        const chain = coreChainView(ctx.ddc, ctx.provider, Number(chainId), { fromBlock: ctx.record.block });
+        const lines = [...found, ...(await verifyEvidence(doc, calls, chain))];
         const ok = lines.every((l) => l.ok);
         print(ctx, { ok, lines }, [
           ...lines.map((l) => `${l.ok ? "ok  " : "FAIL"}  ${l.action}: ${l.why}`),

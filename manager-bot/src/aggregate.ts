@@ -1,4 +1,5 @@
 import { getAddress } from "ethers";
+import { canonicalJson } from "./evidence";
 import type { SignedReport } from "./report";
 
 /** The lower median: the ⌊(k−1)/2⌋-th smallest (for an even count, the lower of the two middles). */
@@ -23,6 +24,45 @@ export interface AggregationPolicy {
   unitSize: bigint;
 }
 
+/** The era the reports must be about: signed for this chain and core, of this cluster and era. */
+export interface EraKey {
+  chainId: number;
+  core: string;
+  cluster: number;
+  era: number;
+}
+
+/**
+ * The reports that count for an era, one per validator: signed for the era's chain and core, about
+ * its cluster and era, by a validator of `validators`. A report listed twice counts once; a
+ * validator with two different reports (equivocation) counts with neither. Signatures are not
+ * checked here: the intake checked them (verify checks them again).
+ */
+export function countedReports(reports: SignedReport[], validators: Set<string>, era: EraKey): SignedReport[] {
+  const core = getAddress(era.core);
+  const byValidator = new Map<string, SignedReport[]>();
+  for (const r of reports) {
+    if (r.chainId !== era.chainId || getAddress(r.core) !== core) continue;
+    if (r.report.cluster !== era.cluster || r.report.era !== era.era) continue;
+    const validator = getAddress(r.validator);
+    if (!validators.has(validator)) continue;
+    const same = byValidator.get(validator);
+    if (same === undefined) byValidator.set(validator, [r]);
+    else same.push(r);
+  }
+  const counted: SignedReport[] = [];
+  for (const same of byValidator.values()) {
+    if (same.length > 1) {
+      // Compared by content (the signature may differ for one body): the same report again, or
+      // another one.
+      const first = canonicalJson(same[0].report);
+      if (same.some((r) => canonicalJson(r.report) !== first)) continue;
+    }
+    counted.push(same[0]);
+  }
+  return counted;
+}
+
 export type Aggregation =
   | { decided: false; have: number; need: number; validators: number; missing: string[] }
   | {
@@ -38,18 +78,20 @@ export type Aggregation =
     };
 
 /**
- * Decides an era from the reports that count (accepted, not equivocated, from the validator set at
- * the era's end). With fewer than ⌈2n/3⌉ of the `n` validators, it says which are missing. A node a
- * report leaves out scores 0 in it (the validator could not reach it); a failed retrievability
- * proof scores 0. A bucket's usage is taken over the reports that measured it, if they are a quorum.
+ * Decides an era from the reports that count ({countedReports}: one per validator of the set at
+ * the era's end, for the era's chain, core, cluster and era, none of an equivocator). With fewer
+ * than ⌈2n/3⌉ of the `n` validators, it says which are missing. A node a report leaves out scores
+ * 0 in it (the validator could not reach it); a failed retrievability proof scores 0. A bucket's
+ * usage is taken over the reports that measured it, if they are a quorum.
  */
 export function aggregate(
   reports: SignedReport[],
   validators: Set<string>,
   members: number[],
   policy: AggregationPolicy,
+  era: EraKey,
 ): Aggregation {
-  const counted = reports.filter((r) => validators.has(getAddress(r.validator)));
+  const counted = countedReports(reports, validators, era);
   const n = validators.size;
   const need = quorum(n);
   const reporters = new Set(counted.map((r) => getAddress(r.validator)));

@@ -2,7 +2,14 @@ import { getAddress, type ContractRunner } from "ethers";
 import type { ActionKind, ManagerAction } from "../../governance/actions";
 import type { DDCLens, IDDC } from "../../typechain-types";
 import { settlement } from "../../governance/actions";
-import { decideEra, snapshotOf, type EraDecision, type EraSnapshot, type PlannedAction } from "./decide";
+import {
+  decideEra,
+  measuredBuckets,
+  snapshotOf,
+  type EraDecision,
+  type EraSnapshot,
+  type PlannedAction,
+} from "./decide";
 import { carryOut, type Target } from "./executors";
 import { failpoint } from "./failpoints";
 import { planEras, planSettlements, type CandidateState, type LedgerState, type ReplacementPolicy } from "./policy";
@@ -184,13 +191,16 @@ export async function snapshotNow(input: EraInput, era: number, snapshotBlock: n
   const { ddc, chain, store, cluster } = input;
   const validators = [...(await chain.validatorsAt(cluster, era))].map((v) => getAddress(v));
   const state = await readCluster(ddc, cluster, input.lens);
+  // The threshold, unit size and replication factor in force at the era's end (what verify reads);
+  // the exclusion factor, the reservation, members and candidates are what the core accepts now.
+  const atEnd = await chain.paramsAt?.(cluster, era);
   // While a replacement is pending in the cluster (proposed, not executed nor refused), no other
   // is proposed: the topology it was decided on may still change.
   const replacing = store.open().some((a) => a.cluster === cluster && a.kind === "replace-node");
   const { history, evidence } = historyFromStore(store, cluster, era, input.policy.failingEras);
   const known = candidateScores(store, cluster, input.policy.failingEras, new Set(state.candidates.map((c) => c.node)));
   const candidates = state.candidates.map((c) => ({ ...c, meanScore: known.scores.get(c.node) ?? null }));
-  return {
+  const s: EraSnapshot = {
     chainId: chain.chainId,
     core: chain.core,
     cluster,
@@ -202,10 +212,13 @@ export async function snapshotNow(input: EraInput, era: number, snapshotBlock: n
     ...(chain.membersAt === undefined ? {} : { scored: await chain.membersAt(cluster, era) }),
     history,
     candidates,
-    params: state.params,
+    params: { ...state.params, ...atEnd },
     policy: input.policy,
     previousEvidence: [...evidence, ...known.evidence],
   };
+  // A bucket a quorum measured that is not the cluster's is left out: the core reverts the whole call.
+  if (chain.foreignBuckets === undefined) return s;
+  return { ...s, foreignBuckets: await chain.foreignBuckets(cluster, measuredBuckets(s)) };
 }
 
 /**

@@ -1,21 +1,35 @@
 import { getAddress } from "ethers";
 import * as build from "../../governance/actions";
 import { aggregate, type Aggregation } from "./aggregate";
-import { canonicalJson, evidenceHash, hashOfJson } from "./evidence";
+import { canonicalJson, hashOfJson } from "./evidence";
 import { planReplacements, type CandidateState, type ReplacementPolicy } from "./policy";
-import { reportDigest, reportSigner, type SignedReport } from "./report";
+import type { SignedReport } from "./report";
 
-/** What the bot knows when it decides one era of one cluster (a snapshot at `snapshotBlock`). */
+/** The version of the evidence document {decideEra} writes. */
+export const EVIDENCE_VERSION = 2;
+
+/** What the bot knows when it decides one era of one cluster. */
 export interface EraSnapshot {
   chainId: number;
   core: string;
   cluster: number;
   era: number;
-  snapshotBlock: number;
+  /**
+   * The block the bot read the chain at (for its logs). Not in the evidence: two replicas deciding
+   * the same era a block apart write the same document (version 1 documents held it).
+   */
+  snapshotBlock?: number;
+  /** The evidence format: 2, or 1 for an era decided (and recorded) by an earlier bot. */
+  evidenceVersion?: 1 | 2;
   /** The validator set at the era's end. */
   validators: string[];
   /** The accepted, not equivocated reports. */
   reports: SignedReport[];
+  /**
+   * The buckets a quorum measured that are not the cluster's, as the chain says (another cluster's,
+   * or none): left out of the usage report, whose call the core would revert whole.
+   */
+  foreignBuckets?: number[];
   /** The members now: the nodes a replacement may remove, and the exclusion cap's count. */
   members: { node: number; vNodes: number; pendingReplacement: boolean }[];
   /**
@@ -28,6 +42,7 @@ export interface EraSnapshot {
   history: Record<string, number[]>;
   candidates: CandidateState[];
   /**
+   * `qosThreshold`, `unitSize` and `replicationFactor` are those in force at the era's end.
    * `exclusionFactor` is the largest replication factor in force since the cluster's previous
    * distribution: the core lets this distribution exclude at most `members − exclusionFactor`.
    */
@@ -138,28 +153,57 @@ export function buildActions(s: EraSnapshot, planned: PlannedAction[], hash: str
 }
 
 /**
- * Decides one era: aggregates the reports, plans the actions, and writes the evidence document
- * (inputs, aggregation, planned actions), whose hash every action carries on chain.
+ * The aggregation of an era, and the buckets a quorum measured that the usage report leaves out
+ * (`s.foreignBuckets`: not the cluster's).
  */
-export function decideEra(s: EraSnapshot): EraDecision {
+export function aggregateEra(s: EraSnapshot): { aggregation: Aggregation; foreignBuckets: number[] } {
   const validators = new Set(s.validators.map((v) => getAddress(v)));
   const members = s.scored ?? s.members.map((m) => m.node);
-  const a = aggregate(s.reports, validators, members, {
-    qosThreshold: s.params.qosThreshold,
-    unitSize: s.params.unitSize,
-  });
+  const a = aggregate(
+    s.reports,
+    validators,
+    members,
+    { qosThreshold: s.params.qosThreshold, unitSize: s.params.unitSize },
+    { chainId: s.chainId, core: s.core, cluster: s.cluster, era: s.era },
+  );
+  if (!a.decided || s.foreignBuckets === undefined || s.foreignBuckets.length === 0) {
+    return { aggregation: a, foreignBuckets: [] };
+  }
+  const foreign = new Set(s.foreignBuckets);
+  return {
+    aggregation: { ...a, usage: a.usage.filter((u) => !foreign.has(u.bucket)) },
+    foreignBuckets: a.usage.filter((u) => foreign.has(u.bucket)).map((u) => u.bucket),
+  };
+}
+
+/** The buckets a quorum of the era's reports measured (those the chain is asked about). */
+export function measuredBuckets(s: EraSnapshot): number[] {
+  const { aggregation } = aggregateEra({ ...s, foreignBuckets: [] });
+  return aggregation.decided ? aggregation.usage.map((u) => u.bucket) : [];
+}
+
+/**
+ * Decides one era: aggregates the reports, plans the actions, and writes the evidence document
+ * (inputs, aggregation, planned actions), whose hash every action carries on chain. The document
+ * depends on the snapshot only (not on when it was taken): the same era, the same hash.
+ */
+export function decideEra(s: EraSnapshot): EraDecision {
+  const { aggregation: a, foreignBuckets } = aggregateEra(s);
   if (!a.decided) return { decided: false, aggregation: a };
+  const validators = new Set(s.validators.map((v) => getAddress(v)));
   const planned = planActions(s, a);
   // By address, compared as plain lower-case strings (a locale's collation would change the order).
   const key = (r: SignedReport) => r.validator.toLowerCase();
   const reports = [...s.reports].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
+  // A version 1 document (an era an earlier bot recorded) is written as it was, to its hash.
+  const v1 = s.evidenceVersion === 1;
   const evidence = {
-    version: 1,
+    version: v1 ? 1 : EVIDENCE_VERSION,
     chainId: s.chainId,
     core: getAddress(s.core),
     cluster: s.cluster,
     era: s.era,
-    snapshotBlock: s.snapshotBlock,
+    ...(v1 ? { snapshotBlock: s.snapshotBlock } : {}),
     policy: { ...s.params, ...s.policy },
     validators: [...validators].sort(),
     reports,
@@ -168,7 +212,12 @@ export function decideEra(s: EraSnapshot): EraDecision {
     history: s.history,
     candidates: s.candidates,
     previousEvidence: s.previousEvidence,
-    aggregation: { scores: a.scores, ineligible: a.ineligible, usage: a.usage },
+    aggregation: {
+      scores: a.scores,
+      ineligible: a.ineligible,
+      usage: a.usage,
+      ...(v1 ? {} : { foreignBuckets }),
+    },
     actions: planned,
   };
   const json = canonicalJson(evidence);
@@ -180,19 +229,42 @@ export function decideEra(s: EraSnapshot): EraDecision {
 type Stringified<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] };
 
 /** The inputs of an evidence document, as {decideEra} wrote them. */
-type EvidenceInputs = Omit<EraSnapshot, "candidates" | "params" | "policy"> & {
+type EvidenceInputs = Omit<
+  EraSnapshot,
+  "candidates" | "params" | "policy" | "evidenceVersion" | "foreignBuckets" | "snapshotBlock"
+> & {
+  version: number;
+  /** In version 1 documents only. */
+  snapshotBlock?: number;
   candidates: Stringified<CandidateState>[];
   policy: Stringified<Omit<EraSnapshot["params"], "exclusionFactor">> & {
     exclusionFactor?: number;
   } & ReplacementPolicy;
+  aggregation?: { foreignBuckets?: number[] };
 };
 
-/** The snapshot an evidence document was decided from (its inputs, checked for shape by use). */
+/**
+ * The snapshot an evidence document was decided from (its inputs, checked for shape by use):
+ * deciding it again writes the same document. Reads version 1 (with `snapshotBlock`) and 2.
+ */
 export function snapshotOf(doc: Record<string, unknown>): EraSnapshot {
-  const { candidates, policy, ...rest } = doc as unknown as EvidenceInputs;
+  // The outputs (aggregation, actions) are recomputed, except the buckets the chain said were not
+  // the cluster's: an input, read from the chain when the era was decided.
+  const d = doc as unknown as EvidenceInputs;
+  const { policy } = d;
   return {
-    ...rest,
-    candidates: candidates.map((c) => ({ ...c, capacity: BigInt(c.capacity), reserved: BigInt(c.reserved) })),
+    chainId: d.chainId,
+    core: d.core,
+    cluster: d.cluster,
+    era: d.era,
+    ...(d.version === 1 ? { evidenceVersion: 1 as const, snapshotBlock: d.snapshotBlock } : {}),
+    validators: d.validators,
+    reports: d.reports,
+    ...(d.aggregation?.foreignBuckets === undefined ? {} : { foreignBuckets: d.aggregation.foreignBuckets }),
+    members: d.members,
+    ...(d.scored === undefined ? {} : { scored: d.scored }),
+    history: d.history,
+    candidates: d.candidates.map((c) => ({ ...c, capacity: BigInt(c.capacity), reserved: BigInt(c.reserved) })),
     params: {
       qosThreshold: policy.qosThreshold,
       unitSize: BigInt(policy.unitSize),
@@ -202,95 +274,6 @@ export function snapshotOf(doc: Record<string, unknown>): EraSnapshot {
       reservedPerVNode: BigInt(policy.reservedPerVNode),
     },
     policy: { failingEras: policy.failingEras, maxPerEra: policy.maxPerEra },
+    previousEvidence: d.previousEvidence,
   };
-}
-
-export interface VerifyLine {
-  action: string;
-  ok: boolean;
-  why: string;
-}
-
-/**
- * Recomputes the decision from an evidence document and compares it, action by action, with the
- * calls found on chain (a proposal's or a Safe transaction's): every report's signature and
- * validator, the aggregation, the planned actions, the evidence hash in the calldata, the calldata
- * itself, and the value each call sends (the decided actions send none).
- */
-export function verifyDecision(
-  doc: Record<string, unknown>,
-  onChain: { target: string; data: string; value: bigint }[],
-): VerifyLine[] {
-  const lines: VerifyLine[] = [];
-  const s = snapshotOf(doc);
-  const hash = evidenceHash(doc);
-  for (const r of s.reports) {
-    let signer = "";
-    try {
-      signer = reportSigner(r);
-    } catch {
-      // reported below
-    }
-    const okSig = signer === getAddress(r.validator);
-    const inSet = s.validators.map((v) => getAddress(v)).includes(getAddress(r.validator));
-    lines.push({
-      action: `report of ${getAddress(r.validator)} (${reportDigest(r.chainId, r.core, r.report).slice(0, 10)}…)`,
-      ok: okSig && inSet && r.report.cluster === s.cluster && r.report.era === s.era,
-      why: !okSig
-        ? "its signature does not match the validator"
-        : !inSet
-          ? "not in the validator set"
-          : "signed by a validator of the era",
-    });
-  }
-  const decision = decideEra(s);
-  if (!decision.decided) {
-    lines.push({
-      action: "aggregation",
-      ok: false,
-      why: `the evidence holds ${decision.aggregation.have} of the ${decision.aggregation.need} reports needed`,
-    });
-    return lines;
-  }
-  const stated = canonicalJson(doc.actions ?? null);
-  lines.push({
-    action: "planned actions",
-    ok: canonicalJson(decision.planned) === stated,
-    why:
-      canonicalJson(decision.planned) === stated
-        ? "recomputed from the reports: the same"
-        : "recomputed from the reports, they differ from what the evidence states",
-  });
-  const expected = buildActions(s, decision.planned, hash).flatMap((a) =>
-    a.calls.map((c) => ({ title: a.title, ...c })),
-  );
-  // Each call on chain (a proposal or a Safe transaction may carry one action or all of them).
-  for (const [i, o] of onChain.entries()) {
-    const exact = expected.find(
-      (e) => getAddress(e.target) === getAddress(o.target) && e.data.toLowerCase() === o.data.toLowerCase(),
-    );
-    if (exact !== undefined) {
-      const sends = (v: bigint) => (v === 0n ? "sends none" : `sends ${v} wei`);
-      lines.push(
-        o.value === exact.value
-          ? { action: exact.title, ok: true, why: `matches the evidence (${hash})` }
-          : {
-              action: exact.title,
-              ok: false,
-              why: `the call on chain ${sends(o.value)}, the decided action ${sends(exact.value)}`,
-            },
-      );
-      continue;
-    }
-    const sameFunction = expected.find((e) => e.data.slice(0, 10) === o.data.slice(0, 10));
-    lines.push({
-      action: sameFunction?.title ?? `call ${i + 1} on chain`,
-      ok: false,
-      why:
-        sameFunction === undefined
-          ? "the evidence does not lead to this call"
-          : "the call on chain differs from the one the evidence leads to (arguments or evidence hash)",
-    });
-  }
-  return lines;
 }

@@ -28,6 +28,15 @@ export type Verdict =
       equivocated?: { validator: string; cluster: number; era: number };
     };
 
+/** The parameters of a cluster that an era's aggregation depends on, as in force at its end. */
+export interface EraParams {
+  /** Basis points: a node scoring below is ineligible. */
+  qosThreshold: number;
+  replicationFactor: number;
+  /** Bytes per unit (set when the cluster is created). */
+  unitSize: bigint;
+}
+
 /** What validation needs to know of the chain. */
 export interface ChainView {
   chainId: number;
@@ -38,6 +47,10 @@ export interface ChainView {
   validatorsAt(cluster: number, era: number): Promise<Set<string>>;
   /** The cluster's member nodes as of `era`'s end (the nodes its reports score), if known. */
   membersAt?(cluster: number, era: number): Promise<number[]>;
+  /** The cluster's parameters in force at `era`'s end (undefined for an unknown cluster), if known. */
+  paramsAt?(cluster: number, era: number): Promise<EraParams | undefined>;
+  /** Which of `buckets` are not the cluster's (another cluster's, or no bucket at all), if known. */
+  foreignBuckets?(cluster: number, buckets: number[]): Promise<number[]>;
   now(): Promise<bigint>;
 }
 

@@ -3,7 +3,8 @@ import { GovernorExecutor, OperatorExecutor } from "../../manager-bot/src/execut
 import { ethers } from "hardhat";
 import { loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
 import { JsonRpcProvider, Wallet, parseEther } from "ethers";
-import { advanceCluster, decideAndAct, type EraInput, type MissedEras } from "../../manager-bot/src/bot";
+import { advanceCluster, decideAndAct, snapshotNow, type EraInput, type MissedEras } from "../../manager-bot/src/bot";
+import { decideEra } from "../../manager-bot/src/decide";
 import { coreChainView } from "../../manager-bot/src/chain";
 import { ReportIntake } from "../../manager-bot/src/intake";
 import { signReport } from "../../manager-bot/src/report";
@@ -150,8 +151,22 @@ describe("manager bot: eras after downtime", function () {
     expect(run.decided.map((d) => [d.era, d.hash])).to.deep.equal([[era, recorded.evidenceHash]]);
     const [event] = await ddc.queryFilter(ddc.filters.RevenuesDistributed(input.cluster));
     expect(event.args.evidenceHash).to.equal(recorded.evidenceHash);
-    expect(JSON.parse(recorded.evidence!).snapshotBlock).to.equal(1);
+    expect(JSON.parse(recorded.evidence!)).to.deep.include({ version: 2, era });
     expect(store.era(input.cluster, era)!.carried).to.equal(true);
+  });
+
+  it("an era an earlier bot recorded (evidence version 1, with its snapshot block) is carried out to its hash", async function () {
+    const { ddc, store, input, report, lastClosed } = await setup();
+    const era = await lastClosed();
+    await report(era);
+    const v1 = decideEra({ ...(await snapshotNow(input, era, 7)), evidenceVersion: 1 });
+    if (!v1.decided) throw new Error("undecided");
+    expect(JSON.parse(v1.json)).to.deep.include({ version: 1, snapshotBlock: 7 });
+    store.decideEra(input.cluster, era, v1.hash, v1.json);
+    const run = await advanceCluster({ ...input, missed: catchUp });
+    expect(run.decided.map((d) => [d.era, d.hash])).to.deep.equal([[era, v1.hash]]);
+    const [event] = await ddc.queryFilter(ddc.filters.RevenuesDistributed(input.cluster));
+    expect(event.args.evidenceHash).to.equal(v1.hash);
   });
 
   it("with its store deleted, the bot resumes after the chain's last distributed era and repeats nothing", async function () {

@@ -196,6 +196,7 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
   describe("aggregation", function () {
     const set = (n: number) => new Set(validators.slice(0, n).map(addr));
     const policy = { qosThreshold: 9000, unitSize: 1n << 30n };
+    const ERA = { chainId: CHAIN, core: CORE, cluster: 1, era: 5 };
 
     it("quorum is ⌈2n/3⌉, and the lower median takes the lower middle", function () {
       expect([1, 2, 3, 4, 5, 6, 7].map(quorum)).to.deep.equal([1, 2, 2, 3, 4, 4, 5]);
@@ -218,7 +219,7 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
         ),
         await sign(validators[2], body([9100, 9999, 9400])),
       ];
-      const a = aggregate(reports, set(3), [3, 1, 2], policy);
+      const a = aggregate(reports, set(3), [3, 1, 2], policy, ERA);
       expect(a.decided).to.equal(true);
       if (!a.decided) return;
       // node 1: 8999, 9000, 9100 → 9000 (eligible: at the threshold); node 2: 0, 9999, 9999 → 9999;
@@ -228,20 +229,20 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
         { node: 2, score: 9999, eligible: true },
         { node: 3, score: 9400, eligible: true },
       ]);
-      const low = aggregate(reports, set(3), [1, 2, 3], { ...policy, qosThreshold: 9001 });
+      const low = aggregate(reports, set(3), [1, 2, 3], { ...policy, qosThreshold: 9001 }, ERA);
       expect(low.decided && low.ineligible).to.deep.equal([1]);
     });
 
     it("four validators (an even count): three reports decide, the lower of the two middles counts", async function () {
       const reports = await Promise.all([8000, 9000, 9500, 9900].map((s, i) => sign(validators[i], body([s]))));
-      const four = aggregate(reports, set(4), [1], policy);
+      const four = aggregate(reports, set(4), [1], policy, ERA);
       expect(four.decided && four.scores).to.deep.equal([{ node: 1, score: 9000, eligible: true }]);
-      const three = aggregate(reports.slice(1), set(4), [1], policy);
+      const three = aggregate(reports.slice(1), set(4), [1], policy, ERA);
       expect(three.decided && three.scores).to.deep.equal([{ node: 1, score: 9500, eligible: true }]);
     });
 
     it("fewer than ⌈2n/3⌉ reports: undecided, naming the missing validators", async function () {
-      const a = aggregate([await sign(validators[1], body([9000]))], set(3), [1], policy);
+      const a = aggregate([await sign(validators[1], body([9000]))], set(3), [1], policy, ERA);
       expect(a).to.deep.equal({
         decided: false,
         have: 1,
@@ -255,8 +256,45 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
         set(3),
         [1],
         policy,
+        ERA,
       );
       expect(b.decided).to.equal(false);
+    });
+
+    it("counts one report per validator: listed twice, once; two different reports of one validator, neither", async function () {
+      const a = await sign(validators[0], body([9000]));
+      const b = await sign(validators[1], body([100]));
+      const twice = aggregate([a, a], set(3), [1], policy, ERA);
+      expect(twice).to.deep.equal({
+        decided: false,
+        have: 1,
+        need: 2,
+        validators: 3,
+        missing: [addr(validators[1]), addr(validators[2])].sort(),
+      });
+      // Validator 0 also signed another report: neither of its two counts.
+      const other = await sign(validators[0], body([9999]));
+      const equivocated = aggregate([a, b, other, await sign(validators[2], body([9500]))], set(3), [1], policy, ERA);
+      expect(equivocated.decided && { have: equivocated.have, scores: equivocated.scores }).to.deep.equal({
+        have: 2,
+        scores: [{ node: 1, score: 100, eligible: false }],
+      });
+      expect(aggregate([a, b, other], set(3), [1], policy, ERA)).to.deep.include({ decided: false, have: 1 });
+    });
+
+    it("counts only reports signed for the era's chain and core, about its cluster and era", async function () {
+      const good = await sign(validators[0], body([9000]));
+      const elsewhere = [
+        await signReport(validators[1], 1, CORE, body([100])),
+        await signReport(validators[1], CHAIN, getAddress("0x00000000000000000000000000000000000c0de2"), body([100])),
+        await sign(validators[1], body([100], { cluster: 2 })),
+        await sign(validators[1], body([100], { era: 4 })),
+      ];
+      for (const r of elsewhere) {
+        expect(aggregate([good, r], set(3), [1], policy, ERA)).to.deep.include({ decided: false, have: 1 });
+      }
+      const counted = aggregate([good, await sign(validators[1], body([100]))], set(3), [1], policy, ERA);
+      expect(counted).to.deep.include({ decided: true, have: 2 });
     });
 
     it("measured units: ⌈lower median bytes / unit size⌉ over the reports that measured the bucket, if a quorum did", async function () {
@@ -268,7 +306,7 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
         await sign(validators[1], body([9000], { buckets: b([3n * g, 0n, 0n, BigInt(huge)]) })),
         await sign(validators[2], body([9000], { buckets: b([g]) })),
       ];
-      const a = aggregate(reports, set(3), [1], policy);
+      const a = aggregate(reports, set(3), [1], policy, ERA);
       // Bucket 7: three measures; 8 and 10: two (the quorum of three); 9: two as well. A bucket one
       // validator alone names does not count (below), and units stop at the core's uint64.
       expect(a.decided && a.usage).to.deep.equal([
@@ -282,7 +320,7 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
         await sign(validators[1], body([9000], { buckets: [] })),
         await sign(validators[2], body([9000], { buckets: [] })),
       ];
-      const c = aggregate(alone, set(3), [1], policy);
+      const c = aggregate(alone, set(3), [1], policy, ERA);
       expect(c.decided && c.usage).to.deep.equal([]);
     });
   });

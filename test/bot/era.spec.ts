@@ -4,10 +4,10 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { Wallet } from "ethers";
 import { decideAndAct, readCluster } from "../../manager-bot/src/bot";
 import { coreChainView } from "../../manager-bot/src/chain";
-import { verifyDecision } from "../../manager-bot/src/decide";
 import { GovernorExecutor, keep, OperatorExecutor, SafeExecutor, type Target } from "../../manager-bot/src/executors";
 import { ReportIntake } from "../../manager-bot/src/intake";
 import { signReport } from "../../manager-bot/src/report";
+import { verifyEvidence } from "../../manager-bot/src/verify";
 import { buildCluster, bySafe, daoCluster, systemFixture } from "../helpers/system";
 import { createSafe } from "../../deploy/safe";
 import { DDCLens__factory } from "../../typechain-types";
@@ -104,7 +104,8 @@ describe("manager bot: a full era on a DAO-managed cluster", function () {
       data: created.args.calldatas[i],
       value: created.args[3][i], // `values` by index: the name is also an Array method
     }));
-    expect(verifyDecision(JSON.parse(decision.json), onChain).every((l) => l.ok)).to.equal(true);
+    const checked = await verifyEvidence(JSON.parse(decision.json), onChain, chain);
+    expect(checked.filter((l) => !l.ok)).to.deep.equal([]);
     await time.increase(f.params.governance.votingDelay + 1);
     for (const v of f.voters) await f.system.governor.connect(v).castVote(proposalId, 1);
     await time.increase(f.params.governance.votingPeriod);

@@ -14,9 +14,10 @@ import {
   signSafeTx,
   type SafeTxData,
 } from "../../governance/safeStore";
+import { coreChainView } from "../../manager-bot/src/chain";
 import { decideEra, type EraDecision } from "../../manager-bot/src/decide";
 import { signReport, type ReportBody } from "../../manager-bot/src/report";
-import { DDCGovernor__factory } from "../../typechain-types";
+import { DDCGovernor__factory, IDDC__factory } from "../../typechain-types";
 import { readRecord, type DeploymentRecord } from "../../deploy/record";
 import { SAFE_CONTRACT_NAMES, contractNetworks, safeArtifact, type SafeSingletons } from "../../deploy/safe";
 import { freePort, startNode, type LocalNode } from "../helpers/localNode";
@@ -288,55 +289,68 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
   });
 
   /**
-   * An era of `cluster` decided from three validators' reports (node 3 failing, `buckets` measured),
-   * its evidence written to `file`.
+   * The last closed era of `cluster` (after the demo named its validators, development accounts),
+   * decided from every validator's report as the bot decides it (the chain's validators, members
+   * and parameters at the era's end; the last member failing, `buckets` measured), its evidence
+   * written to `file`.
    */
   async function decided(
     provider: JsonRpcProvider,
     cluster: number,
-    era: number,
     buckets: ReportBody["buckets"],
     file: string,
   ): Promise<Extract<EraDecision, { decided: true }>> {
     const record = readRecord(join(dir, "localhost.json"))!;
     const core = record.contracts.DDCCore;
-    const reporters = [41, 42, 43].map((i) => new Wallet("0x" + String(i).padStart(64, "0")));
+    const ddcCore = IDDC__factory.connect(core, provider);
+    const chain = coreChainView(ddcCore, provider, record.chainId, { fromBlock: record.block });
+    await travel(3600);
+    const era = Number((await ddcCore.clusterEra(cluster)).era) - 1;
+    const validators = [...(await chain.validatorsAt(cluster, era))].sort();
+    const accounts = new Map(Array.from({ length: 20 }, (_, i) => [account(i).address, account(i)]));
+    const reporters = validators.map((v) => accounts.get(v)!);
+    expect(reporters.length).to.be.greaterThanOrEqual(2);
+    const members = await chain.membersAt(cluster, era);
     const reports = await Promise.all(
       reporters.map((w, i) =>
         signReport(w, record.chainId, core, {
           cluster,
           era,
-          nodes: [1, 3].map((n) => ({
+          nodes: members.map((n) => ({
             node: n,
             availabilityBps: 10_000,
             latencyMs: 9,
             retrievable: true,
-            score: n === 3 ? [100, 9500, 200][i] : 9900,
+            score: n === members.at(-1) ? [100, 9500, 200][i % 3] : 9900,
           })),
           buckets,
         }),
       ),
     );
+    const params = (await chain.paramsAt(cluster, era))!;
+    const view = await ddcCore.getCluster(cluster);
     const decision = decideEra({
       chainId: record.chainId,
       core,
       cluster,
       era,
-      snapshotBlock: await provider.getBlockNumber(),
-      validators: reporters.map((w) => w.address),
+      validators,
       reports,
-      members: [1, 3].map((n) => ({ node: n, vNodes: 1, pendingReplacement: false })),
+      members: members.map((n) => ({ node: n, vNodes: 1, pendingReplacement: false })),
+      scored: members,
       history: {},
       candidates: [],
       params: {
-        qosThreshold: 9000,
-        unitSize: 1n << 30n,
-        replicationFactor: 2,
-        exclusionFactor: 2,
-        reservedPerVNode: 100n,
+        ...params,
+        exclusionFactor: Number(view.exclusionFactor),
+        reservedPerVNode: view.reservedPerVNode,
       },
       policy: { failingEras: 3, maxPerEra: 1 },
       previousEvidence: [],
+      foreignBuckets: await chain.foreignBuckets(
+        cluster,
+        buckets.map((b) => b.bucket),
+      ),
     });
     if (!decision.decided) throw new Error("undecided");
     writeFileSync(file, decision.json);
@@ -347,7 +361,7 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     const record = readRecord(join(dir, "localhost.json"))!;
     const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
     const file = join(dir, "evidence.json");
-    const decision = await decided(provider, 1, 2, [], file);
+    const decision = await decided(provider, 1, [], file);
     const governor = DDCGovernor__factory.connect(
       record.contracts.DDCGovernor,
       new Wallet(account(4).privateKey, provider),
@@ -356,15 +370,61 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     provider.destroy();
     const good = await ddc(["verify", id.toString(), "--evidence", file]);
     expect(good.code, good.stderr).to.equal(0);
-    expect(good.stdout).to.include("ok    Distribute cluster 1's revenue for era 2: matches the evidence");
-    expect(good.stdout.trim().endsWith("verified")).to.equal(true);
-    const edited = JSON.parse(decision.json) as { reports: { report: { nodes: { score: number }[] } }[] };
-    edited.reports[0].report.nodes[1].score = 9999;
-    writeFileSync(file, JSON.stringify(edited));
+    expect(good.stdout).to.include(`ok    policy.qosThreshold: 9000, in force at the era's end\n`);
+    expect(good.stdout).to.include(`ok    ${decision.actions[0].title}: matches the evidence (${decision.hash})\n`);
+    expect(good.stdout.trim().endsWith("\nverified")).to.equal(true);
+    const asJson = await json<{ ok: boolean; lines: { action: string; ok: boolean; why: string }[] }>([
+      "verify",
+      id.toString(),
+      "--evidence",
+      file,
+    ]);
+    expect(asJson.ok).to.equal(true);
+    expect(asJson.lines.at(-1)).to.deep.equal({
+      action: decision.actions[0].title,
+      ok: true,
+      why: `matches the evidence (${decision.hash})`,
+    });
+    // The document's threshold raised (and every figure recomputed from it): not the chain's.
+    const raised = JSON.parse(decision.json) as { policy: { qosThreshold: number } };
+    raised.policy.qosThreshold = 9950;
+    writeFileSync(file, JSON.stringify(raised));
     const bad = await ddc(["verify", id.toString(), "--evidence", file]);
     expect(bad.code).to.equal(1);
-    expect(bad.stdout).to.include("FAIL");
+    expect(bad.stdout).to.include(
+      "FAIL  policy.qosThreshold: the evidence says 9950, the chain 9000 (in force at the era's end)\n",
+    );
     expect(bad.stdout.trim().endsWith("NOT verified")).to.equal(true);
+  });
+
+  it("verify: an operator's transaction by its hash; a hash the chain does not know is a clear error", async function () {
+    const record = readRecord(join(dir, "localhost.json"))!;
+    const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
+    const file = join(dir, "operator-evidence.json");
+    const decision = await decided(provider, 1, [{ bucket: 1, measuredBytes: String(2n << 30n) }], file);
+    expect(decision.actions.map((a) => a.key.kind)).to.deep.equal(["usage-report", "distribution"]);
+    const operator = new Wallet(account(13).privateKey, provider);
+    const sent: string[] = [];
+    for (const action of decision.actions) {
+      const tx = await operator.sendTransaction({ to: action.calls[0].target, data: action.calls[0].data });
+      await tx.wait();
+      sent.push(tx.hash);
+    }
+    provider.destroy();
+    const results = await Promise.all(sent.map((hash) => ddc(["verify", hash, "--evidence", file])));
+    for (const [i, r] of results.entries()) {
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(r.stdout).to.match(
+        new RegExp(`^ok    transaction: ${sent[i]} from ${operator.address}, mined in block \\d+\n`),
+      );
+      expect(r.stdout).to.include(`ok    ${decision.actions[i].title}: matches the evidence (${decision.hash})\n`);
+    }
+    const unknown = "0x" + "cd".repeat(32);
+    const missing = await ddc(["verify", unknown, "--evidence", file]);
+    expect(missing.code).to.equal(1);
+    expect(missing.stderr).to.include(
+      `error: no transaction ${unknown} on this chain\nhint: a Safe transaction hash needs --safe <address> (and --store)`,
+    );
   });
 
   describe("a Safe transaction: only a batch through the canonical MultiSendCallOnly, no refund, no unasked value", function () {
@@ -382,7 +442,7 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
       record = readRecord(join(dir, "localhost.json"))!;
       safe = record.contracts.DemoOperationsSafe;
       const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
-      decision = await decided(provider, 2, 5, [{ bucket: 2, measuredBytes: String(3n << 30n) }], file);
+      decision = await decided(provider, 2, [{ bucket: 2, measuredBytes: String(3n << 30n) }], file);
       const calls = decision.actions
         .flatMap((a) => a.calls)
         .map((c) => ({ to: c.target, data: c.data, value: c.value }));
@@ -501,8 +561,11 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
 
     it("signs the canonical batch, after decoding it", async function () {
       const shown = await ddc(["safe", "show", safe, hash.canonical, "--store", store]);
+      const era = decision.actions[0].key.era;
       expect(shown.stdout).to.match(
-        /calls:\n {2}1\. DDCCore\.clusterReportUsage\(cluster=2, era=5, .*\n {2}2\. DDCCore\.clusterDistributeRevenues\(cluster=2, era=5, /,
+        new RegExp(
+          `calls:\\n {2}1\\. DDCCore\\.clusterReportUsage\\(cluster=2, era=${era}, .*\\n {2}2\\. DDCCore\\.clusterDistributeRevenues\\(cluster=2, era=${era}, `,
+        ),
       );
       expect(shown.stdout).to.not.include("!");
       const signed = await ddc(["--json", "safe", "sign", safe, hash.canonical, "--store", store], 2);
