@@ -31,14 +31,16 @@ const cluster = (id: number, over: Partial<ClusterConfig> = {}): ClusterConfig =
 });
 
 /** The service over the in-process chain, its JSON log lines captured. */
-async function setup(options: { clusters?: ClusterConfig[]; minBalance?: bigint; store?: BotStore } = {}) {
+async function setup(
+  options: { clusters?: ClusterConfig[]; minBalance?: bigint; store?: BotStore; replicas?: string[] } = {},
+) {
   const f = await loadFixture(fixture);
   const chainId = Number((await ethers.provider.getNetwork()).chainId);
   const config: BotConfig = {
     rpc: "http://127.0.0.1:8545",
     deployment: "(in process)",
     key: { kind: "env", name: "DDC_BOT_KEY" },
-    replicas: [],
+    replicas: options.replicas ?? [],
     store: ":memory:",
     schedule: "*/5 * * * *",
     http: { host: "127.0.0.1", port: 0 },
@@ -145,6 +147,62 @@ describe("manager bot: the service", function () {
     );
     expect(alerts(lines)).to.include("foreign-action");
     expect(await service.metrics.registry.metrics()).to.include('ddc_bot_alerts_total{alert="foreign-action"} 1');
+  });
+
+  it("two bots on two stores, replicas of each other, racing on one cluster a block apart: one proposal per decision, no failure", async function () {
+    const { f, service: first, report, lastClosed, config } = await setup({ replicas: [devAccount(6).address] });
+    const replica = f.voters[2];
+    // The replica is an operator too (routine work), and holds votes above the proposal threshold.
+    await setBalance(f.timelock, parseEther("1"));
+    const timelock = await ethers.getImpersonatedSigner(f.timelock);
+    await f.system.ddc.connect(timelock).clusterSetOperator(f.cluster, replica.address, true);
+    const record = { chainId: first.chain.chainId, block: 0, contracts: f.system.contracts, parameters: null };
+    const second = new BotService({
+      config: { ...config, replicas: [devAccount(12).address] },
+      provider: ethers.provider,
+      wallet: devAccount(6),
+      record,
+      store: new BotStore(":memory:"),
+      logger: botLogger("silent"),
+    });
+    expect(replica.address).to.equal(devAccount(6).address);
+    const era = await lastClosed();
+    await report(era, validators, f.nodes[1]);
+    const members = await f.system.ddc.clusterNodes(f.cluster);
+    for (const v of validators) {
+      const body = reportBody(f.cluster, era, members, (n) => (BigInt(n) === f.nodes[1] ? { retrievable: false } : {}));
+      const signed = await signReport(v, first.chain.chainId, f.core, body);
+      expect((await second.intake.submit(signed, "test")).status).to.equal("accepted");
+    }
+    const proposals = async () =>
+      (await f.system.governor.queryFilter(f.system.governor.filters.ProposalCreated())).length;
+    const before = await proposals();
+    const [a, b] = await Promise.all([
+      first.run(),
+      (async () => {
+        await ethers.provider.send("evm_mine", []);
+        return second.run();
+      })(),
+    ]);
+    expect(await proposals()).to.equal(before + 1);
+    for (const run of [a, b]) {
+      expect(run.failed).to.deep.equal([]);
+      expect(run.alerts).to.deep.equal([]);
+      expect(run.clusters[0].decided.map((d) => d.era)).to.deep.equal([era]);
+    }
+    const [da, db] = [a.clusters[0].decided[0], b.clusters[0].decided[0]];
+    expect(db.hash).to.equal(da.hash);
+    expect(da.records.map((r) => [r.kind, r.state])).to.deep.equal([
+      ["distribution", "executed"],
+      ["replace-node", "proposed"],
+    ]);
+    expect(db.records.map((r) => [r.kind, r.state])).to.deep.equal([
+      ["distribution", "executed"],
+      ["replace-node", "proposed"],
+    ]);
+    expect(db.records[1].ref).to.equal(da.records[1].ref);
+    expect((await f.system.ddc.clusterRevenue(f.cluster)).nextEra).to.equal(BigInt(era) + 1n);
+    await second.stop();
   });
 
   it("never runs twice at once: a run asked for during one gets that one", async function () {
