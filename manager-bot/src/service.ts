@@ -24,6 +24,7 @@ import { decodeRevert } from "../../cli/errors";
 import type { ManagerAction } from "../../governance/actions";
 import { advanceCluster, erasToDecide, settlementAction, snapshotNow, type ClusterRun, type EraInput } from "./bot";
 import { decideEra, type PlannedAction } from "./decide";
+import { ready as hasherReady } from "./evidence";
 import { coreChainView } from "./chain";
 import type { BotConfig, ClusterConfig } from "./config";
 import { describeConfig } from "./config";
@@ -211,8 +212,9 @@ export class BotService {
     return this.parts.now?.() ?? this.chain.now();
   }
 
-  /** The inputs of one cluster's era work. */
+  /** The inputs of one cluster's era work (and the evidence hasher ready before any decision). */
   async eraInput(cl: ClusterConfig): Promise<EraInput> {
+    await hasherReady();
     const { structural, routine } = this.targetsFor(cl);
     return {
       ddc: this.ddc,
