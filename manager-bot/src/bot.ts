@@ -97,7 +97,8 @@ type EvidenceScores = { aggregation: { scores: { node: number; score: number }[]
 
 /**
  * Each member's scores of the cluster's last `eras` decided eras before `beforeEra` (oldest
- * first; skipped eras are left out), from the evidence the store kept, and those documents' hashes.
+ * first; skipped eras are left out), as their evidence states them (the store keeps them beside
+ * the documents), and those documents' hashes.
  */
 export function historyFromStore(
   store: BotStore,
@@ -107,10 +108,9 @@ export function historyFromStore(
 ): { history: Record<string, number[]>; evidence: string[] } {
   const history: Record<string, number[]> = {};
   const evidence: string[] = [];
-  for (const e of store.decidedEras({ cluster, beforeEra, limit: eras }).reverse()) {
-    const doc = JSON.parse(e.evidence!) as EvidenceScores;
-    for (const s of doc.aggregation.scores) (history[String(s.node)] ??= []).push(s.score);
-    evidence.push(e.evidenceHash!);
+  for (const e of store.decidedScores({ cluster, beforeEra, limit: eras }).reverse()) {
+    for (const s of e.scores) (history[String(s.node)] ??= []).push(s.score);
+    evidence.push(e.evidenceHash);
   }
   return { history, evidence };
 }
@@ -128,14 +128,13 @@ export function candidateScores(
 ): { scores: Map<number, number>; evidence: string[] } {
   const sums = new Map<number, { total: number; count: number }>();
   const evidence: string[] = [];
-  for (const e of store.decidedEras({ otherThan: cluster, perCluster: eras })) {
-    const doc = JSON.parse(e.evidence!) as EvidenceScores;
-    const scored = doc.aggregation.scores.filter((s) => nodes.has(s.node));
+  for (const e of store.decidedScores({ otherThan: cluster, perCluster: eras })) {
+    const scored = e.scores.filter((s) => nodes.has(s.node));
     for (const s of scored) {
       const acc = sums.get(s.node) ?? { total: 0, count: 0 };
       sums.set(s.node, { total: acc.total + s.score, count: acc.count + 1 });
     }
-    if (scored.length > 0) evidence.push(e.evidenceHash!);
+    if (scored.length > 0) evidence.push(e.evidenceHash);
   }
   const scores = new Map([...sums].map(([node, { total, count }]) => [node, Math.floor(total / count)]));
   return { scores, evidence };
@@ -241,7 +240,8 @@ export async function decideAndAct(
   } else {
     const fresh = decideEra(await snapshotNow(input, era, input.snapshotBlock));
     if (!fresh.decided) return { decision: fresh, records };
-    const kept = store.decideEra(cluster, era, fresh.hash, fresh.json);
+    const { scores } = (fresh.evidence as EvidenceScores).aggregation;
+    const kept = store.decideEra(cluster, era, fresh.hash, fresh.json, scores);
     // Another process recorded the era first: its decision is the one carried out.
     decision = kept.evidenceHash === fresh.hash ? fresh : fromRecord(kept);
     failpoint("era-recorded");
