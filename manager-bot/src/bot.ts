@@ -152,6 +152,8 @@ export interface EraInput {
   lens?: DDCLens;
   /** With the lens, due buckets are settled first (settle → usage → distribute → replace). */
   settlement?: { minimum: bigint };
+  /** Where the bot publishes evidence (`GET /evidence/:hash`): named in the actions' descriptions. */
+  evidenceBaseUrl?: string;
 }
 
 /**
@@ -226,9 +228,10 @@ export async function decideAndAct(
   const recorded = store.era(cluster, era);
   if (recorded?.status === "skipped")
     throw new Error(`era ${era} of cluster ${cluster} was skipped: ${recorded.reason}`);
+  const published = { evidenceBaseUrl: input.evidenceBaseUrl };
   /** The decision an era's recorded evidence leads to (the same actions, the same hash). */
   const fromRecord = (r: EraRecord): Extract<EraDecision, { decided: true }> => {
-    const again = decideEra(snapshotOf(JSON.parse(r.evidence!) as Record<string, unknown>));
+    const again = decideEra(snapshotOf(JSON.parse(r.evidence!) as Record<string, unknown>), published);
     if (!again.decided || again.hash !== r.evidenceHash) {
       throw new Error(`the store's evidence of era ${era} of cluster ${cluster} does not reproduce its hash`);
     }
@@ -238,7 +241,7 @@ export async function decideAndAct(
   if (recorded !== undefined) {
     decision = fromRecord(recorded);
   } else {
-    const fresh = decideEra(await snapshotNow(input, era, input.snapshotBlock));
+    const fresh = decideEra(await snapshotNow(input, era, input.snapshotBlock), published);
     if (!fresh.decided) return { decision: fresh, records };
     const { scores } = (fresh.evidence as EvidenceScores).aggregation;
     const kept = store.decideEra(cluster, era, fresh.hash, fresh.json, scores);

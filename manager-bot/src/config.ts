@@ -103,6 +103,20 @@ export const configSchema = z
       })
       .strict()
       .default({ host: "127.0.0.1", port: 8080, directory: null }),
+    /**
+     * Where the ops server's `GET /evidence/:hash` is reachable by the public (a reverse proxy's
+     * URL, say): the actions' descriptions name `<baseUrl>/evidence/<hash>`. null: they do not.
+     */
+    evidence: z
+      .object({
+        baseUrl: z
+          .url({ protocol: /^https?$/, error: "an http(s) URL" })
+          .refine((u) => !/[?#]/.test(u), "a base URL: no query or fragment")
+          .nullable()
+          .default(null),
+      })
+      .strict()
+      .default({ baseUrl: null }),
     /** Where log reads of the core begin (its deployment block). */
     fromBlock: z.number().int().min(0).default(0),
     clusters: z.array(clusterSchema).min(1, "at least one cluster"),
@@ -246,6 +260,7 @@ export function describeConfig(c: BotConfig): Record<string, unknown> {
     store: c.store,
     key: c.key.kind === "env" ? `env ${c.key.name}` : `keystore ${c.key.file}`,
     schedule: c.schedule,
+    evidence: c.evidence.baseUrl,
     clusters: c.clusters.map((cl) => ({ id: cl.id, manager: cl.manager.kind, routine: cl.routine, paused: cl.paused })),
   };
 }

@@ -14,6 +14,7 @@ import {
 } from "ethers";
 import { schedule, type ScheduledTask } from "node-cron";
 import pino, { type Logger } from "pino";
+import { z } from "zod";
 import { readRecord, type DeploymentRecord } from "../../deploy/record";
 import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../../deploy/safe";
 import { HttpSignatureStore } from "../../governance/safeServer";
@@ -79,6 +80,9 @@ export interface ServiceParts {
   /** How protocol-kit reaches the chain for Safe transactions (default: the configured RPC URL). */
   safeProvider?: Eip1193Provider | string;
 }
+
+/** `GET /evidence/:hash`'s parameter: a keccak256, in either case. */
+const evidenceHashParam = z.object({ hash: z.string().regex(/^0x[0-9a-fA-F]{64}$/) });
 
 /**
  * The manager bot as a service: on its schedule (no two runs overlap) it scans the reports
@@ -225,6 +229,7 @@ export class BotService {
       routine,
       structural,
       lens: this.lens,
+      evidenceBaseUrl: this.parts.config.evidence.baseUrl ?? undefined,
       settlement:
         cl.settlement === null || this.lens === undefined
           ? undefined
@@ -464,7 +469,7 @@ export class BotService {
       }
       const block = await this.parts.provider.getBlockNumber();
       for (const era of plan.decide) {
-        const decision = decideEra(await snapshotNow(input, era, block));
+        const decision = decideEra(await snapshotNow(input, era, block), { evidenceBaseUrl: input.evidenceBaseUrl });
         if (!decision.decided) {
           const a = decision.aggregation;
           entry.eras.push({ era, decided: false, have: a.have, need: a.need, missing: a.missing });
@@ -490,7 +495,10 @@ export class BotService {
     return timelock;
   }
 
-  /** The operations endpoints: /health (alive), /ready (can work), /metrics (Prometheus). */
+  /**
+   * The operations endpoints: /health (alive), /ready (can work), /metrics (Prometheus), and
+   * /evidence/:hash (each decision's evidence document, the exact bytes its hash is of).
+   */
   private async opsServer(): Promise<FastifyInstance> {
     const app = Fastify({ logger: false });
     app.get("/health", async () => ({
@@ -518,6 +526,20 @@ export class BotService {
     app.get("/metrics", async (_req, reply) =>
       reply.header("content-type", this.metrics.registry.contentType).send(await this.metrics.registry.metrics()),
     );
+    app.get("/evidence/:hash", async (req, reply) => {
+      const parsed = evidenceHashParam.safeParse(req.params);
+      if (!parsed.success) {
+        return reply.status(400).send({ error: "the evidence hash is 0x and 64 hex digits (a keccak256)" });
+      }
+      const hash = parsed.data.hash.toLowerCase();
+      const json = this.store.evidence(hash);
+      if (json === undefined) return reply.status(404).send({ error: `no evidence document ${hash} here` });
+      // Stored as it was hashed, never re-serialised; a document never changes under its hash.
+      return reply
+        .header("content-type", "application/json; charset=utf-8")
+        .header("cache-control", "public, max-age=31536000, immutable")
+        .send(json);
+    });
     return app;
   }
 

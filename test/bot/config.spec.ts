@@ -57,6 +57,27 @@ describe("manager bot: configuration", function () {
     });
     expect(c.alerts).to.deep.equal({ minBalance: parseEther("0.1"), stuckAfterSeconds: 86_400 });
     expect(c.logLevel).to.equal("info");
+    expect(c.evidence).to.deep.equal({ baseUrl: null });
+  });
+
+  it("takes a public base URL for the evidence, an http(s) URL without query or fragment", function () {
+    const at = (baseUrl: unknown) => ({ ...minimal, evidence: { baseUrl } });
+    expect(loadConfig(write(at("https://bot.example/ddc")), { DDC_BOT_KEY: KEY }).evidence).to.deep.equal({
+      baseUrl: "https://bot.example/ddc",
+    });
+    expect(describeConfig(loadConfig(write(at("https://bot.example/ddc")), { DDC_BOT_KEY: KEY }))).to.deep.include({
+      evidence: "https://bot.example/ddc",
+    });
+    expect(problems(write(at("ftp://bot.example")))).to.deep.equal(["evidence.baseUrl: an http(s) URL"]);
+    expect(problems(write(at("https://bot.example/?key=1")))).to.deep.equal([
+      "evidence.baseUrl: a base URL: no query or fragment",
+    ]);
+    expect(problems(write(at("https://bot.example/#top")))).to.deep.equal([
+      "evidence.baseUrl: a base URL: no query or fragment",
+    ]);
+    expect(problems(write({ ...minimal, evidence: { baseUrl: null, url: "x" } }))).to.deep.equal([
+      'evidence: Unrecognized key: "url"',
+    ]);
   });
 
   it("lets the environment override the RPC URL and the store", function () {

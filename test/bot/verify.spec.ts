@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { Wallet, getAddress } from "ethers";
-import { toProposal } from "../../governance/actions";
+import { describe as describeAction, parseEvidence, parseEvidenceUrl, toProposal } from "../../governance/actions";
 import { proposeOnce } from "../../governance/dao";
 import { IDDC__factory } from "../../typechain-types";
 import { decideEra, verifyDecision, type EraDecision, type EraSnapshot } from "../../manager-bot/src/decide";
@@ -66,6 +66,27 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
     const again = decideEra(await snapshot(s.core, s.chainId));
     expect(again.decided && again.hash).to.equal(d.hash);
     expect(verifiesAll(d)).to.equal(true);
+  });
+
+  it("with a public base URL, each action names where its document is; the document and its hash stay the same", async function () {
+    const s = await snapshot(getAddress("0x00000000000000000000000000000000000c0de1"), 31337);
+    const plain = decideEra(s);
+    const published = decideEra(s, { evidenceBaseUrl: "https://bot.example/ddc/" });
+    if (!plain.decided || !published.decided) throw new Error("undecided");
+    expect(published.json).to.equal(plain.json);
+    expect(published.hash).to.equal(plain.hash);
+    const url = `https://bot.example/ddc/evidence/${plain.hash}`;
+    expect(published.actions.map((a) => a.evidenceUrl)).to.deep.equal([url, url, url]);
+    expect(plain.actions.map((a) => a.evidenceUrl)).to.deep.equal([undefined, undefined, undefined]);
+    // The calls are the same; only the descriptions say more.
+    expect(published.actions.map((a) => a.calls)).to.deep.equal(plain.actions.map((a) => a.calls));
+    for (const a of published.actions) {
+      const description = describeAction(a);
+      expect(parseEvidenceUrl(description)).to.equal(url);
+      expect(parseEvidence(description)).to.equal(plain.hash);
+    }
+    expect(parseEvidenceUrl(describeAction(plain.actions[0]))).to.equal(undefined);
+    expect(verifiesAll(published)).to.equal(true);
   });
 
   it("names at most (members − exclusion factor) ineligible, the worst first, and only current members", async function () {
