@@ -49,14 +49,28 @@ export function keccakInUse(): "hash-wasm" | "ethers" {
   return wasmKeccak === undefined ? "ethers" : "hash-wasm";
 }
 
+/** UTF-16 units encoded at a time, and the buffer they are encoded into (3 bytes a unit at most). */
+const CHUNK = 1 << 20;
+let scratch: Buffer | undefined;
+
 /** The keccak256 of a canonical JSON text (its UTF-8 bytes), as 0x and 64 lower-case hex digits. */
 export function hashOfJson(json: string): string {
   // The same bytes for both: Buffer's UTF-8 (a lone surrogate becomes U+FFFD in each).
-  const bytes = Buffer.from(json, "utf8");
-  if (wasmKeccak === undefined) return keccak256(bytes);
-  // Synchronous from init to digest: no other hash can interleave on this one hasher.
+  if (wasmKeccak === undefined) return keccak256(Buffer.from(json, "utf8"));
+  // Encoded a chunk at a time into one reused buffer: no copy of the whole text (38 MiB for a
+  // large era) for the garbage collector. Synchronous from init to digest: no other hash can
+  // interleave on this one hasher.
+  scratch ??= Buffer.allocUnsafeSlow(3 * CHUNK);
   wasmKeccak.init();
-  wasmKeccak.update(bytes);
+  for (let start = 0; start < json.length;) {
+    let end = Math.min(start + CHUNK, json.length);
+    // A surrogate pair is never cut: both halves go in the same chunk, as one character.
+    const last = json.charCodeAt(end - 1);
+    if (end < json.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+    const n = scratch.write(json.slice(start, end), "utf8");
+    wasmKeccak.update(scratch.subarray(0, n));
+    start = end;
+  }
   return "0x" + wasmKeccak.digest("hex");
 }
 

@@ -283,6 +283,19 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
         }
       }
       expect(hashOfJson("")).to.equal("0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+      // The text is encoded 2^20 UTF-16 units at a time: a character across that line is one
+      // character still, and a lone surrogate is U+FFFD as Buffer writes it, wherever it falls.
+      for (let n = 2 ** 20 - 2; n <= 2 ** 20 + 1; n++) {
+        const text = "a".repeat(n) + "😀é".repeat(3);
+        expect(hashOfJson(text), `a × ${n} then 😀`).to.equal(ethersHash(text));
+        for (const lone of ["\ud83d", "\ude00"]) {
+          const odd = "a".repeat(n) + lone + "b";
+          expect(hashOfJson(odd), `a × ${n} then a lone surrogate`).to.equal(keccak256(Buffer.from(odd, "utf8")));
+        }
+      }
+      expect(hashOfJson("a".repeat(2 ** 20 - 1) + "\ud83d")).to.equal(
+        keccak256(Buffer.from("a".repeat(2 ** 20 - 1) + "\ud83d", "utf8")),
+      );
       const doc = fc.letrec((tie) => ({
         value: fc.oneof(
           { depthSize: "small" },
