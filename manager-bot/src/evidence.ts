@@ -22,10 +22,10 @@ export function canonicalJson(document: unknown): string {
 
 /**
  * hash-wasm's keccak-256, once compiled: ethers' keccak256 (JavaScript) takes seconds over the
- * 38 MiB evidence of a 100,000-bucket era, the WebAssembly one a tenth of that. Compiling it is
- * asynchronous and `hashOfJson` is not (`decideEra` is synchronous and used everywhere), so the
- * compilation starts when this module loads, `ready()` awaits it, and until then `hashOfJson`
- * falls back to ethers: the same bytes, the same hash (the tests compare both).
+ * 38 MiB evidence of a 100,000-bucket era, the WebAssembly one a twentieth of that. Compiling it
+ * is asynchronous and `hashOfJson` is not (`decideEra` is synchronous and used everywhere), so
+ * the compilation starts when this module loads, `ready()` awaits it, and until then
+ * `hashOfJson` falls back to ethers: the same bytes, the same hash (the tests compare both).
  */
 let wasmKeccak: IHasher | undefined;
 let preparing: Promise<void> | undefined;
