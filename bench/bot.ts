@@ -6,7 +6,7 @@ import { Interface, getAddress } from "ethers";
 import { ethers, network } from "hardhat";
 import { aggregate } from "../manager-bot/src/aggregate";
 import { buildActions } from "../manager-bot/src/decide";
-import { canonicalJson, hashOfJson } from "../manager-bot/src/evidence";
+import { canonicalJson, hashOfJson, keccakInUse, ready } from "../manager-bot/src/evidence";
 import { readCluster, readSettlements } from "../manager-bot/src/bot";
 import { coreFixture } from "../test/helpers/fixtures";
 import { buildPopulation } from "../test/helpers/population";
@@ -50,7 +50,7 @@ interface Check {
 const ROOT = join(__dirname, "..");
 const TARGETS: Partial<Record<string, Check>> = {
   aggregate: { text: "< 1,000 ms", ok: (v) => v < 1_000 },
-  plan: { text: "< 5,000 ms", ok: (v) => v < 5_000 },
+  plan: { text: "< 1,000 ms", ok: (v) => v < 1_000 },
   memory: { text: "< 512 MiB", ok: (v) => v < 512 },
   rpc: { text: "≤ 10 calls", ok: (v) => v <= 10 },
 };
@@ -161,7 +161,7 @@ function benchPlan(): { ms: number; notes: string[] } {
   canonicalJson(decision.evidence);
   steps.push(`canonicalJson of the evidence ${fmt(lap())}`);
   hashOfJson(decision.json);
-  steps.push(`keccak256 of the evidence's UTF-8 bytes ${fmt(lap())}`);
+  steps.push(`keccak256 of the evidence's UTF-8 bytes (${keccakInUse()}) ${fmt(lap())}`);
   buildActions(snapshot, decision.planned, decision.hash);
   steps.push(`buildActions (ABI encoding) ${fmt(lap())}`);
   return {
@@ -322,6 +322,8 @@ async function settlementPageGas(lens: DDCLens, ddc: IDDC, cluster: bigint): Pro
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const notes: string[] = [];
+  // The bot's service awaits the WebAssembly keccak before deciding anything; so does this.
+  await ready();
 
   log("aggregate…");
   const agg = benchAggregate();

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { ready } from "../manager-bot/src/evidence";
 import { planLedgers, planSnapshot, runPlan } from "./botData";
 
 /**
@@ -7,7 +8,8 @@ import { planLedgers, planSnapshot, runPlan } from "./botData";
  * one JSON line `{ ms, decideMs, settleMs, rssBeforeKiB, maxRssKiB }` (`process.resourceUsage().maxRSS`
  * is in KiB). `rssBeforeKiB` is the peak before the plan (Node, ts-node and the inputs).
  */
-function main(): void {
+async function main(): Promise<void> {
+  await ready();
   const now = 1_800_000_000n;
   const snapshot = planSnapshot();
   const ledgers = planLedgers(now);
@@ -20,4 +22,7 @@ function main(): void {
   console.log(JSON.stringify({ ms, decideMs: run.decideMs, settleMs: run.settleMs, rssBeforeKiB, maxRssKiB }));
 }
 
-main();
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

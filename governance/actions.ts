@@ -7,9 +7,10 @@ import { IDDC__factory } from "../typechain-types";
  * (`{targets, values, calldatas, description}`), a Safe transaction (the calls, batched through
  * MultiSendCallOnly), or an operator's plain transactions.
  *
- * The description is markdown: a title, a body, the evidence hash, the **action key**
- * `(cluster, era, kind)` that identifies the decision (so nobody proposes the same decision
- * twice), and, for proposals, the `#proposer=` suffix.
+ * The description is markdown: a title, a body, the evidence hash (and where the document is
+ * published, when the action says), the **action key** `(cluster, era, kind)` that identifies the
+ * decision (so nobody proposes the same decision twice), and, for proposals, the `#proposer=`
+ * suffix.
  */
 
 export const ACTION_KINDS = [
@@ -45,6 +46,8 @@ export interface ManagerAction {
   /** Markdown. */
   body: string;
   evidenceHash?: string;
+  /** Where the evidence document is published (its description says so, under the hash). */
+  evidenceUrl?: string;
   calls: Call[];
 }
 
@@ -135,7 +138,11 @@ export function sameKey(a: ActionKey, b: ActionKey): boolean {
 /** The description of `action`; with `proposer`, restricted to it (`#proposer=`, last line). */
 export function describe(action: ManagerAction, proposer?: string): string {
   const lines = [`# ${action.title}`, "", action.body.trim(), ""];
-  if (action.evidenceHash !== undefined) lines.push(`Evidence: ${action.evidenceHash}`, "");
+  if (action.evidenceHash !== undefined) {
+    lines.push(`Evidence: ${action.evidenceHash}`);
+    if (action.evidenceUrl !== undefined) lines.push(`Evidence document: ${action.evidenceUrl}`);
+    lines.push("");
+  }
   lines.push(formatActionKey(action.key));
   if (proposer !== undefined) lines.push("", `#proposer=${getAddress(proposer)}`);
   return lines.join("\n");
@@ -144,6 +151,11 @@ export function describe(action: ManagerAction, proposer?: string): string {
 /** The evidence hash a description carries, if any. */
 export function parseEvidence(description: string): string | undefined {
   return /^Evidence: (0x[0-9a-fA-F]{64})$/m.exec(description)?.[1];
+}
+
+/** Where a description says its evidence document is published, if it does. */
+export function parseEvidenceUrl(description: string): string | undefined {
+  return /^Evidence document: (https?:\/\/\S+)$/m.exec(description)?.[1];
 }
 
 export function toProposal(action: ManagerAction, proposer?: string): ProposalArgs {

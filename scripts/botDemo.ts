@@ -151,6 +151,7 @@ function botConfig(w: World, signatureStore: string): BotConfig {
     replicas: [],
     http: { host: "127.0.0.1", port: 0 },
     intake: { host: "127.0.0.1", port: null, directory: null },
+    evidence: { baseUrl: null },
     fromBlock: w.record.block,
     clusters: [
       { id: w.dao, manager: { kind: "governor" }, ...common },

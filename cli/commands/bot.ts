@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { z } from "zod";
 import { loadConfig, type BotConfig } from "../../manager-bot/src/config";
@@ -7,6 +8,7 @@ import { reportFailure, toJson } from "../output";
 import type { GlobalOptions } from "../context";
 
 const clusterArg = z.coerce.number().int().positive();
+const hashArg = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
 
 /** Runs a `bot` subcommand: a bad configuration lists every problem; any failure exits 1. */
 function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
@@ -23,6 +25,12 @@ function parseCluster(raw: string): number {
   const parsed = clusterArg.safeParse(raw);
   if (!parsed.success) throw new Error(`cluster must be a positive integer, got "${raw}"`);
   return parsed.data;
+}
+
+function parseHash(raw: string): string {
+  const parsed = hashArg.safeParse(raw);
+  if (!parsed.success) throw new Error(`an evidence hash is 0x and 64 hex digits, got "${raw}"`);
+  return parsed.data.toLowerCase();
 }
 
 function printDryRun(report: DryRunReport): void {
@@ -52,7 +60,7 @@ function printDryRun(report: DryRunReport): void {
 export function registerBot(program: Command): void {
   const bot = program
     .command("bot")
-    .description("the manager bot: run it as a service, pause or resume a cluster, see its state");
+    .description("the manager bot: run it as a service, pause or resume a cluster, see its state and evidence");
 
   bot
     .command("run")
@@ -138,6 +146,28 @@ export function registerBot(program: Command): void {
         const was = store.resume(cluster);
         store.close();
         console.log(was ? `cluster ${cluster} resumed` : `cluster ${cluster} was not paused`);
+      }),
+    );
+
+  bot
+    .command("evidence <hash>")
+    .description("write out an evidence document the store keeps, byte for byte (what its hash is of)")
+    .requiredOption("--config <file>", "the bot's configuration")
+    .option("--out <file>", "write it to this file (default: standard output)")
+    .action(
+      action(async (raw: string, o: { config: string; out?: string }) => {
+        const hash = parseHash(raw);
+        const config = loadConfig(o.config);
+        const store = withStore(config);
+        const json = store.evidence(hash);
+        store.close();
+        if (json === undefined) throw new Error(`no evidence document ${hash} in the store ${config.store}`);
+        if (o.out === undefined) {
+          process.stdout.write(json);
+          return;
+        }
+        writeFileSync(o.out, json);
+        console.log(`evidence ${hash}: ${Buffer.byteLength(json)} bytes written to ${o.out}`);
       }),
     );
 

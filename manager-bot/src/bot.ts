@@ -104,7 +104,8 @@ type EvidenceScores = { aggregation: { scores: { node: number; score: number }[]
 
 /**
  * Each member's scores of the cluster's last `eras` decided eras before `beforeEra` (oldest
- * first; skipped eras are left out), from the evidence the store kept, and those documents' hashes.
+ * first; skipped eras are left out), as their evidence states them (the store keeps them beside
+ * the documents), and those documents' hashes.
  */
 export function historyFromStore(
   store: BotStore,
@@ -114,10 +115,9 @@ export function historyFromStore(
 ): { history: Record<string, number[]>; evidence: string[] } {
   const history: Record<string, number[]> = {};
   const evidence: string[] = [];
-  for (const e of store.decidedEras({ cluster, beforeEra, limit: eras }).reverse()) {
-    const doc = JSON.parse(e.evidence!) as EvidenceScores;
-    for (const s of doc.aggregation.scores) (history[String(s.node)] ??= []).push(s.score);
-    evidence.push(e.evidenceHash!);
+  for (const e of store.decidedScores({ cluster, beforeEra, limit: eras }).reverse()) {
+    for (const s of e.scores) (history[String(s.node)] ??= []).push(s.score);
+    evidence.push(e.evidenceHash);
   }
   return { history, evidence };
 }
@@ -135,14 +135,13 @@ export function candidateScores(
 ): { scores: Map<number, number>; evidence: string[] } {
   const sums = new Map<number, { total: number; count: number }>();
   const evidence: string[] = [];
-  for (const e of store.decidedEras({ otherThan: cluster, perCluster: eras })) {
-    const doc = JSON.parse(e.evidence!) as EvidenceScores;
-    const scored = doc.aggregation.scores.filter((s) => nodes.has(s.node));
+  for (const e of store.decidedScores({ otherThan: cluster, perCluster: eras })) {
+    const scored = e.scores.filter((s) => nodes.has(s.node));
     for (const s of scored) {
       const acc = sums.get(s.node) ?? { total: 0, count: 0 };
       sums.set(s.node, { total: acc.total + s.score, count: acc.count + 1 });
     }
-    if (scored.length > 0) evidence.push(e.evidenceHash!);
+    if (scored.length > 0) evidence.push(e.evidenceHash);
   }
   const scores = new Map([...sums].map(([node, { total, count }]) => [node, Math.floor(total / count)]));
   return { scores, evidence };
@@ -160,6 +159,8 @@ export interface EraInput {
   lens?: DDCLens;
   /** With the lens, due buckets are settled first (settle → usage → distribute → replace). */
   settlement?: { minimum: bigint };
+  /** Where the bot publishes evidence (`GET /evidence/:hash`): named in the actions' descriptions. */
+  evidenceBaseUrl?: string;
 }
 
 /**
@@ -240,9 +241,10 @@ export async function decideAndAct(
   const recorded = store.era(cluster, era);
   if (recorded?.status === "skipped")
     throw new Error(`era ${era} of cluster ${cluster} was skipped: ${recorded.reason}`);
+  const published = { evidenceBaseUrl: input.evidenceBaseUrl };
   /** The decision an era's recorded evidence leads to (the same actions, the same hash). */
   const fromRecord = (r: EraRecord): Extract<EraDecision, { decided: true }> => {
-    const again = decideEra(snapshotOf(JSON.parse(r.evidence!) as Record<string, unknown>));
+    const again = decideEra(snapshotOf(JSON.parse(r.evidence!) as Record<string, unknown>), published);
     if (!again.decided || again.hash !== r.evidenceHash) {
       throw new Error(`the store's evidence of era ${era} of cluster ${cluster} does not reproduce its hash`);
     }
@@ -252,9 +254,10 @@ export async function decideAndAct(
   if (recorded !== undefined) {
     decision = fromRecord(recorded);
   } else {
-    const fresh = decideEra(await snapshotNow(input, era, input.snapshotBlock));
+    const fresh = decideEra(await snapshotNow(input, era, input.snapshotBlock), published);
     if (!fresh.decided) return { decision: fresh, records };
-    const kept = store.decideEra(cluster, era, fresh.hash, fresh.json);
+    const { scores } = (fresh.evidence as EvidenceScores).aggregation;
+    const kept = store.decideEra(cluster, era, fresh.hash, fresh.json, scores);
     // Another process recorded the era first: its decision is the one carried out.
     decision = kept.evidenceHash === fresh.hash ? fresh : fromRecord(kept);
     failpoint("era-recorded");

@@ -116,6 +116,20 @@ export const configSchema = z
      * of them made for a decision is this bot's own; anyone else's is foreign.
      */
     replicas: z.array(address).default([]),
+    /**
+     * Where the ops server's `GET /evidence/:hash` is reachable by the public (a reverse proxy's
+     * URL, say): the actions' descriptions name `<baseUrl>/evidence/<hash>`. null: they do not.
+     */
+    evidence: z
+      .object({
+        baseUrl: z
+          .url({ protocol: /^https?$/, error: "an http(s) URL" })
+          .refine((u) => !/[?#]/.test(u), "a base URL: no query or fragment")
+          .nullable()
+          .default(null),
+      })
+      .strict()
+      .default({ baseUrl: null }),
     /** Where log reads of the core begin (its deployment block). */
     fromBlock: z.number().int().min(0).default(0),
     clusters: z.array(clusterSchema).min(1, "at least one cluster"),
@@ -261,6 +275,7 @@ export function describeConfig(c: BotConfig): Record<string, unknown> {
     store: c.store,
     key: c.key.kind === "env" ? `env ${c.key.name}` : `keystore ${c.key.file}`,
     schedule: c.schedule,
+    evidence: c.evidence.baseUrl,
     clusters: c.clusters.map((cl) => ({ id: cl.id, manager: cl.manager.kind, routine: cl.routine, paused: cl.paused })),
   };
 }

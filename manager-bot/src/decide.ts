@@ -124,11 +124,24 @@ export function planActions(s: EraSnapshot, a: Extract<Aggregation, { decided: t
   return planned;
 }
 
-/** The calls of the planned actions, each carrying the evidence hash. */
-export function buildActions(s: EraSnapshot, planned: PlannedAction[], hash: string): build.ManagerAction[] {
+/** Where the evidence `hash` is published under a base URL (the bot's `GET /evidence/:hash`). */
+export function evidenceUrl(baseUrl: string, hash: string): string {
+  return `${baseUrl.replace(/\/+$/, "")}/evidence/${hash}`;
+}
+
+/**
+ * The calls of the planned actions, each carrying the evidence hash; with `evidenceBaseUrl`, each
+ * also names where the document is published (in its description only: not in the document).
+ */
+export function buildActions(
+  s: EraSnapshot,
+  planned: PlannedAction[],
+  hash: string,
+  evidenceBaseUrl?: string,
+): build.ManagerAction[] {
   const cluster = BigInt(s.cluster);
   const era = BigInt(s.era);
-  return planned.map((p) => {
+  const actions = planned.map((p) => {
     switch (p.kind) {
       case "usage-report":
         return build.usageReport(s.core, {
@@ -150,6 +163,9 @@ export function buildActions(s: EraSnapshot, planned: PlannedAction[], hash: str
         });
     }
   });
+  if (evidenceBaseUrl === undefined) return actions;
+  const url = evidenceUrl(evidenceBaseUrl, hash);
+  return actions.map((a) => ({ ...a, evidenceUrl: url }));
 }
 
 /**
@@ -185,9 +201,11 @@ export function measuredBuckets(s: EraSnapshot): number[] {
 /**
  * Decides one era: aggregates the reports, plans the actions, and writes the evidence document
  * (inputs, aggregation, planned actions), whose hash every action carries on chain. The document
- * depends on the snapshot only (not on when it was taken): the same era, the same hash.
+ * depends on the snapshot only (not on when it was taken): the same era, the same hash. With
+ * `evidenceBaseUrl`, the actions' descriptions say where the document is published (the document
+ * and its hash do not depend on it).
  */
-export function decideEra(s: EraSnapshot): EraDecision {
+export function decideEra(s: EraSnapshot, options: { evidenceBaseUrl?: string } = {}): EraDecision {
   const { aggregation: a, foreignBuckets } = aggregateEra(s);
   if (!a.decided) return { decided: false, aggregation: a };
   const validators = new Set(s.validators.map((v) => getAddress(v)));
@@ -222,7 +240,14 @@ export function decideEra(s: EraSnapshot): EraDecision {
   };
   const json = canonicalJson(evidence);
   const hash = hashOfJson(json);
-  return { decided: true, evidence, json, hash, planned, actions: buildActions(s, planned, hash) };
+  return {
+    decided: true,
+    evidence,
+    json,
+    hash,
+    planned,
+    actions: buildActions(s, planned, hash, options.evidenceBaseUrl),
+  };
 }
 
 /** A type as it reads back from JSON: bigints were written as decimal strings. */

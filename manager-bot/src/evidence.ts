@@ -1,4 +1,5 @@
 import { keccak256 } from "ethers";
+import { createKeccak, type IHasher } from "hash-wasm";
 
 /**
  * The evidence of a decision: a JSON document of its inputs (the reports, the snapshot block, the
@@ -19,9 +20,58 @@ export function canonicalJson(document: unknown): string {
   return text;
 }
 
-/** The keccak256 of a canonical JSON text (its UTF-8 bytes). */
+/**
+ * hash-wasm's keccak-256, once compiled: ethers' keccak256 (JavaScript) takes seconds over the
+ * 38 MiB evidence of a 100,000-bucket era, the WebAssembly one a twentieth of that. Compiling it
+ * is asynchronous and `hashOfJson` is not (`decideEra` is synchronous and used everywhere), so
+ * the compilation starts when this module loads, `ready()` awaits it, and until then
+ * `hashOfJson` falls back to ethers: the same bytes, the same hash (the tests compare both).
+ */
+let wasmKeccak: IHasher | undefined;
+let preparing: Promise<void> | undefined;
+
+/**
+ * Resolves once the fast keccak is compiled (the service, the benchmark and the tests await it
+ * before deciding anything). Never rejects: without WebAssembly, ethers' keccak256 hashes.
+ */
+export function ready(): Promise<void> {
+  return (preparing ??= createKeccak(256).then(
+    (hasher) => {
+      wasmKeccak = hasher;
+    },
+    () => undefined,
+  ));
+}
+void ready();
+
+/** Which keccak `hashOfJson` uses now. */
+export function keccakInUse(): "hash-wasm" | "ethers" {
+  return wasmKeccak === undefined ? "ethers" : "hash-wasm";
+}
+
+/** UTF-16 units encoded at a time, and the buffer they are encoded into (3 bytes a unit at most). */
+const CHUNK = 1 << 20;
+let scratch: Buffer | undefined;
+
+/** The keccak256 of a canonical JSON text (its UTF-8 bytes), as 0x and 64 lower-case hex digits. */
 export function hashOfJson(json: string): string {
-  return keccak256(Buffer.from(json, "utf8"));
+  // The same bytes for both: Buffer's UTF-8 (a lone surrogate becomes U+FFFD in each).
+  if (wasmKeccak === undefined) return keccak256(Buffer.from(json, "utf8"));
+  // Encoded a chunk at a time into one reused buffer: no copy of the whole text (38 MiB for a
+  // large era) for the garbage collector. Synchronous from init to digest: no other hash can
+  // interleave on this one hasher.
+  scratch ??= Buffer.allocUnsafeSlow(3 * CHUNK);
+  wasmKeccak.init();
+  for (let start = 0; start < json.length;) {
+    let end = Math.min(start + CHUNK, json.length);
+    // A surrogate pair is never cut: both halves go in the same chunk, as one character.
+    const last = json.charCodeAt(end - 1);
+    if (end < json.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+    const n = scratch.write(json.slice(start, end), "utf8");
+    wasmKeccak.update(scratch.subarray(0, n));
+    start = end;
+  }
+  return "0x" + wasmKeccak.digest("hex");
 }
 
 export function evidenceHash(document: unknown): string {

@@ -13,6 +13,7 @@ import {
 } from "ethers";
 import { schedule, type ScheduledTask } from "node-cron";
 import pino, { type Logger } from "pino";
+import { z } from "zod";
 import { readRecord, type DeploymentRecord } from "../../deploy/record";
 import { HttpSignatureStore } from "../../governance/safeServer";
 import { DirectorySignatureStore, SafeQueue } from "../../governance/safeStore";
@@ -21,6 +22,7 @@ import type { DDCLens, IDDC } from "../../typechain-types";
 import { decodeRevert } from "../../lib/errors";
 import { advanceCluster, type ClusterRun, type EraInput } from "./bot";
 import type { PlannedAction } from "./decide";
+import { ready as hasherReady } from "./evidence";
 import { coreChainView } from "./chain";
 import type { BotConfig, ClusterConfig } from "./config";
 import { describeConfig } from "./config";
@@ -85,6 +87,9 @@ export interface ServiceParts {
   /** The chain's clock (the local demo moves it; a live chain's is the latest block's). */
   now?: () => Promise<bigint>;
 }
+
+/** `GET /evidence/:hash`'s parameter: a keccak256, in either case. */
+const evidenceHashParam = z.object({ hash: z.string().regex(/^0x[0-9a-fA-F]{64}$/) });
 
 /**
  * The manager bot as a service: on its schedule (no two runs overlap) it scans the reports
@@ -214,8 +219,9 @@ export class BotService {
     return this.parts.now?.() ?? this.chain.now();
   }
 
-  /** The inputs of one cluster's era work. */
+  /** The inputs of one cluster's era work (and the evidence hasher ready before any decision). */
   async eraInput(cl: ClusterConfig): Promise<EraInput> {
+    await hasherReady();
     const { structural, routine } = this.targetsFor(cl);
     return {
       ddc: this.ddc,
@@ -226,6 +232,7 @@ export class BotService {
       routine,
       structural,
       lens: this.lens,
+      evidenceBaseUrl: this.parts.config.evidence.baseUrl ?? undefined,
       settlement:
         cl.settlement === null || this.lens === undefined
           ? undefined
@@ -469,7 +476,10 @@ export class BotService {
     return out;
   }
 
-  /** The operations endpoints: /health (alive), /ready (can work), /metrics (Prometheus). */
+  /**
+   * The operations endpoints: /health (alive), /ready (can work), /metrics (Prometheus), and
+   * /evidence/:hash (each decision's evidence document, the exact bytes its hash is of).
+   */
   private async opsServer(): Promise<FastifyInstance> {
     const app = Fastify({ logger: false });
     app.get("/health", async () => ({
@@ -497,6 +507,20 @@ export class BotService {
     app.get("/metrics", async (_req, reply) =>
       reply.header("content-type", this.metrics.registry.contentType).send(await this.metrics.registry.metrics()),
     );
+    app.get("/evidence/:hash", async (req, reply) => {
+      const parsed = evidenceHashParam.safeParse(req.params);
+      if (!parsed.success) {
+        return reply.status(400).send({ error: "the evidence hash is 0x and 64 hex digits (a keccak256)" });
+      }
+      const hash = parsed.data.hash.toLowerCase();
+      const json = this.store.evidence(hash);
+      if (json === undefined) return reply.status(404).send({ error: `no evidence document ${hash} here` });
+      // Stored as it was hashed, never re-serialised; a document never changes under its hash.
+      return reply
+        .header("content-type", "application/json; charset=utf-8")
+        .header("cache-control", "public, max-age=31536000, immutable")
+        .send(json);
+    });
     return app;
   }
 

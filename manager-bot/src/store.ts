@@ -9,8 +9,9 @@ import type { ReportBook } from "./validate";
 
 /**
  * The bot's embedded store (SQLite through better-sqlite3): every accepted report (never lost),
- * the equivocations, and every action's state with its evidence, so that a restart resumes where
- * the bot stopped. The schema is versioned: migrations run in order, once, in a transaction.
+ * the equivocations, every action's state with its evidence hash, and the evidence documents,
+ * each once by hash (the bot publishes them), so that a restart resumes where the bot stopped.
+ * The schema is versioned: migrations run in order, once, in a transaction.
  */
 
 /** An action's life. Terminal: executed, defeated, cancelled, expired, failed. */
@@ -64,7 +65,44 @@ const callsFromJson = (json: string): Call[] =>
     value: BigInt(c.value),
   }));
 
-const MIGRATIONS: string[] = [
+/** A node's score in an era, as the era's evidence states it (`aggregation.scores`). */
+export interface NodeScore {
+  node: number;
+  score: number;
+}
+
+/** A decided era's node scores (node order), and the evidence they come from. */
+export interface EraScores {
+  cluster: number;
+  era: number;
+  evidenceHash: string;
+  scores: NodeScore[];
+}
+
+/** The scores an evidence document states; none when it states none (a document of another shape). */
+function scoresOfDocument(json: string): NodeScore[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  const scores = (doc as { aggregation?: { scores?: unknown } } | null)?.aggregation?.scores;
+  if (!Array.isArray(scores)) return [];
+  return (scores as Partial<NodeScore>[]).filter(
+    (x): x is NodeScore => Number.isSafeInteger(x?.node) && typeof x?.score === "number",
+  );
+}
+
+function insertScores(db: Database.Database, cluster: number, era: number, scores: NodeScore[]): void {
+  const insert = db.prepare("INSERT OR IGNORE INTO era_scores (cluster, era, node, score) VALUES (?, ?, ?, ?)");
+  for (const x of scores) insert.run(cluster, era, x.node, x.score);
+}
+
+/** A schema step: SQL, or a function when rows must be read and rewritten. */
+type Migration = string | ((db: Database.Database) => void);
+
+const MIGRATIONS: Migration[] = [
   // 1: reports and equivocations
   `CREATE TABLE reports (
      cluster INTEGER NOT NULL, era INTEGER NOT NULL, validator TEXT NOT NULL,
@@ -90,7 +128,29 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE pauses (cluster INTEGER PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL);`,
   // 5: the process that runs the bot on this store
   `CREATE TABLE runner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, at INTEGER NOT NULL);`,
-  // 6: the calls each action was decided to make (what a proposal or Safe transaction under its key must be)
+  // 6: the evidence documents once each, by hash (an era's and each of its actions' rows held a
+  // copy), and each decided era's node scores (the history, read without parsing documents)
+  (db) => {
+    db.exec(`CREATE TABLE evidence (hash TEXT PRIMARY KEY, json TEXT NOT NULL, at INTEGER);
+      CREATE TABLE era_scores (
+        cluster INTEGER NOT NULL, era INTEGER NOT NULL, node INTEGER NOT NULL, score INTEGER NOT NULL,
+        PRIMARY KEY (cluster, era, node));
+      INSERT OR IGNORE INTO evidence (hash, json, at)
+        SELECT evidence_hash, evidence, at FROM eras
+        WHERE evidence_hash IS NOT NULL AND evidence IS NOT NULL ORDER BY at, cluster, era;
+      INSERT OR IGNORE INTO evidence (hash, json, at)
+        SELECT evidence_hash, evidence, updated_at FROM actions
+        WHERE evidence_hash IS NOT NULL AND evidence IS NOT NULL ORDER BY updated_at, cluster, era, kind;`);
+    // One document in memory at a time (an era's may be tens of MiB).
+    const decided = db
+      .prepare("SELECT cluster, era FROM eras WHERE status = 'decided' AND evidence IS NOT NULL ORDER BY cluster, era")
+      .all() as { cluster: number; era: number }[];
+    const document = db.prepare("SELECT evidence FROM eras WHERE cluster = ? AND era = ?").pluck();
+    for (const e of decided)
+      insertScores(db, e.cluster, e.era, scoresOfDocument(document.get(e.cluster, e.era) as string));
+    db.exec("ALTER TABLE eras DROP COLUMN evidence; ALTER TABLE actions DROP COLUMN evidence;");
+  },
+  // 7: the calls each action was decided to make (what a proposal or Safe transaction under its key must be)
   `ALTER TABLE actions ADD COLUMN calls TEXT;`,
 ];
 
@@ -109,6 +169,7 @@ export interface EraRecord {
   at: number;
 }
 
+/** An `eras` row with its document (`ERA_COLUMNS`). */
 interface EraRow {
   cluster: number;
   era: number;
@@ -119,6 +180,10 @@ interface EraRow {
   carried: number;
   at: number;
 }
+
+/** An era's columns and its document, from `eras e LEFT JOIN evidence d`. */
+const ERA_COLUMNS = "e.*, d.json AS evidence";
+const ERAS = "eras e LEFT JOIN evidence d ON d.hash = e.evidence_hash";
 
 const eraRecord = (r: EraRow): EraRecord => ({
   cluster: r.cluster,
@@ -140,6 +205,10 @@ function alive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
+
+/** Decided eras: of one cluster before `beforeEra`, or the last `perCluster` of every other cluster. */
+export type DecidedQuery =
+  { cluster: number; beforeEra: number; limit: number } | { otherThan: number; perCluster: number };
 
 /** `era` null (an action about no era) is kept as -1 in the key. */
 const eraKey = (era: number | null) => (era === null ? -1 : era);
@@ -170,11 +239,24 @@ export class BotStore implements ReportBook {
       throw new Error(`the store is at schema ${from}, this bot knows ${MIGRATIONS.length}: upgrade the bot`);
     }
     for (let v = from; v < MIGRATIONS.length; v++) {
+      const step = MIGRATIONS[v];
       this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]);
+        if (typeof step === "string") this.db.exec(step);
+        else step(this.db);
         this.db.pragma(`user_version = ${v + 1}`);
       })();
     }
+  }
+
+  /** Keeps a document once, by its hash (which the caller computed: nothing is hashed here). */
+  private keepEvidence(hash: string, json: string): void {
+    if (this.db.prepare("SELECT 1 FROM evidence WHERE hash = ?").get(hash) !== undefined) return;
+    this.db.prepare("INSERT INTO evidence (hash, json, at) VALUES (?, ?, ?)").run(hash, json, this.clock());
+  }
+
+  /** The evidence document of `hash`, as it was hashed; undefined if the store has none. */
+  evidence(hash: string): string | undefined {
+    return this.db.prepare("SELECT json FROM evidence WHERE hash = ?").pluck().get(hash) as string | undefined;
   }
 
   close(): void {
@@ -233,7 +315,10 @@ export class BotStore implements ReportBook {
 
   action(cluster: number, era: number | null, kind: ActionKind): ActionRecord | undefined {
     const row = this.db
-      .prepare("SELECT * FROM actions WHERE cluster = ? AND era = ? AND kind = ?")
+      .prepare(
+        `SELECT a.*, d.json AS evidence FROM actions a LEFT JOIN evidence d ON d.hash = a.evidence_hash
+         WHERE a.cluster = ? AND a.era = ? AND a.kind = ?`,
+      )
       .get(cluster, eraKey(era), kind) as
       | {
           cluster: number;
@@ -263,7 +348,10 @@ export class BotStore implements ReportBook {
     };
   }
 
-  /** Records a decided action once: a second decision for the same key keeps the first. */
+  /**
+   * Records a decided action once: a second decision for the same key keeps the first. Its
+   * evidence document is kept by hash (once, whichever action or era brought it first).
+   */
   decide(a: {
     cluster: number;
     era: number | null;
@@ -273,21 +361,25 @@ export class BotStore implements ReportBook {
     evidence: string | null;
     calls?: readonly Call[] | null;
   }): ActionRecord {
-    this.db
-      .prepare(
-        `INSERT OR IGNORE INTO actions (cluster, era, kind, state, executor, ref, evidence_hash, evidence, calls, updated_at)
-         VALUES (?, ?, ?, 'decided', ?, NULL, ?, ?, ?, ?)`,
-      )
-      .run(
-        a.cluster,
-        eraKey(a.era),
-        a.kind,
-        a.executor,
-        a.evidenceHash,
-        a.evidence,
-        a.calls == null ? null : callsToJson(a.calls),
-        this.clock(),
-      );
+    this.db.transaction(() => {
+      const added = this.db
+        .prepare(
+          `INSERT OR IGNORE INTO actions (cluster, era, kind, state, executor, ref, evidence_hash, calls, updated_at)
+           VALUES (?, ?, ?, 'decided', ?, NULL, ?, ?, ?)`,
+        )
+        .run(
+          a.cluster,
+          eraKey(a.era),
+          a.kind,
+          a.executor,
+          a.evidenceHash,
+          a.calls == null ? null : callsToJson(a.calls),
+          this.clock(),
+        );
+      if (added.changes > 0 && a.evidenceHash !== null && a.evidence !== null) {
+        this.keepEvidence(a.evidenceHash, a.evidence);
+      }
+    })();
     return this.action(a.cluster, a.era, a.kind)!;
   }
 
@@ -309,16 +401,23 @@ export class BotStore implements ReportBook {
   // ──────────────────────────────────────── eras ─────────────────────────────────────────
 
   /**
-   * Records an era's decision (its evidence) before its actions are carried out, once: a restart
-   * carries out the same decision instead of deciding again from a later snapshot.
+   * Records an era's decision (its evidence, kept once by hash, and its node scores) before its
+   * actions are carried out, once: a restart carries out the same decision instead of deciding
+   * again from a later snapshot. `scores` are the document's `aggregation.scores` (read from the
+   * document when not given).
    */
-  decideEra(cluster: number, era: number, evidenceHash: string, evidence: string): EraRecord {
-    this.db
-      .prepare(
-        `INSERT OR IGNORE INTO eras (cluster, era, status, evidence_hash, evidence, reason, carried, at)
-         VALUES (?, ?, 'decided', ?, ?, NULL, 0, ?)`,
-      )
-      .run(cluster, era, evidenceHash, evidence, this.clock());
+  decideEra(cluster: number, era: number, evidenceHash: string, evidence: string, scores?: NodeScore[]): EraRecord {
+    this.db.transaction(() => {
+      const added = this.db
+        .prepare(
+          `INSERT OR IGNORE INTO eras (cluster, era, status, evidence_hash, reason, carried, at)
+           VALUES (?, ?, 'decided', ?, NULL, 0, ?)`,
+        )
+        .run(cluster, era, evidenceHash, this.clock());
+      if (added.changes === 0) return;
+      this.keepEvidence(evidenceHash, evidence);
+      insertScores(this.db, cluster, era, scores ?? scoresOfDocument(evidence));
+    })();
     return this.era(cluster, era)!;
   }
 
@@ -331,16 +430,17 @@ export class BotStore implements ReportBook {
   skipEra(cluster: number, era: number, reason: string): EraRecord {
     this.db
       .prepare(
-        `INSERT OR IGNORE INTO eras (cluster, era, status, evidence_hash, evidence, reason, carried, at)
-         VALUES (?, ?, 'skipped', NULL, NULL, ?, 1, ?)`,
+        `INSERT OR IGNORE INTO eras (cluster, era, status, evidence_hash, reason, carried, at)
+         VALUES (?, ?, 'skipped', NULL, ?, 1, ?)`,
       )
       .run(cluster, era, reason, this.clock());
     return this.era(cluster, era)!;
   }
 
   era(cluster: number, era: number): EraRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM eras WHERE cluster = ? AND era = ?").get(cluster, era) as
-      EraRow | undefined;
+    const row = this.db
+      .prepare(`SELECT ${ERA_COLUMNS} FROM ${ERAS} WHERE e.cluster = ? AND e.era = ?`)
+      .get(cluster, era) as EraRow | undefined;
     return row === undefined ? undefined : eraRecord(row);
   }
 
@@ -356,29 +456,49 @@ export class BotStore implements ReportBook {
    * Decided eras, newest first: of one cluster before `beforeEra`, or (with `otherThan`) of every
    * other cluster, at most `perCluster` each.
    */
-  decidedEras(
-    q: { cluster: number; beforeEra: number; limit: number } | { otherThan: number; perCluster: number },
-  ): EraRecord[] {
-    const rows =
-      "cluster" in q
-        ? (this.db
-            .prepare(
-              "SELECT * FROM eras WHERE cluster = ? AND era < ? AND status = 'decided' ORDER BY era DESC LIMIT ?",
-            )
-            .all(q.cluster, q.beforeEra, q.limit) as EraRow[])
-        : (this.db
-            .prepare(
-              `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY cluster ORDER BY era DESC) AS n
-                 FROM eras WHERE cluster != ? AND status = 'decided') WHERE n <= ? ORDER BY cluster, era DESC`,
-            )
-            .all(q.otherThan, q.perCluster) as EraRow[]);
-    return rows.map(eraRecord);
+  decidedEras(q: DecidedQuery): EraRecord[] {
+    const byKey = this.db.prepare(`SELECT ${ERA_COLUMNS} FROM ${ERAS} WHERE e.cluster = ? AND e.era = ?`);
+    return this.decidedKeys(q).map((k) => eraRecord(byKey.get(k.cluster, k.era) as EraRow));
+  }
+
+  /**
+   * The node scores of the decided eras `decidedEras` lists, in its order, with their evidence
+   * hashes: the history the bot decides on, without reading any document.
+   */
+  decidedScores(q: DecidedQuery): EraScores[] {
+    const scores = this.db.prepare("SELECT node, score FROM era_scores WHERE cluster = ? AND era = ? ORDER BY node");
+    return this.decidedKeys(q).map((k) => ({
+      cluster: k.cluster,
+      era: k.era,
+      evidenceHash: k.evidence_hash,
+      scores: scores.all(k.cluster, k.era) as NodeScore[],
+    }));
+  }
+
+  private decidedKeys(q: DecidedQuery): { cluster: number; era: number; evidence_hash: string }[] {
+    return "cluster" in q
+      ? (this.db
+          .prepare(
+            `SELECT cluster, era, evidence_hash FROM eras WHERE cluster = ? AND era < ? AND status = 'decided'
+             ORDER BY era DESC LIMIT ?`,
+          )
+          .all(q.cluster, q.beforeEra, q.limit) as { cluster: number; era: number; evidence_hash: string }[])
+      : (this.db
+          .prepare(
+            `SELECT cluster, era, evidence_hash FROM
+               (SELECT *, ROW_NUMBER() OVER (PARTITION BY cluster ORDER BY era DESC) AS n
+                FROM eras WHERE cluster != ? AND status = 'decided')
+             WHERE n <= ? ORDER BY cluster, era DESC`,
+          )
+          .all(q.otherThan, q.perCluster) as { cluster: number; era: number; evidence_hash: string }[]);
   }
 
   /** Decided eras whose actions were not all carried out (a stop in between): resumed first. */
   uncarried(cluster: number): EraRecord[] {
     const rows = this.db
-      .prepare("SELECT * FROM eras WHERE cluster = ? AND status = 'decided' AND carried = 0 ORDER BY era")
+      .prepare(
+        `SELECT ${ERA_COLUMNS} FROM ${ERAS} WHERE e.cluster = ? AND e.status = 'decided' AND e.carried = 0 ORDER BY e.era`,
+      )
       .all(cluster) as EraRow[];
     return rows.map(eraRecord);
   }

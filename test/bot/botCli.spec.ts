@@ -1,8 +1,10 @@
 import { expect } from "chai";
 import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { hashOfJson } from "../../manager-bot/src/evidence";
+import { BotStore } from "../../manager-bot/src/store";
 import { tempDir } from "../helpers/temp";
 
 const ROOT = join(__dirname, "..", "..");
@@ -91,5 +93,39 @@ describe("manager bot: `ddc bot` commands without a chain", function () {
     const r = await ddc(["bot", "run", "--config", config, "--once"]);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.include(`error: no deployment record at ${join(dir, "none.json")}`);
+  });
+
+  it("writes out an evidence document the store keeps, byte for byte; names a hash it does not know", async function () {
+    const json = JSON.stringify({ era: 4, aggregation: { scores: [{ node: 1, score: 9500 }] }, note: "ünï 😀" });
+    const hash = hashOfJson(json);
+    const store = new BotStore(join(dir, "state", "bot.sqlite"));
+    store.decideEra(9, 4, hash, json);
+    store.close();
+    expect(await ddc(["bot", "evidence", hash, "--config", config])).to.deep.include({ code: 0, stdout: json });
+    const out = join(dir, "evidence.json");
+    const written = await ddc([
+      "bot",
+      "evidence",
+      hash.toUpperCase().replace("0X", "0x"),
+      "--config",
+      config,
+      "--out",
+      out,
+    ]);
+    expect(written).to.deep.include({
+      code: 0,
+      stdout: `evidence ${hash}: ${Buffer.byteLength(json)} bytes written to ${out}\n`,
+    });
+    expect(readFileSync(out).equals(Buffer.from(json, "utf8"))).to.equal(true);
+    const unknown = "0x" + "00".repeat(32);
+    expect(await ddc(["bot", "evidence", unknown, "--config", config])).to.deep.include({
+      code: 1,
+      stdout: "",
+      stderr: `error: no evidence document ${unknown} in the store ${join(dir, "state", "bot.sqlite")}\n`,
+    });
+    expect(await ddc(["bot", "evidence", "0x12", "--config", config])).to.deep.include({
+      code: 1,
+      stderr: 'error: an evidence hash is 0x and 64 hex digits, got "0x12"\n',
+    });
   });
 });

@@ -57,6 +57,7 @@ describe("manager bot: configuration", function () {
     });
     expect(c.alerts).to.deep.equal({ minBalance: parseEther("0.1"), stuckAfterSeconds: 86_400 });
     expect(c.logLevel).to.equal("info");
+    expect(c.evidence).to.deep.equal({ baseUrl: null });
     expect(c.intake).to.deep.equal({
       host: "127.0.0.1",
       port: 8080,
@@ -74,6 +75,26 @@ describe("manager bot: configuration", function () {
     ]);
     expect(problems(limit("8MiB"))).to.deep.equal([
       "intake.bodyLimitBytes: Invalid input: expected number, received string",
+    ]);
+  });
+
+  it("takes a public base URL for the evidence, an http(s) URL without query or fragment", function () {
+    const at = (baseUrl: unknown) => ({ ...minimal, evidence: { baseUrl } });
+    expect(loadConfig(write(at("https://bot.example/ddc")), { DDC_BOT_KEY: KEY }).evidence).to.deep.equal({
+      baseUrl: "https://bot.example/ddc",
+    });
+    expect(describeConfig(loadConfig(write(at("https://bot.example/ddc")), { DDC_BOT_KEY: KEY }))).to.deep.include({
+      evidence: "https://bot.example/ddc",
+    });
+    expect(problems(write(at("ftp://bot.example")))).to.deep.equal(["evidence.baseUrl: an http(s) URL"]);
+    expect(problems(write(at("https://bot.example/?key=1")))).to.deep.equal([
+      "evidence.baseUrl: a base URL: no query or fragment",
+    ]);
+    expect(problems(write(at("https://bot.example/#top")))).to.deep.equal([
+      "evidence.baseUrl: a base URL: no query or fragment",
+    ]);
+    expect(problems(write({ ...minimal, evidence: { baseUrl: null, url: "x" } }))).to.deep.equal([
+      'evidence: Unrecognized key: "url"',
     ]);
   });
 

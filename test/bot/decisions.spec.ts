@@ -3,7 +3,7 @@ import canonicalize from "canonicalize";
 import fc from "fast-check";
 import { Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
 import { MAX_UNITS, aggregate, lowerMedian, quorum } from "../../manager-bot/src/aggregate";
-import { canonicalJson, evidenceHash } from "../../manager-bot/src/evidence";
+import { canonicalJson, evidenceHash, hashOfJson, keccakInUse, ready } from "../../manager-bot/src/evidence";
 import { reportDigest, signReport, type ReportBody, type SignedReport } from "../../manager-bot/src/report";
 import { MemoryReportBook, ReportUndecided, validateReport, type ChainView } from "../../manager-bot/src/validate";
 
@@ -365,6 +365,64 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
         `{"b":"${2n ** 70n}","list":[null,"1"]}`,
       );
       expect(() => canonicalJson({ x: Number.POSITIVE_INFINITY })).to.throw("Infinity has no JSON form");
+    });
+
+    it("is hashed by hash-wasm's keccak once ready, to exactly what ethers' keccak256 gives", async function () {
+      this.timeout(120_000);
+      await ready();
+      expect(keccakInUse()).to.equal("hash-wasm");
+      const ethersHash = (json: string) => keccak256(toUtf8Bytes(json));
+      // Every length around keccak-256's 136-byte block, and multi-byte characters across it.
+      for (let n = 0; n <= 3 * 136 + 1; n++) {
+        for (const text of ["a".repeat(n), "é".repeat(n), "x😀".repeat(n)]) {
+          expect(hashOfJson(text), `${n} × ${text.slice(0, 2)}`).to.equal(ethersHash(text));
+        }
+      }
+      expect(hashOfJson("")).to.equal("0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+      // The text is encoded 2^20 UTF-16 units at a time: a character across that line is one
+      // character still, and a lone surrogate is U+FFFD as Buffer writes it, wherever it falls.
+      for (let n = 2 ** 20 - 2; n <= 2 ** 20 + 1; n++) {
+        const text = "a".repeat(n) + "😀é".repeat(3);
+        expect(hashOfJson(text), `a × ${n} then 😀`).to.equal(ethersHash(text));
+        for (const lone of ["\ud83d", "\ude00"]) {
+          const odd = "a".repeat(n) + lone + "b";
+          expect(hashOfJson(odd), `a × ${n} then a lone surrogate`).to.equal(keccak256(Buffer.from(odd, "utf8")));
+        }
+      }
+      expect(hashOfJson("a".repeat(2 ** 20 - 1) + "\ud83d")).to.equal(
+        keccak256(Buffer.from("a".repeat(2 ** 20 - 1) + "\ud83d", "utf8")),
+      );
+      const doc = fc.letrec((tie) => ({
+        value: fc.oneof(
+          { depthSize: "small" },
+          fc.constant(null),
+          fc.boolean(),
+          fc.integer(),
+          fc.double({ noNaN: true, noDefaultInfinity: true }),
+          fc.string({ unit: "binary" }),
+          fc.array(tie("value"), { maxLength: 5 }),
+          fc.dictionary(fc.string({ unit: "binary" }), tie("value"), { maxKeys: 5 }),
+        ),
+      })).value;
+      fc.assert(
+        fc.property(doc, (d) => {
+          const json = canonicalJson(d);
+          expect(hashOfJson(json)).to.equal(ethersHash(json));
+        }),
+        { numRuns: 500 },
+      );
+      // A large document (100,000 buckets twice, over 10 MiB): one hasher, reused.
+      const buckets = Array.from({ length: 100_000 }, (_, i) => ({
+        bucket: i + 1,
+        measuredBytes: String(BigInt(i) * 1_073_741_827n),
+        note: i % 1000 === 0 ? "ünïcödé 😀" : "",
+      }));
+      const big = canonicalJson({ era: 5, reports: [{ buckets }, { buckets }] });
+      expect(big.length).to.be.greaterThan(10 * 2 ** 20);
+      const expected = ethersHash(big);
+      expect(hashOfJson(big)).to.equal(expected);
+      expect(hashOfJson(big)).to.equal(expected);
+      expect(evidenceHash({ era: 5, reports: [{ buckets }, { buckets }] })).to.equal(expected);
     });
   });
 });

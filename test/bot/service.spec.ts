@@ -2,7 +2,9 @@ import { expect } from "chai";
 import { Writable } from "node:stream";
 import { ethers } from "hardhat";
 import { loadFixture, setBalance } from "@nomicfoundation/hardhat-network-helpers";
-import { Wallet, parseEther } from "ethers";
+import { Wallet, keccak256, parseEther } from "ethers";
+import { parseEvidence, parseEvidenceUrl } from "../../governance/actions";
+import { listProposals } from "../../governance/dao";
 import type { BotConfig, ClusterConfig } from "../../manager-bot/src/config";
 import { signReport } from "../../manager-bot/src/report";
 import { BotService, botLogger } from "../../manager-bot/src/service";
@@ -32,7 +34,13 @@ const cluster = (id: number, over: Partial<ClusterConfig> = {}): ClusterConfig =
 
 /** The service over the in-process chain, its JSON log lines captured. */
 async function setup(
-  options: { clusters?: ClusterConfig[]; minBalance?: bigint; store?: BotStore; replicas?: string[] } = {},
+  options: {
+    clusters?: ClusterConfig[];
+    minBalance?: bigint;
+    store?: BotStore;
+    replicas?: string[];
+    evidenceBaseUrl?: string;
+  } = {},
 ) {
   const f = await loadFixture(fixture);
   const chainId = Number((await ethers.provider.getNetwork()).chainId);
@@ -45,6 +53,7 @@ async function setup(
     schedule: "*/5 * * * *",
     http: { host: "127.0.0.1", port: 0 },
     intake: { host: "127.0.0.1", port: null, directory: null },
+    evidence: { baseUrl: options.evidenceBaseUrl ?? null },
     fromBlock: 0,
     clusters: options.clusters ?? [cluster(Number(f.cluster))],
     tx: { ...DEFAULT_TX_OPTIONS, receiptTimeoutMs: 5_000, pollMs: 50 },
@@ -303,6 +312,7 @@ describe("manager bot: the service", function () {
         store: ":memory:",
         key: "env DDC_BOT_KEY",
         schedule: "*/5 * * * *",
+        evidence: null,
         clusters: [
           { id: 99, manager: "governor", routine: "operator", paused: false },
           { id: 1, manager: "governor", routine: "operator", paused: false },
@@ -310,6 +320,39 @@ describe("manager bot: the service", function () {
       },
     });
     expect(JSON.stringify(logLines)).to.not.include(devAccount(12).privateKey.slice(2));
+  });
+
+  it("publishes each decision's evidence at GET /evidence/:hash, byte for byte, and names it in what it proposes", async function () {
+    const { f, service, store, report, lastClosed } = await setup({ evidenceBaseUrl: "https://bot.example/ddc/" });
+    const era = await lastClosed();
+    await report(era, validators, f.nodes[1]);
+    const run = await service.run();
+    const [decided] = run.clusters[0].decided;
+    const hash = decided.hash;
+    // The replacement's proposal says where the document is, under its hash.
+    const ref = decided.records.find((r) => r.kind === "replace-node")!.ref!;
+    const proposal = (await listProposals(f.system.governor)).find((p) => p.id.toString() === ref)!;
+    expect(parseEvidence(proposal.description)).to.equal(hash);
+    expect(parseEvidenceUrl(proposal.description)).to.equal(`https://bot.example/ddc/evidence/${hash}`);
+    const { ops } = await service.start({ schedule: false });
+    const res = await fetch(`${ops}/evidence/${hash}`);
+    expect(res.status).to.equal(200);
+    expect(res.headers.get("content-type")).to.equal("application/json; charset=utf-8");
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(body.equals(Buffer.from(store.era(Number(f.cluster), era)!.evidence!, "utf8"))).to.equal(true);
+    expect(keccak256(body)).to.equal(hash);
+    expect((await fetch(`${ops}/evidence/0x${hash.slice(2).toUpperCase()}`)).status).to.equal(200);
+    // A hash the bot holds no document of: 404; something that is not a hash: 400.
+    const unknown = "0x" + "00".repeat(32);
+    const missing = await fetch(`${ops}/evidence/${unknown}`);
+    expect(missing.status).to.equal(404);
+    expect(await missing.json()).to.deep.equal({ error: `no evidence document ${unknown} here` });
+    for (const bad of ["0x12", "0x" + "zz".repeat(32), hash.slice(2), `${hash}00`]) {
+      const r = await fetch(`${ops}/evidence/${bad}`);
+      expect(r.status, bad).to.equal(400);
+      expect(await r.json()).to.deep.equal({ error: "the evidence hash is 0x and 64 hex digits (a keccak256)" });
+    }
+    await service.stop();
   });
 
   it("a dry run decides and simulates from each sender's address, and sends and records nothing", async function () {

@@ -3,7 +3,7 @@ import { GovernorExecutor, OperatorExecutor } from "../../manager-bot/src/execut
 import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { ContractFactory, Wallet, getAddress } from "ethers";
-import { toProposal } from "../../governance/actions";
+import { describe as describeAction, parseEvidence, parseEvidenceUrl, toProposal } from "../../governance/actions";
 import { passProposal } from "../helpers/system";
 import { proposeOnce } from "../../governance/dao";
 import { packMultiSend } from "../../governance/multiSend";
@@ -113,6 +113,26 @@ describe("manager bot: an era's decision, its evidence, and verify", function ()
       expect(again.decided && again.hash).to.equal(d.hash);
       expect(decided(decideEra(snapshotOf(JSON.parse(d.json)))).hash).to.equal(d.hash);
       expect(failures(await verifyEvidence(JSON.parse(d.json), callsOf(d), chainOf(s)))).to.deep.equal([]);
+    });
+
+    it("with a public base URL, each action names where its document is; the document and its hash stay the same", async function () {
+      const s = await snapshot(getAddress("0x00000000000000000000000000000000000c0de1"), 31337);
+      const plain = decideEra(s);
+      const published = decideEra(s, { evidenceBaseUrl: "https://bot.example/ddc/" });
+      if (!plain.decided || !published.decided) throw new Error("undecided");
+      expect(published.json).to.equal(plain.json);
+      expect(published.hash).to.equal(plain.hash);
+      const url = `https://bot.example/ddc/evidence/${plain.hash}`;
+      expect(published.actions.map((a) => a.evidenceUrl)).to.deep.equal([url, url, url]);
+      expect(plain.actions.map((a) => a.evidenceUrl)).to.deep.equal([undefined, undefined, undefined]);
+      // The calls are the same; only the descriptions say more.
+      expect(published.actions.map((a) => a.calls)).to.deep.equal(plain.actions.map((a) => a.calls));
+      for (const a of published.actions) {
+        const description = describeAction(a);
+        expect(parseEvidenceUrl(description)).to.equal(url);
+        expect(parseEvidence(description)).to.equal(plain.hash);
+      }
+      expect(parseEvidenceUrl(describeAction(plain.actions[0]))).to.equal(undefined);
     });
 
     it("two decisions of one era at different snapshot blocks write the same document (version 2, no snapshot block)", async function () {

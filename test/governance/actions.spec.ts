@@ -147,6 +147,33 @@ describe("governance: action builders and decoders", function () {
     });
   }
 
+  it("names where the evidence document is published when the action says, below its hash", function () {
+    const action = build.distribution(CORE, { cluster: 3n, era: 7n, ineligible: [], evidenceHash: EVIDENCE });
+    const url = `https://bot.example/ddc/evidence/${EVIDENCE}`;
+    const published = build.describe({ ...action, evidenceUrl: url });
+    expect(published).to.equal(
+      [
+        `# ${action.title}`,
+        "",
+        "Every node is eligible.",
+        "",
+        `Evidence: ${EVIDENCE}`,
+        `Evidence document: ${url}`,
+        "",
+        "ddc-action: cluster=3 era=7 kind=distribution",
+      ].join("\n"),
+    );
+    expect(build.parseEvidenceUrl(published)).to.equal(url);
+    expect(build.parseEvidence(published)).to.equal(EVIDENCE);
+    expect(build.parseActionKey(published)).to.deep.equal(action.key);
+    // Without one, no such line; a line that is not an http(s) URL is not one.
+    expect(build.describe(action)).to.not.include("Evidence document:");
+    expect(build.parseEvidenceUrl(build.describe(action))).to.equal(undefined);
+    expect(build.parseEvidenceUrl("Evidence document: ftp://bot.example/evidence/0x01")).to.equal(undefined);
+    expect(build.parseEvidenceUrl("Evidence document: https://bot.example/a b")).to.equal(undefined);
+    expect(build.parseEvidenceUrl("see Evidence document: https://bot.example/x")).to.equal(undefined);
+  });
+
   it("names what each call touches", function () {
     const asCall = (c: build.Call) => ({ to: c.target, data: c.data });
     const d = decodeCall(
