@@ -1,6 +1,10 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { parseEvidence, parseEvidenceUrl } from "../../governance/actions";
 import { listProposals } from "../../governance/dao";
+import { evidenceUrl } from "../../manager-bot/src/decide";
+import { hashOfJson } from "../../manager-bot/src/evidence";
+import { IDDC__factory } from "../../typechain-types";
 import { coreChainView } from "../../manager-bot/src/chain";
 import {
   safeTxCalls,
@@ -15,7 +19,47 @@ import { print } from "../output";
 import { queueFor, storeFrom, trustOf } from "../safeSupport";
 import type { Runner } from "../main";
 
-async function loadEvidence(where: string): Promise<Record<string, unknown>> {
+const CORE = IDDC__factory.createInterface();
+
+/** The evidence hash the calls carry (each decided action's call has it as an argument), if any. */
+function evidenceHashOf(calls: OnChainCall[]): string | undefined {
+  for (const c of calls) {
+    try {
+      const parsed = CORE.parseTransaction({ data: c.data });
+      const i = parsed?.fragment.inputs.findIndex((x) => x.name === "evidenceHash") ?? -1;
+      if (parsed !== null && i >= 0) return String(parsed.args[i]).toLowerCase();
+    } catch {
+      // Not a call of the core.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Where the evidence is: `--evidence`, else the document the description names (`Evidence
+ * document:`), else `<--evidence-base>/evidence/<hash>` for the hash the description or the calls
+ * carry.
+ */
+function evidenceSource(
+  o: { evidence?: string; evidenceBase?: string },
+  description: string | undefined,
+  calls: OnChainCall[],
+): { where: string; hash?: string } {
+  const hash =
+    (description === undefined ? undefined : parseEvidence(description))?.toLowerCase() ?? evidenceHashOf(calls);
+  if (o.evidence !== undefined) return { where: o.evidence, hash };
+  const named = description === undefined ? undefined : parseEvidenceUrl(description);
+  if (named !== undefined) return { where: named, hash };
+  if (o.evidenceBase !== undefined && hash !== undefined) return { where: evidenceUrl(o.evidenceBase, hash), hash };
+  throw new CliError(
+    hash === undefined
+      ? "no evidence: the calls carry no evidence hash and no document is named; pass --evidence <file|url>"
+      : `no evidence: nothing names where the document ${hash} is published`,
+    "pass --evidence <file|url>, or --evidence-base <the bot's public URL> (the document is at <url>/evidence/<hash>)",
+  );
+}
+
+async function loadEvidence(where: string, hash?: string): Promise<Record<string, unknown>> {
   let text: string;
   if (/^https?:\/\//.test(where)) {
     const response = await fetch(where).catch((error: Error) => {
@@ -29,6 +73,12 @@ async function loadEvidence(where: string): Promise<Record<string, unknown>> {
     } catch {
       throw new CliError(`no evidence file at ${where}`);
     }
+  }
+  // Published documents are the exact bytes hashed: one that is not is not this decision's.
+  if (hash !== undefined && /^https?:\/\//.test(where) && hashOfJson(text) !== hash) {
+    throw new CliError(
+      `the document at ${where} hashes to ${hashOfJson(text)}, not to ${hash}: it is not this decision's evidence`,
+    );
   }
   try {
     return JSON.parse(text) as Record<string, unknown>;
@@ -48,21 +98,29 @@ export function registerVerify(program: Command, run: Runner): void {
     .description(
       "check the evidence against the chain, recompute the actions, and check them, call by call, against a proposal (id), a Safe transaction (hash, with --safe) or a transaction (hash)",
     )
-    .requiredOption("--evidence <file|url>", "the evidence document (canonical JSON)")
+    .option(
+      "--evidence <file|url>",
+      "the evidence document (canonical JSON); by default the one the description names (Evidence document:)",
+    )
+    .option(
+      "--evidence-base <url>",
+      "a bot's public base URL (its evidence.baseUrl): the document is fetched from <url>/evidence/<hash>",
+    )
     .option(
       "--safe <address>",
       "the Safe, when <id> is a Safe transaction hash (without it, a hash is a transaction's)",
     )
     .option("--store <where>", "the Safe signature store (or DDC_SAFE_STORE)")
     .action(
-      run(async (ctx, id: string, o: { evidence: string; safe?: string; store?: string }) => {
-        const doc = await loadEvidence(o.evidence);
+      run(async (ctx, id: string, o: { evidence?: string; evidenceBase?: string; safe?: string; store?: string }) => {
         let calls: OnChainCall[];
+        let description: string | undefined;
         let found: VerifyLine[] = [];
         if (/^0x[0-9a-fA-F]{64}$/.test(id)) {
           if (o.safe !== undefined) {
             const entry = await queueFor(ctx, parseAddress("--safe", o.safe), storeFrom(o.store)).entry(id);
             ({ calls, refused: found } = safeTxCalls(entry.data, trustOf(ctx)));
+            description = entry.description;
           } else {
             const tx = await transactionCalls(ctx.provider, id);
             if (tx === null) {
@@ -80,7 +138,10 @@ export function registerVerify(program: Command, run: Runner): void {
           );
           if (p === undefined) throw new CliError(`no proposal ${id} on this Governor`);
           calls = p.targets.map((target, i) => ({ target, data: p.calldatas[i], value: p.values[i] }));
+          description = p.description;
         }
+        const source = evidenceSource(o, description, calls);
+        const doc = await loadEvidence(source.where, source.hash);
         const { chainId } = await ctx.provider.getNetwork();
         const chain = coreChainView(ctx.ddc, ctx.provider, Number(chainId), { fromBlock: ctx.record.block });
         const lines = [...found, ...(await verifyEvidence(doc, calls, chain))];

@@ -31,15 +31,15 @@ describe("manager bot: the SQLite store", function () {
   it("migrates once, to the current version, and refuses a newer store", function () {
     const path = file();
     const store = new BotStore(path);
-    expect(store.version).to.equal(6);
+    expect(store.version).to.equal(7);
     store.close();
     const again = new BotStore(path);
-    expect(again.version).to.equal(6);
+    expect(again.version).to.equal(7);
     again.close();
     const db = new Database(path);
     db.pragma("user_version = 9");
     db.close();
-    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 6: upgrade the bot");
+    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 7: upgrade the bot");
   });
 
   it("is a report book: accepted reports survive a restart; equivocation drops both", async function () {
@@ -438,7 +438,7 @@ describe("manager bot: the SQLite store", function () {
     );
 
     const store = new BotStore(path);
-    expect(store.version).to.equal(6);
+    expect(store.version).to.equal(7);
     expect(queries.map(([c, e, n]) => historyFromStore(store, c, e, n))).to.deep.equal(before.history);
     const after = candidates.map(([c, n, nodes]) => candidateScores(store, c, n, new Set(nodes)));
     expect(after.map((x) => x.evidence)).to.deep.equal(before.candidates.map((x) => x.evidence));
