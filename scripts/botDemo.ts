@@ -9,7 +9,9 @@ import { DirectorySignatureStore, SafeQueue, signSafeTx } from "../governance/sa
 import type { Aggregation } from "../manager-bot/src/aggregate";
 import type { BotConfig, ClusterConfig } from "../manager-bot/src/config";
 import { signReport, type ReportBody } from "../manager-bot/src/report";
-import { BotService, botLogger, type RunReport } from "../manager-bot/src/service";
+import { botLogger, composeService } from "../manager-bot/src/main";
+import type { BotService } from "../manager-bot/src/service";
+import type { RunReport } from "../manager-bot/src/run";
 import { BotStore } from "../manager-bot/src/store";
 import { DEFAULT_TX_OPTIONS } from "../manager-bot/src/tx";
 import { TestStablecoin__factory } from "../typechain-types";
@@ -701,7 +703,7 @@ export async function runBotDemo(log: (line: string) => void, options: { eras?: 
   await setUp(w, log);
   const signatureStore = mkdtempSync(join(tmpdir(), "ddc-demo-signatures-"));
   const store = new BotStore(":memory:");
-  const service = new BotService({
+  const service = composeService({
     config: botConfig(w, signatureStore),
     provider: hre.ethers.provider,
     wallet: devKey(ACCOUNT.bot),

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Wallet, parseEther, parseUnits } from "ethers";
 import { ConfigError, describeConfig, loadConfig } from "../../manager-bot/src/config";
 import { redactUrl } from "../../manager-bot/src/redact";
-import { loadBotKey } from "../../manager-bot/src/service";
+import { loadBotKey } from "../../manager-bot/src/main";
 import { tempDir } from "../helpers/temp";
 
 const KEY = "0x" + "11".repeat(32);

@@ -7,7 +7,7 @@ import { parseEvidence, parseEvidenceUrl } from "../../governance/actions";
 import { listProposals } from "../../governance/dao";
 import type { BotConfig, ClusterConfig } from "../../manager-bot/src/config";
 import { signReport } from "../../manager-bot/src/report";
-import { BotService, botLogger } from "../../manager-bot/src/service";
+import { botLogger, composeService } from "../../manager-bot/src/main";
 import { BotStore } from "../../manager-bot/src/store";
 import { DEFAULT_TX_OPTIONS } from "../../manager-bot/src/tx";
 import { daoCluster } from "../helpers/system";
@@ -70,7 +70,7 @@ async function setup(
   });
   const store = options.store ?? new BotStore(":memory:");
   const record = { chainId, block: 0, contracts: f.system.contracts, parameters: null };
-  const service = new BotService({
+  const service = composeService({
     config,
     provider: ethers.provider,
     wallet: devAccount(12),
@@ -166,7 +166,7 @@ describe("manager bot: the service", function () {
     const timelock = await ethers.getImpersonatedSigner(f.timelock);
     await f.system.ddc.connect(timelock).clusterSetOperator(f.cluster, replica.address, true);
     const record = { chainId: first.chain.chainId, block: 0, contracts: f.system.contracts, parameters: null };
-    const second = new BotService({
+    const second = composeService({
       config: { ...config, replicas: [devAccount(12).address] },
       provider: ethers.provider,
       wallet: devAccount(6),
