@@ -1,6 +1,8 @@
 import { expect } from "chai";
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ContractFactory, JsonRpcProvider, Wallet, encryptKeystoreJson } from "ethers";
@@ -395,6 +397,42 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
       "FAIL  policy.qosThreshold: the evidence says 9950, the chain 9000 (in force at the era's end)\n",
     );
     expect(bad.stdout.trim().endsWith("NOT verified")).to.equal(true);
+  });
+
+  it("verify: without --evidence, the document the description names is fetched, and must hash to the decision's hash", async function () {
+    const record = readRecord(join(dir, "localhost.json"))!;
+    const provider = new JsonRpcProvider(node.url, record.chainId, { staticNetwork: true, cacheTimeout: -1 });
+    const file = join(dir, "published-evidence.json");
+    const decision = await decided(provider, 1, [], file);
+    // The bot's public evidence endpoint, as a reverse proxy would serve it.
+    let served = decision.json;
+    const server = createServer((req, res) => {
+      const ok = req.url === `/ddc/evidence/${decision.hash}`;
+      res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
+      res.end(ok ? served : "{}");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ddc`;
+    try {
+      const governor = DDCGovernor__factory.connect(
+        record.contracts.DDCGovernor,
+        new Wallet(account(5).privateKey, provider),
+      );
+      const action = { ...decision.actions[0], evidenceUrl: `${base}/evidence/${decision.hash}` };
+      const { id } = await proposeOnce(governor, toProposal(action, account(5).address));
+      provider.destroy();
+      const good = await ddc(["verify", id.toString()]);
+      expect(good.code, good.stderr).to.equal(0);
+      expect(good.stdout.trim().endsWith("\nverified")).to.equal(true);
+      // The same URL serving another document: refused before anything is checked.
+      served = decision.json.replace('"version":2', '"version":2 ');
+      const swapped = await ddc(["verify", id.toString()]);
+      expect(swapped.code).to.equal(1);
+      expect(swapped.stderr).to.include(`error: the document at ${base}/evidence/${decision.hash} hashes to 0x`);
+      expect(swapped.stderr).to.include(`not to ${decision.hash}: it is not this decision's evidence`);
+    } finally {
+      server.close();
+    }
   });
 
   it("verify: an operator's transaction by its hash; a hash the chain does not know is a clear error", async function () {
