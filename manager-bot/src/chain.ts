@@ -1,8 +1,12 @@
 import { getAddress, type Provider, type Result } from "ethers";
 import { getLogsPaged } from "../../governance/dao";
 import type { IDDC } from "../../typechain-types";
+import { READ_RETRY, withRetry } from "../../lib/retry";
 import { isRevert } from "./tx";
 import type { ChainView, EraParams } from "./validate";
+
+/** A read of the chain, retried when it failed for a transient reason (the node away a moment, a rate limit). */
+const read = <T>(fn: () => Promise<T>): Promise<T> => withRetry(fn, READ_RETRY);
 
 /** How many (cluster, era) states the view keeps (a long-running bot reads each closed era once or twice). */
 const CACHED = 1_024;
@@ -29,7 +33,9 @@ export function coreChainView(
 ): CoreChainView {
   const eraOf = async (cluster: number) => {
     try {
-      const [[current, start, end], view] = await Promise.all([ddc.clusterEra(cluster), ddc.getCluster(cluster)]);
+      const [[current, start, end], view] = await read(() =>
+        Promise.all([ddc.clusterEra(cluster), ddc.getCluster(cluster)]),
+      );
       return { current: Number(current), start, end, length: BigInt(view.params.eraLength) };
     } catch (error) {
       // A revert: no such cluster. Anything else (the node away) is not an answer: it propagates,
@@ -45,7 +51,7 @@ export function coreChainView(
   };
   // A state as of a past era's end never changes: read once (each report of the era asks for it).
   const closed = new Map<string, unknown>();
-  const now = async () => BigInt((await provider.getBlock("latest"))!.timestamp);
+  const now = async () => BigInt((await read(() => provider.getBlock("latest")))!.timestamp);
   const clusterTopic = (cluster: number) => "0x" + BigInt(cluster).toString(16).padStart(64, "0");
   /**
    * Replays the core's events named `names` of `cluster` in chain order, up to the end of `era`
@@ -67,7 +73,7 @@ export function coreChainView(
     if (end === undefined) return undefined;
     const state = initial();
     const events = names.map((n) => ddc.interface.getEvent(n));
-    const latest = (await provider.getBlock("latest"))!;
+    const latest = (await read(() => provider.getBlock("latest")))!;
     const logs = await getLogsPaged(
       provider,
       { address: ddc.target as string, topics: [events.map((e) => e.topicHash), clusterTopic(cluster)] },
@@ -78,7 +84,7 @@ export function coreChainView(
     const times = new Map<number, bigint>();
     for (const log of logs) {
       if (!times.has(log.blockNumber))
-        times.set(log.blockNumber, BigInt((await provider.getBlock(log.blockNumber))!.timestamp));
+        times.set(log.blockNumber, BigInt((await read(() => provider.getBlock(log.blockNumber)))!.timestamp));
       if (times.get(log.blockNumber)! >= end) break;
       const event = events.find((e) => e.topicHash === log.topics[0])!;
       apply(state, event.name, ddc.interface.decodeEventLog(event, log.data, log.topics));
@@ -165,7 +171,7 @@ export function coreChainView(
       const found = new Set<number>();
       let from = 0n;
       while (found.size < wanted.size) {
-        const [page, total] = await ddc.clusterBuckets(cluster, from, options.bucketPage ?? BUCKET_PAGE);
+        const [page, total] = await read(() => ddc.clusterBuckets(cluster, from, options.bucketPage ?? BUCKET_PAGE));
         for (const id of page) if (wanted.has(Number(id))) found.add(Number(id));
         from += BigInt(page.length);
         if (page.length === 0 || from >= total) break;

@@ -169,7 +169,10 @@ export class BotRunner {
     log.info("run started");
     if (config.intake.directory !== null) {
       try {
-        await scanReportDirectory(this.intake, config.intake.directory);
+        for (const o of await scanReportDirectory(this.intake, config.intake.directory)) {
+          // Waiting for the chain, not refused: it is taken in by a later scan.
+          if ("undecided" in o) log.warn({ file: o.file, why: o.undecided }, `report ${o.file} waits: ${o.undecided}`);
+        }
       } catch (error) {
         report.failed.push({ cluster: null, error: `reports directory: ${cleanMessage(error)}` });
       }
