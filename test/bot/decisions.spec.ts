@@ -459,6 +459,50 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
       expect(() => canonicalJson({ x: Number.POSITIVE_INFINITY })).to.throw("Infinity has no JSON form");
     });
 
+    it("writes bigints as their decimal strings, in flat objects and arrays too (written by the engine in one call)", function () {
+      const asStrings = (v: unknown): unknown => {
+        if (typeof v === "bigint") return v.toString();
+        if (Array.isArray(v)) return v.map(asStrings);
+        if (v !== null && typeof v === "object") {
+          return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, asStrings(x)]));
+        }
+        return v;
+      };
+      const big = fc.bigInt({ min: -(2n ** 256n), max: 2n ** 256n });
+      const doc = fc.letrec((tie) => ({
+        value: fc.oneof(
+          { depthSize: "small" },
+          big,
+          fc.integer(),
+          fc.string(),
+          fc.constant(null),
+          fc.array(tie("value"), { maxLength: 5 }),
+          fc.dictionary(fc.constantFrom("1", "10", "2", "a", "B", "é", ""), tie("value"), { maxKeys: 5 }),
+          fc.array(fc.record({ bucket: fc.nat(), measuredBytes: big, units: big }), { maxLength: 4 }),
+          fc.array(fc.record({ a: big, b: fc.option(fc.boolean(), { nil: undefined }) }), { maxLength: 4 }),
+        ),
+      })).value;
+      fc.assert(
+        fc.property(doc, (d) => {
+          expect(canonicalJson(d)).to.equal(canonicalize(asStrings(d)));
+        }),
+        { numRuns: 500 },
+      );
+      expect(canonicalJson([{ bucket: 7, measuredBytes: 2n ** 200n, units: 1n }])).to.equal(
+        `[{"bucket":7,"measuredBytes":"${2n ** 200n}","units":"1"}]`,
+      );
+      // A library's BigInt.prototype.toJSON changes nothing: the document is the same everywhere.
+      const proto = BigInt.prototype as { toJSON?: () => string };
+      proto.toJSON = () => "from toJSON";
+      try {
+        expect(canonicalJson({ list: [{ b: 1n }, { b: 2n }], o: { c: 3n }, x: [4n] })).to.equal(
+          '{"list":[{"b":"1"},{"b":"2"}],"o":{"c":"3"},"x":["4"]}',
+        );
+      } finally {
+        delete proto.toJSON;
+      }
+    });
+
     it("is hashed by hash-wasm's keccak once ready, to exactly what ethers' keccak256 gives", async function () {
       this.timeout(120_000);
       await ready();
