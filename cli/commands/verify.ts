@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { parseEvidence, parseEvidenceUrl } from "../../governance/actions";
 import { listProposals } from "../../governance/dao";
 import { evidenceUrl } from "../../manager-bot/src/decide";
-import { hashOfJson } from "../../manager-bot/src/evidence";
+import { hashOfJson, ready } from "../../manager-bot/src/evidence";
 import { IDDC__factory } from "../../typechain-types";
 import { coreChainView } from "../../manager-bot/src/chain";
 import {
@@ -141,6 +141,8 @@ export function registerVerify(program: Command, run: Runner): void {
           description = p.description;
         }
         const source = evidenceSource(o, description, calls);
+        // The WebAssembly keccak before any hash: ethers' takes seconds over a large document.
+        await ready();
         const doc = await loadEvidence(source.where, source.hash);
         const { chainId } = await ctx.provider.getNetwork();
         const chain = coreChainView(ctx.ddc, ctx.provider, Number(chainId), { fromBlock: ctx.record.block });

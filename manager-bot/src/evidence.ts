@@ -85,26 +85,70 @@ function primitive(value: unknown): string | undefined {
   return JSON.stringify(value);
 }
 
-const isLeaf = (v: unknown) =>
-  v === null || typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v));
+/** What a value is to the fast paths: not flat, flat, or flat with a bigint in it. */
+const NOT_FLAT = 0;
+const FLAT = 1;
+const FLAT_BIGINT = 2;
+type Flatness = typeof NOT_FLAT | typeof FLAT | typeof FLAT_BIGINT;
+
+/** A primitive `JSON.stringify` writes as RFC 8785 does (FLAT), a bigint (FLAT_BIGINT), or neither. */
+function leaf(v: unknown): Flatness {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return FLAT;
+    case "number":
+      return Number.isFinite(v) ? FLAT : NOT_FLAT;
+    case "bigint":
+      return FLAT_BIGINT;
+    case "object":
+      return v === null ? FLAT : NOT_FLAT;
+    default:
+      return NOT_FLAT;
+  }
+}
 
 /**
  * A plain object of primitives (or undefined) whose keys are in canonical order already: the
- * engine's `JSON.stringify` writes exactly its canonical form.
+ * engine's `JSON.stringify` writes exactly its canonical form (FLAT_BIGINT if a value is a bigint,
+ * which it writes through `bigintsAsStrings`).
  */
-function isLeafObject(v: unknown): boolean {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
-  if (typeof (v as { toJSON?: unknown }).toJSON === "function") return false;
+function leafObject(v: unknown): Flatness {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return NOT_FLAT;
+  if (typeof (v as { toJSON?: unknown }).toJSON === "function") return NOT_FLAT;
   const o = v as Record<string, unknown>;
   let previous: string | undefined;
+  let flat: Flatness = FLAT;
   for (const k in o) {
-    if (!Object.prototype.hasOwnProperty.call(o, k)) return false;
-    if (previous !== undefined && !(previous < k)) return false;
+    if (!Object.prototype.hasOwnProperty.call(o, k)) return NOT_FLAT;
+    if (previous !== undefined && !(previous < k)) return NOT_FLAT;
     const x = o[k];
-    if (x !== undefined && !isLeaf(x)) return false;
+    if (x !== undefined) {
+      const kind = leaf(x);
+      if (kind === NOT_FLAT) return NOT_FLAT;
+      if (kind === FLAT_BIGINT) flat = FLAT_BIGINT;
+    }
     previous = k;
   }
-  return true;
+  return flat;
+}
+
+/** `JSON.stringify`'s replacer for flat values holding bigints: each written as its decimal string. */
+const bigintsAsStrings = (_key: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
+
+/**
+ * A flat value (FLAT or FLAT_BIGINT) written by the engine in one call, or undefined when it must
+ * be written piece by piece. Flat values with bigints (the aggregation's usage: 100,000 objects
+ * with two bigints each) go through the replacer, a fifth of the time of the piecewise path. The
+ * engine asks a bigint's `toJSON` before the replacer, and `primitive` never does: with a
+ * `toJSON` on bigints (none is defined here) they take the piecewise path.
+ */
+function stringifyFlat(value: unknown, flat: Flatness): string | undefined {
+  if (flat === FLAT) return JSON.stringify(value);
+  if (flat === FLAT_BIGINT && typeof (BigInt.prototype as { toJSON?: unknown }).toJSON !== "function") {
+    return JSON.stringify(value, bigintsAsStrings);
+  }
+  return undefined;
 }
 
 /**
@@ -123,8 +167,15 @@ function write(value: unknown, out: string[]): boolean {
   if (typeof withJson.toJSON === "function") return write(withJson.toJSON(), out);
   if (Array.isArray(value)) {
     // An array of primitives or of such objects (a report's buckets): one flat string.
-    if (value.every((v) => isLeaf(v) || isLeafObject(v))) {
-      out.push(JSON.stringify(value));
+    let flat: Flatness = FLAT;
+    const flatItems = value.every((v) => {
+      const kind = leaf(v) || leafObject(v);
+      if (kind === FLAT_BIGINT) flat = FLAT_BIGINT;
+      return kind !== NOT_FLAT;
+    });
+    const text = flatItems ? stringifyFlat(value, flat) : undefined;
+    if (text !== undefined) {
+      out.push(text);
       return true;
     }
     out.push("[");
@@ -135,8 +186,9 @@ function write(value: unknown, out: string[]): boolean {
     out.push("]");
     return true;
   }
-  if (isLeafObject(value)) {
-    out.push(JSON.stringify(value));
+  const text = stringifyFlat(value, leafObject(value));
+  if (text !== undefined) {
+    out.push(text);
     return true;
   }
   const o = value as Record<string, unknown>;

@@ -4,7 +4,13 @@ import fc from "fast-check";
 import { Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
 import { MAX_UNITS, aggregate, lowerMedian, quorum } from "../../manager-bot/src/aggregate";
 import { canonicalJson, evidenceHash, hashOfJson, keccakInUse, ready } from "../../manager-bot/src/evidence";
-import { reportDigest, signReport, type ReportBody, type SignedReport } from "../../manager-bot/src/report";
+import {
+  REPORT_VERSION,
+  reportDigest,
+  signReport,
+  type ReportBody,
+  type SignedReport,
+} from "../../manager-bot/src/report";
 import { MemoryReportBook, ReportUndecided, validateReport, type ChainView } from "../../manager-bot/src/validate";
 
 const CHAIN = 31337;
@@ -323,6 +329,92 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
       const c = aggregate(alone, set(3), [1], policy, ERA);
       expect(c.decided && c.usage).to.deep.equal([]);
     });
+    describe("usage, exactly as bigints (the merge of the reports' lists and the medians as doubles)", function () {
+      // Unsigned reports: aggregate does not check signatures (the intake did).
+      const many = Array.from({ length: 40 }, (_, i) => getAddress("0x" + (0xb000 + i).toString(16).padStart(40, "0")));
+      const unsigned = (validator: string, buckets: ReportBody["buckets"]): SignedReport => ({
+        version: REPORT_VERSION,
+        chainId: CHAIN,
+        core: CORE,
+        validator,
+        report: { cluster: 1, era: 5, nodes: [], buckets },
+        signature: "0x" + "11".repeat(65),
+      });
+      /** What aggregate's usage is, written plainly: every measurement a bigint, grouped in a map. */
+      const plainUsage = (reports: SignedReport[], need: number) => {
+        const byBucket = new Map<number, bigint[]>();
+        for (const r of reports) {
+          for (const b of r.report.buckets)
+            byBucket.set(b.bucket, [...(byBucket.get(b.bucket) ?? []), BigInt(b.measuredBytes)]);
+        }
+        return [...byBucket]
+          .filter(([, bytes]) => bytes.length >= need)
+          .sort(([a], [b]) => a - b)
+          .map(([bucket, bytes]) => {
+            const measuredBytes = lowerMedian(bytes);
+            const units = (measuredBytes + policy.unitSize - 1n) / policy.unitSize;
+            return { bucket, measuredBytes, units: units > MAX_UNITS ? MAX_UNITS : units };
+          });
+      };
+      const usageOf = (lists: ReportBody["buckets"][]) => {
+        const a = aggregate(
+          lists.map((buckets, i) => unsigned(many[i], buckets)),
+          new Set(many.slice(0, lists.length)),
+          [1],
+          policy,
+          ERA,
+        );
+        if (!a.decided) throw new Error("not decided");
+        return a.usage;
+      };
+      const one = (bucket: number, ...bytes: string[]) => bytes.map((measuredBytes) => [{ bucket, measuredBytes }]);
+
+      it("beyond 15 digits as bigints (2^53 + 1 is no double), leading zeros by value, 33 validators and more sorted", function () {
+        expect(usageOf(one(3, "9007199254740993", "9007199254740992", "9007199254740995"))).to.deep.equal([
+          { bucket: 3, measuredBytes: 9007199254740993n, units: 8388609n },
+        ]);
+        // 15 digits (doubles) and 16 (bigints) in one bucket.
+        expect(
+          usageOf(one(3, "999999999999999", "1000000000000000", "0999999999999998")).map((u) => u.measuredBytes),
+        ).to.deep.equal([999999999999999n]);
+        expect(usageOf(one(3, "010", "9", "0011", "000")).map((u) => u.measuredBytes)).to.deep.equal([9n]);
+        const forty = Array.from({ length: 40 }, (_, i) => String(((i * 17) % 40) * 1_000_003));
+        expect(usageOf(one(3, ...forty)).map((u) => u.measuredBytes)).to.deep.equal([19n * 1_000_003n]);
+        expect(usageOf(one(3, ...forty.slice(0, 33))).map((u) => u.measuredBytes)).to.deep.equal([
+          lowerMedian(forty.slice(0, 33).map(BigInt)),
+        ]);
+      });
+
+      it("any lists, measurements and number of validators: what the plain map of bigints gives", function () {
+        const digits = fc.oneof(
+          fc.bigInt({ min: 0n, max: 10n ** 15n - 1n }).map(String),
+          fc.bigInt({ min: 2n ** 53n - 3n, max: 2n ** 53n + 3n }).map(String),
+          fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }).map(String),
+          fc
+            .tuple(fc.integer({ min: 1, max: 3 }), fc.bigInt({ min: 0n, max: 10n ** 13n }))
+            .map(([z, v]) => "0".repeat(z) + v),
+        );
+        const list = fc
+          .uniqueArray(fc.integer({ min: 1, max: 40 }), { maxLength: 12 })
+          .chain((ids) =>
+            fc.tuple(
+              ...[...ids]
+                .sort((a, b) => a - b)
+                .map((bucket) => digits.map((measuredBytes) => ({ bucket, measuredBytes }))),
+            ),
+          );
+        fc.assert(
+          fc.property(fc.array(list, { minLength: 1, maxLength: 40 }), fc.boolean(), (lists, reverseOne) => {
+            const reports = lists.map((buckets, i) => unsigned(many[i], buckets));
+            const expected = plainUsage(reports, quorum(lists.length));
+            expect(usageOf(lists)).to.deep.equal(expected);
+            // A list out of order (no valid report is) gives the same usage.
+            if (reverseOne) expect(usageOf([[...lists[0]].reverse(), ...lists.slice(1)])).to.deep.equal(expected);
+          }),
+          { numRuns: 300 },
+        );
+      });
+    });
   });
 
   describe("evidence", function () {
@@ -365,6 +457,50 @@ describe("manager bot: reports, aggregation and evidence (pure)", function () {
         `{"b":"${2n ** 70n}","list":[null,"1"]}`,
       );
       expect(() => canonicalJson({ x: Number.POSITIVE_INFINITY })).to.throw("Infinity has no JSON form");
+    });
+
+    it("writes bigints as their decimal strings, in flat objects and arrays too (written by the engine in one call)", function () {
+      const asStrings = (v: unknown): unknown => {
+        if (typeof v === "bigint") return v.toString();
+        if (Array.isArray(v)) return v.map(asStrings);
+        if (v !== null && typeof v === "object") {
+          return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, asStrings(x)]));
+        }
+        return v;
+      };
+      const big = fc.bigInt({ min: -(2n ** 256n), max: 2n ** 256n });
+      const doc = fc.letrec((tie) => ({
+        value: fc.oneof(
+          { depthSize: "small" },
+          big,
+          fc.integer(),
+          fc.string(),
+          fc.constant(null),
+          fc.array(tie("value"), { maxLength: 5 }),
+          fc.dictionary(fc.constantFrom("1", "10", "2", "a", "B", "é", ""), tie("value"), { maxKeys: 5 }),
+          fc.array(fc.record({ bucket: fc.nat(), measuredBytes: big, units: big }), { maxLength: 4 }),
+          fc.array(fc.record({ a: big, b: fc.option(fc.boolean(), { nil: undefined }) }), { maxLength: 4 }),
+        ),
+      })).value;
+      fc.assert(
+        fc.property(doc, (d) => {
+          expect(canonicalJson(d)).to.equal(canonicalize(asStrings(d)));
+        }),
+        { numRuns: 500 },
+      );
+      expect(canonicalJson([{ bucket: 7, measuredBytes: 2n ** 200n, units: 1n }])).to.equal(
+        `[{"bucket":7,"measuredBytes":"${2n ** 200n}","units":"1"}]`,
+      );
+      // A library's BigInt.prototype.toJSON changes nothing: the document is the same everywhere.
+      const proto = BigInt.prototype as { toJSON?: () => string };
+      proto.toJSON = () => "from toJSON";
+      try {
+        expect(canonicalJson({ list: [{ b: 1n }, { b: 2n }], o: { c: 3n }, x: [4n] })).to.equal(
+          '{"list":[{"b":"1"},{"b":"2"}],"o":{"c":"3"},"x":["4"]}',
+        );
+      } finally {
+        delete proto.toJSON;
+      }
     });
 
     it("is hashed by hash-wasm's keccak once ready, to exactly what ethers' keccak256 gives", async function () {
