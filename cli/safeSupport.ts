@@ -1,20 +1,40 @@
+import { join } from "node:path";
 import { Wallet, type Signer } from "ethers";
 import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../lib/safeArtifacts";
 import { decodeSafeTransaction, type DecodedSafeTransaction } from "../governance/decode";
 import type { SafeTrust } from "../governance/multiSend";
 import type { SafeConnection } from "../governance/safe";
-import { HttpSignatureStore } from "../governance/safeServer";
-import { DirectorySignatureStore, SafeQueue, type SafeTxData, type SignatureStore } from "../governance/safeStore";
+import { SafeQueue, type SafeTxData, type SignatureStore } from "../governance/safeStore";
+import { SAFE_SERVICE, defaultStore, openStore, servedBySafe } from "../governance/safeTxService";
 import type { Context } from "./context";
 import { CliError } from "./errors";
 
-/** The shared signature store: a directory, or an http(s) URL (--store, or DDC_SAFE_STORE). */
-export function storeFrom(raw: string | undefined): SignatureStore {
-  const where = raw ?? process.env.DDC_SAFE_STORE;
-  if (where === undefined || where === "") {
-    throw new CliError("no signature store", "pass --store <directory | http(s) URL> or set DDC_SAFE_STORE");
+/** What --help says about the signature store (every command that takes --store). */
+export const STORE_HELP =
+  "the signature store, where a Safe's owners share transactions and signatures: `safe` (Safe's Transaction " +
+  "Service, with DDC_SAFE_API_KEY), the URL of a signature server (`ddc safe serve`) or a directory; " +
+  "default DDC_SAFE_STORE, else `safe` on chains Safe's service serves, else deployments/<network>.signatures";
+
+/** The deployment record's file (as makeContext finds it): the default directory store sits beside it. */
+export function recordFileOf(ctx: Context): string {
+  const dir = process.env.DDC_DEPLOYMENTS_DIR ?? join(__dirname, "..", "deployments");
+  return ctx.options.deployment ?? join(dir, `${ctx.network}.json`);
+}
+
+/** The shared signature store (--store, DDC_SAFE_STORE, or the network's default: see STORE_HELP). */
+export function storeFrom(ctx: Context, raw: string | undefined): SignatureStore {
+  const env = process.env.DDC_SAFE_STORE;
+  const where = raw ?? (env !== undefined && env !== "" ? env : defaultStore(ctx.record.chainId, recordFileOf(ctx)));
+  try {
+    return openStore(where, ctx.record.chainId, process.env.DDC_SAFE_API_KEY);
+  } catch (error) {
+    throw new CliError(
+      `no signature store: ${(error as Error).message}`,
+      (where === SAFE_SERVICE && servedBySafe(ctx.record.chainId)
+        ? "set DDC_SAFE_API_KEY (Safe's Transaction Service needs an API key), or "
+        : "") + "pass --store <URL of a signature server (`ddc safe serve`) | directory> (or DDC_SAFE_STORE)",
+    );
   }
-  return /^https?:\/\//.test(where) ? new HttpSignatureStore(where) : new DirectorySignatureStore(where);
 }
 
 export function connectionFor(ctx: Context, safe: string): SafeConnection {

@@ -1,9 +1,10 @@
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import {
   Contract,
   Interface,
   TypedDataEncoder,
+  dataSlice,
   getAddress,
   getBytes,
   hashMessage,
@@ -18,9 +19,10 @@ import { safeArtifact } from "../lib/safeArtifacts";
 import { safeFor, type SafeConnection } from "./safe";
 
 /**
- * Collecting Safe owners' signatures without the online Safe Transaction Service: a transaction
- * and its signatures are kept in a store that the owners share (a directory, or an HTTP endpoint:
- * see safeServer.ts). Every signature is checked before it is kept: it must recover to an owner
+ * Collecting Safe owners' signatures: a transaction and its signatures are kept in a store that the
+ * owners share: a directory, or a Safe Transaction Service reached through api-kit (Safe's own,
+ * where Safe{Wallet} shows them, or the project's signature server: see safeTxService.ts and
+ * safeServer.ts). Every signature is checked before it is kept: it must recover to an owner
  * of the Safe, for this very transaction, whose nonce is not already used. Execution happens once
  * the signatures (and on-chain approvals, `approveHash`) reach the threshold.
  */
@@ -64,6 +66,10 @@ export const signatureSchema = z.object({
 export interface StoredTxWithSignatures extends StoredTx {
   /** owner (checksummed) → signature. */
   signatures: Record<string, string>;
+  /** When it was stored (ISO 8601), if the store knows. */
+  submittedAt?: string;
+  /** The chain transaction that executed it, when the store says so (a Transaction Service does). */
+  executedIn?: string;
 }
 
 /** An owner's signature of a stored transaction. */
@@ -78,6 +84,8 @@ export interface SignatureStore {
   putSignature(safe: string, safeTxHash: string, owner: string, signature: string): Promise<void>;
   get(safe: string, safeTxHash: string): Promise<StoredTxWithSignatures | undefined>;
   list(safe: string): Promise<StoredTxWithSignatures[]>;
+  /** The Safe a stored transaction belongs to (a confirmation names only the hash). */
+  safeOf(safeTxHash: string): Promise<string | undefined>;
 }
 
 /** A store in a directory (e.g. a shared folder): one file per transaction and one per signature,
@@ -125,7 +133,15 @@ export class DirectorySignatureStore implements SignatureStore {
       const s = signatureSchema.parse(JSON.parse(readFileSync(join(dir, name), "utf8")));
       signatures[getAddress(s.owner)] = s.signature;
     }
-    return { ...tx, signatures };
+    return { ...tx, signatures, submittedAt: statSync(file).mtime.toISOString() };
+  }
+
+  async safeOf(safeTxHash: string): Promise<string | undefined> {
+    if (!existsSync(this.dir)) return undefined;
+    const hash = safeTxHash.toLowerCase();
+    return readdirSync(this.dir).find(
+      (safe) => /^0x[0-9a-fA-F]{40}$/.test(safe) && existsSync(join(this.dir, safe, hash, "transaction.json")),
+    );
   }
 
   async list(safe: string): Promise<StoredTxWithSignatures[]> {
@@ -184,17 +200,57 @@ export interface QueueEntry extends StoredTxWithSignatures {
   confirmations: string[];
   threshold: number;
   ready: boolean;
-  /** "pending", "executable", "blocked" (an earlier nonce is pending), "stale" (nonce used). */
-  status: "pending" | "executable" | "blocked" | "stale";
+  /**
+   * "pending", "executable", "blocked" (an earlier nonce is pending), "executed" (this very
+   * transaction ran: `transactionHash` says where), "stale" (its nonce was used by another one).
+   */
+  status: "pending" | "executable" | "blocked" | "executed" | "stale";
+  /** The chain transaction that executed it (status "executed"). */
+  transactionHash?: string;
+}
+
+/** Whether a queue entry's nonce is used up: executed, or replaced by another transaction. */
+export function nonceUsed(status: QueueEntry["status"]): boolean {
+  return status === "executed" || status === "stale";
+}
+
+/** A Safe's configuration (the Transaction Service's `SafeInfoResponse`). */
+export interface SafeInfo {
+  address: string;
+  nonce: string;
+  threshold: number;
+  owners: string[];
+  singleton: string;
+  modules: string[];
+  fallbackHandler: string;
+  guard: string;
+  version: string;
+}
+
+// Where a Safe keeps its fallback handler and its guard (keccak256 of their names).
+const FALLBACK_HANDLER_SLOT = "0x6c9a6c4a39284e37ed1cf53d337577d14212a4870fb976a4366c693b939918d5";
+const GUARD_SLOT = "0x4a204f620c8c5ccdca3fd54d003badd85ba500436a431f0cbda4f558c93c34c8";
+const SENTINEL = "0x0000000000000000000000000000000000000001";
+
+/** Where and when a Safe transaction was executed. */
+export interface Execution {
+  transactionHash: string;
+  blockNumber: number;
+  /** Who sent the execution. */
+  executor: string;
+  /** The block's time, ISO 8601. */
+  executedAt: string;
 }
 
 /** One Safe's queue of transactions in a store, checked against the chain. */
 export class SafeQueue {
   private readonly safeContract: Contract;
+  /** Executions found on chain (they do not change once found). */
+  private readonly executions = new Map<string, Execution>();
 
   constructor(
     provider: Provider,
-    private readonly chainId: number,
+    readonly chainId: number,
     readonly safe: string,
     private readonly store: SignatureStore,
   ) {
@@ -211,6 +267,35 @@ export class SafeQueue {
 
   async onChainNonce(): Promise<number> {
     return Number(await this.safeContract.nonce());
+  }
+
+  /** The Safe as a Transaction Service describes it: nonce, owners, threshold, singleton, modules, handlers. */
+  async info(): Promise<SafeInfo> {
+    const c = this.safeContract;
+    const provider = c.runner!.provider!;
+    const safe = getAddress(this.safe);
+    const slot = async (at: string) => getAddress(dataSlice(await provider.getStorage(safe, at), 12));
+    const [nonce, threshold, owners, version, singleton, fallbackHandler, guard, modules] = await Promise.all([
+      this.onChainNonce(),
+      this.threshold(),
+      this.owners(),
+      c.VERSION() as Promise<string>,
+      slot("0x0"),
+      slot(FALLBACK_HANDLER_SLOT),
+      slot(GUARD_SLOT),
+      c.getModulesPaginated(SENTINEL, 100) as Promise<[string[], string]>,
+    ]);
+    return {
+      address: safe,
+      nonce: String(nonce),
+      threshold,
+      owners,
+      singleton,
+      modules: modules[0].map((m) => getAddress(m)),
+      fallbackHandler,
+      guard,
+      version,
+    };
   }
 
   /** The next nonce nobody has claimed: after the chain's, and after every pending one an owner confirmed. */
@@ -293,8 +378,11 @@ export class SafeQueue {
     const expected = safeTxHash(this.chainId, this.safe, tx.data);
     if (expected !== hash.toLowerCase()) throw new Error(`the stored transaction's hash is ${expected}, not ${hash}`);
     const chain = await this.onChainNonce();
-    if (tx.data.nonce < chain)
+    if (tx.data.nonce < chain) {
+      const executedIn = tx.executedIn ?? (await this.execution(hash))?.transactionHash;
+      if (executedIn !== undefined) throw new Error(`already executed in ${executedIn}`);
       throw new Error(`stale: nonce ${tx.data.nonce} is already used (the Safe is at ${chain})`);
+    }
     const claimed = await this.checkSignature(hash, owner, signature);
     if (tx.signatures[claimed] !== undefined) throw new Error(`${claimed} already signed this transaction`);
     await this.store.putSignature(this.safe, hash, claimed, signature);
@@ -312,8 +400,14 @@ export class SafeQueue {
       const confirmations = await this.confirmationsOf(tx, owners);
       if (confirmations.length === 0) continue;
       const ready = confirmations.length >= threshold;
-      const status =
-        tx.data.nonce < chain ? "stale" : tx.data.nonce > chain ? "blocked" : ready ? "executable" : "pending";
+      if (tx.data.nonce < chain) {
+        // Its nonce is used: by this very transaction (executed), or by another one.
+        const transactionHash = tx.executedIn ?? (await this.execution(tx.safeTxHash))?.transactionHash;
+        const status = transactionHash !== undefined ? "executed" : "stale";
+        out.push({ ...tx, confirmations, threshold, ready, status, ...(transactionHash ? { transactionHash } : {}) });
+        continue;
+      }
+      const status = tx.data.nonce > chain ? "blocked" : ready ? "executable" : "pending";
       out.push({ ...tx, confirmations, threshold, ready, status });
     }
     return out;
@@ -343,8 +437,26 @@ export class SafeQueue {
 
   /** Whether the Safe executed the transaction `hash` (its `ExecutionSuccess` event). */
   async wasExecuted(hash: string, fromBlock = 0): Promise<boolean> {
-    const filter = this.safeContract.filters.ExecutionSuccess(hash);
-    return (await this.safeContract.queryFilter(filter, fromBlock)).length > 0;
+    return (await this.execution(hash, fromBlock)) !== undefined;
+  }
+
+  /** Where the Safe executed the transaction `hash` (its `ExecutionSuccess` event), if it did. */
+  async execution(hash: string, fromBlock = 0): Promise<Execution | undefined> {
+    const key = hash.toLowerCase();
+    const known = this.executions.get(key);
+    if (known !== undefined) return known;
+    const filter = this.safeContract.filters.ExecutionSuccess(key);
+    const [event] = await this.safeContract.queryFilter(filter, fromBlock);
+    if (event === undefined) return undefined;
+    const [tx, block] = await Promise.all([event.getTransaction(), event.getBlock()]);
+    const found: Execution = {
+      transactionHash: event.transactionHash,
+      blockNumber: event.blockNumber,
+      executor: getAddress(tx.from),
+      executedAt: new Date(block.timestamp * 1000).toISOString(),
+    };
+    this.executions.set(key, found);
+    return found;
   }
 
   /** `owner` approves the transaction on chain (`approveHash`): an alternative to signing. */
@@ -358,6 +470,7 @@ export class SafeQueue {
   /** The transaction with its owners' signatures, once they reach the threshold (else why not). */
   private async signed(hash: string): Promise<EthSafeTransaction> {
     const entry = await this.entry(hash);
+    if (entry.status === "executed") throw new Error(`already executed in ${entry.transactionHash}`);
     if (entry.status === "stale") throw new Error(`stale: nonce ${entry.data.nonce} is already used`);
     if (entry.status === "blocked") {
       throw new Error(

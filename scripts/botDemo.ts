@@ -502,7 +502,7 @@ class Story {
     const owner = w.safeOwners[0];
     for (const r of this.summary.replacements.filter((x) => x.via === "safe" && x.executedInEra === null)) {
       const entry = await this.ownersQueue.entry(r.ref);
-      if (entry.ready || entry.status === "stale") continue;
+      if (entry.ready || entry.status === "stale" || entry.status === "executed") continue;
       await this.ownersQueue.addSignature(
         r.ref,
         owner.address,

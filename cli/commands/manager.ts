@@ -6,7 +6,7 @@ import { buildSafeTxData, safeTxHash } from "../../governance/safeStore";
 import { parseAddress, parseHash, parseId, parseIds, parseUint, type Context } from "../context";
 import { CliError } from "../errors";
 import { coreEvents, print, send } from "../output";
-import { checkedSafeTx, connectionFor, privateKeyOf, queueFor, storeFrom } from "../safeSupport";
+import { STORE_HELP, checkedSafeTx, connectionFor, privateKeyOf, queueFor, storeFrom } from "../safeSupport";
 import type { Runner } from "../main";
 
 interface Via {
@@ -39,7 +39,7 @@ async function carryOut(ctx: Context, action: build.ManagerAction, via: Via): Pr
   }
   if (via.safe !== undefined) {
     const safe = parseAddress("--safe", via.safe);
-    const store = storeFrom(via.store);
+    const store = storeFrom(ctx, via.store);
     const queue = queueFor(ctx, safe, store);
     const nonce = await queue.nextNonce();
     const connection = connectionFor(ctx, safe);
@@ -73,7 +73,7 @@ const viaOptions = (cmd: Command) =>
   cmd
     .option("--propose", "propose it to the DAO (the cluster is managed by the Timelock)")
     .option("--safe <address>", "put it in the Safe's queue, signed by the key (the cluster is managed by that Safe)")
-    .option("--store <where>", "the Safe signature store: a directory or an http(s) URL (or DDC_SAFE_STORE)");
+    .option("--store <where>", STORE_HELP);
 
 /** Managers: clusters. */
 export function registerManager(program: Command, run: Runner): void {

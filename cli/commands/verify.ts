@@ -16,7 +16,7 @@ import {
 import { parseAddress } from "../context";
 import { CliError } from "../errors";
 import { print } from "../output";
-import { queueFor, storeFrom, trustOf } from "../safeSupport";
+import { STORE_HELP, queueFor, storeFrom, trustOf } from "../safeSupport";
 import type { Runner } from "../main";
 
 const CORE = IDDC__factory.createInterface();
@@ -110,7 +110,7 @@ export function registerVerify(program: Command, run: Runner): void {
       "--safe <address>",
       "the Safe, when <id> is a Safe transaction hash (without it, a hash is a transaction's)",
     )
-    .option("--store <where>", "the Safe signature store (or DDC_SAFE_STORE)")
+    .option("--store <where>", STORE_HELP)
     .action(
       run(async (ctx, id: string, o: { evidence?: string; evidenceBase?: string; safe?: string; store?: string }) => {
         let calls: OnChainCall[];
@@ -118,7 +118,7 @@ export function registerVerify(program: Command, run: Runner): void {
         let found: VerifyLine[] = [];
         if (/^0x[0-9a-fA-F]{64}$/.test(id)) {
           if (o.safe !== undefined) {
-            const entry = await queueFor(ctx, parseAddress("--safe", o.safe), storeFrom(o.store)).entry(id);
+            const entry = await queueFor(ctx, parseAddress("--safe", o.safe), storeFrom(ctx, o.store)).entry(id);
             ({ calls, refused: found } = safeTxCalls(entry.data, trustOf(ctx)));
             description = entry.description;
           } else {

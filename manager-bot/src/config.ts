@@ -43,7 +43,7 @@ const clusterSchema = z
           safe: z.union([address, z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/)], {
             error: "an address (0x + 40 hex digits) or a contract name of the deployment record",
           }),
-          /** The shared signature store: a directory or an http(s) URL. */
+          /** The shared signature store: a directory, the URL of a signature server or of a Safe Transaction Service, or `safe` (Safe's own service, with DDC_SAFE_API_KEY). */
           store: z.string().min(1),
         })
         .strict(),

@@ -22,7 +22,7 @@ import {
   type ProposalStateName,
 } from "../../governance/dao";
 import { callsOfSafeTx, safeTxFor, safeTxProblems, type SafeTrust } from "../../governance/multiSend";
-import type { SafeQueue, SafeTxData } from "../../governance/safeStore";
+import { nonceUsed, type SafeQueue, type SafeTxData } from "../../governance/safeStore";
 import { IDDC__factory } from "../../typechain-types";
 import { failpoint } from "./failpoints";
 import { isRevert } from "./tx";
@@ -342,17 +342,18 @@ export class SafeExecutor extends BaseExecutor implements Target {
     });
     const exact = same.filter((t) => {
       const differences = this.differences(t.data, action.calls);
-      if (differences.length > 0 && t.status !== "stale")
+      if (differences.length > 0 && !nonceUsed(t.status))
         this.foreign(action, t.safeTxHash, t.confirmations, differences);
       return differences.length === 0;
     });
     // Executed already (the store forgot): done, not again.
-    for (const t of exact.filter((x) => x.status === "stale")) {
-      if (await queue.wasExecuted(t.safeTxHash)) return recorded(store.advance(c, e, kind, "executed", t.safeTxHash));
+    for (const t of exact.filter((x) => nonceUsed(x.status))) {
+      if (t.status === "executed" || (await queue.wasExecuted(t.safeTxHash)))
+        return recorded(store.advance(c, e, kind, "executed", t.safeTxHash));
     }
     // The decided action, stored by a replica (or the bot before a stop): adopted as it stands. The
     // bot adds no signature to it: two bots' keys must never make a threshold on their own.
-    const live = exact.find((t) => t.status !== "stale");
+    const live = exact.find((t) => !nonceUsed(t.status));
     if (live !== undefined) return recorded(store.advance(c, e, kind, "awaiting-signatures", live.safeTxHash));
     // The bot signs what it proposes: it must be an owner (else nothing is stored).
     if (!(await queue.owners()).includes(bot)) {
@@ -388,9 +389,9 @@ export class SafeExecutor extends BaseExecutor implements Target {
       failpoint("keeper-sent");
       return store.advance(a.cluster, a.era, a.kind, "executed");
     }
-    if (entry.status === "stale") {
+    if (nonceUsed(entry.status)) {
       // Its nonce is used: by this very transaction (someone executed it), or by another one.
-      const executed = await queue.wasExecuted(ref);
+      const executed = entry.status === "executed" || (await queue.wasExecuted(ref));
       return store.advance(a.cluster, a.era, a.kind, executed ? "executed" : "cancelled");
     }
     return undefined;
@@ -401,7 +402,7 @@ export class SafeExecutor extends BaseExecutor implements Target {
     const adopted: ActionRecord[] = [];
     for (const t of await this.queue.list()) {
       const key = t.description === undefined ? undefined : parseActionKey(t.description);
-      if (key === undefined || Number(key.cluster) !== cluster || t.status === "stale") continue;
+      if (key === undefined || Number(key.cluster) !== cluster || nonceUsed(t.status)) continue;
       // The bot's own: confirmed by the bot or a replica, and acceptable to sign.
       if (!t.confirmations.some((o) => own.has(o))) continue;
       const found = callsOfSafeTx(t.data, this.trust);

@@ -2,8 +2,8 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { JsonRpcProvider, type BaseWallet, Wallet, getAddress, isAddress, type Provider } from "ethers";
 import pino, { type Logger } from "pino";
 import { readRecord, type DeploymentRecord } from "../../deploy/record";
-import { HttpSignatureStore } from "../../governance/safeServer";
-import { DirectorySignatureStore, SafeQueue } from "../../governance/safeStore";
+import { SafeQueue } from "../../governance/safeStore";
+import { openStore } from "../../governance/safeTxService";
 import { DDCGovernor__factory, DDCLens__factory, IDDC__factory } from "../../typechain-types";
 import { coreChainView } from "./chain";
 import type { BotConfig, ClusterConfig } from "./config";
@@ -115,7 +115,7 @@ function targetsFor(
       structural = new GovernorExecutor(DDCGovernor__factory.connect(record.contracts.DDCGovernor, provider), options);
     } else {
       const where = cl.manager.store;
-      const sigStore = /^https?:\/\//.test(where) ? new HttpSignatureStore(where) : new DirectorySignatureStore(where);
+      const sigStore = openStore(where, record.chainId, process.env.DDC_SAFE_API_KEY);
       const safe = safeAddress(cl.manager.safe, record);
       structural = new SafeExecutor(
         new SafeQueue(provider, record.chainId, safe, sigStore),
