@@ -32,7 +32,9 @@ export function documentationPages(root: string): string[] {
   const walk = (dir: string): void => {
     const full = path.join(root, dir);
     if (!existsSync(full)) return;
-    for (const entry of readdirSync(full, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of readdirSync(full, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    )) {
       const rel = `${dir}/${entry.name}`;
       if (entry.isDirectory()) walk(rel);
       else if (entry.name.endsWith(".md")) pages.push(rel);
@@ -75,8 +77,9 @@ export function linksOf(markdown: string): Link[] {
     for (const m of text.matchAll(/\b(?:href|src)\s*=\s*["']([^"']*)["']/gi)) found.push(m[1] ?? "");
     // A bare address GitHub would link, unless it is the target of a link found above.
     const targets = [...found];
-    for (const m of text.matchAll(/(?:\bhttps?:\/\/|\bwww\.)[^\s<>)\]]+/gi)) {
-      if (!targets.some((t) => t.includes(m[0]))) found.push(m[0]);
+    for (const m of text.matchAll(/(?:\bhttps?:\/\/|\bwww\.)[^\s<>()[\]"'`]+/gi)) {
+      const address = m[0].replace(/[.,;:!?*_~]+$/, "");
+      if (!targets.some((t) => t.includes(address))) found.push(address);
     }
     for (const target of found) links.push({ target, line });
   });
