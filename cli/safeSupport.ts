@@ -8,6 +8,7 @@ import { SafeQueue, type SafeTxData, type SignatureStore } from "../governance/s
 import { SAFE_SERVICE, defaultStore, openStore, servedBySafe } from "../governance/safeTxService";
 import type { Context } from "./context";
 import { CliError } from "./errors";
+import { GuardedSigner } from "./guard";
 
 /** What --help says about the signature store (every command that takes --store). */
 export const STORE_HELP =
@@ -57,7 +58,8 @@ export function queueFor(ctx: Context, safe: string, store: SignatureStore): Saf
 
 /** protocol-kit takes the key itself: only a key held in this process (env or keystore) works. */
 export function privateKeyOf(signer: Signer): string {
-  if (signer instanceof Wallet) return signer.privateKey;
+  const key = signer instanceof GuardedSigner ? signer.inner : signer;
+  if (key instanceof Wallet) return key.privateKey;
   throw new CliError("Safe commands need a local key (DDC_PRIVATE_KEY or a keystore)");
 }
 
