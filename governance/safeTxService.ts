@@ -81,6 +81,29 @@ function toStored(chainId: number, raw: unknown): StoredTxWithSignatures | undef
   };
 }
 
+/** How much of a description Safe's own service keeps (its `origin` field). */
+export const SAFE_ORIGIN_LIMIT = 100;
+
+/**
+ * `description` cut to `limit` characters for a service that keeps no more: the lines a reader
+ * parses come first (the action key, then the evidence hash), then the title, as far as they fit.
+ */
+export function compactOrigin(description: string, limit: number): string {
+  if (description.length <= limit) return description;
+  const lines = description.split("\n");
+  const wanted = [
+    lines.find((l) => l.startsWith("ddc-action: ")),
+    lines.find((l) => l.startsWith("Evidence: ")),
+    lines.find((l) => l.startsWith("# ")),
+  ].filter((l): l is string => l !== undefined);
+  let out = "";
+  for (const line of wanted) {
+    const next = out === "" ? line : `${out}\n${line}`;
+    if (next.length <= limit) out = next;
+  }
+  return out === "" ? description.slice(0, limit) : out;
+}
+
 /** The status of an api-kit error (HttpError), if it has one. */
 const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
 
@@ -92,11 +115,15 @@ export class TransactionServiceStore implements SignatureStore {
    * `txServiceUrl`: the service's API base (…/api); without it, Safe's own service for `chainId`
    * (which needs `apiKey`).
    */
+  /** The longest description the service keeps (Safe's own: {SAFE_ORIGIN_LIMIT}; the signature server: 10,000). */
+  private readonly originLimit: number;
+
   constructor(
     private readonly chainId: number,
     readonly txServiceUrl?: string,
     apiKey?: string,
   ) {
+    this.originLimit = txServiceUrl === undefined ? SAFE_ORIGIN_LIMIT : 10_000;
     this.api = new SafeApiKit({
       chainId: BigInt(chainId),
       ...(txServiceUrl !== undefined ? { txServiceUrl } : {}),
@@ -123,7 +150,7 @@ export class TransactionServiceStore implements SignatureStore {
         safeTransactionData: { ...tx.data },
         senderAddress: getAddress(first.owner),
         senderSignature: first.signature,
-        ...(tx.description !== undefined ? { origin: tx.description } : {}),
+        ...(tx.description !== undefined ? { origin: compactOrigin(tx.description, this.originLimit) } : {}),
       }),
     );
   }
