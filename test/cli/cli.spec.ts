@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -180,29 +180,70 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     expect(list[0]).to.include({ id: proposalId, state: "Executed" });
   });
 
-  it("two Safe owners sign and execute; one is not enough", async function () {
+  it("two Safe owners sign and execute; one is not enough; the executed one is listed with its hash", async function () {
     const safe = readRecord(join(dir, "localhost.json"))!.contracts.DemoOperationsSafe;
     const validator = account(18).address;
+    // No --store: the network's default, the directory beside the deployment record.
     const created = await json<{ safeTxHash: string }>(
-      ["cluster", "validators", "2", "--add", validator, "--safe", safe, "--store", store],
+      ["cluster", "validators", "2", "--add", validator, "--safe", safe],
       1,
     );
-    const early = await ddc(["safe", "execute", safe, created.safeTxHash, "--store", store], 3);
+    expect(existsSync(join(dir, "localhost.signatures", safe, created.safeTxHash, "transaction.json"))).to.equal(true);
+    const early = await ddc(["safe", "execute", safe, created.safeTxHash], 3);
     expect(early.code).to.equal(1);
     expect(early.stderr).to.include("error: 1 of 2 confirmations: 1 missing");
-    const listed = await json<{ status: string; confirmations: number }[]>(["safe", "list", safe, "--store", store]);
+    const listed = await json<{ status: string; confirmations: number }[]>(["safe", "list", safe]);
     expect(listed).to.have.length(1);
     expect(listed[0]).to.include({ status: "pending", confirmations: 1 });
-    const shown = await ddc(["safe", "show", safe, created.safeTxHash, "--store", store]);
+    const shown = await ddc(["safe", "show", safe, created.safeTxHash]);
     expect(shown.stdout).to.include(`DDCCore.clusterSetValidator(cluster=2, validator=${validator}, enabled=true)`);
     expect(
-      (await json<{ confirmations: number }>(["safe", "sign", safe, created.safeTxHash, "--store", store], 2))
-        .confirmations,
+      (await json<{ confirmations: number }>(["safe", "sign", safe, created.safeTxHash], 2)).confirmations,
     ).to.equal(2);
-    await json(["safe", "execute", safe, created.safeTxHash, "--store", store], 3);
+    const executed = await json<{ tx: string }>(["safe", "execute", safe, created.safeTxHash], 3);
     expect(await json<string[]>(["cluster", "validators", "2"])).to.include(validator);
-    const signedTwice = await ddc(["safe", "sign", safe, created.safeTxHash, "--store", store], 2);
-    expect(signedTwice.stderr).to.include("error: stale: nonce 1 is already used (the Safe is at 2)");
+    const after = await json<{ status: string; transactionHash: string }[]>(["safe", "list", safe]);
+    expect(after.map((t) => [t.status, t.transactionHash])).to.deep.equal([["executed", executed.tx]]);
+    const text = await ddc(["safe", "list", safe]);
+    expect(text.stdout).to.include(`executed   2/2  ${created.safeTxHash}`);
+    expect(text.stdout).to.include(`(executed in ${executed.tx})`);
+    const signedTwice = await ddc(["safe", "sign", safe, created.safeTxHash], 2);
+    expect(signedTwice.stderr).to.include(`error: already executed in ${executed.tx}`);
+    // The same directory served by \`ddc safe serve\`: read through api-kit, the same answer.
+    const port = await freePort();
+    const server = spawn(process.execPath, [join(ROOT, "bin", "ddc"), "safe", "serve", "--port", String(port)], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const started = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        server.stdout.on("data", (b: Buffer) => {
+          out += b.toString();
+          if (out.includes("\n")) resolve(out.trim());
+        });
+        server.once("exit", (code) => reject(new Error(`ddc safe serve exited ${code}`)));
+      });
+      expect(started).to.equal(`owners: --store http://127.0.0.1:${port}`);
+      const served = await json<{ status: string; transactionHash: string }[]>([
+        "safe",
+        "list",
+        safe,
+        "--store",
+        `http://127.0.0.1:${port}`,
+      ]);
+      expect(served.map((t) => [t.status, t.transactionHash])).to.deep.equal([["executed", executed.tx]]);
+    } finally {
+      server.kill("SIGTERM");
+    }
+  });
+
+  it("--help names the signature store and its default per network", async function () {
+    const help = await ddc(["safe", "list", "--help"]);
+    expect(help.stdout.replace(/\s+/g, " ")).to.include(
+      "default DDC_SAFE_STORE, else `safe` on chains Safe's service serves, else deployments/<network>.signatures",
+    );
   });
 
   it("keys come from an encrypted keystore too", async function () {
@@ -667,7 +708,13 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
         /hint: only the cluster's manager may do this/,
       ],
       ["an unknown proposal", ["gov", "show", "123"], undefined, /error: no proposal 123 on this Governor/],
-      ["a missing signature store", ["safe", "list", account(1).address], undefined, /error: no signature store/],
+      [
+        "Safe's Transaction Service on a chain it does not serve",
+        ["safe", "list", account(1).address, "--store", "safe"],
+        undefined,
+        /error: no signature store: Safe's Transaction Service does not serve chain 31337/,
+        /hint: pass --store <URL of a signature server \(`ddc safe serve`\) \| directory> \(or DDC_SAFE_STORE\)/,
+      ],
     ];
     for (const [what, args, key, message, hint] of cases) {
       it(what, async function () {
