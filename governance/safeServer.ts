@@ -99,9 +99,17 @@ export function createSignatureServer(options: {
     offset: count.optional(),
   });
 
+  // One queue per Safe, kept: it remembers the executions it found on chain.
+  const queues = new Map<string, SafeQueue>();
+  const queueFor = (safe: string): SafeQueue => {
+    let queue = queues.get(safe);
+    if (queue === undefined) queues.set(safe, (queue = options.queueFor(safe)));
+    return queue;
+  };
+
   /** The Safe's queue, once the chain says it is a Safe (else 404). */
   const queueOf = async (rawSafe: string): Promise<SafeQueue> => {
-    const queue = options.queueFor(getAddress(rawSafe));
+    const queue = queueFor(getAddress(rawSafe));
     try {
       await queue.onChainNonce();
     } catch {
@@ -166,7 +174,7 @@ export function createSignatureServer(options: {
   const found = async (hash: string) => {
     const safe = await options.store.safeOf(hash);
     if (safe === undefined) throw failure(404, `no transaction ${hash}`);
-    const queue = options.queueFor(getAddress(safe));
+    const queue = queueFor(getAddress(safe));
     const entry = (await queue.list()).find((t) => t.safeTxHash === hash);
     if (entry === undefined) throw failure(404, `no transaction ${hash}`);
     return { queue, entry };
@@ -272,7 +280,7 @@ export function createSignatureServer(options: {
       } catch (error) {
         throw new Error(`not a valid signature: ${(error as Error).message}`);
       }
-      await options.queueFor(getAddress(safe)).addSignature(hash.toLowerCase(), owner, body.signature);
+      await queueFor(getAddress(safe)).addSignature(hash.toLowerCase(), owner, body.signature);
     });
     return reply.status(201).send({ signature: body.signature });
   });

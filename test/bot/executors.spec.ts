@@ -5,7 +5,10 @@ import { createSafe } from "../../deploy/safe";
 import { describe as describeAction, distribution, toProposal } from "../../governance/actions";
 import { proposalState, proposeOnce } from "../../governance/dao";
 import { packMultiSend } from "../../governance/decode";
+import SafeApiKit from "@safe-global/api-kit";
+import { createSignatureServer } from "../../governance/safeServer";
 import { SafeQueue, buildSafeTxData, signSafeTx, type SafeTxData } from "../../governance/safeStore";
+import { TransactionServiceStore } from "../../governance/safeTxService";
 import {
   adoptOpen,
   carryOut,
@@ -312,6 +315,51 @@ describe("manager bot: executors and the keeper", function () {
         ref: first.ref,
       });
       expect(await queue.list()).to.have.length(1);
+    });
+
+    it("through api-kit and the signature server: the bot proposes, an owner confirms as Safe{Wallet} does, the keeper executes", async function () {
+      const { f, era, action, chainId, safe, cluster } = await loadFixture(safeCluster);
+      const backing = tempSignatureStore();
+      const server = createSignatureServer({
+        store: backing,
+        queueFor: (address) => new SafeQueue(ethers.provider, chainId, address, backing),
+      });
+      const url = await server.listen({ host: "127.0.0.1", port: 0 });
+      try {
+        const queue = new SafeQueue(ethers.provider, chainId, safe, new TransactionServiceStore(chainId, `${url}/api`));
+        const bot = new SafeExecutor(queue, chainId, f.system.safe.MultiSendCallOnly, { bot: wallet(1) });
+        const s = store();
+        const first = await carryOut(s, bot, action, EVIDENCE);
+        expect(first.state).to.equal("awaiting-signatures");
+        // What an owner's wallet sees: the bot's transaction, pending, with the bot's confirmation.
+        const api = new SafeApiKit({ chainId: BigInt(chainId), txServiceUrl: `${url}/api` });
+        const pending = await api.getPendingTransactions(safe);
+        expect(pending.results.map((t) => [t.safeTxHash, t.confirmations?.map((c) => c.owner)])).to.deep.equal([
+          [first.ref, [wallet(1).address]],
+        ]);
+        expect(pending.results[0].origin).to.match(/^# Distribute/);
+        const entry = await queue.entry(first.ref!);
+        await api.confirmTransaction(first.ref!, await signSafeTx(wallet(3), chainId, safe, entry.data));
+        expect((await keep(s, bot, now)).map((x) => x.state)).to.deep.equal(["executed"]);
+        expect((await f.system.ddc.clusterRevenue(cluster)).nextEra).to.equal(era + 1n);
+        const executed = await api.getTransaction(first.ref!);
+        expect([executed.isExecuted, executed.transactionHash]).to.deep.equal([
+          true,
+          (await queue.execution(first.ref!))!.transactionHash,
+        ]);
+        // A second bot reading the server's directory itself finds it executed, not made again.
+        const other = new SafeExecutor(
+          new SafeQueue(ethers.provider, chainId, safe, backing),
+          chainId,
+          f.system.safe.MultiSendCallOnly,
+          {
+            bot: wallet(2),
+          },
+        );
+        expect(await carryOut(store(), other, action, EVIDENCE)).to.deep.include({ state: "executed", ref: first.ref });
+      } finally {
+        await server.close();
+      }
     });
 
     it("a transaction under its key that is not its decision is foreign: not signed, reported, and the bot proposes its own", async function () {
