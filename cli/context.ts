@@ -11,6 +11,7 @@ import {
   TimelockController__factory,
 } from "../typechain-types";
 import type { DDCGovernanceToken, DDCGovernor, IDDC, TestStablecoin, TimelockController } from "../typechain-types";
+import { ROOT } from "../lib/root";
 import { CliError } from "./errors";
 
 /** The options every command takes (before or after the command's name). */
@@ -40,8 +41,6 @@ export interface Context {
   /** Where `ddc` reports progress (stderr, so that `--json` output stays clean). */
   progress(line: string): void;
 }
-
-const ROOT = join(__dirname, "..");
 
 function rpcFor(options: GlobalOptions, network: string): string {
   if (options.rpc !== undefined) return options.rpc;

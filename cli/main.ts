@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command } from "commander";
+import { ROOT } from "../lib/root";
 import { makeContext, type Context, type GlobalOptions } from "./context";
 import { explain } from "./errors";
 import { reportFailure } from "./output";
@@ -16,6 +19,11 @@ import { registerValidator } from "./commands/validator";
 type Action = (ctx: Context, ...args: any[]) => Promise<void>;
 export type Runner = (fn: Action) => (...args: unknown[]) => Promise<void>;
 
+/** The version in package.json (read at run time: the compiled code in dist/ has no copy of it). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+}
+
 /**
  * `ddc`: the DDC command line, for every party. Keys come from the environment
  * (DDC_PRIVATE_KEY) or an encrypted keystore file (--keystore, DDC_KEYSTORE_PASSWORD), never from
@@ -25,6 +33,7 @@ export type Runner = (fn: Action) => (...args: unknown[]) => Promise<void>;
 export function buildProgram(): Command {
   const program = new Command("ddc")
     .description("DDC, the decentralized data cloud: providers, owners, managers, DAO members and Safe owners")
+    .version(packageVersion(), "-V, --version", "print the version of ddc (package.json)")
     .option("--json", "print results as JSON")
     .option("--network <name>", "the network of deployments/<name>.json (default localhost, or DDC_NETWORK)")
     .option("--rpc <url>", "the RPC endpoint (default: localhost 127.0.0.1:8545, live DDC_RPC_URL)")
