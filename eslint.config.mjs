@@ -52,6 +52,15 @@ export default tseslint.config(
   },
   ...LAYERS.map(layerRule),
   {
+    // The plain CommonJS that runs before any TypeScript (bin/, scripts/dist.cjs): Node's globals.
+    files: ["**/*.cjs"],
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: { require: "readonly", module: "writable", __dirname: "readonly", process: "readonly" },
+    },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     files: ["test/**/*.ts"],
     rules: {
       // chai's `expect(x).to.be.true` is an expression statement.

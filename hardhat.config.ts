@@ -1,5 +1,10 @@
 import { subtask, task } from "hardhat/config";
-import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
+import {
+  TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD,
+  TASK_COMPILE_SOLIDITY_LOG_COMPILATION_ERRORS,
+  TASK_COMPILE_SOLIDITY_RUN_SOLCJS,
+  TASK_TEST_RUN_MOCHA_TESTS,
+} from "hardhat/builtin-tasks/task-names";
 import type { HardhatUserConfig } from "hardhat/types";
 import "@nomicfoundation/hardhat-ethers";
 import "@nomicfoundation/hardhat-chai-matchers";
@@ -24,6 +29,62 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
     version: SOLC_VERSION,
     longVersion,
   };
+});
+
+// Compiling the contracts takes about 2 minutes on 2 cores (the IR pipeline), and `hardhat run`
+// compiles quietly: say so before it starts, so that a first `npm start` is not silent.
+subtask(TASK_COMPILE_SOLIDITY_RUN_SOLCJS, async (args, _hre, runSuper) => {
+  console.log("Compiling the contracts (first run only, until they change: about 2 minutes on 2 cores)…");
+  const started = Date.now();
+  const output: unknown = await runSuper(args);
+  console.log(`Compiled the contracts in ${Math.round((Date.now() - started) / 1000)} s`);
+  return output;
+});
+
+interface SolcMessage {
+  errorCode?: string;
+  severity: string;
+  sourceLocation?: { file: string };
+}
+
+/**
+ * The one known third-party warning: solc warns (2394) wherever `tstore` appears, and
+ * OpenZeppelin's TransientSlot (under ReentrancyGuardTransient) is where it does. OpenZeppelin
+ * clears the slot at the end of each call, which the warning itself calls safe. Any other warning,
+ * and this one in the project's own contracts, is printed as usual.
+ */
+export function isKnownThirdPartyWarning(m: SolcMessage): boolean {
+  return (
+    m.severity === "warning" &&
+    m.errorCode === "2394" &&
+    m.sourceLocation?.file === "@openzeppelin/contracts/utils/TransientSlot.sol"
+  );
+}
+
+subtask(
+  TASK_COMPILE_SOLIDITY_LOG_COMPILATION_ERRORS,
+  async (args: { output?: { errors?: SolcMessage[] }; quiet: boolean }, _hre, runSuper) => {
+    const errors = args.output?.errors?.filter((m) => !isKnownThirdPartyWarning(m));
+    return runSuper({ ...args, output: args.output && { ...args.output, errors } });
+  },
+);
+
+// Tests run `bin/ddc` as separate processes, which run dist/: rebuild it first when a source is
+// newer (after the contracts compiled, since the typings are among its sources), so that they test
+// the compiled code users run. If it cannot be rebuilt, bin/ddc falls back to the sources.
+subtask(TASK_TEST_RUN_MOCHA_TESTS, async (args, _hre, runSuper) => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dist = require("./scripts/dist.cjs") as { staleness(): string | undefined; build(): void };
+  const stale = dist.staleness();
+  if (stale !== undefined) {
+    console.log(`Compiling the TypeScript into dist/ (${stale})…`);
+    try {
+      dist.build();
+    } catch (error) {
+      console.error(`${(error as Error).message}: bin/ddc runs the TypeScript sources instead`);
+    }
+  }
+  return runSuper(args);
 });
 
 task("deploy", "Deploys whatever is missing of the whole system and writes deployments/<network>.json")

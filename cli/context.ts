@@ -12,6 +12,7 @@ import {
 } from "../typechain-types";
 import type { DDCGovernanceToken, DDCGovernor, IDDC, TestStablecoin, TimelockController } from "../typechain-types";
 import { formatMoney, formatTime, formatUnits, valueFormat, type TokenInfo, type ValueFormat } from "../lib/format";
+import { ROOT } from "../lib/root";
 import { CliError } from "./errors";
 import { GuardedSigner, type GuardOptions } from "./guard";
 
@@ -56,8 +57,6 @@ export interface Context {
   /** Where `ddc` reports progress (stderr, so that `--json` output stays clean). */
   progress(line: string): void;
 }
-
-const ROOT = join(__dirname, "..");
 
 function rpcFor(options: GlobalOptions, network: string): string {
   if (options.rpc !== undefined) return options.rpc;

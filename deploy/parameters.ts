@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { ROOT } from "../lib/root";
 
 const address = z.string().refine((a) => /^0x[0-9a-fA-F]{40}$/.test(a), "must be a 0x-prefixed 20-byte address");
 const integer = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -57,7 +58,7 @@ export function parseParameters(json: unknown, source: string): NetworkParameter
   return parsed.data;
 }
 
-export const PARAMETERS_DIR = join(__dirname, "parameters");
+export const PARAMETERS_DIR = join(ROOT, "deploy", "parameters");
 
 /** `deploy/parameters/<network>.json`, checked. */
 export function loadParameters(network: string, dir = PARAMETERS_DIR): NetworkParameters {
