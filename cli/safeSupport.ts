@@ -4,6 +4,7 @@ import { contractNetworks, SAFE_CONTRACT_NAMES, type SafeSingletons } from "../l
 import { decodeSafeTransaction, type DecodedSafeTransaction } from "../governance/decode";
 import type { SafeTrust } from "../governance/multiSend";
 import type { SafeConnection } from "../governance/safe";
+import { ROOT } from "../lib/root";
 import { SafeQueue, type SafeTxData, type SignatureStore } from "../governance/safeStore";
 import { SAFE_SERVICE, defaultStore, openStore, servedBySafe } from "../governance/safeTxService";
 import type { Context } from "./context";
@@ -18,7 +19,7 @@ export const STORE_HELP =
 
 /** The deployment record's file (as makeContext finds it): the default directory store sits beside it. */
 export function recordFileOf(ctx: Context): string {
-  const dir = process.env.DDC_DEPLOYMENTS_DIR ?? join(__dirname, "..", "deployments");
+  const dir = process.env.DDC_DEPLOYMENTS_DIR ?? join(ROOT, "deployments");
   return ctx.options.deployment ?? join(dir, `${ctx.network}.json`);
 }
 
