@@ -29,7 +29,10 @@ Environment:
   DDC_RPC_URL              the RPC endpoint of a network other than localhost
   DDC_LOCAL_RPC            the localhost endpoint (default http://127.0.0.1:8545)
   DDC_DEPLOYMENTS_DIR      where deployment records are (default deployments/)
-  DDC_SAFE_STORE           the Safe signature store (a directory or an http(s) URL)
+  DDC_SAFE_STORE           the Safe signature store: \`safe\`, a signature server's URL or a directory
+                           (default: \`safe\` where Safe's Transaction Service runs, else
+                           deployments/<network>.signatures)
+  DDC_SAFE_API_KEY         the API key of Safe's Transaction Service
 
 Transaction commands simulate first (a revert is reported before anything is sent), show
 the decoded call and ask before sending on a terminal; --yes skips the question, --dry-run
