@@ -365,10 +365,19 @@ contract DDCCore is IDDCCore, AccessControl, Pausable, ReentrancyGuardTransient 
 
     /// @inheritdoc IDDCCore
     function accountUnlock(ClusterId cluster, uint256 amount) external {
-        _st().existingCluster(cluster);
+        Cluster storage c = _st().existingCluster(cluster);
         Ledger storage l = Lookup.ledger(_st(), msg.sender, cluster);
-        uint40 unlockAt = amount == 0 ? 0 : uint40(block.timestamp + _st().params.unlockDelay);
-        l.unlockAmount = amount.toUint112();
+        uint40 unlockAt;
+        if (amount != 0) {
+            // Refused now rather than at the withdrawal, a delay later. Computed as the withdrawal
+            // computes it but without settling: unlocking stays a cheap notice that writes nothing
+            // else. The withdrawal checks again, since rent keeps accruing during the wait.
+            uint256 free = Settlement.freeNow(c, l, _st().params.gracePeriod);
+            require(amount <= free, LedgerInsufficientFree(msg.sender, cluster, free, amount));
+            unlockAt = uint40(block.timestamp + _st().params.unlockDelay);
+        }
+        // amount <= free <= a balance of 112 bits.
+        l.unlockAmount = uint112(amount);
         l.unlockAt = unlockAt;
         emit UnlockRequested(msg.sender, cluster, amount, unlockAt);
     }

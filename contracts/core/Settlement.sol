@@ -137,6 +137,20 @@ library Settlement {
         }
     }
 
+    /// @dev What a withdrawal could take now, without writing anything: the balance less what the
+    /// ledger owes now (rent accrued since the checkpoint and recorded debt) and less the runway of
+    /// its caps at the price the cluster heads to, as {settle} then the withdrawal compute it. A
+    /// ledger in arrears mode has nothing left to pay with, so nothing is free.
+    function freeNow(Cluster storage c, Ledger storage l, uint256 grace) internal view returns (uint256) {
+        uint256 hot = l.hot;
+        if (hot & LedgerMath.LAZY != 0) return 0;
+        PriceState memory p = c.price;
+        (uint256 balance, uint256 checkpoint, uint256 remainder) = LedgerMath.unpack(hot);
+        (uint256 accrued, ) = LedgerMath.accrued(l.units, checkpoint, remainder, p.indexAt(block.timestamp));
+        uint256 kept = accrued + l.debt + LedgerMath.runway(l.capUnits, p.target(), grace);
+        return balance > kept ? balance - kept : 0;
+    }
+
     /// @dev Settles one ledger outside a batch (normal mode after), credits the pool and emits
     /// {LedgerSettled}.
     function settleOne(address owner, ClusterId cluster, Cluster storage c, Ledger storage l) internal {

@@ -344,7 +344,8 @@ interface IDDCCore {
     /// @param required The runway needed, in token units.
     error LedgerInsufficientRunway(address owner, ClusterId cluster, uint256 available, uint256 required);
 
-    /// @notice A withdrawal larger than what is free after settling and keeping the runway.
+    /// @notice An unlock or a withdrawal larger than what is free after settling and keeping the
+    /// runway.
     /// @param owner The ledger's owner.
     /// @param cluster The ledger's cluster.
     /// @param free What could be withdrawn, in token units.
@@ -1384,13 +1385,17 @@ interface IDDCCore {
     ) external;
 
     /// @notice Announces a withdrawal of `amount`, possible after the unlock delay. Replaces any
-    /// earlier announcement; 0 cancels it.
-    /// @dev Unlocking is a notice, not a lock: the unlocked funds keep paying rent until withdrawn,
-    /// and the balance is not checked now. Works while paused.
+    /// earlier announcement; 0 cancels it. An amount above what is free now is refused.
+    /// @dev Unlocking is a notice, not a lock: the unlocked funds keep paying rent until withdrawn.
+    /// What is free is computed as {accountWithdraw} computes it (balance, less the rent accrued
+    /// since the last settlement and any debt, less the runway of the caps), without settling:
+    /// nothing but the notice is written. The withdrawal checks again, since rent keeps accruing
+    /// during the wait. Works while paused.
     /// @custom:access Anyone (for its own ledger).
     /// @custom:emits {UnlockRequested}.
     /// @custom:reverts {ClusterNotFound} if the cluster does not exist.
-    /// `SafeCastOverflowedUintDowncast` if `amount` passes 112 bits.
+    /// {LedgerInsufficientFree} if `amount` is above what is free now (so a ledger with nothing
+    /// free cannot be unlocked).
     /// @param cluster The ledger's cluster.
     /// @param amount The amount, in token units (0 cancels).
     function accountUnlock(ClusterId cluster, uint256 amount) external;

@@ -249,7 +249,8 @@ interface IDDCViews {
 
     /// @notice What a withdrawal could take now if it were unlocked: the balance less the rent owed,
     /// the debt and the runway (`ceil(capUnits × price × gracePeriod / MONTH)` at the price the
-    /// cluster heads to), 0 if they exceed it.
+    /// cluster heads to), 0 if they exceed it. It is also the most {IDDCCore.accountUnlock} accepts
+    /// now.
     /// @dev Reverts with {IDDCCore.ClusterNotFound}.
     /// @param owner The owner.
     /// @param cluster The cluster.

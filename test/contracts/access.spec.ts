@@ -368,10 +368,13 @@ describe("access matrix", function () {
       const f = await loadFixture(matrixFixture);
       const before = await f.ddc.getLedger(f.owner1.address, f.cluster);
       for (const signer of [f.stranger, f.manager, f.governor, f.deployer, f.pauser]) {
-        await f.ddc.connect(signer).accountUnlock(f.cluster, before.balance);
-        await expect(
-          f.ddc.connect(signer).accountWithdraw(f.cluster, 1n, signer.address),
-        ).to.be.revertedWithCustomError(f.ddc, "LedgerLocked");
+        // Their own ledger is empty: nothing to unlock, so nothing to withdraw.
+        await expect(f.ddc.connect(signer).accountUnlock(f.cluster, before.balance))
+          .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
+          .withArgs(signer.address, f.cluster, 0n, before.balance);
+        await expect(f.ddc.connect(signer).accountWithdraw(f.cluster, 1n, signer.address))
+          .to.be.revertedWithCustomError(f.ddc, "LedgerLocked")
+          .withArgs(signer.address, f.cluster, 0n);
       }
       const after = await f.ddc.getLedger(f.owner1.address, f.cluster);
       expect(after.balance).to.equal(before.balance);

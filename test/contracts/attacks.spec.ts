@@ -341,23 +341,32 @@ describe("attacks and adversarial use", function () {
   });
 
   describe("(c) a withdrawal in the same block as a settlement", function () {
-    /** Owner 1 (1,000 tUSD, 10 units at 4 tUSD) unlocks everything and waits past the delay. */
-    async function unlockedFixture(): Promise<ExampleFixture & { allocatedAt: bigint }> {
+    /** Owner 1 (1,000 tUSD, 10 units at 4 tUSD) unlocks all that is free and waits past the delay. */
+    async function unlockedFixture(): Promise<ExampleFixture & { allocatedAt: bigint; unlocked: bigint }> {
       const f = await exampleFixture();
       const log = (await f.ddc.queryFilter(f.ddc.filters.BucketAllocated(f.bucket)))[0];
       const allocatedAt = BigInt((await log.getBlock()).timestamp);
-      await f.ddc.connect(f.owner1).accountUnlock(f.cluster, f.deposit);
+      const t0 = BigInt(await time.latest()) + 1n;
+      const price = 4n * RENT;
+      const unlocked =
+        f.deposit -
+        (f.units * price * (t0 - allocatedAt)) / MONTH -
+        runway(f.units, price, BigInt(f.parameters.gracePeriod));
+      await time.setNextBlockTimestamp(t0);
+      await f.ddc.connect(f.owner1).accountUnlock(f.cluster, unlocked);
       await time.increase(7 * DAY + 3600);
-      return { ...f, allocatedAt };
+      return { ...f, allocatedAt, unlocked };
     }
 
     for (const withdrawFirst of [true, false]) {
       for (const greedy of [false, true]) {
-        const what = greedy ? "a withdrawal ignoring the rent is refused" : "the largest free withdrawal goes through";
+        const what = greedy
+          ? "a withdrawal ignoring the rent of the wait is refused"
+          : "the largest free withdrawal goes through";
         const order = withdrawFirst ? "withdrawal first" : "settlement first";
         it(`${order}: the pool gets the rent, the runway stays, and ${what}`, async function () {
           const f = await loadFixture(unlockedFixture);
-          const { ddc, token, coreAddress, owner1, stranger, cluster, bucket, deposit, allocatedAt } = f;
+          const { ddc, token, coreAddress, owner1, stranger, cluster, bucket, deposit, allocatedAt, unlocked } = f;
           const price = 4n * RENT;
           const grace = BigInt(f.parameters.gracePeriod);
           const t = BigInt(await time.latest()) + 10n;
@@ -365,7 +374,9 @@ describe("attacks and adversarial use", function () {
           const rent = (f.units * price * (t - allocatedAt)) / MONTH;
           const keep = runway(f.units, price, grace);
           const free = deposit - rent - keep;
-          const amount = greedy ? deposit - keep : free;
+          // Greedy: all that was free at the unlock, as if the wait cost nothing.
+          const amount = greedy ? unlocked : free;
+          expect(free).to.be.lessThan(unlocked);
           const toBefore = await token.balanceOf(owner1.address);
 
           await network.provider.send("evm_setAutomine", [false]);
@@ -705,13 +716,15 @@ describe("attacks and adversarial use", function () {
         await expect(ddc.connect(who).accountWithdraw(cluster, ledger, who.address))
           .to.be.revertedWithCustomError(ddc, "LedgerLocked")
           .withArgs(who.address, cluster, 0n);
-        await ddc.connect(who).accountUnlock(cluster, ledger);
+        await expect(ddc.connect(who).accountUnlock(cluster, ledger))
+          .to.be.revertedWithCustomError(ddc, "LedgerInsufficientFree")
+          .withArgs(who.address, cluster, 0n, ledger);
       }
       await time.increase(8 * DAY);
       for (const who of [deployer, governor, pauser]) {
         await expect(ddc.connect(who).accountWithdraw(cluster, ledger, who.address))
-          .to.be.revertedWithCustomError(ddc, "LedgerInsufficientFree")
-          .withArgs(who.address, cluster, 0n, ledger);
+          .to.be.revertedWithCustomError(ddc, "LedgerLocked")
+          .withArgs(who.address, cluster, 0n);
       }
       expect(await token.balanceOf(coreAddress)).to.equal(held);
       expect((await ddc.getLedger(owner1.address, cluster)).balance).to.equal(ledger);
@@ -750,11 +763,13 @@ describe("attacks and adversarial use", function () {
       const f = await loadFixture(exampleFixture);
       const { ddc, stranger, owner1, cluster } = f;
       await ddc.connect(stranger).depositFor(owner1.address, cluster, 50n * USD);
-      await ddc.connect(stranger).accountUnlock(cluster, 50n * USD);
-      await time.increase(8 * DAY);
-      await expect(ddc.connect(stranger).accountWithdraw(cluster, 50n * USD, stranger.address))
+      await expect(ddc.connect(stranger).accountUnlock(cluster, 50n * USD))
         .to.be.revertedWithCustomError(ddc, "LedgerInsufficientFree")
         .withArgs(stranger.address, cluster, 0n, 50n * USD);
+      await time.increase(8 * DAY);
+      await expect(ddc.connect(stranger).accountWithdraw(cluster, 50n * USD, stranger.address))
+        .to.be.revertedWithCustomError(ddc, "LedgerLocked")
+        .withArgs(stranger.address, cluster, 0n);
       expect((await ddc.getLedger(owner1.address, cluster)).balance).to.be.greaterThan(f.deposit);
     });
 

@@ -370,14 +370,102 @@ describe("ledgers", function () {
         .withArgs(f.owner1.address, f.cluster, 0n);
     });
 
-    it("reverts with ClusterNotFound and, above 112 bits, SafeCastOverflowedUintDowncast", async function () {
-      const f = await loadFixture(exampleFixture);
+    it("reverts with ClusterNotFound, and with LedgerInsufficientFree above 112 bits", async function () {
+      const f = await loadFixture(ledgerFixture);
       await expect(f.ddc.connect(f.owner1).accountUnlock(3n, USD))
         .to.be.revertedWithCustomError(f.ddc, "ClusterNotFound")
         .withArgs(3n);
-      await expect(f.ddc.connect(f.owner1).accountUnlock(f.cluster, 1n << 112n))
-        .to.be.revertedWithCustomError(f.core, "SafeCastOverflowedUintDowncast")
-        .withArgs(112, 1n << 112n);
+      const t = BigInt(await time.latest()) + 10n;
+      await time.setNextBlockTimestamp(t);
+      await expect(f.ddc.connect(f.owner1).accountUnlock(f.cluster, 1n << 112n, MINE))
+        .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
+        .withArgs(f.owner1.address, f.cluster, f.deposit - rent(10n, t - f.allocatedAt) - runway(10n), 1n << 112n);
+    });
+
+    it("refuses more than is free now (balance − rent accrued − runway), accepts exactly that, and settles nothing", async function () {
+      const f = await loadFixture(ledgerFixture);
+      await f.ddc.connect(f.owner1).accountUnlock(f.cluster, 100n * USD);
+      const before = await f.ddc.getLedger(f.owner1.address, f.cluster);
+      const pool = (await f.ddc.getCluster(f.cluster)).revenuePool;
+      // No settlement since the allocation: the rent since then is owed, and the runway of 10 units kept.
+      const t1 = BigInt(await time.latest()) + 100n;
+      const free1 = f.deposit - rent(10n, t1 - f.allocatedAt) - runway(10n);
+      expect(free1).to.be.lessThan(f.deposit - runway(10n));
+      await time.setNextBlockTimestamp(t1);
+      await expect(f.ddc.connect(f.owner1).accountUnlock(f.cluster, free1 + 1n, MINE))
+        .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
+        .withArgs(f.owner1.address, f.cluster, free1, free1 + 1n);
+      // A refusal leaves the earlier announcement as it was.
+      const refused = await f.ddc.getLedger(f.owner1.address, f.cluster);
+      expect([refused.unlockAmount, refused.unlockAt]).to.deep.equal([before.unlockAmount, before.unlockAt]);
+
+      const t2 = t1 + 1n;
+      const free2 = f.deposit - rent(10n, t2 - f.allocatedAt) - runway(10n);
+      await time.setNextBlockTimestamp(t2);
+      const receipt = await mined(f.ddc.connect(f.owner1).accountUnlock(f.cluster, free2));
+      const names = receipt.logs.map((log) => f.ddc.interface.parseLog(log)?.name);
+      expect(names, "a notice only: no settlement").to.deep.equal(["UnlockRequested"]);
+      const after = await f.ddc.getLedger(f.owner1.address, f.cluster);
+      expect([after.unlockAmount, after.unlockAt]).to.deep.equal([free2, t2 + UNLOCK_DELAY]);
+      expect(after.balance, "not settled").to.equal(before.balance);
+      expect((await f.ddc.getCluster(f.cluster)).revenuePool).to.equal(pool);
+    });
+
+    it("refuses any amount on an empty ledger, naming 0 free; 0 still cancels", async function () {
+      const f = await loadFixture(exampleFixture);
+      await expect(f.ddc.connect(f.stranger).accountUnlock(f.cluster, 1n))
+        .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
+        .withArgs(f.stranger.address, f.cluster, 0n, 1n);
+      await expect(f.ddc.connect(f.stranger).accountUnlock(f.cluster, 0n))
+        .to.emit(f.ddc, "UnlockRequested")
+        .withArgs(f.stranger.address, f.cluster, 0n, 0n);
+    });
+
+    it("refuses a ledger whose balance is all runway, and accepts all of it once the buckets are closed", async function () {
+      const f = await loadFixture(arrearsFixture);
+      // Owner 2: 10 tUSD, 10 units; the runway (9.33 tUSD) leaves 0.67 tUSD less the rent.
+      const t = f.allocated2At + DAY;
+      expect(rent2(f, t) + runway(10n)).to.be.greaterThan(SMALL_DEPOSIT);
+      await time.setNextBlockTimestamp(t);
+      await expect(f.ddc.connect(f.owner2).accountUnlock(f.cluster, 1n, MINE))
+        .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
+        .withArgs(f.owner2.address, f.cluster, 0n, 1n);
+      const closedAt = await minedAt(f.ddc.connect(f.owner2).bucketClose(f.bucket2));
+      const left = SMALL_DEPOSIT - rent2(f, closedAt);
+      await expect(f.ddc.connect(f.owner2).accountUnlock(f.cluster, left + 1n))
+        .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
+        .withArgs(f.owner2.address, f.cluster, left, left + 1n);
+      await expect(f.ddc.connect(f.owner2).accountUnlock(f.cluster, left)).to.emit(f.ddc, "UnlockRequested");
+    });
+
+    it("refuses a ledger that ran out, before and after a settlement records it, and one with debt", async function () {
+      const f = await loadFixture(arrearsFixture);
+      const refuse = async (at: bigint) => {
+        await time.setNextBlockTimestamp(at);
+        await expect(f.ddc.connect(f.owner2).accountUnlock(f.cluster, 1n, MINE))
+          .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
+          .withArgs(f.owner2.address, f.cluster, 0n, 1n);
+      };
+      // Ran out, not settled yet: the rent accrued since the checkpoint passes the balance.
+      await refuse(f.runOut + 10n);
+      // Settled in a batch: arrears mode.
+      await settleAt(f, f.runOut + 20n, f.cluster, [f.bucket2]);
+      await refuse(f.runOut + 30n);
+      // A deposit smaller than the debt: the debt is recorded, the balance 0.
+      await time.setNextBlockTimestamp(f.runOut + 40n);
+      await f.ddc.connect(f.owner2).accountDeposit(f.cluster, 1n);
+      const ledger = await f.ddc.getLedger(f.owner2.address, f.cluster);
+      expect([ledger.balance, ledger.debt > 0n]).to.deep.equal([0n, true]);
+      await refuse(f.runOut + 50n);
+    });
+
+    it("works while paused", async function () {
+      const f = await loadFixture(exampleFixture);
+      await f.core.connect(f.pauser).pause();
+      await expect(f.ddc.connect(f.owner1).accountUnlock(f.cluster, 100n * USD)).to.emit(f.ddc, "UnlockRequested");
+      await expect(f.ddc.connect(f.stranger).accountUnlock(f.cluster, 1n))
+        .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
+        .withArgs(f.stranger.address, f.cluster, 0n, 1n);
     });
   });
 
@@ -428,14 +516,18 @@ describe("ledgers", function () {
 
     it("settles, then keeps the runway: LedgerInsufficientFree(owner, cluster, free, requested)", async function () {
       const f = await loadFixture(ledgerFixture);
-      await f.ddc.connect(f.owner1).accountUnlock(f.cluster, f.deposit);
+      // All that is free at the unlock: the rent of the wait makes it too much at the withdrawal.
+      const t0 = BigInt(await time.latest()) + 1n;
+      const free0 = f.deposit - rent(10n, t0 - f.allocatedAt) - runway(10n);
+      await time.setNextBlockTimestamp(t0);
+      await f.ddc.connect(f.owner1).accountUnlock(f.cluster, free0);
       await time.increase(UNLOCK_DELAY);
       const t1 = BigInt(await time.latest()) + 10n;
       const free1 = f.deposit - rent(10n, t1 - f.allocatedAt) - runway(10n);
       await time.setNextBlockTimestamp(t1);
-      await expect(f.ddc.connect(f.owner1).accountWithdraw(f.cluster, f.deposit, f.owner1.address, MINE))
+      await expect(f.ddc.connect(f.owner1).accountWithdraw(f.cluster, free0, f.owner1.address, MINE))
         .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
-        .withArgs(f.owner1.address, f.cluster, free1, f.deposit);
+        .withArgs(f.owner1.address, f.cluster, free1, free0);
 
       const t2 = t1 + 10n;
       const paid = rent(10n, t2 - f.allocatedAt);
@@ -451,7 +543,7 @@ describe("ledgers", function () {
       const ledger = await f.ddc.getLedger(f.owner1.address, f.cluster);
       expect(ledger.balance).to.equal(runway(10n));
       expect(ledger.free).to.equal(0n);
-      expect(ledger.unlockAmount).to.equal(f.deposit - free2);
+      expect(ledger.unlockAmount).to.equal(free0 - free2);
       expect(ledger.unlockAt).to.not.equal(0n);
       expect((await f.ddc.getCluster(f.cluster)).revenuePool).to.equal(paid);
     });

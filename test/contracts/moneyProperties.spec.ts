@@ -179,16 +179,22 @@ describe("money properties", function () {
         .withArgs(fresh.address, f.cluster, 0n, runway(1_000n));
     });
 
-    it("keeps the runway of an open cap at withdrawal, even with nothing billed", async function () {
+    it("keeps the runway of an open cap at unlock and at withdrawal, even with nothing billed", async function () {
       const f = await loadFixture(payPerUseFixture);
-      await f.ddc.connect(f.owner2).accountUnlock(f.cluster, 1_000n * USD);
-      await time.increase(8n * DAY);
       const keep = runway(100n);
       const ledger = await f.ddc.getLedger(f.owner2.address, f.cluster);
       expect([ledger.units, ledger.capUnits, ledger.runway]).to.deep.equal([0n, 100n, keep]);
-      await expect(f.ddc.connect(f.owner2).accountWithdraw(f.cluster, 1_000n * USD, f.owner2.address))
+      await expect(f.ddc.connect(f.owner2).accountUnlock(f.cluster, 1_000n * USD))
         .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
         .withArgs(f.owner2.address, f.cluster, 1_000n * USD - keep, 1_000n * USD);
+      await f.ddc.connect(f.owner2).accountUnlock(f.cluster, 1_000n * USD - keep);
+      // A cap raised during the wait raises the runway: the withdrawal checks again.
+      await f.ddc.connect(f.owner2).bucketSetCap(f.ppu, 200n);
+      await time.increase(8n * DAY);
+      await expect(f.ddc.connect(f.owner2).accountWithdraw(f.cluster, 1_000n * USD - keep, f.owner2.address))
+        .to.be.revertedWithCustomError(f.ddc, "LedgerInsufficientFree")
+        .withArgs(f.owner2.address, f.cluster, 1_000n * USD - runway(200n), 1_000n * USD - keep);
+      await f.ddc.connect(f.owner2).bucketSetCap(f.ppu, 100n);
       await f.ddc.connect(f.owner2).accountWithdraw(f.cluster, 1_000n * USD - keep, f.owner2.address);
       // Closing the bucket frees the runway.
       await f.ddc.connect(f.owner2).bucketClose(f.ppu);

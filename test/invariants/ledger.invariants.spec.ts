@@ -50,6 +50,7 @@ describe("ledger invariants (property-based)", function () {
       "deposit",
       "alloc",
       "settle",
+      "unlock",
       "withdraw",
       "close",
       "accept",
@@ -66,6 +67,9 @@ describe("ledger invariants (property-based)", function () {
       "setCap:BucketCapBelowMeasured",
       "setCap:LedgerInsufficientRunway",
       "params:ClusterReplicationInUse",
+      // Refused at the unlock (above what is free now) and again at the withdrawal (the rent of the wait).
+      "unlock:LedgerInsufficientFree",
+      "withdraw:LedgerInsufficientFree",
     ]) {
       expect(stats.refused.get(refusal) ?? 0, `refused ${refusal}`).to.be.greaterThan(0);
     }

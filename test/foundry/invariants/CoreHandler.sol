@@ -386,13 +386,36 @@ contract CoreHandler {
         _attempt("settle", stranger, abi.encodeCall(IDDCCore.bucketSettlePayment, (clusters[c], list)));
     }
 
-    /// @param percent Of the ledger's balance (0 cancels an unlock).
+    /// @dev (g): an unlock is accepted exactly when it does not pass what is free now.
+    /// @param percent Of what is free now, or (one time in four) of the ledger's balance (0 cancels
+    /// an unlock).
     function unlock(uint256 ownerSeed, uint256 clusterSeed, uint256 percent) external observed {
         address owner = _owner(ownerSeed);
         ClusterId cluster = _anyCluster(clusterSeed);
-        uint256 amount;
-        if (_isCluster(cluster)) amount = (ddc.getLedger(owner, cluster).balance * percent.bound(0, 120)) / 100;
-        _attempt("unlock", owner, abi.encodeCall(IDDCCore.accountUnlock, (cluster, amount)));
+        if (!_isCluster(cluster)) {
+            _attempt("unlock", owner, abi.encodeCall(IDDCCore.accountUnlock, (cluster, 1)));
+            return;
+        }
+        uint256 free = ddc.accountFreeBalance(owner, cluster);
+        uint256 basis = (ownerSeed >> 8) % 4 == 0 ? ddc.getLedger(owner, cluster).balance : free;
+        uint256 amount = (basis * percent.bound(0, 120)) / 100;
+        bool ok = _attempt("unlock", owner, abi.encodeCall(IDDCCore.accountUnlock, (cluster, amount)));
+        if (ok != (amount <= free)) {
+            _violate(
+                "g",
+                string.concat(
+                    "owner ",
+                    vm.toString(owner),
+                    ok ? " unlocked " : " was refused an unlock of ",
+                    vm.toString(amount),
+                    " in cluster ",
+                    vm.toString(_clusterIndex(cluster) + 1),
+                    " with ",
+                    vm.toString(free),
+                    " free"
+                )
+            );
+        }
     }
 
     /// @dev (g): a withdrawal leaves the ledger the runway of Σ cap of its open buckets.

@@ -23,7 +23,8 @@ import {CoreWorld} from "./CoreWorld.sol";
 ///     factor in force since the previous distribution.
 /// (f) A bucket's billed units are `min(cap, max(reserved, measured))`, so never above its cap,
 ///     and its cap is never set below its measured units capped by the cap before.
-/// (g) A withdrawal leaves a ledger at least the runway of Σ cap of its open buckets.
+/// (g) A withdrawal leaves a ledger at least the runway of Σ cap of its open buckets, and an unlock
+///     is accepted exactly when it does not pass what is free now.
 /// (h) The core refuses only with its own errors (no panic, no bare revert).
 /// (i) The core's own counts agree with the buckets: per cluster the open billable buckets, the
 ///     exclusion factor and the bucket index, per ledger Σ cap of its open buckets.
@@ -90,7 +91,7 @@ abstract contract CoreInvariants is CoreWorld {
         _recorded("d", "(d) a cluster with an open billable bucket is below its replication factor");
         _recorded("e", "(e) a distribution excluded too many nodes");
         _recorded("f", "(f) a bucket's billed units or cap");
-        _recorded("g", "(g) a withdrawal left less than the runway of the caps");
+        _recorded("g", "(g) a withdrawal left less than the runway of the caps, or an unlock passed what is free");
         _recorded("h", "(h) unexpected revert");
         _recorded("i", "(i) the core's counts disagree with its buckets");
     }

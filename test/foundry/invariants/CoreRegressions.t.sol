@@ -103,18 +103,32 @@ contract CoreRegressionsTest is CoreWorld {
     }
 
     /// (g) Found: unlock(owner 1), a week, withdraw 10.68 of its 50 tokens: the runway of its
-    /// 20 cap units (39.67 tokens) was not kept, the bucket being billed for nothing yet.
+    /// 20 cap units (39.67 tokens) was not kept, the bucket being billed for nothing yet. The
+    /// unlock now refuses more than is free, and the withdrawal checks again (a cap raised during
+    /// the wait raises the runway).
     function test_aWithdrawalKeepsTheRunwayOfTheCaps() public {
-        vm.prank(owner1);
-        ddc.accountUnlock(cluster, 50e6);
-        vm.warp(START + 7 days);
         // 20 units × 8.5 tokens × 7 / 30 days, rounded up.
         uint256 free = 50e6 - 39_666_667;
+        vm.expectRevert(abi.encodeWithSelector(IDDCCore.LedgerInsufficientFree.selector, owner1, cluster, free, 50e6));
+        vm.prank(owner1);
+        ddc.accountUnlock(cluster, 50e6);
         vm.expectRevert(
             abi.encodeWithSelector(IDDCCore.LedgerInsufficientFree.selector, owner1, cluster, free, 10_680_000)
         );
         vm.prank(owner1);
-        ddc.accountWithdraw(cluster, 10_680_000, owner1);
+        ddc.accountUnlock(cluster, 10_680_000);
+        vm.prank(owner1);
+        ddc.accountUnlock(cluster, free);
+        vm.prank(owner1);
+        ddc.bucketSetCap(PAY_PER_USE, 21); // runway 21 × 8.5 × 7 / 30 = 41.65 tokens
+        vm.warp(START + 7 days);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDDCCore.LedgerInsufficientFree.selector, owner1, cluster, 50e6 - 41_650_000, free)
+        );
+        vm.prank(owner1);
+        ddc.accountWithdraw(cluster, free, owner1);
+        vm.prank(owner1);
+        ddc.bucketSetCap(PAY_PER_USE, 20);
         vm.prank(owner1);
         ddc.accountWithdraw(cluster, free, owner1);
         vm.assertEq(ddc.getLedger(owner1, cluster).balance, 39_666_667, "the runway stays");
