@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { decodeRevert } from "../../lib/errors";
 import { IERC20Metadata__factory } from "../../typechain-types";
 import type { DDCLens, IDDC } from "../../typechain-types";
-import { advanceCluster, type ClusterRun, type EraInput } from "./bot";
+import { advanceCluster, type ClusterRun, type EraInput, type SkippedEra } from "./bot";
 import type { ClusterConfig, BotConfig } from "./config";
 import type { PlannedAction } from "./decide";
 import { ready as hasherReady } from "./evidence";
@@ -29,12 +29,27 @@ export interface RunReport {
   alerts: { alert: Alert; message: string }[];
 }
 
+/**
+ * `ddc bot run --once`'s exit codes: 0 when every closed era due is decided or recorded as
+ * skipped; 1 when the run failed (a cluster's work, the reports directory, the balance check);
+ * 3 when it did not fail but an era it should decide waits for its reports (no quorum yet).
+ */
+export const EXIT_CODES = { ok: 0, failed: 1, undecided: 3 } as const;
+
+/** The exit code of a `--once` run (see `EXIT_CODES`): a failure outranks an undecided era. */
+export function exitCodeOf(report: Pick<RunReport, "failed" | "clusters">): number {
+  if (report.failed.length > 0) return EXIT_CODES.failed;
+  if (report.clusters.some((c) => c.waiting !== undefined)) return EXIT_CODES.undecided;
+  return EXIT_CODES.ok;
+}
+
 /** What `--dry-run` prints: the decisions and their simulated calls, per cluster. */
 export interface DryRunReport {
   clusters: {
     cluster: number;
     paused?: string;
-    skipped?: number[];
+    /** The eras the run would record as skipped, each with its reason. */
+    skipped?: SkippedEra[];
     eras: (
       | { era: number; decided: true; evidence: string; planned: PlannedAction[] }
       | { era: number; decided: false; have: number; need: number; missing: string[] }
@@ -297,7 +312,7 @@ export class BotRunner {
     }
     for (const s of run.skipped) {
       this.metrics.erasSkipped.inc({ cluster: String(cl.id) });
-      log.warn({ cluster: cl.id, era: s.era, reason: s.reason }, `cluster ${cl.id} era ${s.era} skipped`);
+      log.warn({ cluster: cl.id, era: s.era, reason: s.reason }, `cluster ${cl.id} era ${s.era} skipped: ${s.reason}`);
     }
     // The keeper after the decisions: a replacement it executes now does not change the members
     // the eras closed so far are decided on.
@@ -372,7 +387,7 @@ export class BotRunner {
         const routine = simulate(real.routine);
         const structural = real.structural === real.routine ? routine : simulate(real.structural);
         const run = await advanceCluster({ ...real, store: copy, routine, structural, missed: cl.missed });
-        entry.skipped = run.skipped.map((x) => x.era);
+        entry.skipped = run.skipped;
         for (const d of run.decided) {
           entry.eras.push({ era: d.era, decided: true, evidence: d.hash, planned: d.planned });
         }
