@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { formatEther, parseUnits, type Provider } from "ethers";
+import { formatEther, getAddress, parseUnits, type Provider } from "ethers";
 import type { Logger } from "pino";
 import { decodeRevert } from "../../lib/errors";
 import { IERC20Metadata__factory } from "../../typechain-types";
@@ -102,6 +102,8 @@ export class BotRunner {
   private readonly foreignFound: ForeignAction[];
   private decimals: number | undefined;
   private readonly adopted = new Set<number>();
+  /** The clusters whose manager on chain was found to be the one configured (checked once a process). */
+  private readonly managerChecked = new Set<number>();
 
   constructor(private readonly parts: RunnerParts) {
     ({
@@ -282,6 +284,10 @@ export class BotRunner {
   private async runCluster(cl: ClusterConfig, log: Logger): Promise<RunReport["clusters"][number]> {
     const { store } = this.parts;
     const input = await this.eraInput(cl);
+    if (!this.managerChecked.has(cl.id)) {
+      await this.checkManager(cl, input.structural);
+      this.managerChecked.add(cl.id);
+    }
     // Once per process: what the chain and the Safe store hold that the store does not (a lost store).
     if (!this.adopted.has(cl.id)) {
       for (const t of new Set([input.structural, input.routine])) {
@@ -335,6 +341,40 @@ export class BotRunner {
     }
     this.metrics.eraWaiting.set({ cluster: String(cl.id) }, run.waiting?.era ?? -1);
     return { ...run, keeper, keeperErrors };
+  }
+
+  /**
+   * Refuses to work on a cluster whose manager on chain is not the one the configuration names
+   * (the Governor's Timelock, the Safe, or the bot's own key), saying what is needed: the
+   * replacements it decided would go to a manager that cannot make them.
+   */
+  private async checkManager(cl: ClusterConfig, structural: Target): Promise<void> {
+    const manager = getAddress((await this.ddc.getCluster(cl.id)).manager);
+    const expected = getAddress(await structural.sender());
+    if (manager === expected) return;
+    const bot = getAddress(await this.signer.getAddress());
+    const isKey = (await this.parts.provider.getCode(manager)) === "0x";
+    const kind = cl.manager.kind;
+    const acting =
+      kind === "key" ? `the bot's key ${expected}` : `${kind === "governor" ? "the Timelock" : "the Safe"} ${expected}`;
+    const base =
+      `cluster ${cl.id}: its manager on chain is ${manager} (${isKey ? "a plain key" : "a contract"}), ` +
+      `but manager.kind "${kind}" in the configuration acts as ${acting}`;
+    let need: string;
+    if (manager === bot) need = `the bot's own key manages the cluster: set manager.kind "key"`;
+    else if (!isKey)
+      need = `set manager.kind "governor" (a Governor's Timelock) or "safe" (with the Safe's address), whichever ${manager} is`;
+    else if (kind === "key")
+      need =
+        `with manager.kind "key" the bot sends every action itself, so it must run with that key ` +
+        `(${this.parts.config.key.kind === "env" ? this.parts.config.key.name : "key.keystore"}); or the key hands the cluster to a ` +
+        `Governor's Timelock or a Safe (clusterProposeManager, then accepted) and names the bot's key ${bot} an operator ` +
+        `(clusterSetOperator) for the routine work`;
+    else
+      need =
+        `a cluster managed by a plain key is run by the bot holding that key (manager.kind "key"), ` +
+        `or is handed to ${expected} first (clusterProposeManager, then accepted)`;
+    throw new Error(`${base}: ${need}`);
   }
 
   private async checkStuckAndBalance(report: RunReport): Promise<void> {
