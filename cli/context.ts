@@ -11,7 +11,9 @@ import {
   TimelockController__factory,
 } from "../typechain-types";
 import type { DDCGovernanceToken, DDCGovernor, IDDC, TestStablecoin, TimelockController } from "../typechain-types";
+import { formatMoney, formatTime, formatUnits, valueFormat, type TokenInfo, type ValueFormat } from "../lib/format";
 import { CliError } from "./errors";
+import { GuardedSigner, type GuardOptions } from "./guard";
 
 /** The options every command takes (before or after the command's name). */
 export interface GlobalOptions {
@@ -21,6 +23,10 @@ export interface GlobalOptions {
   deployment?: string;
   keystore?: string;
   quiet?: boolean;
+  /** Simulate the command's first transaction, print it decoded, send nothing. */
+  dryRun?: boolean;
+  /** Do not ask for confirmation on a terminal. */
+  yes?: boolean;
 }
 
 export interface Context {
@@ -35,6 +41,16 @@ export interface Context {
   timelock: TimelockController;
   /** The payment token's decimals (read once). */
   decimals(): Promise<number>;
+  /** The payment token's symbol and decimals (read once). */
+  tokenInfo(): Promise<TokenInfo>;
+  /** The latest block's timestamp (the chain's "now", which is what rules compare with). */
+  now(): Promise<bigint>;
+  /** `amount` of the payment token as people read it: `25 USDC`. */
+  money(amount: bigint): Promise<string>;
+  /** A timestamp as people read it: `2026-12-14T12:00:00Z (in 7 d)`. */
+  time(at: bigint | number): Promise<string>;
+  /** How decoded errors show money and times (best effort: empty when the chain cannot say). */
+  valueFormat(): Promise<ValueFormat>;
   /** The signing key (loaded on first use; read-only commands never ask for one). */
   signer(): Promise<Signer>;
   /** Where `ddc` reports progress (stderr, so that `--json` output stays clean). */
@@ -105,7 +121,25 @@ export async function makeContext(options: GlobalOptions): Promise<Context> {
   };
   let signer: Promise<Signer> | undefined;
   let decimals: Promise<number> | undefined;
+  let info: Promise<TokenInfo> | undefined;
   const token = TestStablecoin__factory.connect(need("PaymentToken"), provider);
+  const decimalsOnce = () => (decimals ??= token.decimals().then(Number));
+  const tokenInfo = () =>
+    (info ??= Promise.all([token.symbol(), decimalsOnce()]).then(([symbol, d]) => ({ symbol, decimals: d })));
+  const now = async () => BigInt((await provider.getBlock("latest"))!.timestamp);
+  const safeFormat = async (): Promise<ValueFormat> => {
+    try {
+      return valueFormat(await tokenInfo(), await now());
+    } catch {
+      return {};
+    }
+  };
+  const guard: Omit<GuardOptions, "say"> = {
+    dryRun: options.dryRun === true,
+    yes: options.yes === true,
+    interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
+    decode: async () => ({ chainId: record.chainId, contracts: record.contracts, format: await safeFormat() }),
+  };
   return {
     options,
     network,
@@ -116,8 +150,16 @@ export async function makeContext(options: GlobalOptions): Promise<Context> {
     governor: DDCGovernor__factory.connect(need("DDCGovernor"), provider),
     governanceToken: DDCGovernanceToken__factory.connect(need("DDCGovernanceToken"), provider),
     timelock: TimelockController__factory.connect(need("TimelockController"), provider),
-    decimals: () => (decimals ??= token.decimals().then(Number)),
-    signer: () => (signer ??= loadSigner(options, provider)),
+    decimals: decimalsOnce,
+    tokenInfo,
+    now,
+    money: async (amount) => formatMoney(amount, await tokenInfo()),
+    time: async (at) => formatTime(at, await now()),
+    valueFormat: safeFormat,
+    signer: () =>
+      (signer ??= loadSigner(options, provider).then(
+        (inner) => new GuardedSigner(inner, { ...guard, say: (line) => process.stderr.write(`${line}\n`) }),
+      )),
     progress: (line) => {
       if (options.quiet !== true) process.stderr.write(`${line}\n`);
     },
@@ -161,12 +203,7 @@ export function parseAmount(raw: string, decimals: number): bigint {
   return BigInt(m[1]) * 10n ** BigInt(decimals) + BigInt(fraction.padEnd(decimals, "0") || "0");
 }
 
-export function formatAmount(value: bigint, decimals: number): string {
-  const negative = value < 0n;
-  const v = negative ? -value : value;
-  const unit = 10n ** BigInt(decimals);
-  const fraction = (v % unit).toString().padStart(decimals, "0").replace(/0+$/, "");
-  return `${negative ? "-" : ""}${v / unit}${fraction ? `.${fraction}` : ""}`;
-}
+/** Whole tokens, without the symbol (for amounts a user types back in). */
+export const formatAmount = formatUnits;
 
 export const roleSchema = z.enum(["writer", "reader"]);

@@ -1,5 +1,6 @@
 import { isError } from "ethers";
 import { DdcError, decodeRevert } from "../lib/errors";
+import type { ValueFormat } from "../lib/format";
 
 export { DdcError, decodeRevert };
 
@@ -58,11 +59,11 @@ function revertData(error: unknown): string | undefined {
 }
 
 /** Any failure as one clear message and, where there is one, a hint of what to do. */
-export function explain(error: unknown): { message: string; hint?: string } {
+export function explain(error: unknown, format: ValueFormat = {}): { message: string; hint?: string } {
   // The project's own errors say what happened; one wrapping another failure is explained by it.
   if (error instanceof DdcError && error.cause === undefined) return { message: error.shortMessage, hint: error.hint };
   const data = revertData(error);
-  const decoded = decodeRevert(data);
+  const decoded = decodeRevert(data, format);
   if (decoded !== undefined) return { message: `reverted: ${decoded.text}`, hint: HINTS[decoded.name] };
   if (isError(error, "CALL_EXCEPTION")) {
     return {

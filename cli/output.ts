@@ -1,5 +1,6 @@
 import type { ContractTransactionResponse, TransactionReceipt } from "ethers";
 import type { Context } from "./context";
+import type { ValueFormat } from "../lib/format";
 import { CliError, explain } from "./errors";
 
 /** JSON with bigints as decimal strings. */
@@ -41,8 +42,8 @@ export function coreEvents(ctx: Context, receipt: TransactionReceipt) {
  * Prints a command's failure (a JSON line too with `--json`), its hint if there is one, and sets
  * exit code 1.
  */
-export function reportFailure(error: unknown, json = false): void {
-  const { message, hint } = explain(error);
+export function reportFailure(error: unknown, json = false, format: ValueFormat = {}): void {
+  const { message, hint } = explain(error, format);
   if (json) console.log(toJson({ error: message, ...(hint ? { hint } : {}) }));
   console.error(`error: ${message}`);
   if (hint !== undefined) console.error(`hint: ${hint}`);

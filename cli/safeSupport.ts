@@ -7,6 +7,7 @@ import { HttpSignatureStore } from "../governance/safeServer";
 import { DirectorySignatureStore, SafeQueue, type SafeTxData, type SignatureStore } from "../governance/safeStore";
 import type { Context } from "./context";
 import { CliError } from "./errors";
+import { GuardedSigner } from "./guard";
 
 /** The shared signature store: a directory, or an http(s) URL (--store, or DDC_SAFE_STORE). */
 export function storeFrom(raw: string | undefined): SignatureStore {
@@ -37,7 +38,8 @@ export function queueFor(ctx: Context, safe: string, store: SignatureStore): Saf
 
 /** protocol-kit takes the key itself: only a key held in this process (env or keystore) works. */
 export function privateKeyOf(signer: Signer): string {
-  if (signer instanceof Wallet) return signer.privateKey;
+  const key = signer instanceof GuardedSigner ? signer.inner : signer;
+  if (key instanceof Wallet) return key.privateKey;
   throw new CliError("Safe commands need a local key (DDC_PRIVATE_KEY or a keystore)");
 }
 

@@ -1,5 +1,6 @@
 import { getAddress, id as idOf } from "ethers";
 import type { DDCGovernor } from "../typechain-types";
+import { PROPOSAL_STATE_NAMES } from "../lib/errors";
 import { getLogsPaged } from "../lib/logs";
 import { parseActionKey, parseEvidence, sameKey, type ActionKey, type ProposalArgs } from "./actions";
 
@@ -54,16 +55,7 @@ export function restrictToProposer(description: string, proposer: string): strin
 }
 
 /** The Governor's proposal states (IGovernor.ProposalState), by number. */
-export const PROPOSAL_STATES = [
-  "Pending",
-  "Active",
-  "Canceled",
-  "Defeated",
-  "Succeeded",
-  "Queued",
-  "Expired",
-  "Executed",
-] as const;
+export const PROPOSAL_STATES = PROPOSAL_STATE_NAMES;
 export type ProposalStateName = (typeof PROPOSAL_STATES)[number];
 
 export function stateName(state: bigint | number): ProposalStateName {

@@ -6,6 +6,7 @@ import {
   IDDC__factory,
   TimelockController__factory,
 } from "../typechain-types";
+import type { ValueFormat } from "../lib/format";
 import { safeArtifact } from "../lib/safeArtifacts";
 import {
   MULTI_SEND,
@@ -120,7 +121,22 @@ function touchesOf(args: DecodedArg[]): Touches {
  * What the decoder knows: the deployment's contracts by name (a record's `contracts`), which name
  * the targets, and the chain; together they say which MultiSendCallOnly is canonical (multiSend.ts).
  */
-export type DecodeContext = SafeTrust;
+export type DecodeContext = SafeTrust & {
+  /** How amounts of the payment token show (the CLI passes the token's symbol and decimals). */
+  format?: ValueFormat;
+};
+
+/** Arguments that are amounts of the payment token, by the contract that takes them. */
+const MONEY_ARGS: Record<string, Set<string>> = {
+  DDCCore: new Set(["amount", "rent", "maxPrice"]),
+  PaymentToken: new Set(["amount", "value"]),
+};
+
+function showArgOf(contract: string, a: DecodedArg, ctx: DecodeContext): string {
+  const money = ctx.format?.money;
+  if (money !== undefined && typeof a.value === "bigint" && MONEY_ARGS[contract]?.has(a.name)) return money(a.value);
+  return show(a.value);
+}
 
 /** Which interface a deployment's contract speaks, by its name in the record. */
 function interfaceOf(name: string): string | undefined {
@@ -234,7 +250,7 @@ function decodeFunction(call: RawCall, ctx: DecodeContext): DecodedCall {
       function: parsed.name,
       args,
       touches: touchesOf(args),
-      text: `${label}.${parsed.name}(${args.map((a) => `${a.name}=${show(a.value)}`).join(", ")})${withValue}`,
+      text: `${label}.${parsed.name}(${args.map((a) => `${a.name}=${showArgOf(known ?? name, a, ctx)}`).join(", ")})${withValue}`,
     };
   }
   warnings.push("unknown function: check the raw data");

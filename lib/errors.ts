@@ -1,4 +1,5 @@
-import type { Interface } from "ethers";
+import { decodeBytes32String, type Interface } from "ethers";
+import type { ValueFormat } from "./format";
 import {
   DDCCore__factory,
   DDCGovernanceToken__factory,
@@ -41,14 +42,97 @@ const INTERFACES = [
   TestStablecoin__factory.createInterface(),
 ] as unknown as Interface[];
 
-/** The custom error in revert data, as `Name(arg=value, …)`, or undefined. */
-export function decodeRevert(data: string | undefined): { name: string; text: string } | undefined {
+/**
+ * Arguments of the core's and the tokens' errors that are amounts of the payment token, and those
+ * that are timestamps, by error name: shown with the token's symbol and as ISO times when the
+ * caller passes a `ValueFormat`.
+ */
+const MONEY_ARGS: Record<string, string[]> = {
+  NodeHasRevenue: ["amount"],
+  ClusterReserveInsufficient: ["reserve", "requested"],
+  ClusterReplacementRaisesPrice: ["price", "newPrice"],
+  ClusterRentUnchanged: ["rent"],
+  ClusterPriceTooHigh: ["price", "max"],
+  LedgerInsufficientRunway: ["available", "required"],
+  LedgerInsufficientFree: ["free", "requested"],
+  LedgerPriceAboveLimit: ["price", "maxPrice"],
+  LedgerUnlockExceeded: ["unlocked", "requested"],
+  LedgerNothingReceived: ["amount"],
+  DDCInsufficientBalance: ["balance", "requested"],
+  ERC20InsufficientBalance: ["balance", "needed"],
+  ERC20InsufficientAllowance: ["allowance", "needed"],
+};
+const TIME_ARGS: Record<string, string[]> = {
+  LedgerLocked: ["unlockAt"],
+  ClusterNodeAlreadyLeaving: ["leaveAt"],
+  ClusterNodeLeaveNotDue: ["leaveAt"],
+};
+
+/** The Governor's proposal states (IGovernor.ProposalState), by number. */
+export const PROPOSAL_STATE_NAMES = [
+  "Pending",
+  "Active",
+  "Canceled",
+  "Defeated",
+  "Succeeded",
+  "Queued",
+  "Expired",
+  "Executed",
+] as const;
+/** The Timelock's operation states (TimelockController.OperationState), by number. */
+const OPERATION_STATE_NAMES = ["Unset", "Waiting", "Ready", "Done"] as const;
+
+/** The states a bitmap (bit i = state i, as OpenZeppelin encodes them) names, in words. */
+function statesOfBitmap(bitmap: bigint, names: readonly string[]): string {
+  const set = names.filter((_n, i) => (bitmap >> BigInt(i)) & 1n);
+  return set.length === 0 ? "none" : set.join(" or ");
+}
+
+/** One argument of a decoded error, in words where the error's meaning says how. */
+function showArg(errorName: string, name: string, value: unknown, format: ValueFormat): string {
+  if (name === "expectedStates" && typeof value === "string" && /^0x[0-9a-f]{64}$/i.test(value)) {
+    // A bytes32 bitmap of states.
+    value = BigInt(value);
+  }
+  if (typeof value === "bigint") {
+    if (format.money !== undefined && MONEY_ARGS[errorName]?.includes(name)) return format.money(value);
+    if (format.time !== undefined && TIME_ARGS[errorName]?.includes(name)) return format.time(value);
+    if (errorName === "GovernorUnexpectedProposalState") {
+      if (name === "current") return PROPOSAL_STATE_NAMES[Number(value)] ?? String(value);
+      if (name === "expectedStates") return statesOfBitmap(value, PROPOSAL_STATE_NAMES);
+    }
+    if (errorName === "TimelockUnexpectedOperationState" && name === "expectedStates") {
+      return statesOfBitmap(value, OPERATION_STATE_NAMES);
+    }
+  }
+  if (typeof value === "string" && /^0x[0-9a-f]{64}$/i.test(value) && /^(what|name|field|set)$/.test(name)) {
+    // bytes32 labels (DDCZeroAddress("to"), DDCParameterOutOfRange("networkFee")) read as text.
+    try {
+      return JSON.stringify(decodeBytes32String(value));
+    } catch {
+      return value;
+    }
+  }
+  return String(value);
+}
+
+/**
+ * The custom error in revert data, as `Name(arg=value, …)`, or undefined. With `format`, amounts
+ * carry the token's symbol and timestamps read as ISO times; Governor and Timelock states always
+ * read as words (`expectedStates=Succeeded`), never as bitmaps.
+ */
+export function decodeRevert(
+  data: string | undefined,
+  format: ValueFormat = {},
+): { name: string; text: string } | undefined {
   if (data === undefined || data === "0x" || data.length < 10) return undefined;
   for (const iface of INTERFACES) {
     try {
       const parsed = iface.parseError(data);
       if (parsed === null) continue;
-      const args = parsed.fragment.inputs.map((input, i) => `${input.name || i}=${String(parsed.args[i])}`);
+      const args = parsed.fragment.inputs.map(
+        (input, i) => `${input.name || i}=${showArg(parsed.name, input.name, parsed.args[i], format)}`,
+      );
       return { name: parsed.name, text: `${parsed.name}(${args.join(", ")})` };
     } catch {
       // try the next interface
