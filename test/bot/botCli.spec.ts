@@ -83,6 +83,7 @@ describe("manager bot: `ddc bot` commands without a chain", function () {
   });
 
   it("status lists each cluster's recent eras, decided or skipped with the reason, newest first", async function () {
+    this.timeout(180_000); // three processes
     const file = join(dir, "eras.json");
     writeFileSync(file, readFileSync(config, "utf8").replace("state/bot.sqlite", "state/eras.sqlite"));
     const store = new BotStore(join(dir, "state", "eras.sqlite"), () => 1_700_000_000);
