@@ -3,13 +3,14 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { loadConfig, type BotConfig } from "../../manager-bot/src/config";
 import { botLogger, serviceFromConfig } from "../../manager-bot/src/main";
-import type { DryRunReport } from "../../manager-bot/src/run";
+import { EXIT_CODES, exitCodeOf, type DryRunReport } from "../../manager-bot/src/run";
 import { BotStore } from "../../manager-bot/src/store";
 import { reportFailure, toJson } from "../output";
 import type { GlobalOptions } from "../context";
 
 const clusterArg = z.coerce.number().int().positive();
 const hashArg = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
+const erasArg = z.coerce.number().int().min(1).max(1000);
 
 /** Runs a `bot` subcommand: a bad configuration lists every problem; any failure exits 1. */
 function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
@@ -37,7 +38,7 @@ function parseHash(raw: string): string {
 function printDryRun(report: DryRunReport): void {
   for (const c of report.clusters) {
     console.log(`cluster ${c.cluster}${c.paused !== undefined ? `: paused (${c.paused})` : ""}`);
-    if (c.skipped !== undefined && c.skipped.length > 0) console.log(`  would skip eras ${c.skipped.join(", ")}`);
+    for (const s of c.skipped ?? []) console.log(`  era ${s.era}: would be skipped, ${s.reason}`);
     for (const e of c.eras) {
       if (e.decided) {
         console.log(`  era ${e.era}: decided, evidence ${e.evidence}`);
@@ -67,8 +68,22 @@ export function registerBot(program: Command): void {
     .command("run")
     .description("run the bot on its schedule (SIGTERM or SIGINT stop it gracefully)")
     .requiredOption("--config <file>", "the bot's configuration (JSON; see the README)")
-    .option("--once", "one run, then exit (1 if it failed)")
+    .option(
+      "--once",
+      `one run, then exit: ${EXIT_CODES.ok} when every closed era due is decided or skipped, ` +
+        `${EXIT_CODES.failed} when the run failed, ${EXIT_CODES.undecided} when an era waits for its reports (no quorum yet)`,
+    )
     .option("--dry-run", "decide and simulate what a run would do; send and record nothing")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Exit codes of --once:",
+        `  ${EXIT_CODES.ok}  every closed era due is decided, or recorded as skipped with its reason`,
+        `  ${EXIT_CODES.failed}  the run failed (a cluster's work, the reports directory, the balance check), or a bad configuration`,
+        `  ${EXIT_CODES.undecided}  the run did not fail, but an era it should decide waits for its reports (no quorum yet)`,
+      ].join("\n"),
+    )
     .action(
       action(async (o: { config: string; once?: boolean; dryRun?: boolean }, command: Command) => {
         const globals = command.optsWithGlobals<GlobalOptions>();
@@ -100,7 +115,7 @@ export function registerBot(program: Command): void {
             service.store.release();
             service.store.close();
           });
-          if (report.failed.length > 0) process.exitCode = 1;
+          process.exitCode = exitCodeOf(report);
           return;
         }
         await service.start();
@@ -174,20 +189,39 @@ export function registerBot(program: Command): void {
 
   bot
     .command("status")
-    .description("what the store holds: paused clusters, each cluster's last era, open actions, actions by state")
+    .description(
+      "what the store holds: paused clusters, each cluster's recent eras (decided, or skipped and why), open actions, actions by state",
+    )
     .requiredOption("--config <file>", "the bot's configuration")
+    .option("--eras <n>", "how many recent eras to list per cluster", "10")
     .action(
-      action(async (o: { config: string }, command: Command) => {
+      action(async (o: { config: string; eras: string }, command: Command) => {
         const globals = command.optsWithGlobals<GlobalOptions>();
+        const eras = erasArg.safeParse(o.eras);
+        if (!eras.success) throw new Error(`--eras must be an integer from 1 to 1000, got "${o.eras}"`);
         const config = loadConfig(o.config);
         const store = withStore(config);
         const paused = store.paused();
         const status = {
-          clusters: config.clusters.map((c) => ({
-            cluster: c.id,
-            lastEra: store.lastEra(c.id),
-            paused: c.paused ? "paused in the configuration" : (paused.get(c.id)?.reason ?? null),
-          })),
+          clusters: config.clusters.map((c) => {
+            const lastEra = store.lastEra(c.id);
+            const startEra = store.startEra(c.id);
+            return {
+              cluster: c.id,
+              lastEra,
+              // The era the next run decides first (null before the bot's first run there).
+              nextEra: lastEra !== null ? lastEra + 1 : startEra,
+              paused: c.paused ? "paused in the configuration" : (paused.get(c.id)?.reason ?? null),
+              eras: store.recentEras(c.id, eras.data).map((e) => ({
+                era: e.era,
+                status: e.status,
+                evidence: e.evidenceHash,
+                reason: e.reason,
+                carried: e.carried,
+                at: e.at,
+              })),
+            };
+          }),
           open: store.open().map((a) => ({ cluster: a.cluster, era: a.era, kind: a.kind, state: a.state, ref: a.ref })),
           actions: store.countByState(),
         };
@@ -198,8 +232,16 @@ export function registerBot(program: Command): void {
         }
         for (const c of status.clusters) {
           console.log(
-            `cluster ${c.cluster}: last era ${c.lastEra ?? "none"}${c.paused !== null ? `, paused (${c.paused})` : ""}`,
+            `cluster ${c.cluster}: last era ${c.lastEra ?? "none"}, next era ${c.nextEra ?? "not started"}` +
+              `${c.paused !== null ? `, paused (${c.paused})` : ""}`,
           );
+          for (const e of c.eras) {
+            console.log(
+              e.status === "decided"
+                ? `  era ${e.era}: decided, evidence ${e.evidence}${e.carried ? "" : " (actions not all carried out)"}`
+                : `  era ${e.era}: skipped, ${e.reason}`,
+            );
+          }
         }
         for (const a of status.open)
           console.log(`open: cluster ${a.cluster} era ${a.era ?? "-"} ${a.kind} ${a.state} ${a.ref ?? ""}`);

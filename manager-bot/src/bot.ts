@@ -283,36 +283,62 @@ export interface MissedEras {
 export interface ClusterRun {
   cluster: number;
   decided: { era: number; hash: string; planned: PlannedAction[]; records: ActionRecord[] }[];
-  skipped: { era: number; reason: string }[];
+  skipped: SkippedEra[];
   /** Settlements carried out while the era they came with waits for reports. */
   settled?: ActionRecord[];
   /** The era waiting for reports, and which validators have not reported. */
   waiting?: { era: number; missing: string[]; have: number; need: number };
 }
 
+/** An era passed over without a decision, and why (what the store records, the log and `bot status` show). */
+export interface SkippedEra {
+  era: number;
+  reason: string;
+}
+
+/** Why eras are skipped: each reason names the rule that skipped the era. */
+export const SKIP_REASONS = {
+  policy: "missed.mode=skip: only the last closed era is decided",
+  distributed: (nextEra: number) =>
+    `distributed on chain without this bot (the core's next distribution era is ${nextEra})`,
+  noQuorum: (have: number, need: number, later: number) =>
+    `no-quorum: ${have} of the ${need} reports needed after ${later} later eras closed`,
+};
+
 /**
- * The eras to decide now: after the last one decided (by the store, or the chain's next
- * distribution era when the store knows less) up to the last closed one, per `missed`.
+ * The eras to decide now, and those to record as skipped first: every era from the first one the
+ * bot answers for in the cluster (after the last one it decided or skipped; at its first run
+ * there, the chain's next distribution era, or the last closed era when the chain has none), up to
+ * the last closed one. Eras the chain shows distributed already (by the manager, an operator, a
+ * bot with another store) are skipped with that reason; the rest are decided in order, or (mode
+ * "skip") only the last, the others skipped by policy. The first era is recorded at the first run,
+ * so an era that waits for its reports is never passed over by a later run.
  */
 export async function erasToDecide(
   input: Pick<EraInput, "ddc" | "store" | "cluster">,
   missed: MissedEras,
-): Promise<{ lastClosed: number; plan: { decide: number[]; skipped: number[] } }> {
+): Promise<{ lastClosed: number; plan: { decide: number[]; skipped: SkippedEra[] } }> {
   const { ddc, store, cluster } = input;
   const [current] = await ddc.clusterEra(cluster);
   const lastClosed = Number(current) - 1;
   if (lastClosed < 0) return { lastClosed, plan: { decide: [], skipped: [] } };
-  const [, , nextEra] = await ddc.clusterRevenue(cluster);
-  const byChain = Number(nextEra) > 0 ? Number(nextEra) - 1 : null;
+  const nextEra = Number((await ddc.clusterRevenue(cluster))[2]);
   const byStore = store.lastEra(cluster);
-  const last = byStore === null ? byChain : byChain === null ? byStore : Math.max(byStore, byChain);
-  return { lastClosed, plan: planEras(last, lastClosed, missed.mode) };
+  const first = byStore !== null ? byStore + 1 : store.startEra(cluster, nextEra > 0 ? nextEra : lastClosed)!;
+  const skipped: SkippedEra[] = [];
+  let from = first;
+  for (; from < nextEra && from <= lastClosed; from++)
+    skipped.push({ era: from, reason: SKIP_REASONS.distributed(nextEra) });
+  const plan = planEras(from - 1, lastClosed, missed.mode);
+  skipped.push(...plan.skipped.map((era) => ({ era, reason: SKIP_REASONS.policy })));
+  return { lastClosed, plan: { decide: plan.decide, skipped } };
 }
 
 /**
  * Brings a cluster up to date: finishes an era decided before a stop, then decides the closed
- * eras after the last one decided (by the store, or the chain's next distribution era when the
- * store knows less), in order or skipping per `missed`.
+ * eras from the first one not decided or skipped yet, in order, each decided or recorded as
+ * skipped with its reason (see `erasToDecide`); an era without a quorum holds the later ones back
+ * until `waitEras` later eras have closed, and is then skipped.
  */
 export async function advanceCluster(input: EraInput & { missed: MissedEras }): Promise<ClusterRun> {
   const { ddc, store, cluster } = input;
@@ -325,9 +351,9 @@ export async function advanceCluster(input: EraInput & { missed: MissedEras }): 
   }
   const { lastClosed, plan } = await erasToDecide(input, input.missed);
   if (lastClosed < 0) return run;
-  for (const era of plan.skipped) {
-    store.skipEra(cluster, era, "missed eras are skipped by policy");
-    run.skipped.push({ era, reason: "missed eras are skipped by policy" });
+  for (const s of plan.skipped) {
+    store.skipEra(cluster, s.era, s.reason);
+    run.skipped.push(s);
   }
   for (const era of plan.decide) {
     const snapshotBlock = await provider.getBlockNumber();
@@ -340,7 +366,7 @@ export async function advanceCluster(input: EraInput & { missed: MissedEras }): 
     if (records.length > 0) run.settled = [...(run.settled ?? []), ...records];
     const { missing, have, need } = decision.aggregation;
     if (lastClosed - era >= input.missed.waitEras) {
-      const reason = `${have} of the ${need} reports needed; waited ${input.missed.waitEras} eras`;
+      const reason = SKIP_REASONS.noQuorum(have, need, lastClosed - era);
       store.skipEra(cluster, era, reason);
       run.skipped.push({ era, reason });
       continue;

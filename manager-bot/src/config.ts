@@ -33,21 +33,30 @@ const cron = z.string().refine((s) => validateCron(s), 'a cron expression (e.g. 
 const clusterSchema = z
   .object({
     id: z.number().int().positive(),
-    /** Who decides replacements: the DAO (Governor proposals) or a Safe (transactions its owners sign). */
-    manager: z.discriminatedUnion("kind", [
-      z.object({ kind: z.literal("governor") }).strict(),
-      z
-        .object({
-          kind: z.literal("safe"),
-          /** The Safe's address, or its name in the deployment record (e.g. "DemoOperationsSafe"). */
-          safe: z.union([address, z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/)], {
-            error: "an address (0x + 40 hex digits) or a contract name of the deployment record",
-          }),
-          /** The shared signature store: a directory, the URL of a signature server or of a Safe Transaction Service, or `safe` (Safe's own service, with DDC_SAFE_API_KEY). */
-          store: z.string().min(1),
-        })
-        .strict(),
-    ]),
+    /**
+     * Who decides replacements: the DAO (Governor proposals), a Safe (transactions its owners sign),
+     * or a plain key, the bot's own (it sends every action itself: the development default).
+     */
+    manager: z.discriminatedUnion(
+      "kind",
+      [
+        z.object({ kind: z.literal("governor") }).strict(),
+        z.object({ kind: z.literal("key") }).strict(),
+        z
+          .object({
+            kind: z.literal("safe"),
+            /** The Safe's address, or its name in the deployment record (e.g. "DemoOperationsSafe"). */
+            safe: z.union([address, z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/)], {
+              error: "an address (0x + 40 hex digits) or a contract name of the deployment record",
+            }),
+            /** The shared signature store: a directory, the URL of a signature server or of a Safe Transaction Service, or `safe` (Safe's own service, with DDC_SAFE_API_KEY). */
+            store: z.string().min(1),
+          })
+          .strict(),
+      ],
+      // An unknown kind (the discriminator matches no option): the kinds there are.
+      { error: (issue) => (issue.code === "invalid_union" ? 'one of "governor", "safe" or "key"' : undefined) },
+    ),
     /** Routine work (settlement, usage reports, distribution) by the bot's key as the cluster's operator, or by the manager. */
     routine: z.enum(["operator", "manager"]).default("operator"),
     policy: z

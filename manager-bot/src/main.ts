@@ -100,7 +100,7 @@ function txEventsTo(metrics: BotMetrics, logger: Logger): (e: TxEvent) => void {
   };
 }
 
-/** Each cluster's executors, built once: its manager's (Governor or Safe) and the routine one. */
+/** Each cluster's executors, built once: its manager's (Governor, Safe, or the bot's own key) and the routine one. */
 function targetsFor(
   record: DeploymentRecord,
   provider: Provider,
@@ -111,7 +111,11 @@ function targetsFor(
     const known = built.get(cl.id);
     if (known !== undefined) return known;
     let structural: Target;
-    if (cl.manager.kind === "governor") {
+    if (cl.manager.kind === "key") {
+      // The bot's key is the manager (checked against the chain at the cluster's first run): it
+      // sends every action itself, replacements too.
+      structural = new OperatorExecutor(options);
+    } else if (cl.manager.kind === "governor") {
       structural = new GovernorExecutor(DDCGovernor__factory.connect(record.contracts.DDCGovernor, provider), options);
     } else {
       const where = cl.manager.store;
@@ -124,7 +128,8 @@ function targetsFor(
         options,
       );
     }
-    const routine: Target = cl.routine === "operator" ? new OperatorExecutor(options) : structural;
+    const routine: Target =
+      cl.routine === "operator" && cl.manager.kind !== "key" ? new OperatorExecutor(options) : structural;
     const t = { structural, routine };
     built.set(cl.id, t);
     return t;

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { formatEther, parseUnits, type Provider } from "ethers";
+import { formatEther, getAddress, parseUnits, type Provider } from "ethers";
 import type { Logger } from "pino";
 import { decodeRevert } from "../../lib/errors";
 import { IERC20Metadata__factory } from "../../typechain-types";
 import type { DDCLens, IDDC } from "../../typechain-types";
-import { advanceCluster, type ClusterRun, type EraInput } from "./bot";
+import { advanceCluster, type ClusterRun, type EraInput, type SkippedEra } from "./bot";
 import type { ClusterConfig, BotConfig } from "./config";
 import type { PlannedAction } from "./decide";
 import { ready as hasherReady } from "./evidence";
@@ -29,12 +29,27 @@ export interface RunReport {
   alerts: { alert: Alert; message: string }[];
 }
 
+/**
+ * `ddc bot run --once`'s exit codes: 0 when every closed era due is decided or recorded as
+ * skipped; 1 when the run failed (a cluster's work, the reports directory, the balance check);
+ * 3 when it did not fail but an era it should decide waits for its reports (no quorum yet).
+ */
+export const EXIT_CODES = { ok: 0, failed: 1, undecided: 3 } as const;
+
+/** The exit code of a `--once` run (see `EXIT_CODES`): a failure outranks an undecided era. */
+export function exitCodeOf(report: Pick<RunReport, "failed" | "clusters">): number {
+  if (report.failed.length > 0) return EXIT_CODES.failed;
+  if (report.clusters.some((c) => c.waiting !== undefined)) return EXIT_CODES.undecided;
+  return EXIT_CODES.ok;
+}
+
 /** What `--dry-run` prints: the decisions and their simulated calls, per cluster. */
 export interface DryRunReport {
   clusters: {
     cluster: number;
     paused?: string;
-    skipped?: number[];
+    /** The eras the run would record as skipped, each with its reason. */
+    skipped?: SkippedEra[];
     eras: (
       | { era: number; decided: true; evidence: string; planned: PlannedAction[] }
       | { era: number; decided: false; have: number; need: number; missing: string[] }
@@ -87,6 +102,8 @@ export class BotRunner {
   private readonly foreignFound: ForeignAction[];
   private decimals: number | undefined;
   private readonly adopted = new Set<number>();
+  /** The clusters whose manager on chain was found to be the one configured (checked once a process). */
+  private readonly managerChecked = new Set<number>();
 
   constructor(private readonly parts: RunnerParts) {
     ({
@@ -267,6 +284,10 @@ export class BotRunner {
   private async runCluster(cl: ClusterConfig, log: Logger): Promise<RunReport["clusters"][number]> {
     const { store } = this.parts;
     const input = await this.eraInput(cl);
+    if (!this.managerChecked.has(cl.id)) {
+      await this.checkManager(cl, input.structural);
+      this.managerChecked.add(cl.id);
+    }
     // Once per process: what the chain and the Safe store hold that the store does not (a lost store).
     if (!this.adopted.has(cl.id)) {
       for (const t of new Set([input.structural, input.routine])) {
@@ -297,7 +318,7 @@ export class BotRunner {
     }
     for (const s of run.skipped) {
       this.metrics.erasSkipped.inc({ cluster: String(cl.id) });
-      log.warn({ cluster: cl.id, era: s.era, reason: s.reason }, `cluster ${cl.id} era ${s.era} skipped`);
+      log.warn({ cluster: cl.id, era: s.era, reason: s.reason }, `cluster ${cl.id} era ${s.era} skipped: ${s.reason}`);
     }
     // The keeper after the decisions: a replacement it executes now does not change the members
     // the eras closed so far are decided on.
@@ -320,6 +341,40 @@ export class BotRunner {
     }
     this.metrics.eraWaiting.set({ cluster: String(cl.id) }, run.waiting?.era ?? -1);
     return { ...run, keeper, keeperErrors };
+  }
+
+  /**
+   * Refuses to work on a cluster whose manager on chain is not the one the configuration names
+   * (the Governor's Timelock, the Safe, or the bot's own key), saying what is needed: the
+   * replacements it decided would go to a manager that cannot make them.
+   */
+  private async checkManager(cl: ClusterConfig, structural: Target): Promise<void> {
+    const manager = getAddress((await this.ddc.getCluster(cl.id)).manager);
+    const expected = getAddress(await structural.sender());
+    if (manager === expected) return;
+    const bot = getAddress(await this.signer.getAddress());
+    const isKey = (await this.parts.provider.getCode(manager)) === "0x";
+    const kind = cl.manager.kind;
+    const acting =
+      kind === "key" ? `the bot's key ${expected}` : `${kind === "governor" ? "the Timelock" : "the Safe"} ${expected}`;
+    const base =
+      `cluster ${cl.id}: its manager on chain is ${manager} (${isKey ? "a plain key" : "a contract"}), ` +
+      `but manager.kind "${kind}" in the configuration acts as ${acting}`;
+    let need: string;
+    if (manager === bot) need = `the bot's own key manages the cluster: set manager.kind "key"`;
+    else if (!isKey)
+      need = `set manager.kind "governor" (a Governor's Timelock) or "safe" (with the Safe's address), whichever ${manager} is`;
+    else if (kind === "key")
+      need =
+        `with manager.kind "key" the bot sends every action itself, so it must run with that key ` +
+        `(${this.parts.config.key.kind === "env" ? this.parts.config.key.name : "key.keystore"}); or the key hands the cluster to a ` +
+        `Governor's Timelock or a Safe (clusterProposeManager, then accepted) and names the bot's key ${bot} an operator ` +
+        `(clusterSetOperator) for the routine work`;
+    else
+      need =
+        `a cluster managed by a plain key is run by the bot holding that key (manager.kind "key"), ` +
+        `or is handed to ${expected} first (clusterProposeManager, then accepted)`;
+    throw new Error(`${base}: ${need}`);
   }
 
   private async checkStuckAndBalance(report: RunReport): Promise<void> {
@@ -372,7 +427,7 @@ export class BotRunner {
         const routine = simulate(real.routine);
         const structural = real.structural === real.routine ? routine : simulate(real.structural);
         const run = await advanceCluster({ ...real, store: copy, routine, structural, missed: cl.missed });
-        entry.skipped = run.skipped.map((x) => x.era);
+        entry.skipped = run.skipped;
         for (const d of run.decided) {
           entry.eras.push({ era: d.era, decided: true, evidence: d.hash, planned: d.planned });
         }

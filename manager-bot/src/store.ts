@@ -152,6 +152,9 @@ const MIGRATIONS: Migration[] = [
   },
   // 7: the calls each action was decided to make (what a proposal or Safe transaction under its key must be)
   `ALTER TABLE actions ADD COLUMN calls TEXT;`,
+  // 8: the first era the bot answers for in each cluster (set once, at its first run there): every
+  // era from it on is decided or recorded as skipped, none is passed over
+  `CREATE TABLE starts (cluster INTEGER PRIMARY KEY, era INTEGER NOT NULL, at INTEGER NOT NULL);`,
 ];
 
 /**
@@ -442,6 +445,28 @@ export class BotStore implements ReportBook {
       .prepare(`SELECT ${ERA_COLUMNS} FROM ${ERAS} WHERE e.cluster = ? AND e.era = ?`)
       .get(cluster, era) as EraRow | undefined;
     return row === undefined ? undefined : eraRecord(row);
+  }
+
+  /**
+   * The first era the bot answers for in the cluster: set once (a later call keeps the first) and
+   * returned; with `era` undefined, only read (null before the first run).
+   */
+  startEra(cluster: number, era?: number): number | null {
+    if (era !== undefined) {
+      this.db
+        .prepare("INSERT OR IGNORE INTO starts (cluster, era, at) VALUES (?, ?, ?)")
+        .run(cluster, era, this.clock());
+    }
+    const row = this.db.prepare("SELECT era FROM starts WHERE cluster = ?").get(cluster) as { era: number } | undefined;
+    return row?.era ?? null;
+  }
+
+  /** The cluster's last `limit` eras decided or skipped, newest first (`evidence` null: documents are not read). */
+  recentEras(cluster: number, limit: number): EraRecord[] {
+    const rows = this.db
+      .prepare("SELECT *, NULL AS evidence FROM eras WHERE cluster = ? ORDER BY era DESC LIMIT ?")
+      .all(cluster, limit) as EraRow[];
+    return rows.map(eraRecord);
   }
 
   /** The last era of the cluster the bot decided or skipped, if any. */

@@ -94,7 +94,7 @@ describe("manager bot: eras after downtime", function () {
     for (const e of [first + 1, first + 2, first + 3]) await report(e);
     const run = await advanceCluster({ ...input, missed: { mode: "skip", waitEras: 2 } });
     expect(run.decided.map((d) => d.era)).to.deep.equal([first + 3]);
-    const reason = "missed eras are skipped by policy";
+    const reason = "missed.mode=skip: only the last closed era is decided";
     expect(run.skipped).to.deep.equal([
       { era: first + 1, reason },
       { era: first + 2, reason },
@@ -128,10 +128,92 @@ describe("manager bot: eras after downtime", function () {
     await time.increase(ERA);
     await report(first + 3);
     const run = await advanceCluster({ ...input, missed: catchUp });
-    expect(run.skipped).to.deep.equal([{ era: first + 1, reason: "1 of the 2 reports needed; waited 2 eras" }]);
+    expect(run.skipped).to.deep.equal([
+      { era: first + 1, reason: "no-quorum: 1 of the 2 reports needed after 2 later eras closed" },
+    ]);
     expect(run.decided.map((d) => d.era)).to.deep.equal([first + 2, first + 3]);
     expect(store.lastEra(input.cluster)).to.equal(first + 3);
     expect(await nextEra()).to.equal(first + 4);
+  });
+
+  it("a bot started before any report: four eras whose reports arrive late, at once, are all decided in order", async function () {
+    const { ddc, store, input, report, lastClosed, nextEra } = await setup();
+    const first = await lastClosed();
+    // Started before any report: the era waits (and is remembered as the first the bot answers for).
+    const start = await advanceCluster({ ...input, missed: catchUp });
+    expect(start.decided).to.deep.equal([]);
+    expect(start.waiting).to.deep.include({ era: first, have: 0, need: 2 });
+    expect(store.startEra(input.cluster)).to.equal(first);
+    // Three more eras close; then the reports of all four arrive at once.
+    await time.increase(3 * ERA);
+    expect(await lastClosed()).to.equal(first + 3);
+    const eras = [first, first + 1, first + 2, first + 3];
+    for (const e of eras) await report(e);
+    const run = await advanceCluster({ ...input, missed: catchUp });
+    expect(run.decided.map((d) => d.era)).to.deep.equal(eras);
+    expect(run.skipped).to.deep.equal([]);
+    expect(run.waiting).to.equal(undefined);
+    for (const e of eras) expect(store.era(input.cluster, e)).to.deep.include({ status: "decided", carried: true });
+    const distributed = await ddc.queryFilter(ddc.filters.RevenuesDistributed(input.cluster));
+    expect(distributed.map((x) => Number(x.args.era))).to.deep.equal(eras);
+    expect(await nextEra()).to.equal(first + 4);
+  });
+
+  it("a bot that ran every era without reports skips the first with its reason, then decides the late batch in order", async function () {
+    const { f, store, input, report, lastClosed, nextEra, cluster } = await setup();
+    const first = await lastClosed();
+    for (let i = 0; i < 2; i++) {
+      const run = await advanceCluster({ ...input, missed: catchUp });
+      expect(run.waiting?.era).to.equal(first);
+      expect(run.skipped).to.deep.equal([]);
+      await time.increase(ERA);
+    }
+    // Two later eras have closed: the first is skipped (waitEras 2), the next one waits.
+    const third = await advanceCluster({ ...input, missed: catchUp });
+    const reason = "no-quorum: 0 of the 2 reports needed after 2 later eras closed";
+    expect(third.skipped).to.deep.equal([{ era: first, reason }]);
+    expect(third.waiting?.era).to.equal(first + 1);
+    await time.increase(ERA);
+    // The late batch: the skipped era's reports are refused as late, the others taken in.
+    const chainId = Number((await ethers.provider.getNetwork()).chainId);
+    const members = await f.system.ddc.clusterNodes(f.cluster);
+    const late = await signReport(validators[0], chainId, f.core, reportBody(cluster, first, members));
+    expect(await new ReportIntake(input.chain, store).submit(late, "test")).to.deep.include({
+      status: "rejected",
+      reason: "late",
+    });
+    for (const e of [first + 1, first + 2, first + 3]) await report(e);
+    const run = await advanceCluster({ ...input, missed: catchUp });
+    expect(run.decided.map((d) => d.era)).to.deep.equal([first + 1, first + 2, first + 3]);
+    expect(run.skipped).to.deep.equal([]);
+    expect(store.era(cluster, first)).to.deep.include({ status: "skipped", reason, evidenceHash: null });
+    expect(store.recentEras(cluster, 10).map((e) => [e.era, e.status])).to.deep.equal([
+      [first + 3, "decided"],
+      [first + 2, "decided"],
+      [first + 1, "decided"],
+      [first, "skipped"],
+    ]);
+    expect(await nextEra()).to.equal(first + 4);
+  });
+
+  it("eras the chain shows distributed without the bot are recorded as skipped with that reason, not passed over", async function () {
+    const { f, ddc, store, input, report, lastClosed, nextEra, cluster } = await setup();
+    const first = await lastClosed();
+    await report(first);
+    await advanceCluster({ ...input, missed: catchUp });
+    await time.increase(3 * ERA);
+    // The bot's key, an operator, distributes era first + 2 by hand (first + 1 can no longer be).
+    await ddc.connect(f.bot).clusterDistributeRevenues(f.cluster, first + 2, [], "0x" + "ab".repeat(32));
+    expect(await nextEra()).to.equal(first + 3);
+    await report(first + 3);
+    const run = await advanceCluster({ ...input, missed: catchUp });
+    const reason = `distributed on chain without this bot (the core's next distribution era is ${first + 3})`;
+    expect(run.skipped).to.deep.equal([
+      { era: first + 1, reason },
+      { era: first + 2, reason },
+    ]);
+    expect(run.decided.map((d) => d.era)).to.deep.equal([first + 3]);
+    expect(store.era(cluster, first + 1)).to.deep.include({ status: "skipped", reason });
   });
 
   it("a stop between deciding and acting: the restart carries out the recorded decision, not a new one", async function () {

@@ -66,8 +66,8 @@ describe("manager bot: `ddc bot` commands without a chain", function () {
     expect(status.code).to.equal(0);
     const s = JSON.parse(status.stdout) as { clusters: unknown[]; open: unknown[]; actions: Record<string, number> };
     expect(s.clusters).to.deep.equal([
-      { cluster: 1, lastEra: null, paused: "node 3 under maintenance" },
-      { cluster: 2, lastEra: null, paused: "paused in the configuration" },
+      { cluster: 1, lastEra: null, nextEra: null, paused: "node 3 under maintenance", eras: [] },
+      { cluster: 2, lastEra: null, nextEra: null, paused: "paused in the configuration", eras: [] },
     ]);
     expect(s.open).to.deep.equal([]);
     expect(s.actions.executed).to.equal(0);
@@ -77,7 +77,62 @@ describe("manager bot: `ddc bot` commands without a chain", function () {
     });
     const text = await ddc(["bot", "status", "--config", config]);
     expect(text.stdout).to.include(
-      "cluster 1: last era none\ncluster 2: last era none, paused (paused in the configuration)",
+      "cluster 1: last era none, next era not started\n" +
+        "cluster 2: last era none, next era not started, paused (paused in the configuration)",
+    );
+  });
+
+  it("status lists each cluster's recent eras, decided or skipped with the reason, newest first", async function () {
+    this.timeout(180_000); // three processes
+    const file = join(dir, "eras.json");
+    writeFileSync(file, readFileSync(config, "utf8").replace("state/bot.sqlite", "state/eras.sqlite"));
+    const store = new BotStore(join(dir, "state", "eras.sqlite"), () => 1_700_000_000);
+    store.startEra(1, 553);
+    const skipped = "no-quorum: 0 of the 2 reports needed after 3 later eras closed";
+    store.skipEra(1, 553, skipped);
+    store.decideEra(1, 554, "0x" + "54".repeat(32), "{}");
+    store.carried(1, 554);
+    store.skipEra(1, 555, "missed.mode=skip: only the last closed era is decided");
+    store.decideEra(1, 556, "0x" + "56".repeat(32), "{}");
+    store.startEra(2, 40);
+    store.close();
+    const text = await ddc(["bot", "status", "--config", file, "--eras", "3"]);
+    expect(text.code, text.stderr).to.equal(0);
+    expect(text.stdout).to.equal(
+      [
+        "cluster 1: last era 556, next era 557",
+        `  era 556: decided, evidence 0x${"56".repeat(32)} (actions not all carried out)`,
+        "  era 555: skipped, missed.mode=skip: only the last closed era is decided",
+        `  era 554: decided, evidence 0x${"54".repeat(32)}`,
+        "cluster 2: last era none, next era 40, paused (paused in the configuration)",
+        "actions: decided 0, proposed 0, awaiting-signatures 0, queued 0, executed 0, defeated 0, cancelled 0, expired 0, failed 0",
+      ].join("\n") + "\n",
+    );
+    const json = await ddc(["--json", "bot", "status", "--config", file]);
+    const s = JSON.parse(json.stdout) as {
+      clusters: { eras: { era: number; status: string; reason: string | null }[] }[];
+    };
+    expect(s.clusters[0].eras.map((e) => [e.era, e.status, e.reason])).to.deep.equal([
+      [556, "decided", null],
+      [555, "skipped", "missed.mode=skip: only the last closed era is decided"],
+      [554, "decided", null],
+      [553, "skipped", skipped],
+    ]);
+    expect(s.clusters[0].eras[0]).to.deep.include({ carried: false, at: 1_700_000_000 });
+    expect(await ddc(["bot", "status", "--config", file, "--eras", "0"])).to.deep.include({
+      code: 1,
+      stderr: 'error: --eras must be an integer from 1 to 1000, got "0"\n',
+    });
+  });
+
+  it("bot run --help names the exit codes of --once", async function () {
+    const help = await ddc(["bot", "run", "--help"]);
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.include(
+      "Exit codes of --once:\n" +
+        "  0  every closed era due is decided, or recorded as skipped with its reason\n" +
+        "  1  the run failed (a cluster's work, the reports directory, the balance check), or a bad configuration\n" +
+        "  3  the run did not fail, but an era it should decide waits for its reports (no quorum yet)\n",
     );
   });
 

@@ -98,6 +98,18 @@ describe("manager bot: configuration", function () {
     ]);
   });
 
+  it("accepts a cluster managed by a plain key (the bot's own); names the three kinds of manager otherwise", function () {
+    const c = loadConfig(write({ ...minimal, clusters: [{ id: 3, manager: { kind: "key" } }] }), { DDC_BOT_KEY: KEY });
+    expect(c.clusters[0]).to.deep.include({ id: 3, manager: { kind: "key" }, routine: "operator" });
+    expect(describeConfig(c).clusters).to.deep.equal([{ id: 3, manager: "key", routine: "operator", paused: false }]);
+    expect(problems(write({ ...minimal, clusters: [{ id: 3, manager: { kind: "eoa" } }] }))).to.deep.equal([
+      'clusters.0.manager.kind: one of "governor", "safe" or "key"',
+    ]);
+    expect(
+      problems(write({ ...minimal, clusters: [{ id: 3, manager: { kind: "key", address: KEY } }] })),
+    ).to.deep.equal(['clusters.0.manager: Unrecognized key: "address"']);
+  });
+
   it("lets the environment override the RPC URL and the store", function () {
     const c = loadConfig(write(minimal), {
       DDC_BOT_KEY: KEY,

@@ -1,13 +1,14 @@
 import { expect } from "chai";
 import { Writable } from "node:stream";
 import { ethers } from "hardhat";
-import { loadFixture, setBalance } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
 import { Wallet, keccak256, parseEther } from "ethers";
 import { parseEvidence, parseEvidenceUrl } from "../../governance/actions";
 import { listProposals } from "../../governance/dao";
 import type { BotConfig, ClusterConfig } from "../../manager-bot/src/config";
 import { signReport } from "../../manager-bot/src/report";
 import { botLogger, composeService } from "../../manager-bot/src/main";
+import { EXIT_CODES, exitCodeOf } from "../../manager-bot/src/run";
 import { BotStore } from "../../manager-bot/src/store";
 import { DEFAULT_TX_OPTIONS } from "../../manager-bot/src/tx";
 import { daoCluster } from "../helpers/system";
@@ -283,6 +284,42 @@ describe("manager bot: the service", function () {
     expect(line.level).to.equal(40); // warn
     expect(String(line.msg)).to.match(/^ALERT low-balance: the bot's key holds [\d.]+ ETH, below 1000000.0: fund 0x/);
     expect(await service.metrics.registry.metrics()).to.include('ddc_bot_alerts_total{alert="low-balance"} 1');
+  });
+
+  it("an era that never gets a quorum: exit code 3 while it waits, then a warn line names it skipped with its reason", async function () {
+    const { f, service, store, lines, report, lastClosed } = await setup();
+    const id = Number(f.cluster);
+    const first = await lastClosed();
+    const waiting = await service.run();
+    expect(waiting.clusters[0].waiting?.era).to.equal(first);
+    expect(waiting.alerts.map((a) => a.alert)).to.deep.equal(["era-undecided"]);
+    expect(exitCodeOf(waiting)).to.equal(EXIT_CODES.undecided);
+    expect(EXIT_CODES).to.deep.equal({ ok: 0, failed: 1, undecided: 3 });
+    // Three later eras close (waitEras 3); their reports arrive late, at once.
+    await time.increase(3 * 3600);
+    for (const e of [first + 1, first + 2, first + 3]) await report(e);
+    const run = await service.run();
+    const reason = "no-quorum: 0 of the 2 reports needed after 3 later eras closed";
+    expect(run.clusters[0].skipped).to.deep.equal([{ era: first, reason }]);
+    expect(run.clusters[0].decided.map((d) => d.era)).to.deep.equal([first + 1, first + 2, first + 3]);
+    expect(exitCodeOf(run)).to.equal(EXIT_CODES.ok);
+    const line = lines.find((l) => l.run === run.run && l.era === first)!;
+    expect(line).to.deep.include({
+      level: 40,
+      cluster: id,
+      era: first,
+      reason,
+      msg: `cluster ${id} era ${first} skipped: ${reason}`,
+    });
+    expect(store.recentEras(id, 4).map((e) => [e.era, e.status])).to.deep.equal([
+      [first + 3, "decided"],
+      [first + 2, "decided"],
+      [first + 1, "decided"],
+      [first, "skipped"],
+    ]);
+    expect(await service.metrics.registry.metrics()).to.include(`ddc_bot_eras_skipped_total{cluster="${id}"} 1`);
+    // A failure outranks an undecided era.
+    expect(exitCodeOf({ ...waiting, failed: [{ cluster: id, error: "x" }] })).to.equal(EXIT_CODES.failed);
   });
 
   it("one failing cluster does not stop the others; the run is marked failed and /ready says so", async function () {

@@ -31,15 +31,15 @@ describe("manager bot: the SQLite store", function () {
   it("migrates once, to the current version, and refuses a newer store", function () {
     const path = file();
     const store = new BotStore(path);
-    expect(store.version).to.equal(7);
+    expect(store.version).to.equal(8);
     store.close();
     const again = new BotStore(path);
-    expect(again.version).to.equal(7);
+    expect(again.version).to.equal(8);
     again.close();
     const db = new Database(path);
     db.pragma("user_version = 9");
     db.close();
-    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 7: upgrade the bot");
+    expect(() => new BotStore(path)).to.throw("the store is at schema 9, this bot knows 8: upgrade the bot");
   });
 
   it("is a report book: accepted reports survive a restart; equivocation drops both", async function () {
@@ -121,6 +121,52 @@ describe("manager bot: the SQLite store", function () {
     );
     expect(() => store.advance(9, 1, "distribution", "proposed")).to.throw("no action (9, 1, distribution)");
     expect(store.open().map((a) => a.kind)).to.deep.equal(["parameters"]);
+    store.close();
+  });
+
+  it("keeps the first era the bot answers for once per cluster, and lists the recent eras newest first", function () {
+    const path = file();
+    let store = new BotStore(path, () => 700);
+    expect(store.startEra(1)).to.equal(null);
+    expect(store.startEra(1, 553)).to.equal(553);
+    // A later call keeps the first start, across a restart.
+    expect(store.startEra(1, 556)).to.equal(553);
+    expect(store.startEra(2, 9)).to.equal(9);
+    store.close();
+    store = new BotStore(path, () => 800);
+    expect(store.startEra(1)).to.equal(553);
+    store.skipEra(1, 553, "no-quorum: 0 of the 2 reports needed after 3 later eras closed");
+    store.decideEra(1, 554, "0x54", JSON.stringify({}));
+    store.decideEra(1, 555, "0x55", JSON.stringify({}));
+    store.decideEra(2, 9, "0x09", JSON.stringify({}));
+    expect(store.recentEras(1, 2)).to.deep.equal([
+      {
+        cluster: 1,
+        era: 555,
+        status: "decided",
+        evidenceHash: "0x55",
+        evidence: null,
+        reason: null,
+        carried: false,
+        at: 800,
+      },
+      {
+        cluster: 1,
+        era: 554,
+        status: "decided",
+        evidenceHash: "0x54",
+        evidence: null,
+        reason: null,
+        carried: false,
+        at: 800,
+      },
+    ]);
+    expect(store.recentEras(1, 10).map((e) => [e.era, e.status, e.reason])).to.deep.equal([
+      [555, "decided", null],
+      [554, "decided", null],
+      [553, "skipped", "no-quorum: 0 of the 2 reports needed after 3 later eras closed"],
+    ]);
+    expect(store.recentEras(3, 10)).to.deep.equal([]);
     store.close();
   });
 
@@ -438,7 +484,7 @@ describe("manager bot: the SQLite store", function () {
     );
 
     const store = new BotStore(path);
-    expect(store.version).to.equal(7);
+    expect(store.version).to.equal(8);
     expect(queries.map(([c, e, n]) => historyFromStore(store, c, e, n))).to.deep.equal(before.history);
     const after = candidates.map(([c, n, nodes]) => candidateScores(store, c, n, new Set(nodes)));
     expect(after.map((x) => x.evidence)).to.deep.equal(before.candidates.map((x) => x.evidence));
