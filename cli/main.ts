@@ -13,6 +13,7 @@ import { registerSafe } from "./commands/safe";
 import { registerVerify } from "./commands/verify";
 import { registerBot } from "./commands/bot";
 import { registerValidator } from "./commands/validator";
+import { registerToken } from "./commands/token";
 
 // Commander passes each action its positional arguments and options, untyped.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -105,6 +106,7 @@ export function buildProgram(): Command {
 
   registerProvider(program, run);
   registerOwner(program, run);
+  registerToken(program, run);
   registerManager(program, run);
   registerGov(program, run);
   registerSafe(program, run);

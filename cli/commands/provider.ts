@@ -1,5 +1,7 @@
 import type { Command } from "commander";
-import { parseAddress, parseAmount, parseId, parseIds, parseUint, formatAmount, type Context } from "../context";
+import { tokenJson } from "../../lib/format";
+import { parseAddress, parseAmount, parseId, parseIds, parseUint, type Context } from "../context";
+import { CliError } from "../errors";
 import { coreEvents, print, send } from "../output";
 import type { Runner } from "../main";
 
@@ -23,7 +25,8 @@ export function registerProvider(program: Command, run: Runner): void {
 
   const create = node
     .command("create")
-    .description("register a node (its provider is the key's account)")
+    .alias("register")
+    .description("register a node (its provider is the key's account); prints its id")
     .requiredOption("--signing-key <address>", "the node's signing key (an address; it can be rotated)")
     .requiredOption("--capacity <units>", "units of storage the node offers")
     .requiredOption("--rent <amount>", "rent per vNode per unit per month, in tokens (e.g. 1.5)")
@@ -42,17 +45,12 @@ export function registerProvider(program: Command, run: Runner): void {
           metadata: string;
         },
       ) => {
-        const decimals = await ctx.decimals();
+        const key = parseAddress("--signing-key", o.signingKey);
+        const capacity = parseUint("--capacity", o.capacity);
+        const rent = parseAmount(o.rent, await ctx.decimals());
         const signer = await ctx.signer();
         const receipt = await send(ctx, "node create", () =>
-          ctx.ddc
-            .connect(signer)
-            .nodeCreate(
-              parseAddress("--signing-key", o.signingKey),
-              parseUint("--capacity", o.capacity),
-              parseAmount(o.rent, decimals),
-              nodeParams(o),
-            ),
+          ctx.ddc.connect(signer).nodeCreate(key, capacity, rent, nodeParams(o)),
         );
         const created = coreEvents(ctx, receipt).find((e) => e.name === "NodeCreated");
         const id = created?.args.node as bigint;
@@ -80,7 +78,7 @@ export function registerProvider(program: Command, run: Runner): void {
         if (o.rent !== undefined) {
           const rent = parseAmount(o.rent, await ctx.decimals());
           await send(ctx, "rent", () => ddc.nodeChangeRent(id, rent));
-          done.push(`rent ${o.rent}`);
+          done.push(`rent ${await ctx.money(rent)}`);
         }
         if (o.capacity !== undefined) {
           const capacity = parseUint("--capacity", o.capacity);
@@ -145,23 +143,23 @@ export function registerProvider(program: Command, run: Runner): void {
     .action(
       run(async (ctx, raw: string) => {
         const n = await ctx.ddc.getNode(parseId("node", raw));
-        const decimals = await ctx.decimals();
         const value = {
           id: n.id,
           provider: n.provider,
           signingKey: n.signingKey,
           capacity: n.capacity,
           reserved: n.reserved,
-          rent: formatAmount(n.rent, decimals),
+          rent: n.rent,
           clusters: n.clusterCount,
           engine: n.engine,
           version: n.version,
           urls: [...n.urls],
         };
+        const shown = { ...value, rent: `${await ctx.money(n.rent)} per vNode per unit per month` };
         print(
           ctx,
-          value,
-          Object.entries(value).map(([k, v]) => `${k.padEnd(11)} ${Array.isArray(v) ? v.join(" ") : String(v)}`),
+          { ...value, token: tokenJson(await ctx.tokenInfo()) },
+          Object.entries(shown).map(([k, v]) => `${k.padEnd(11)} ${Array.isArray(v) ? v.join(" ") : String(v)}`),
         );
       }),
     );
@@ -172,14 +170,11 @@ export function registerProvider(program: Command, run: Runner): void {
     .description("what each node can claim now (comma-separated ids)")
     .action(
       run(async (ctx, raw: string) => {
-        const decimals = await ctx.decimals();
         const rows = [];
         for (const id of parseIds("node", raw)) rows.push({ node: id, claimable: await ctx.ddc.nodeRevenue(id) });
-        print(
-          ctx,
-          rows,
-          rows.map((r) => `node ${r.node}: ${formatAmount(r.claimable, decimals)}`),
-        );
+        const lines = [];
+        for (const r of rows) lines.push(`node ${r.node}: ${await ctx.money(r.claimable)}`);
+        print(ctx, { nodes: rows, token: tokenJson(await ctx.tokenInfo()) }, lines);
       }),
     );
   revenue
@@ -190,17 +185,35 @@ export function registerProvider(program: Command, run: Runner): void {
       run(async (ctx: Context, raw: string, o: { to?: string }) => {
         const ids = parseIds("node", raw);
         const signer = await ctx.signer();
-        const to = o.to === undefined ? await signer.getAddress() : parseAddress("--to", o.to);
+        const me = await signer.getAddress();
+        const to = o.to === undefined ? me : parseAddress("--to", o.to);
+        // Checked before sending: each node is the key's, and there is something to claim.
+        let claimable = 0n;
+        for (const id of ids) {
+          const n = await ctx.ddc.getNode(id); // NodeNotFound
+          if (n.provider !== me) {
+            throw new CliError(
+              `node ${id} belongs to ${n.provider}, not to ${me}: nothing sent`,
+              "use the provider's key",
+            );
+          }
+          claimable += await ctx.ddc.nodeRevenue(id);
+        }
+        if (claimable === 0n) {
+          throw new CliError(
+            `nothing to claim: node${ids.length > 1 ? "s" : ""} ${ids.join(", ")} ha${ids.length > 1 ? "ve" : "s"} ${await ctx.money(0n)} of revenue: nothing sent`,
+            "revenue arrives when the cluster's manager distributes an era (`ddc revenue show <nodes>`)",
+          );
+        }
         const receipt = await send(ctx, "claim", () => ctx.ddc.connect(signer).claim(ids, to));
-        const decimals = await ctx.decimals();
         const paid = coreEvents(ctx, receipt)
           .filter((e) => e.name === "RevenueClaimed")
           .map((e) => ({ node: e.args.node as bigint, amount: e.args.amount as bigint }));
         const total = paid.reduce((s, p) => s + p.amount, 0n);
-        print(ctx, { to, paid, total }, [
-          ...paid.map((p) => `node ${p.node}: ${formatAmount(p.amount, decimals)}`),
-          `paid ${formatAmount(total, decimals)} to ${to}`,
-        ]);
+        const lines = [];
+        for (const p of paid) lines.push(`node ${p.node}: ${await ctx.money(p.amount)}`);
+        lines.push(`paid ${await ctx.money(total)} to ${to}`);
+        print(ctx, { to, paid, total, token: tokenJson(await ctx.tokenInfo()) }, lines);
       }),
     );
 }

@@ -107,7 +107,7 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
       "show",
       "5",
     ]);
-    expect(shown).to.include({ provider: account(16).address, rent: "1.5", capacity: "500" });
+    expect(shown).to.include({ provider: account(16).address, rent: "1500000", capacity: "500" });
     expect(shown.urls).to.deep.equal(["https://n5.example"]);
     const human = await ddc(["node", "trust", account(10).address], 16);
     expect(human.code).to.equal(0);
@@ -287,11 +287,14 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     // The provider's node changes and revenue.
     await json(["node", "update", "5", "--capacity", "600", "--rent", "2"], 16);
     await json(["node", "rotate-key", "5", account(15).address], 16);
-    expect(await json<{ node: string; claimable: string }[]>(["revenue", "show", "5"])).to.deep.equal([
-      { node: "5", claimable: "0" },
-    ]);
-    const claim = await json<{ total: string; to: string }>(["revenue", "claim", "5", "--to", account(15).address], 16);
-    expect(claim).to.deep.equal({ to: account(15).address, paid: [{ node: "5", amount: "0" }], total: "0" });
+    expect(await json<{ nodes: unknown[] }>(["revenue", "show", "5"])).to.deep.equal({
+      nodes: [{ node: "5", claimable: "0" }],
+      token: { symbol: "tUSD", decimals: 6 },
+    });
+    // A claim of nothing is refused before anything is sent.
+    const claim = await ddc(["revenue", "claim", "5", "--to", account(15).address], 16);
+    expect(claim.code).to.equal(1);
+    expect(claim.stderr).to.include("error: nothing to claim: node 5 has 0 tUSD of revenue: nothing sent");
     // The owner's bucket roles, cap, close and a withdrawal (unlock first, then after the delay).
     const owner = 17;
     const { bucket } = await json<{ bucket: string }>(["bucket", "create", "1"], owner);
@@ -303,7 +306,9 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     const unlock = await json<{ unlocked: string }>(["account", "withdraw", "1", "10"], owner);
     expect(unlock.unlocked).to.equal("10000000");
     const early = await ddc(["account", "withdraw", "1", "10"], owner);
-    expect(early.stderr).to.match(/error: 10 unlocks at .*\nhint: run the same command again then/);
+    expect(early.stderr).to.match(
+      /error: 10 tUSD unlocks \S+Z \(in (7 d|6 d 23 h)\): nothing sent\nhint: run the same command again then/,
+    );
     await travel(7 * 86_400 + 1);
     expect(await json<{ withdrawn: string }>(["account", "withdraw", "1", "10"], owner)).to.include({
       withdrawn: "10000000",
