@@ -1,14 +1,21 @@
 import { expect } from "chai";
 import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Contract, JsonRpcProvider, Wallet, parseEther } from "ethers";
-import { readRecord } from "../../deploy/record";
+import { Contract, JsonRpcProvider, Wallet, getAddress, id as idOf, parseEther } from "ethers";
+import { readRecord, type DeploymentRecord } from "../../deploy/record";
 import { settledRecords } from "../../cli/commands/owner";
+import { coreChainView } from "../../manager-bot/src/chain";
+import { decideEra } from "../../manager-bot/src/decide";
+import { ReportIntake, scanReportDirectory } from "../../manager-bot/src/intake";
+import { reportSigner, signedReportSchema, type SignedReport } from "../../manager-bot/src/report";
+import { MemoryReportBook } from "../../manager-bot/src/validate";
+import { DDCGovernanceToken__factory, DDCGovernor__factory, IDDC__factory } from "../../typechain-types";
 import { freePort, startNode, type LocalNode } from "../helpers/localNode";
-import { tempDir } from "../helpers/temp";
+import { devAccount, tempDir } from "../helpers/temp";
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, "..", "..");
@@ -30,8 +37,9 @@ interface Result {
  * (the account's nonce and balances are checked unchanged).
  */
 describe("the parties from fresh accounts, with ddc against npx hardhat node", function () {
-  this.timeout(900_000);
+  this.timeout(1_800_000);
   let node: LocalNode;
+  let record: DeploymentRecord;
   let provider: JsonRpcProvider;
   let token: Contract;
   const dir = tempDir("parties");
@@ -104,7 +112,7 @@ describe("the parties from fresh accounts, with ddc against npx hardhat node", f
       cwd: ROOT,
       env,
     });
-    const record = readRecord(join(dir, "localhost.json"))!;
+    record = readRecord(join(dir, "localhost.json"))!;
     token = new Contract(
       record.contracts.PaymentToken,
       ["function balanceOf(address) view returns (uint256)"],
@@ -319,6 +327,269 @@ describe("the parties from fresh accounts, with ddc against npx hardhat node", f
     } finally {
       server.close();
     }
+  });
+
+  /**
+   * A cluster's whole life with no bot and no development account acting for a party: a manager
+   * builds it from two providers' nodes and names a validator, an owner pays into it, the
+   * validator signs and submits its report of an era, the manager settles and distributes that
+   * era as the report decides, and a provider claims what the chain credited its node. Each
+   * party's key is new, funded only by `ddc token faucet` (the validator's not at all: it signs
+   * and writes files, and sends nothing).
+   */
+  describe("a cluster built, paid for, reported on and paid out, every party from a fresh account", function () {
+    const manager = Wallet.createRandom();
+    const providers = [Wallet.createRandom(), Wallet.createRandom()];
+    const validator = Wallet.createRandom();
+    const owner2 = Wallet.createRandom();
+    const rents = [1_000_000n, 1_500_000n]; // 1 and 1.5 tUSD a unit a month
+    const nodes: string[] = [];
+    const reports = join(dir, "reports");
+    let cluster: string;
+    let bucket: string;
+    let era: number;
+    let accepted: SignedReport;
+
+    const core = () => IDDC__factory.connect(record.contracts.DDCCore, provider);
+
+    it("a manager creates a cluster, two providers register and trust it, it adds their nodes and names a validator; a stranger and an unknown cluster are refused", async function () {
+      for (const key of [manager, ...providers, owner2]) await ok(["token", "faucet", "200"], key);
+      // The providers at once: they are different accounts.
+      const created = await Promise.all(
+        providers.map((p, i) =>
+          json<{ node: string }>(
+            [
+              "node",
+              "create",
+              "--signing-key",
+              Wallet.createRandom().address,
+              "--capacity",
+              "1000",
+              "--rent",
+              String(Number(rents[i]) / 1e6),
+            ],
+            p,
+          ),
+        ),
+      );
+      nodes.push(...created.map((c) => c.node));
+      // After the demo's four and the new provider's two, in whichever order the two were mined.
+      expect([...nodes].sort()).to.deep.equal(["7", "8"]);
+      const trusted = await Promise.all(providers.map((p) => ok(["node", "trust", manager.address], p)));
+      expect(trusted).to.deep.equal([`trusting ${manager.address}\n`, `trusting ${manager.address}\n`]);
+      for (const p of providers) expect(await core().isManagerTrusted(p.address, manager.address)).to.equal(true);
+
+      const made = await ok(["cluster", "create", "--replication", "2"], manager);
+      const m = /^cluster (\d+) created, managed by (0x[0-9a-fA-F]{40})\n$/.exec(made);
+      expect(m, made).to.not.equal(null);
+      cluster = m![1];
+      expect(cluster).to.equal("3"); // after the demo's two
+      expect(m![2]).to.equal(manager.address);
+      expect((await core().getCluster(cluster)).manager).to.equal(manager.address);
+
+      // A stranger (an owner with gas) adding a node to it; the manager naming an unknown cluster.
+      await refused(
+        ["cluster", "add-node", cluster, nodes[0], "--tokens", "1000"],
+        owner2,
+        `reverted: ClusterNotManager(cluster=${cluster}, caller=${owner2.address})`,
+      );
+      await refused(
+        ["cluster", "validators", "99", "--add", validator.address],
+        manager,
+        "reverted: ClusterNotFound(cluster=99)",
+      );
+
+      expect(await ok(["cluster", "add-node", cluster, nodes[0], "--tokens", "1000"], manager)).to.match(/^done: /);
+      expect(await ok(["cluster", "add-node", cluster, nodes[1], "--tokens", "2000"], manager)).to.match(/^done: /);
+      await ok(["cluster", "reserve", cluster, "100"], manager);
+      await ok(["cluster", "validators", cluster, "--add", validator.address], manager);
+      expect([...(await core().clusterNodes(cluster))].map(String)).to.deep.equal(nodes);
+      expect([...(await core().clusterValidators(cluster))]).to.deep.equal([validator.address]);
+      expect((await core().getCluster(cluster)).reservedPerVNode).to.equal(100n);
+      // The price is the nodes' rents, in force at once (no billable bucket yet).
+      expect((await core().getCluster(cluster)).price).to.equal(rents[0] + rents[1]);
+    });
+
+    it("an owner pays into it; an era later its validator signs and submits a report, and the bot's intake accepts it and turns away a stranger's", async function () {
+      await ok(["account", "deposit", cluster, "100"], owner2);
+      const created = /^bucket (\d+) created in cluster (\d+)\n$/.exec(await ok(["bucket", "create", cluster], owner2));
+      expect(created?.[2]).to.equal(cluster);
+      bucket = created![1];
+      await ok(["bucket", "alloc", bucket, "10"], owner2);
+
+      await travel(86_400);
+      era = Number((await core().clusterEra(cluster)).era) - 1;
+      // The body as a validator writes it: nodes in any order.
+      const body = join(dir, "body.json");
+      writeFileSync(
+        body,
+        JSON.stringify({
+          cluster: Number(cluster),
+          era,
+          nodes: ["8", "7"].map((n) => ({
+            node: Number(n),
+            availabilityBps: 9990,
+            latencyMs: 35,
+            retrievable: true,
+            score: 9950,
+          })),
+          buckets: [{ bucket: Number(bucket), measuredBytes: String(5n << 30n) }],
+        }),
+      );
+      const signedFile = join(dir, "signed.json");
+      const strangerFile = join(dir, "stranger.json");
+      const [signed, stranger] = await Promise.all([
+        ddc(["validator", "sign-report", body, "--out", signedFile], validator),
+        ddc(["validator", "sign-report", body, "--out", strangerFile], owner2),
+      ]);
+      const line = (who: string) =>
+        `signed by ${who}: cluster ${cluster}, era ${era}, 2 nodes, 1 buckets, chain 31337, core ${record.contracts.DDCCore}\n`;
+      expect(signed.code, signed.stderr).to.equal(0);
+      expect(signed.stderr).to.include(line(validator.address));
+      // Whoever signs is named: a key that is not the cluster's validator is seen at once.
+      expect(stranger.code, stranger.stderr).to.equal(0);
+      expect(stranger.stderr).to.include(line(owner2.address));
+      const report = signedReportSchema.parse(JSON.parse(readFileSync(signedFile, "utf8")));
+      expect(report).to.deep.include({ version: 1, chainId: 31337 });
+      expect(getAddress(report.core)).to.equal(record.contracts.DDCCore);
+      expect(getAddress(report.validator)).to.equal(validator.address);
+      expect(reportSigner(report)).to.equal(validator.address);
+      expect(report.report.nodes.map((n) => n.node)).to.deep.equal([7, 8]); // put in order
+
+      mkdirSync(reports);
+      const [written, alsoWritten] = await Promise.all([
+        ok(["validator", "submit", signedFile, "--to", reports]),
+        ok(["validator", "submit", strangerFile, "--to", reports]),
+      ]);
+      const name = (who: string) => `${cluster}-${era}-${who}.json`;
+      expect(written).to.equal(
+        `written to ${join(reports, name(validator.address))}: the bot takes it at its next run\n`,
+      );
+      expect(alsoWritten).to.equal(
+        `written to ${join(reports, name(owner2.address))}: the bot takes it at its next run\n`,
+      );
+      // The validator never needed gas: nothing of it is on chain.
+      expect(await state(validator.address)).to.deep.equal([0, 0n, 0n]);
+
+      // The bot's intake reads the directory: the validator's report accepted, the stranger's not.
+      const chain = coreChainView(core(), provider, record.chainId, { fromBlock: record.block });
+      const outcomes = await scanReportDirectory(new ReportIntake(chain, new MemoryReportBook()), reports);
+      const verdicts = Object.fromEntries(
+        outcomes.map((o) => [o.file, "verdict" in o ? o.verdict : { status: "undecided" }]),
+      );
+      expect(verdicts[name(validator.address)]).to.deep.include({ status: "accepted", validator: validator.address });
+      expect(verdicts[name(owner2.address)]).to.deep.equal({
+        status: "rejected",
+        reason: "not-a-validator",
+        detail: `${owner2.address} was not a validator of cluster ${cluster} at the end of era ${era}`,
+      });
+      expect(readFileSync(join(reports, "rejected", `${name(owner2.address)}.reason`), "utf8")).to.equal(
+        `not-a-validator: ${owner2.address} was not a validator of cluster ${cluster} at the end of era ${era}\n`,
+      );
+      accepted = signedReportSchema.parse(
+        JSON.parse(readFileSync(join(reports, "accepted", name(validator.address)), "utf8")),
+      );
+    });
+
+    it("the manager settles and distributes the era as its report decides; a provider claims what the chain credited", async function () {
+      const settled = await json<{ settled: { cluster: string; total: string; buckets: { bucket: string }[] }[] }>(
+        ["bucket", "settle", "--cluster", cluster],
+        manager,
+      );
+      expect(settled.settled.map((s) => [s.cluster, s.buckets.map((b) => b.bucket)])).to.deep.equal([
+        [cluster, [bucket]],
+      ]);
+      const pool = (await core().getCluster(cluster)).revenuePool;
+      expect(pool).to.equal(BigInt(settled.settled[0].total));
+      expect(pool > 0n).to.equal(true); // a day of 10 units' rent
+
+      // The era decided from the accepted report, as the bot decides it: its evidence document.
+      const chain = coreChainView(core(), provider, record.chainId, { fromBlock: record.block });
+      const c = Number(cluster);
+      const members = await chain.membersAt(c, era);
+      const params = (await chain.paramsAt(c, era))!;
+      const view = await core().getCluster(cluster);
+      const decision = decideEra({
+        chainId: record.chainId,
+        core: record.contracts.DDCCore,
+        cluster: c,
+        era,
+        validators: [...(await chain.validatorsAt(c, era))],
+        reports: [accepted],
+        members: members.map((n) => ({ node: n, vNodes: 1, pendingReplacement: false })),
+        scored: members,
+        history: {},
+        candidates: [],
+        params: { ...params, exclusionFactor: Number(view.exclusionFactor), reservedPerVNode: view.reservedPerVNode },
+        policy: { failingEras: 3, maxPerEra: 1 },
+        previousEvidence: [],
+        foreignBuckets: await chain.foreignBuckets(c, [Number(bucket)]),
+      });
+      if (!decision.decided) throw new Error(`era ${era} undecided`);
+      expect(decision.actions.map((a) => a.key.kind)).to.deep.equal(["usage-report", "distribution"]);
+      const evidence = join(dir, "evidence.json");
+      writeFileSync(evidence, decision.json);
+
+      // The manager's calls, as the document decides them: the usage report, then the distribution.
+      const sender = manager.connect(provider);
+      for (const action of decision.actions) {
+        for (const call of action.calls) {
+          await (await sender.sendTransaction({ to: call.target, data: call.data, value: call.value })).wait();
+        }
+      }
+      expect((await core().clusterRevenue(cluster)).nextEra).to.equal(BigInt(era + 1));
+      const credited = await Promise.all(nodes.map((n) => core().nodeRevenue(n)));
+      // Shared by weight (each node's rent), less the fees: the provider of the dearer node gets more.
+      expect(credited[0] > 0n && credited[1] > credited[0]).to.equal(true);
+      const fees = [(await core().globalParams()).networkFeeBps, view.params.managementFeeBps];
+      const rest = fees.reduce((r, bps) => r - (pool * bps) / 10_000n, pool);
+      const sum = credited[0] + credited[1];
+      expect(sum <= rest && rest - sum <= 2n, `${sum} vs ${rest}`).to.equal(true);
+      const skew = credited[0] * rents[1] - credited[1] * rents[0];
+      expect(skew <= rents[0] + rents[1] && -skew <= rents[0] + rents[1], `skew ${skew}`).to.equal(true);
+
+      const [a] = providers;
+      const before = (await token.balanceOf(a.address)) as bigint;
+      const claimed = await json<{ to: string; total: string; paid: { node: string; amount: string }[] }>(
+        ["revenue", "claim", nodes[0]],
+        a,
+      );
+      expect(claimed).to.deep.include({ to: a.address, total: String(credited[0]) });
+      expect(claimed.paid).to.deep.equal([{ node: nodes[0], amount: String(credited[0]) }]);
+      expect((await token.balanceOf(a.address)) as bigint).to.equal(before + credited[0]);
+      expect(await core().nodeRevenue(nodes[0])).to.equal(0n);
+      expect(await core().nodeRevenue(nodes[1])).to.equal(credited[1]); // the other provider's, untouched
+    });
+  });
+
+  it("a voter from a fresh account: granted governance tokens, delegates, votes", async function () {
+    const voter = Wallet.createRandom();
+    await ok(["token", "faucet", "1"], voter);
+    const deployer = devAccount(0, provider);
+    const gov = DDCGovernanceToken__factory.connect(record.contracts.DDCGovernanceToken, deployer);
+    const grant = parseEther("10000");
+    await (await gov.transfer(voter.address, grant)).wait();
+    const governor = DDCGovernor__factory.connect(record.contracts.DDCGovernor, devAccount(4, provider));
+    const targets = [record.contracts.DDCCore];
+    const propose = async (units: number): Promise<string> => {
+      const data = [IDDC__factory.createInterface().encodeFunctionData("clusterReserveResource", [1, units])];
+      const description = `# Reserve ${units} in cluster 1`;
+      await (await governor.propose(targets, [0n], data, description)).wait();
+      const id = await governor.getProposalId(targets, [0n], data, idOf(description));
+      await travel(Number(await governor.votingDelay()) + 1);
+      return id.toString();
+    };
+
+    const delegated = await json<{ delegate: string; votes: string }>(["gov", "delegate"], voter);
+    expect(delegated).to.deep.equal({ delegate: voter.address, votes: String(grant) });
+    const second = await propose(131);
+    const voted = await json<{ proposalId: string; support: string; weight: string }>(
+      ["gov", "vote", second, "for", "--reason", "room for the new buckets"],
+      voter,
+    );
+    expect(voted).to.deep.equal({ proposalId: second, support: "for", weight: String(grant) });
+    expect(await governor.hasVoted(second, voter.address)).to.equal(true);
+    expect((await governor.proposalVotes(second)).forVotes).to.equal(grant);
   });
 
   it("reads the settlement record as the core packs it", function () {
