@@ -509,7 +509,7 @@ describe("ddc for voters and managers, end to end against npx hardhat node", fun
       await fails(
         ["cluster", "distribute", "2", String(era), "--evidence", notEvidence],
         13,
-        `the evidence ${notEvidence} is not an evidence document: chainId: Required`,
+        `the evidence ${notEvidence} is not an evidence document: chainId: Invalid input: expected number, received undefined`,
       );
       await fails(
         ["cluster", "distribute", "2", String(era), "--evidence", join(dir, "nowhere.json")],
