@@ -21,7 +21,7 @@ const HINTS: Record<string, string> = {
   NodeInClusters: "the node is still in a cluster: it must be removed or replaced first",
   ClusterNotFound: "check the cluster id: `ddc cluster show <id>`",
   ClusterNotManager:
-    "only the cluster's manager may do this: a Governor proposal (`--propose`) or a Safe transaction (`--safe`) if the manager is the DAO or a Safe",
+    "only the cluster's manager may do this: `ddc cluster show <id>` says who it is; ddc routes a manager command by it (a proposal for the DAO, the signature store for a Safe)",
   ClusterNotOperator: "only the manager or one of its operators may do this",
   ClusterNodeNotMember: "the node is not in this cluster: `ddc cluster show <cluster>`",
   ClusterBelowReplication:

@@ -706,13 +706,15 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
         /hint: set DDC_PRIVATE_KEY, or --keystore <file>/,
       ],
       [
-        "a revert (not the manager)",
-        ["cluster", "reserve", "1", "5"],
+        "not the manager (a Safe's cluster, and the key no owner of it)",
+        ["cluster", "reserve", "2", "5"],
         16,
-        new RegExp(`error: reverted: ClusterNotManager\\(cluster=1, caller=${account(16).address}\\)`),
-        /hint: only the cluster's manager may do this/,
+        new RegExp(
+          `error: the key ${account(16).address} is not an owner of the Safe 0x[0-9a-fA-F]{40}: cluster 2's manager is a Safe`,
+        ),
+        /hint: use an owner's key/,
       ],
-      ["an unknown proposal", ["gov", "show", "123"], undefined, /error: no proposal 123 on this Governor/],
+      ["an unknown proposal", ["gov", "show", "1234567"], undefined, /error: no proposal 1234567 on this Governor/],
       [
         "Safe's Transaction Service on a chain it does not serve",
         ["safe", "list", account(1).address, "--store", "safe"],
