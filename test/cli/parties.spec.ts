@@ -391,7 +391,7 @@ describe("the parties from fresh accounts, with ddc against npx hardhat node", f
       await refused(
         ["cluster", "add-node", cluster, nodes[0], "--tokens", "1000"],
         owner2,
-        `reverted: ClusterNotManager(cluster=${cluster}, caller=${owner2.address})`,
+        `the key ${owner2.address} is not cluster ${cluster}'s manager: cluster ${cluster}'s manager is a key ${manager.address} (an account without code: it sends its own transactions)`,
       );
       await refused(
         ["cluster", "validators", "99", "--add", validator.address],
@@ -530,13 +530,19 @@ describe("the parties from fresh accounts, with ddc against npx hardhat node", f
       const evidence = join(dir, "evidence.json");
       writeFileSync(evidence, decision.json);
 
-      // The manager's calls, as the document decides them: the usage report, then the distribution.
-      const sender = manager.connect(provider);
-      for (const action of decision.actions) {
-        for (const call of action.calls) {
-          await (await sender.sendTransaction({ to: call.target, data: call.data, value: call.value })).wait();
-        }
-      }
+      // Not anyone's to carry out: a stranger holding the document is refused before sending.
+      await refused(
+        ["cluster", "distribute", cluster, String(era), "--evidence", evidence],
+        owner2,
+        `the key ${owner2.address} is not cluster ${cluster}'s manager nor one of its operators: cluster ${cluster}'s manager is a key ${manager.address} (an account without code: it sends its own transactions)`,
+      );
+      // The manager carries them out with ddc, from the document: the usage report, then the distribution.
+      const usage = await ok(["cluster", "report-usage", cluster, String(era), "--evidence", evidence], manager);
+      expect(usage).to.equal(`done: ${decision.actions[0].title}\n`);
+      const paid = await ok(["cluster", "distribute", cluster, String(era), "--evidence", evidence], manager);
+      expect(paid).to.equal(`done: ${decision.actions[1].title}\n`);
+      const [event] = await core().queryFilter(core().filters.RevenuesDistributed(cluster, era));
+      expect(event.args.evidenceHash).to.equal(decision.hash);
       expect((await core().clusterRevenue(cluster)).nextEra).to.equal(BigInt(era + 1));
       const credited = await Promise.all(nodes.map((n) => core().nodeRevenue(n)));
       // Shared by weight (each node's rent), less the fees: the provider of the dearer node gets more.
@@ -562,7 +568,7 @@ describe("the parties from fresh accounts, with ddc against npx hardhat node", f
     });
   });
 
-  it("a voter from a fresh account: granted governance tokens, delegates, votes", async function () {
+  it("a voter from a fresh account: granted governance tokens, refused a vote before delegating, delegates, votes", async function () {
     const voter = Wallet.createRandom();
     await ok(["token", "faucet", "1"], voter);
     const deployer = devAccount(0, provider);
@@ -580,14 +586,24 @@ describe("the parties from fresh accounts, with ddc against npx hardhat node", f
       return id.toString();
     };
 
+    // Tokens not delegated count for no vote: refused, nothing sent, with the way out named.
+    const first = await propose(130);
+    const early = await refused(
+      ["gov", "vote", first, "for"],
+      voter,
+      `not voting: ${voter.address} holds 10000 ${await gov.symbol()} that are not delegated: they count for no vote; ${voter.address} has 0 votes at this proposal's snapshot: the vote would count for nothing`,
+    );
+    expect(early.stderr).to.include("hint: run `ddc gov delegate` (to yourself)");
+    expect(await governor.hasVoted(first, voter.address)).to.equal(false);
+
     const delegated = await json<{ delegate: string; votes: string }>(["gov", "delegate"], voter);
-    expect(delegated).to.deep.equal({ delegate: voter.address, votes: String(grant) });
+    expect(delegated).to.deep.include({ delegate: voter.address, votes: String(grant) });
     const second = await propose(131);
     const voted = await json<{ proposalId: string; support: string; weight: string }>(
       ["gov", "vote", second, "for", "--reason", "room for the new buckets"],
       voter,
     );
-    expect(voted).to.deep.equal({ proposalId: second, support: "for", weight: String(grant) });
+    expect(voted).to.deep.include({ proposalId: second, support: "for", weight: String(grant) });
     expect(await governor.hasVoted(second, voter.address)).to.equal(true);
     expect((await governor.proposalVotes(second)).forVotes).to.equal(grant);
   });
