@@ -6,16 +6,7 @@ import { storeDirectoryOf } from "../../governance/safeTxService";
 import { parseAddress, parseHash, parseUint } from "../context";
 import { CliError } from "../errors";
 import { print } from "../output";
-import {
-  STORE_HELP,
-  checkedSafeTx,
-  connectionFor,
-  privateKeyOf,
-  queueFor,
-  recordFileOf,
-  storeFrom,
-  trustOf,
-} from "../safeSupport";
+import { STORE_HELP, checkedSafeTx, queueFor, recordFileOf, storeFrom, trustOf } from "../safeSupport";
 import type { Runner } from "../main";
 
 /** Safe owners: the queue of a Safe in the shared signature store. */
@@ -115,7 +106,9 @@ export function registerSafe(program: Command, run: Runner): void {
       const hash = parseHash("hash", rawHash);
       checkedSafeTx(ctx, "execute", hash, (await queue.entry(hash)).data);
       ctx.progress(`executing ${hash}…`);
-      const tx = await queue.execute(connectionFor(ctx, address), privateKeyOf(await ctx.signer()), hash);
+      // A plain execTransaction from the key's signer: like every other transaction of ddc, it is
+      // simulated, shown and confirmed first (and only printed with --dry-run).
+      const tx = await queue.executeWith(await ctx.signer(), hash);
       print(ctx, { safeTxHash: hash, tx }, `executed: ${tx}`);
     }),
   );
