@@ -5,8 +5,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Contract, JsonRpcProvider, Wallet, getAddress, id as idOf, parseEther } from "ethers";
+import { Contract, JsonRpcProvider, Wallet, ZeroAddress, getAddress, id as idOf, parseEther } from "ethers";
 import { readRecord, type DeploymentRecord } from "../../deploy/record";
+import { SAFE_CONTRACT_NAMES, createSafe, safeConfig, type SafeSingletons } from "../../deploy/safe";
 import { settledRecords } from "../../cli/commands/owner";
 import { coreChainView } from "../../manager-bot/src/chain";
 import { decideEra } from "../../manager-bot/src/decide";
@@ -565,6 +566,110 @@ describe("the parties from fresh accounts, with ddc against npx hardhat node", f
       expect((await token.balanceOf(a.address)) as bigint).to.equal(before + credited[0]);
       expect(await core().nodeRevenue(nodes[0])).to.equal(0n);
       expect(await core().nodeRevenue(nodes[1])).to.equal(credited[1]); // the other provider's, untouched
+    });
+  });
+
+  /**
+   * Two Safe owners sign and execute, from fresh keys: the Safe is created here from
+   * the deployment's singletons, and the CLI routes the acceptance to its signature store because
+   * the pending manager is a Safe (cli/managers.ts).
+   */
+  describe("a cluster managed by a new Safe of two fresh owners", function () {
+    it("its creator hands it over: the first owner accepts into the store (1 of 2), executing then refused, the second signs and executes; cluster show names the Safe", async function () {
+      const creator = Wallet.createRandom();
+      const owners = [Wallet.createRandom(), Wallet.createRandom()];
+      await Promise.all([creator, ...owners].map((key) => ok(["token", "faucet", "1"], key)));
+      // A Safe of exactly the two owners, threshold 2, from the deployment's Safe singletons; the
+      // first owner pays for its creation.
+      const singletons = Object.fromEntries(SAFE_CONTRACT_NAMES.map((n) => [n, record.contracts[n]])) as SafeSingletons;
+      const safe = await createSafe(
+        owners[0].connect(provider),
+        singletons,
+        owners.map((o) => o.address),
+        2,
+      );
+      expect(await safeConfig(provider, safe)).to.deep.equal({ owners: owners.map((o) => o.address), threshold: 2 });
+      const store = join(dir, "safe-signatures");
+      const core = IDDC__factory.connect(record.contracts.DDCCore, provider);
+
+      const made = /^cluster (\d+) created, managed by (0x[0-9a-fA-F]{40})\n$/.exec(
+        await ok(["cluster", "create"], creator),
+      );
+      expect(made?.[2]).to.equal(creator.address);
+      const cluster = made![1];
+      expect(cluster).to.equal("4"); // after the demo's two and the fresh manager's
+      expect(await ok(["cluster", "handover", cluster, "--to", safe], creator)).to.equal(
+        `done: Hand cluster ${cluster} over to ${safe}\n`,
+      );
+      expect((await core.getCluster(cluster)).pendingManager).to.equal(safe);
+
+      // The pending manager is a Safe: the first owner's --accept goes to the store, signed by it.
+      const accepted = await json<{
+        safe: string;
+        safeTxHash: string;
+        nonce: number;
+        signedBy: string;
+        threshold: string;
+      }>(["cluster", "handover", cluster, "--accept", "--store", store], owners[0]);
+      expect(accepted).to.deep.include({ safe, nonce: 0, signedBy: owners[0].address, threshold: "2" });
+      const hash = accepted.safeTxHash;
+      const listed = await json<
+        {
+          safeTxHash: string;
+          nonce: number;
+          status: string;
+          confirmations: number;
+          threshold: number;
+          title: string;
+          problems: string[];
+        }[]
+      >(["safe", "list", safe, "--store", store]);
+      expect(listed).to.deep.equal([
+        {
+          safeTxHash: hash,
+          nonce: 0,
+          status: "pending",
+          confirmations: 1,
+          threshold: 2,
+          title: `Accept the management of cluster ${cluster}`,
+          problems: [],
+        },
+      ]);
+      // One signature of two: refused, nothing sent (the Safe's nonce unchanged too).
+      const safeNonce = async () =>
+        (await new Contract(safe, ["function nonce() view returns (uint256)"], provider).nonce()) as bigint;
+      await refused(["safe", "execute", safe, hash, "--store", store], owners[0], "1 of 2 confirmations: 1 missing");
+      expect(await safeNonce()).to.equal(0n);
+
+      const signed = await ok(["safe", "sign", safe, hash, "--store", store], owners[1]);
+      expect(signed).to.equal(`signed by ${owners[1].address}: 2 of 2\n`);
+      // --dry-run: the Safe's execTransaction (the acceptance, with both signatures) simulated and
+      // shown decoded, nothing sent.
+      const before = await state(owners[1].address);
+      const dry = await ddc(["--dry-run", "safe", "execute", safe, hash, "--store", store], owners[1]);
+      expect(dry.code, dry.stderr).to.equal(0);
+      const acceptCall = core.interface.encodeFunctionData("clusterAcceptManager", [cluster]);
+      expect(dry.stdout).to.match(
+        new RegExp(
+          `^dry run: nothing was sent\\n  from ${owners[1].address}\\n  Safe\\.execTransaction\\(to=${record.contracts.DDCCore}, value=0, data=${acceptCall}, operation=0, safeTxGas=0, baseGas=0, gasPrice=0, gasToken=${ZeroAddress}, refundReceiver=${ZeroAddress}, signatures=0x[0-9a-f]{260}\\)\\n  simulated: succeeds, gas \\d+\\n  returns 0x0{63}1\\n`,
+        ),
+      );
+      expect(await state(owners[1].address)).to.deep.equal(before);
+      expect(await safeNonce()).to.equal(0n);
+      expect((await core.getCluster(cluster)).manager).to.equal(creator.address);
+
+      const executed = await ok(["safe", "execute", safe, hash, "--store", store], owners[1]);
+      const sent = /^executed: (0x[0-9a-f]{64})\n$/.exec(executed);
+      expect(sent, executed).to.not.equal(null);
+      expect((await provider.getTransaction(sent![1]))?.from).to.equal(owners[1].address);
+      expect(await safeNonce()).to.equal(1n);
+      const view = await core.getCluster(cluster);
+      expect([view.manager, BigInt(view.pendingManager)]).to.deep.equal([safe, 0n]);
+      const shown = await ok(["cluster", "show", cluster]);
+      expect(shown).to.include(
+        `manager              a Safe ${safe}, 2 of 2 owners must sign: ${owners[0].address}, ${owners[1].address}\n`,
+      );
+      expect(shown).to.not.include("pending manager");
     });
   });
 
