@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseEvidence, parseEvidenceUrl } from "../../governance/actions";
-import { listProposals } from "../../governance/dao";
 import { evidenceUrl } from "../../manager-bot/src/decide";
 import { hashOfJson, ready } from "../../manager-bot/src/evidence";
 import { IDDC__factory } from "../../typechain-types";
@@ -18,6 +17,7 @@ import { CliError } from "../errors";
 import { print } from "../output";
 import { STORE_HELP, queueFor, storeFrom, trustOf } from "../safeSupport";
 import type { Runner } from "../main";
+import { resolveProposal } from "./gov";
 
 const CORE = IDDC__factory.createInterface();
 
@@ -133,10 +133,8 @@ export function registerVerify(program: Command, run: Runner): void {
           }
         } else {
           if (!/^\d+$/.test(id)) throw new CliError(`not a proposal id nor a transaction hash: "${id}"`);
-          const p = (await listProposals(ctx.governor, { fromBlock: ctx.record.block })).find(
-            (x) => x.id === BigInt(id),
-          );
-          if (p === undefined) throw new CliError(`no proposal ${id} on this Governor`);
+          // The full id or a unique prefix, as every gov command takes it.
+          const p = await resolveProposal(ctx, id);
           calls = p.targets.map((target, i) => ({ target, data: p.calldatas[i], value: p.values[i] }));
           description = p.description;
         }

@@ -421,9 +421,10 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     expect(good.stdout).to.include(`ok    policy.qosThreshold: 9000, in force at the era's end\n`);
     expect(good.stdout).to.include(`ok    ${decision.actions[0].title}: matches the evidence (${decision.hash})\n`);
     expect(good.stdout.trim().endsWith("\nverified")).to.equal(true);
+    // A unique prefix of the id, as gov list prints it, names the proposal too.
     const asJson = await json<{ ok: boolean; lines: { action: string; ok: boolean; why: string }[] }>([
       "verify",
-      id.toString(),
+      id.toString().slice(0, 10),
       "--evidence",
       file,
     ]);
