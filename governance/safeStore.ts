@@ -479,7 +479,7 @@ export class SafeQueue {
     }
     if (!entry.ready) {
       throw new Error(
-        `${entry.confirmations.length} of ${entry.threshold} confirmations: ${entry.threshold - entry.confirmations.length} missing`,
+        `${entry.confirmations.length} of ${entry.threshold} confirmations: ${entry.threshold - entry.confirmations.length} missing, not executed`,
       );
     }
     const tx = new EthSafeTransaction({ ...entry.data });
