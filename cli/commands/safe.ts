@@ -54,7 +54,8 @@ export function registerSafe(program: Command, run: Runner): void {
     run(async (ctx, rawSafe: string, rawHash: string, o: { store?: string }) => {
       const queue = queueFor(ctx, parseAddress("safe", rawSafe), storeFrom(ctx, o.store));
       const t = await queue.entry(parseHash("hash", rawHash));
-      const decoded = decodeSafeTransaction(t.data, trustOf(ctx));
+      // Amounts of the payment token with its symbol, as everywhere else.
+      const decoded = decodeSafeTransaction(t.data, { ...trustOf(ctx), format: await ctx.valueFormat() });
       const calls = decoded.calls ?? [decoded];
       print(ctx, { ...t, decoded }, [
         `Safe transaction ${t.safeTxHash} (nonce ${t.data.nonce}): ${t.status}, ${t.confirmations.length} of ${t.threshold}` +
