@@ -1,0 +1,230 @@
+import { createHash } from "node:crypto";
+import type { TypedDataDomain } from "ethers";
+
+/**
+ * The storage node's wire protocol: what an app, a peer node and a validator send, and what they
+ * get back. Everything here is shared by the node (`storage-node/src`) and its client
+ * (`storage-node/client`); it changes only with a new protocol version.
+ *
+ * Authorisation is a two-step delegation:
+ *
+ * 1. A **session**: a wallet signs once, with EIP-712, that an ed25519 session key may act for it
+ *    until `expiry`. Three kinds:
+ *    - `Session` (an app): `{ bucket, sessionKey, operations, expiry }`, signed by the bucket's
+ *      owner or an account holding a role on it; `operations` is a bit set of {@link Op}.
+ *    - `NodeSession` (a peer): `{ node, sessionKey, expiry }`, signed by the node's registered
+ *      signing key; used for replication and repair between members of one cluster.
+ *    - `ValidatorSession` (a validator): `{ cluster, sessionKey, expiry }`, signed by one of the
+ *      cluster's validators; used for challenges.
+ *    The token travels base64url-encoded JSON in the `x-ddc-session` header; a node verifies a
+ *    token's EIP-712 signature once and caches the result until the token expires.
+ * 2. Each **request** is signed by the session key (ed25519, 64 bytes, base64url in
+ *    `x-ddc-signature`) over {@link canonicalRequest}: method, request target (path and query as
+ *    sent), body SHA-256, request expiry and, for writes and deletes, a nonce that the node keeps
+ *    in a replay window until the request expires.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** The EIP-712 domain of sessions and receipts: `{ name: "DDC Storage", version: "1", chainId, verifyingContract: <the core> }`. */
+export function storageDomain(chainId: number | bigint, core: string): TypedDataDomain {
+  return { name: "DDC Storage", version: "1", chainId, verifyingContract: core };
+}
+
+/** Operations a session may allow (a bit set). */
+export const Op = { Read: 1, Write: 2, Delete: 4, List: 8 } as const;
+export type OpName = keyof typeof Op;
+export const ALL_OPS = Op.Read | Op.Write | Op.Delete | Op.List;
+
+export const SESSION_TYPES = {
+  Session: [
+    { name: "bucket", type: "uint64" },
+    { name: "sessionKey", type: "bytes32" },
+    { name: "operations", type: "uint8" },
+    { name: "expiry", type: "uint64" },
+  ],
+} as const;
+
+export const NODE_SESSION_TYPES = {
+  NodeSession: [
+    { name: "node", type: "uint32" },
+    { name: "sessionKey", type: "bytes32" },
+    { name: "expiry", type: "uint64" },
+  ],
+} as const;
+
+export const VALIDATOR_SESSION_TYPES = {
+  ValidatorSession: [
+    { name: "cluster", type: "uint32" },
+    { name: "sessionKey", type: "bytes32" },
+    { name: "expiry", type: "uint64" },
+  ],
+} as const;
+
+/**
+ * A storage receipt: node `node` holds `(bucket, key, version)` with this content. Signed by the
+ * node's registered signing key (EIP-712, {@link storageDomain}); the writer keeps the receipts a
+ * write returns.
+ */
+export const RECEIPT_TYPES = {
+  Receipt: [
+    { name: "node", type: "uint32" },
+    { name: "bucket", type: "uint64" },
+    { name: "key", type: "string" },
+    { name: "version", type: "uint64" },
+    { name: "sha256", type: "bytes32" },
+    { name: "size", type: "uint64" },
+  ],
+} as const;
+
+/** The session token as it travels (JSON, then base64url). Integers are decimal strings or numbers. */
+export type SessionToken =
+  | { kind: "app"; bucket: string; sessionKey: string; operations: number; expiry: number; signature: string }
+  | { kind: "node"; node: number; sessionKey: string; expiry: number; signature: string }
+  | { kind: "validator"; cluster: number; sessionKey: string; expiry: number; signature: string };
+
+export const HEADER = {
+  session: "x-ddc-session",
+  signature: "x-ddc-signature",
+  expires: "x-ddc-expires",
+  nonce: "x-ddc-nonce",
+  contentSha256: "x-ddc-content-sha256",
+  version: "x-ddc-version",
+  root: "x-ddc-merkle-root",
+  node: "x-ddc-node",
+  /** Set by a coordinator when it forwards a write to the other replicas. */
+  replicaOf: "x-ddc-replica-of",
+} as const;
+
+/** A request may be signed for at most this long ahead (seconds): it bounds the replay window. */
+export const MAX_REQUEST_TTL_S = 15 * 60;
+/** The longest session a node accepts (seconds). */
+export const MAX_SESSION_TTL_S = 30 * 24 * 3600;
+/** The largest object (bytes); the client splits larger files into parts with a manifest. */
+export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
+/** Merkle leaf size (bytes). */
+export const LEAF_BYTES = 64 * 1024;
+/** The longest object key (bytes of UTF-8). */
+export const MAX_KEY_BYTES = 1024;
+/** The most objects one list call returns. */
+export const MAX_LIST_LIMIT = 1000;
+
+/** SHA-256 of the empty body, hex: the body hash of GET, HEAD, DELETE and list requests. */
+export const EMPTY_SHA256 = createHash("sha256").update(new Uint8Array(0)).digest("hex");
+
+/**
+ * The string a request's session key signs (UTF-8):
+ *
+ *   DDC-REQUEST-1\n<METHOD>\n<target>\n<body sha256 hex>\n<expires>\n<nonce or "-">
+ *
+ * `target` is the path and query exactly as sent (`/v1/buckets/7/objects/photos/a.jpg`); the
+ * body hash of a request without a body is {@link EMPTY_SHA256}.
+ */
+export function canonicalRequest(r: {
+  method: string;
+  target: string;
+  bodySha256: string;
+  expires: number;
+  nonce?: string;
+}): string {
+  return `DDC-REQUEST-1\n${r.method.toUpperCase()}\n${r.target}\n${r.bodySha256.toLowerCase()}\n${r.expires}\n${r.nonce ?? "-"}`;
+}
+
+/** Error codes in JSON error bodies `{ error: { code, message, node } }`. */
+export const ErrorCode = {
+  BadRequest: "bad-request",
+  Unauthenticated: "unauthenticated",
+  SessionExpired: "session-expired",
+  RequestExpired: "request-expired",
+  BadSignature: "bad-signature",
+  Replayed: "replayed",
+  Forbidden: "forbidden",
+  WrongBucket: "wrong-bucket",
+  NotInCluster: "not-in-cluster",
+  NotReplica: "not-replica",
+  NotFound: "not-found",
+  BucketInArrears: "bucket-in-arrears",
+  BucketSuspended: "bucket-suspended",
+  BucketClosed: "bucket-closed",
+  CapExceeded: "cap-exceeded",
+  TooLarge: "too-large",
+  RangeNotSatisfiable: "range-not-satisfiable",
+  DigestMismatch: "digest-mismatch",
+  Quarantined: "quarantined",
+  QuorumFailed: "quorum-failed",
+  ChainUnavailable: "chain-unavailable",
+  Internal: "internal",
+} as const;
+export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface ErrorBody {
+  error: { code: ErrorCodeName; message: string; node?: string };
+}
+
+/** What a node answers to a PUT: the object's identity and the replicas' receipts. */
+export interface PutResult {
+  bucket: string;
+  key: string;
+  version: string;
+  sha256: string;
+  size: number;
+  root: string;
+  receipts: SignedReceipt[];
+}
+
+export interface SignedReceipt {
+  node: number;
+  bucket: string;
+  key: string;
+  version: string;
+  sha256: string;
+  size: number;
+  signature: string;
+}
+
+export interface ObjectInfo {
+  key: string;
+  version: string;
+  size: number;
+  sha256: string;
+  root: string;
+}
+
+export interface ListResult {
+  objects: ObjectInfo[];
+  /** Pass as `start-after` to get the next page; absent on the last page. */
+  next?: string;
+}
+
+/** A challenge (POST /v1/qos/challenge, validator session). */
+export interface ChallengeRequest {
+  seed: string;
+  bucket: string;
+  key: string;
+  leafIndex: number;
+  nonce: string;
+}
+
+/** The answer: the leaf, its Merkle path to the object's root, signed by the node key. */
+export interface ChallengeResponse {
+  node: number;
+  bucket: string;
+  key: string;
+  version: string;
+  size: number;
+  sha256: string;
+  root: string;
+  leafIndex: number;
+  leafCount: number;
+  /** base64 */
+  leaf: string;
+  /** sibling hashes, hex, from the leaf up */
+  proof: string[];
+  seed: string;
+  nonce: string;
+  signature: string;
+}
+
+/** Base64url without padding. */
+export function b64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64url");
+}
