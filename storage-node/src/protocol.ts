@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { TypedDataDomain } from "ethers";
 
 /**
@@ -109,7 +108,7 @@ export const MAX_KEY_BYTES = 1024;
 export const MAX_LIST_LIMIT = 1000;
 
 /** SHA-256 of the empty body, hex: the body hash of GET, HEAD, DELETE and list requests. */
-export const EMPTY_SHA256 = createHash("sha256").update(new Uint8Array(0)).digest("hex");
+export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /**
  * The string a request's session key signs (UTF-8):
@@ -224,7 +223,3 @@ export interface ChallengeResponse {
   signature: string;
 }
 
-/** Base64url without padding. */
-export function b64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("base64url");
-}
