@@ -26,7 +26,13 @@ import {
   type SessionKeyPair,
 } from "../../../storage-node/src/auth/sign";
 import { AuthError, NodeError, RequestAuthenticator, type Principal } from "../../../storage-node/src/auth/verify";
-import { BucketRole, BucketStatus, ChainView, type ChainViewOptions } from "../../../storage-node/src/chain";
+import {
+  BucketRole,
+  BucketStatus,
+  ChainUnavailableError,
+  ChainView,
+  type ChainViewOptions,
+} from "../../../storage-node/src/chain";
 
 const WRITER = 0;
 const READER = 1;
@@ -125,6 +131,8 @@ async function expectError(p: Promise<unknown>, status: number, code: string, me
     caught = error;
   }
   expect(caught, "expected a refusal").to.be.instanceOf(NodeError);
+  // Refusals are AuthErrors; an outage of the chain is a ChainUnavailableError.
+  expect(caught).to.be.instanceOf(status === 503 ? ChainUnavailableError : AuthError);
   const e = caught as NodeError;
   expect({ status: e.status, code: e.code }).to.deep.equal({ status, code });
   if (typeof message === "string") expect(e.message).to.equal(message);
