@@ -378,6 +378,9 @@ export class S3BlobStore implements BlobStore {
             Body: createReadStream(temp),
             ContentLength: info.size,
             ContentType: "application/octet-stream",
+            // S3 checks the upload against the digest we computed; given up front, it also goes
+            // in a header instead of a chunked trailer (which some S3-compatible stores lack).
+            ChecksumSHA256: Buffer.from(info.sha256, "hex").toString("base64"),
           }),
         );
       }
