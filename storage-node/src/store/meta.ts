@@ -174,6 +174,7 @@ export function wins(a: { version: bigint; sha256: string }, b: { version: bigin
 /** The node's metadata store. */
 export class MetaStore {
   readonly db: Database.Database;
+  private nonceStmt?: Database.Statement;
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
@@ -381,14 +382,12 @@ export class MetaStore {
    * Records a request nonce of a session until `expires` (s). Returns false when the nonce was
    * already seen and has not expired (a replay), true when it is new (and now kept).
    */
-  seenNonce(sessionKey: string, nonce: string, expires: number, now: number): boolean {
-    const r = this.db
-      .prepare(
-        `INSERT INTO nonces (session_key, nonce, expires) VALUES (?, ?, ?)
-         ON CONFLICT (session_key, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= ?`,
-      )
-      .run(sessionKey, nonce, expires, now);
-    return r.changes > 0;
+  useNonce(sessionKey: string, nonce: string, expires: number, now: number): boolean {
+    this.nonceStmt ??= this.db.prepare(
+      `INSERT INTO nonces (session_key, nonce, expires) VALUES (?, ?, ?)
+       ON CONFLICT (session_key, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= ?`,
+    );
+    return this.nonceStmt.run(sessionKey, nonce, expires, now).changes > 0;
   }
 
   /** Forgets the nonces expired at `now`; returns how many. */

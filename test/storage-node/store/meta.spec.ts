@@ -147,13 +147,13 @@ describe("storage-node/store/meta: MetaStore", () => {
   });
 
   it("nonces: a replay within the window is refused; expired ones are accepted again and pruned", () => {
-    expect(m.seenNonce("sk", "n1", 200, 100)).to.equal(true);
-    expect(m.seenNonce("sk", "n1", 300, 150)).to.equal(false);
-    expect(m.seenNonce("other", "n1", 300, 150)).to.equal(true);
-    expect(m.seenNonce("sk", "n1", 400, 200)).to.equal(true);
-    expect(m.seenNonce("sk", "n2", 250, 200)).to.equal(true);
+    expect(m.useNonce("sk", "n1", 200, 100)).to.equal(true);
+    expect(m.useNonce("sk", "n1", 300, 150)).to.equal(false);
+    expect(m.useNonce("other", "n1", 300, 150)).to.equal(true);
+    expect(m.useNonce("sk", "n1", 400, 200)).to.equal(true);
+    expect(m.useNonce("sk", "n2", 250, 200)).to.equal(true);
     expect(m.pruneNonces(300)).to.equal(2);
-    expect(m.seenNonce("sk", "n1", 500, 300)).to.equal(false);
+    expect(m.useNonce("sk", "n1", 500, 300)).to.equal(false);
   });
 
   it("repairs: enqueue keeps the higher version; due, retry, done", () => {
