@@ -21,7 +21,9 @@ const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "an environment variable 
 const port = z.number().int().min(0).max(65_535);
 const httpUrl = z.url({ protocol: /^https?$/, error: "an http(s) URL" });
 /** Token amounts and unit counts are decimal strings: they pass 2^53. */
-const uintString = z.string().regex(/^\d+$/, "a whole number as a decimal string");
+const uintString = z
+  .string({ error: "a whole number as a decimal string" })
+  .regex(/^\d+$/, "a whole number as a decimal string");
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export const configSchema = z

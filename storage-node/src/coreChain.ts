@@ -95,8 +95,9 @@ export class CoreNodeChain implements NodeChain {
       e = { era: Number(view.era), start: Number(view.start), length: s.eraLength, at: this.clock() };
       this.eras.set(cluster, e);
     }
-    // Eras follow each other at a fixed length from the one the core named.
-    const steps = Math.floor((at - e.start) / e.length);
+    // Eras follow each other at a fixed length from the one the core named; a local clock behind
+    // the chain's counts in the chain's current era (never in one the core has closed).
+    const steps = Math.max(0, Math.floor((at - e.start) / e.length));
     const start = e.start + steps * e.length;
     return { era: e.era + steps, start, end: start + e.length };
   }

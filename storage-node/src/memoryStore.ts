@@ -139,6 +139,7 @@ export class MemoryNodeStore implements NodeStore {
   }
 
   health(): { quarantined: number; repairs: number; hints: number } {
+    if (this.closed) throw new Error("the store is closed");
     return { quarantined: this.quarantine, repairs: this.quarantine, hints: 0 };
   }
 

@@ -232,7 +232,8 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     bodyLimit,
     exposeHeadRoutes: false,
     return503OnClosing: true,
-    forceCloseConnections: false,
+    // On close, idle keep-alive connections are closed at once; busy ones finish their request.
+    forceCloseConnections: "idle",
     // Keys are opaque: `a//b` and `a/` are keys of their own.
     routerOptions: {
       ignoreDuplicateSlashes: false,
