@@ -9,7 +9,6 @@ import {
   Op,
   SESSION_TYPES,
   VALIDATOR_SESSION_TYPES,
-  b64url,
   canonicalRequest,
   type SessionToken,
 } from "../../../storage-node/src/protocol";
@@ -204,4 +203,8 @@ export class TestAuthenticator implements Authenticator {
   async capBytes(bucket: bigint): Promise<bigint> {
     return this.caps.get(bucket) ?? 1n << 40n;
   }
+}
+
+function b64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64url");
 }
