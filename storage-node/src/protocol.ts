@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { TypedDataDomain } from "ethers";
 
 /**
@@ -108,8 +107,11 @@ export const MAX_KEY_BYTES = 1024;
 /** The most objects one list call returns. */
 export const MAX_LIST_LIMIT = 1000;
 
-/** SHA-256 of the empty body, hex: the body hash of GET, HEAD, DELETE and list requests. */
-export const EMPTY_SHA256 = createHash("sha256").update(new Uint8Array(0)).digest("hex");
+/**
+ * SHA-256 of the empty body, hex: the body hash of GET, HEAD, DELETE and list requests. A literal,
+ * so that this module loads in a browser (the client's bundle) as well as in Node.
+ */
+export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /**
  * The string a request's session key signs (UTF-8):
@@ -224,7 +226,26 @@ export interface ChallengeResponse {
   signature: string;
 }
 
-/** Base64url without padding. */
+/** Base64url without padding (no `Buffer`: the browser client uses it too). */
 export function b64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("base64url");
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/**
+ * `GET /v1/buckets/:bucket/objects/<key>?leaves=1` (a read): the object's Merkle leaf hashes, so
+ * that a client can check the bytes of a range against the root without fetching the whole
+ * object. `sha256` and `version` identify the content the leaves belong to.
+ */
+export interface LeavesResult {
+  key: string;
+  version: string;
+  size: number;
+  sha256: string;
+  root: string;
+  /** {@link LEAF_BYTES} */
+  leafSize: number;
+  /** SHA-256(0x00 ‖ leaf), hex, in order. */
+  leaves: string[];
 }
