@@ -2,7 +2,6 @@ import type { ContractRunner, Signer, TypedDataDomain } from "ethers";
 import { z } from "zod";
 import {
   ALL_OPS,
-  EMPTY_SHA256,
   HEADER,
   LEAF_BYTES,
   MAX_KEY_BYTES,
@@ -13,14 +12,33 @@ import {
   type ListResult,
   type ObjectInfo,
   type PutResult,
+  type SessionToken,
   type SignedReceipt,
 } from "../src/protocol";
 import { ChainDirectory, type ClusterDirectory, type ClusterMap, type NodeInfo } from "./directory";
 import { ClientErrorCode, StorageClientError } from "./errors";
-import { MANIFEST_CONTENT_TYPE, encodeManifest, parseManifest, partKey, partRanges, type Manifest } from "./manifest";
-import { fromHex, leafHashes, merkleRoot, normHex, portableSha256, receiptSigner, toHex, type Sha256 } from "./verify";
-import { encodeSessionToken, newNonce, newSessionKey, replicasFor, signAppSession, signRequest } from "./wire";
-import type { AppSession, SessionKey } from "./wire";
+import {
+  MANIFEST_CONTENT_TYPE,
+  MANIFEST_PREFIX,
+  MANIFEST_SNIFF_BYTES,
+  encodeManifest,
+  parseManifest,
+  partKey,
+  partRanges,
+  type Manifest,
+} from "./manifest";
+import { encodeSessionToken, newSessionKey, signAppSession, signRequest, type SessionKeyPair } from "../src/auth/sign";
+import { replicasFor } from "../src/placement";
+import {
+  fromHex,
+  leafCount,
+  leafHashes,
+  merkleRoot,
+  portableSha256,
+  toHex,
+  type Sha256Factory,
+} from "../src/store/merkle";
+import { normHex, receiptSigner, sha256Hex } from "./verify";
 
 /** The part of a fetch response the client reads (WHATWG fetch, undici's or the browser's). */
 export interface FetchResponse {
@@ -48,7 +66,7 @@ export interface StorageClientOptions {
   /** Default: the platform's `fetch`. */
   fetch?: FetchLike;
   /** Default: @noble/hashes; the Node entry passes node:crypto's. */
-  sha256?: Sha256;
+  sha256?: Sha256Factory;
   /** Called when a replica fails and the next one is tried (or a list goes on without it). */
   onRetry?: (error: StorageClientError) => void;
   /** How long a request signature is valid (s; default 300). */
@@ -64,8 +82,8 @@ export interface SessionOptions {
 
 export interface Session {
   bucket: string;
-  key: SessionKey;
-  token: AppSession;
+  key: SessionKeyPair;
+  token: SessionToken;
   encoded: string;
   operations: number;
   expiry: number;
@@ -175,6 +193,15 @@ function checkKey(key: string): void {
     );
 }
 
+/** Untyped content: what a node that keeps no content type answers. */
+function untyped(contentType: string): boolean {
+  return contentType === "" || contentType === "application/octet-stream";
+}
+
+function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
+  return data.length >= prefix.length && prefix.every((b, i) => data[i] === b);
+}
+
 function concat(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
@@ -203,7 +230,7 @@ export class DdcStorageClient {
   readonly timeoutMs: number;
   private readonly signer: Signer;
   private readonly fetchImpl: FetchLike;
-  private readonly sha256: Sha256;
+  private readonly sha256: Sha256Factory;
   private readonly onRetry: (error: StorageClientError) => void;
   private readonly requestTtlS: number;
   private readonly sessions = new Map<string, Session>();
@@ -241,7 +268,7 @@ export class DdcStorageClient {
     const expiry = now + (options.ttl ?? 3600);
     const all = operations | (cached?.operations ?? 0);
     const token = await signAppSession(this.signer, this.domain, {
-      bucket: id,
+      bucket: BigInt(id),
       sessionKey: key.publicKey,
       operations: all,
       expiry,
@@ -274,7 +301,7 @@ export class DdcStorageClient {
       format: "ddc-manifest",
       version: 1,
       size: data.length,
-      sha256: toHex(this.sha256(data)),
+      sha256: sha256Hex(this.sha256, data),
       partSize: MAX_OBJECT_BYTES,
       parts: parts.map((p) => ({ key: p.key, size: p.size, sha256: normHex(p.sha256) })),
     };
@@ -288,31 +315,34 @@ export class DdcStorageClient {
     checkKey(key);
     if (options.range === undefined) {
       const whole = await this.fetchWhole(id, key);
-      if (whole.contentType !== MANIFEST_CONTENT_TYPE) return whole.data;
-      return this.joinParts(id, key, this.manifestOf(key, whole));
+      const manifest = this.asManifest(key, whole);
+      return manifest === undefined ? whole.data : this.joinParts(id, key, manifest);
     }
     const head = await this.headRaw(id, key);
-    if (head.contentType === MANIFEST_CONTENT_TYPE) {
-      const manifest = this.manifestOf(key, await this.fetchWhole(id, key));
-      const { start, end } = this.clampRange(key, options.range, manifest.size);
-      const chunks: Uint8Array[] = [];
-      let offset = 0;
-      for (const part of manifest.parts) {
-        const [ps, pe] = [offset, offset + part.size - 1];
-        offset += part.size;
-        if (pe < start || ps > end) continue;
-        const from = Math.max(start, ps) - ps;
-        const to = Math.min(end, pe) - ps;
-        chunks.push(
-          from === 0 && to === part.size - 1
-            ? (await this.fetchPart(id, part)).data
-            : await this.fetchRange(id, part.key, from, to),
-        );
-      }
-      return concat(chunks);
+    const small = this.mayBeManifest(head) ? await this.fetchWhole(id, key) : undefined;
+    const manifest = small === undefined ? undefined : this.asManifest(key, small);
+    if (manifest === undefined) {
+      const { start, end } = this.clampRange(key, options.range, small?.data.length ?? head.size);
+      // A small object was fetched whole (and checked) to tell whether it is a manifest.
+      if (small !== undefined) return small.data.subarray(start, end + 1);
+      return this.fetchRange(id, key, start, end);
     }
-    const { start, end } = this.clampRange(key, options.range, head.size);
-    return this.fetchRange(id, key, start, end);
+    const { start, end } = this.clampRange(key, options.range, manifest.size);
+    const chunks: Uint8Array[] = [];
+    let offset = 0;
+    for (const part of manifest.parts) {
+      const [ps, pe] = [offset, offset + part.size - 1];
+      offset += part.size;
+      if (pe < start || ps > end) continue;
+      const from = Math.max(start, ps) - ps;
+      const to = Math.min(end, pe) - ps;
+      chunks.push(
+        from === 0 && to === part.size - 1
+          ? (await this.fetchPart(id, part)).data
+          : await this.fetchRange(id, part.key, from, to, part.sha256),
+      );
+    }
+    return concat(chunks);
   }
 
   /** The object's metadata (a split object's total size and SHA-256). */
@@ -320,8 +350,8 @@ export class DdcStorageClient {
     const id = bucketId(bucket);
     checkKey(key);
     const head = await this.headRaw(id, key);
-    if (head.contentType !== MANIFEST_CONTENT_TYPE) return head;
-    const manifest = this.manifestOf(key, await this.fetchWhole(id, key));
+    const manifest = this.mayBeManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
+    if (manifest === undefined) return head;
     return { ...head, size: manifest.size, sha256: manifest.sha256, parts: manifest.parts.length };
   }
 
@@ -330,8 +360,7 @@ export class DdcStorageClient {
     const id = bucketId(bucket);
     checkKey(key);
     const head = await this.headRaw(id, key);
-    const manifest =
-      head.contentType === MANIFEST_CONTENT_TYPE ? this.manifestOf(key, await this.fetchWhole(id, key)) : undefined;
+    const manifest = this.mayBeManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
     await this.deleteObject(id, key);
     for (const part of manifest?.parts ?? []) {
       try {
@@ -391,9 +420,8 @@ export class DdcStorageClient {
       sessionToken: session.encoded,
       method,
       target,
-      bodySha256: extra.bodySha256 ?? EMPTY_SHA256,
+      bodySha256: extra.bodySha256,
       expires: Math.floor(Date.now() / 1000) + this.requestTtlS,
-      nonce: method === "PUT" || method === "DELETE" ? newNonce() : undefined,
     });
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.timeoutMs);
@@ -490,7 +518,7 @@ export class DdcStorageClient {
   }
 
   private async putObject(bucket: string, key: string, data: Uint8Array, contentType?: string): Promise<PutResult> {
-    const sha256 = toHex(this.sha256(data));
+    const sha256 = sha256Hex(this.sha256, data);
     const map = await this.directory.forBucket(BigInt(bucket));
     return this.onReplicas(bucket, key, async (node) => {
       const target = objectPath(bucket, key);
@@ -590,7 +618,7 @@ export class DdcStorageClient {
       async (node) => {
         const answer = await this.request(node, bucket, Op.Read, "GET", target);
         const etag = this.etagOf(node, answer, `GET ${key}`);
-        const actual = toHex(this.sha256(answer.body));
+        const actual = sha256Hex(this.sha256, answer.body);
         if (actual !== etag)
           throw new StorageClientError(
             ClientErrorCode.CorruptData,
@@ -609,7 +637,30 @@ export class DdcStorageClient {
     );
   }
 
-  private manifestOf(key: string, whole: Fetched): Manifest {
+  /**
+   * Whether a HEAD's object may be a manifest: marked so, or small and of no declared type (a node
+   * that does not keep content types answers every object as application/octet-stream).
+   */
+  private mayBeManifest(head: ObjectHead): boolean {
+    return (
+      head.contentType === MANIFEST_CONTENT_TYPE || (untyped(head.contentType) && head.size <= MANIFEST_SNIFF_BYTES)
+    );
+  }
+
+  /**
+   * The manifest an object holds, if it is one: marked with the manifest's content type (then it
+   * must parse), or untyped, small, and parsing as a manifest of exactly this key's parts.
+   */
+  private asManifest(key: string, whole: Fetched): Manifest | undefined {
+    if (whole.contentType !== MANIFEST_CONTENT_TYPE) {
+      if (!untyped(whole.contentType) || whole.data.length > MANIFEST_SNIFF_BYTES) return undefined;
+      if (!startsWith(whole.data, MANIFEST_PREFIX)) return undefined;
+      try {
+        return parseManifest(key, whole.data);
+      } catch {
+        return undefined;
+      }
+    }
     try {
       return parseManifest(key, whole.data);
     } catch (error) {
@@ -632,7 +683,7 @@ export class DdcStorageClient {
     const chunks: Uint8Array[] = [];
     for (const part of manifest.parts) chunks.push((await this.fetchPart(bucket, part)).data);
     const data = concat(chunks);
-    const actual = toHex(this.sha256(data));
+    const actual = sha256Hex(this.sha256, data);
     if (actual !== manifest.sha256)
       throw new StorageClientError(
         ClientErrorCode.CorruptData,
@@ -655,10 +706,12 @@ export class DdcStorageClient {
 
   /**
    * Bytes `start..end` (inclusive) of one object, checked without fetching the whole: the node's
-   * leaf hashes (`?leaves=1`) must make its root, and the 64 KiB-aligned leaves covering the range
-   * must hash to them.
+   * leaf hashes (`GET …?leaves=1`) must make its root, and the 64 KiB-aligned leaves covering the
+   * range must hash to them. A node without that extension answers the object itself: its bytes
+   * are then checked against its ETag and the range cut out. `sha256`, when known (a part named by
+   * a manifest), is the content the node must hold.
    */
-  private fetchRange(bucket: string, key: string, start: number, end: number): Promise<Uint8Array> {
+  private fetchRange(bucket: string, key: string, start: number, end: number, sha256?: string): Promise<Uint8Array> {
     const target = objectPath(bucket, key);
     return this.onReplicas(
       bucket,
@@ -668,20 +721,26 @@ export class DdcStorageClient {
           new StorageClientError(ClientErrorCode.CorruptData, `GET ${key} ${start}-${end}: ${node.url} ${what}`, {
             node: node.url,
           });
-        const leaves = this.parse(
-          node,
-          leavesSchema,
-          await this.request(node, bucket, Op.Read, "GET", `${target}?leaves=1`),
-          `GET ${key} leaves`,
-        );
-        const hashes = leaves.leaves.map(fromHex);
-        const root = merkleRoot(this.sha256, hashes);
-        if (root === undefined || toHex(root) !== normHex(leaves.root))
-          throw corrupt(`answered leaf hashes that do not make its root ${normHex(leaves.root)}`);
-        if (hashes.length !== Math.ceil(leaves.size / LEAF_BYTES))
+        const first = await this.request(node, bucket, Op.Read, "GET", `${target}?leaves=1`);
+        if (!(first.headers.get("content-type") ?? "").startsWith("application/json")) {
+          const etag = this.etagOf(node, first, `GET ${key}`);
+          const actual = sha256Hex(this.sha256, first.body);
+          if (actual !== etag) throw corrupt(`answered bytes whose SHA-256 is ${actual}, not its ETag ${etag}`);
+          if (sha256 !== undefined && etag !== sha256) throw corrupt(`holds ${etag}, not ${sha256}`);
+          if (end >= first.body.length) throw corrupt(`answered ${first.body.length} bytes, too few for the range`);
+          return first.body.subarray(start, end + 1);
+        }
+        const leaves = this.parse(node, leavesSchema, first, `GET ${key} leaves`);
+        if (sha256 !== undefined && normHex(leaves.sha256) !== sha256)
+          throw corrupt(`holds ${leaves.sha256}, not ${sha256}`);
+        const hashes = leaves.leaves.map((h) => fromHex(normHex(h)));
+        if (hashes.length !== leafCount(leaves.size))
           throw corrupt(`answered ${hashes.length} leaf hashes for ${leaves.size} bytes`);
-        const first = Math.floor(start / LEAF_BYTES);
-        const from = first * LEAF_BYTES;
+        if (toHex(merkleRoot(hashes, this.sha256)) !== normHex(leaves.root))
+          throw corrupt(`answered leaf hashes that do not make its root ${normHex(leaves.root)}`);
+        if (end >= leaves.size) throw corrupt(`says the object has ${leaves.size} bytes, too few for the range`);
+        const firstLeaf = Math.floor(start / LEAF_BYTES);
+        const from = firstLeaf * LEAF_BYTES;
         const to = Math.min(leaves.size, (Math.floor(end / LEAF_BYTES) + 1) * LEAF_BYTES) - 1;
         const answer = await this.request(node, bucket, Op.Read, "GET", target, {
           headers: { range: `bytes=${from}-${to}` },
@@ -690,10 +749,9 @@ export class DdcStorageClient {
           throw corrupt("answered a range of another version than its leaves (rewritten meanwhile?)");
         if (answer.body.length !== to - from + 1)
           throw corrupt(`answered ${answer.body.length} bytes for the range ${from}-${to}`);
-        const got = leafHashes(this.sha256, answer.body);
-        got.forEach((h, i) => {
-          if (toHex(h) !== toHex(hashes[first + i]))
-            throw corrupt(`answered leaf ${first + i} whose hash does not match its leaf hash`);
+        leafHashes(answer.body, this.sha256).forEach((h, i) => {
+          if (toHex(h) !== toHex(hashes[firstLeaf + i]))
+            throw corrupt(`answered leaf ${firstLeaf + i}, whose hash is not the one in its leaf list`);
         });
         return answer.body.subarray(start - from, end - from + 1);
       },

@@ -1,5 +1,11 @@
 import { Contract, type ContractRunner } from "ethers";
-import { sortRing, type Ring } from "./wire";
+import type { Ring } from "../src/placement";
+
+/** Sorts a ring as the core's lens does (by token). */
+export function sortRing(tokens: readonly bigint[], nodes: readonly number[]): Ring {
+  const order = tokens.map((_, i) => i).sort((a, b) => (tokens[a] < tokens[b] ? -1 : tokens[a] > tokens[b] ? 1 : 0));
+  return { tokens: order.map((i) => tokens[i]), nodes: order.map((i) => nodes[i]) };
+}
 
 /** A node as the client needs it: where it serves and the key its receipts are signed with. */
 export interface NodeInfo {

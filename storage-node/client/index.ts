@@ -11,12 +11,12 @@ export type {
   SessionOptions,
   StorageClientOptions,
 } from "./client";
-export { ChainDirectory, StaticDirectory } from "./directory";
+export { ChainDirectory, StaticDirectory, sortRing } from "./directory";
 export type { ClusterDirectory, ClusterMap, NodeInfo } from "./directory";
 export { ClientErrorCode, StorageClientError } from "./errors";
 export { MANIFEST_CONTENT_TYPE, manifestSchema, partKey, parseManifest } from "./manifest";
 export type { Manifest } from "./manifest";
-export { keyToken, replicasFor, sortRing } from "./wire";
-export type { Ring } from "./wire";
+export { keyToken, replicasFor } from "../src/placement";
+export type { Ring } from "../src/placement";
 export { ALL_OPS, MAX_OBJECT_BYTES, Op } from "../src/protocol";
 export type { ListResult, ObjectInfo, PutResult, SignedReceipt } from "../src/protocol";
