@@ -233,7 +233,7 @@ export class DdcStorageClient {
   private readonly sha256: Sha256Factory;
   private readonly onRetry: (error: StorageClientError) => void;
   private readonly requestTtlS: number;
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new Map<string, Promise<Session>>();
 
   constructor(options: StorageClientOptions) {
     if (options.directory === undefined && options.provider === undefined)
@@ -256,7 +256,7 @@ export class DdcStorageClient {
     const id = bucketId(bucket);
     const operations = opsOf(options.operations);
     const now = Math.floor(Date.now() / 1000);
-    const cached = this.sessions.get(id);
+    const cached = await this.sessions.get(id)?.catch(() => undefined);
     if (
       cached !== undefined &&
       options.ttl === undefined &&
@@ -264,18 +264,21 @@ export class DdcStorageClient {
       cached.expiry - now > 60
     )
       return cached;
+    // Kept as a promise: requests sent at once (a list asks every node) share one signature.
+    const pending = this.signSession(id, operations | (cached?.operations ?? 0), now + (options.ttl ?? 3600));
+    this.sessions.set(id, pending);
+    return pending;
+  }
+
+  private async signSession(bucket: string, operations: number, expiry: number): Promise<Session> {
     const key = newSessionKey();
-    const expiry = now + (options.ttl ?? 3600);
-    const all = operations | (cached?.operations ?? 0);
     const token = await signAppSession(this.signer, this.domain, {
-      bucket: BigInt(id),
+      bucket: BigInt(bucket),
       sessionKey: key.publicKey,
-      operations: all,
+      operations,
       expiry,
     });
-    const session = { bucket: id, key, token, encoded: encodeSessionToken(token), operations: all, expiry };
-    this.sessions.set(id, session);
-    return session;
+    return { bucket, key, token, encoded: encodeSessionToken(token), operations, expiry };
   }
 
   /**
@@ -414,7 +417,12 @@ export class DdcStorageClient {
         node: `node ${node.id}`,
       });
     const url = node.url.replace(/\/+$/, "");
-    const session = await this.session(bucket, { operations: op });
+    // A session allowing everything unless the app opened a narrower one that covers `op`.
+    const cached = await this.sessions.get(bucket)?.catch(() => undefined);
+    const fresh = cached !== undefined && cached.expiry - Date.now() / 1000 > 60;
+    const session = await this.session(bucket, {
+      operations: fresh && (cached.operations & op) === op ? op : ALL_OPS,
+    });
     const signed = signRequest({
       privateKey: session.key.privateKey,
       sessionToken: session.encoded,
