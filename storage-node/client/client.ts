@@ -510,7 +510,8 @@ export class DdcStorageClient {
       if (!restart) break;
     }
     const last = failures[failures.length - 1];
-    if (failures.every((f) => f.status === 404)) throw last;
+    // One replica (or all saying not-found): its own error says it best.
+    if (failures.length === 1 || failures.every((f) => f.status === 404)) throw last;
     throw new StorageClientError(
       ClientErrorCode.AllReplicasFailed,
       `every replica of ${key} in bucket ${bucket} failed: ${failures.map((f) => f.message).join("; ")}`,

@@ -68,8 +68,8 @@ describe("storage-node client", function () {
 
   /** The fake nodes holding `key`, the primary first. */
   function replicas(key: string): FakeNode[] {
-    return replicasFor(map.ring, map.replicationFactor, map.distinctNodes, key).map(
-      (id) => nodes.find((n) => n.id === id)!,
+    return replicasFor(map.ring, map.replicationFactor, map.distinctNodes, key).map((id) =>
+      nodes.find((n) => n.id === id)!,
     );
   }
 
@@ -171,7 +171,11 @@ describe("storage-node client", function () {
         .catch((e: unknown) => e)) as StorageClientError;
       expect(err.code).to.equal(ClientErrorCode.BadReceipt);
       expect(err.node).to.equal(primary.url);
-      expect(err.message).to.match(new RegExp(`^PUT r: ${primary.url} answered a receipt of node ${primary.id} signed by 0x[0-9a-fA-F]{40}, not by its key ${primary.key.address}$`));
+      expect(err.message).to.match(
+        new RegExp(
+          `^PUT r: ${primary.url} answered a receipt of node ${primary.id} signed by 0x[0-9a-fA-F]{40}, not by its key ${primary.key.address}$`,
+        ),
+      );
       expect(second.seen).to.deep.equal([]);
     });
 
@@ -338,7 +342,9 @@ describe("storage-node client", function () {
       });
       const c = client({ timeoutMs: 30_000 });
       expect(Buffer.from(await c.get(BUCKET, "movie.mkv")).equals(data)).to.equal(true);
-      const across = await c.get(BUCKET, "movie.mkv", { range: { start: MAX_OBJECT_BYTES - 10, end: MAX_OBJECT_BYTES + 9 } });
+      const across = await c.get(BUCKET, "movie.mkv", {
+        range: { start: MAX_OBJECT_BYTES - 10, end: MAX_OBJECT_BYTES + 9 },
+      });
       expect(Buffer.from(across).equals(data.subarray(MAX_OBJECT_BYTES - 10, MAX_OBJECT_BYTES + 10))).to.equal(true);
       const head = await c.head(BUCKET, "movie.mkv");
       expect([head.size, head.sha256, head.parts]).to.deep.equal([MAX_OBJECT_BYTES + 1000, sha(data), 2]);
@@ -402,7 +408,8 @@ describe("storage-node client", function () {
       const [p, s] = replicas("a/3");
       s.objects.set("a/3", p.objects.get("a/3")!);
       const pages: string[][] = [];
-      for await (const page of client().list(BUCKET, { prefix: "a/", limit: 2 })) pages.push(page.objects.map((o) => o.key));
+      for await (const page of client().list(BUCKET, { prefix: "a/", limit: 2 }))
+        pages.push(page.objects.map((o) => o.key));
       expect(pages).to.deep.equal([["a/1", "a/2"], ["a/3", "a/4"], ["a/5"]]);
     });
 

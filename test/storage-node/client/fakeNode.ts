@@ -123,7 +123,11 @@ export async function startFakeNode(
     node.objects.set(key, { data: body, version, contentType: String(req.headers["content-type"] ?? "") });
     const value = { node: id, bucket: BigInt(bucket), key, version, sha256: `0x${sha(body)}`, size: body.length };
     const signer = node.behaviour === "wrong-key" ? other : node.key;
-    const signature = await signer.signTypedData(domain, RECEIPT_TYPES as unknown as Record<string, TypedDataField[]>, value);
+    const signature = await signer.signTypedData(
+      domain,
+      RECEIPT_TYPES as unknown as Record<string, TypedDataField[]>,
+      value,
+    );
     const receipt: SignedReceipt = {
       node: id,
       bucket,
@@ -197,7 +201,13 @@ export async function startFakeNode(
       .filter(([k]) => k.startsWith(q.prefix ?? "") && (q["start-after"] === undefined || k > q["start-after"]))
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .slice(0, limit)
-      .map(([key, o]) => ({ key, version: o.version.toString(), size: o.data.length, sha256: sha(o.data), root: rootOf(o.data) }));
+      .map(([key, o]) => ({
+        key,
+        version: o.version.toString(),
+        size: o.data.length,
+        sha256: sha(o.data),
+        root: rootOf(o.data),
+      }));
     return reply.send(rows.length === limit ? { objects: rows, next: rows[rows.length - 1].key } : { objects: rows });
   });
 
