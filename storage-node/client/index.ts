@@ -20,3 +20,5 @@ export { keyToken, replicasFor } from "../src/placement";
 export type { Ring } from "../src/placement";
 export { ALL_OPS, MAX_OBJECT_BYTES, Op } from "../src/protocol";
 export type { ListResult, ObjectInfo, PutResult, SignedReceipt } from "../src/protocol";
+// A page loading only the bundle needs a provider for the core's views and the wallet.
+export { BrowserProvider, JsonRpcProvider } from "ethers";

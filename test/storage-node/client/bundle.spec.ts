@@ -42,6 +42,7 @@ describe("storage-node client: the browser bundle", function () {
     expect(text).to.not.contain("process.versions");
 
     const mod = await importEsm(pathToFileURL(outfile).href);
+    expect(typeof mod.BrowserProvider).to.equal("function");
     const chainId = 31337;
     const core = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
     node = await startFakeNode(1, storageDomain(chainId, core));
