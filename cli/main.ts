@@ -15,6 +15,7 @@ import { registerBot } from "./commands/bot";
 import { registerValidator } from "./commands/validator";
 import { registerToken } from "./commands/token";
 import { registerNodeService } from "./commands/node";
+import { registerObject } from "./commands/object";
 
 // Commander passes each action its positional arguments and options, untyped.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -115,6 +116,7 @@ export function buildProgram(): Command {
   registerBot(program);
   registerValidator(program, run);
   registerNodeService(program);
+  registerObject(program, run);
   return program;
 }
 

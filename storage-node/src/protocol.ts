@@ -107,7 +107,10 @@ export const MAX_KEY_BYTES = 1024;
 /** The most objects one list call returns. */
 export const MAX_LIST_LIMIT = 1000;
 
-/** SHA-256 of the empty body, hex: the body hash of GET, HEAD, DELETE and list requests. */
+/**
+ * SHA-256 of the empty body, hex: the body hash of GET, HEAD, DELETE and list requests. A literal,
+ * so that this module loads in a browser (the client's bundle) as well as in Node.
+ */
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /**
@@ -221,6 +224,23 @@ export interface ChallengeResponse {
   seed: string;
   nonce: string;
   signature: string;
+}
+
+/**
+ * `GET /v1/buckets/:bucket/objects/<key>?leaves=1` (a read): the object's Merkle leaf hashes, so
+ * that a client can check the bytes of a range against the root without fetching the whole
+ * object. `sha256` and `version` identify the content the leaves belong to.
+ */
+export interface LeavesResult {
+  key: string;
+  version: string;
+  size: number;
+  sha256: string;
+  root: string;
+  /** {@link LEAF_BYTES} */
+  leafSize: number;
+  /** SHA-256(0x00 ‖ leaf), hex, in order. */
+  leaves: string[];
 }
 
 /**

@@ -1,0 +1,848 @@
+import type { ContractRunner, Signer, TypedDataDomain } from "ethers";
+import { z } from "zod";
+import {
+  ALL_OPS,
+  HEADER,
+  LEAF_BYTES,
+  MAX_KEY_BYTES,
+  MAX_LIST_LIMIT,
+  MAX_OBJECT_BYTES,
+  Op,
+  storageDomain,
+  type ListResult,
+  type ObjectInfo,
+  type PutResult,
+  type SessionToken,
+  type SignedReceipt,
+} from "../src/protocol";
+import { ChainDirectory, type ClusterDirectory, type ClusterMap, type NodeInfo } from "./directory";
+import { ClientErrorCode, StorageClientError } from "./errors";
+import {
+  MANIFEST_CONTENT_TYPE,
+  MANIFEST_PREFIX,
+  MANIFEST_SNIFF_BYTES,
+  encodeManifest,
+  parseManifest,
+  partKey,
+  partRanges,
+  type Manifest,
+} from "./manifest";
+import { encodeSessionToken, newSessionKey, signAppSession, signRequest, type SessionKeyPair } from "../src/auth/sign";
+import { replicasFor } from "../src/placement";
+import {
+  fromHex,
+  leafCount,
+  leafHashes,
+  merkleRoot,
+  portableSha256,
+  toHex,
+  type Sha256Factory,
+} from "../src/store/merkle";
+import { normHex, receiptSigner, sha256Hex } from "./verify";
+
+/** The part of a fetch response the client reads (WHATWG fetch, undici's or the browser's). */
+export interface FetchResponse {
+  status: number;
+  headers: { get(name: string): string | null };
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: Uint8Array; signal: AbortSignal },
+) => Promise<FetchResponse>;
+
+export interface StorageClientOptions {
+  /** Where buckets, rings and nodes are read; default: the core through `provider`. */
+  directory?: ClusterDirectory;
+  /** A provider for the core's views (needed without `directory`). */
+  provider?: ContractRunner;
+  /** The wallet that signs sessions (a bucket's owner or an account with a role on it). */
+  signer: Signer;
+  chainId: number | bigint;
+  /** The core's address (the EIP-712 domain of sessions and receipts). */
+  core: string;
+  /** How long one node has to answer a request, body included (ms; default 10 000). */
+  timeoutMs?: number;
+  /** Default: the platform's `fetch`. */
+  fetch?: FetchLike;
+  /** Default: @noble/hashes; the Node entry passes node:crypto's. */
+  sha256?: Sha256Factory;
+  /** Called when a replica fails and the next one is tried (or a list goes on without it). */
+  onRetry?: (error: StorageClientError) => void;
+  /** How long a request signature is valid (s; default 300). */
+  requestTtlS?: number;
+}
+
+export interface SessionOptions {
+  /** A bit set of {@link Op} or their names; default all. */
+  operations?: number | Array<keyof typeof Op>;
+  /** Seconds; default 3600. */
+  ttl?: number;
+}
+
+export interface Session {
+  bucket: string;
+  key: SessionKeyPair;
+  token: SessionToken;
+  encoded: string;
+  operations: number;
+  expiry: number;
+}
+
+/** A write's outcome: the node's answer (receipts verified) and, for a split object, each part's. */
+export interface PutOutcome extends PutResult {
+  /** The parts of an object larger than {@link MAX_OBJECT_BYTES}; the result above is the manifest's. */
+  parts?: PutResult[];
+}
+
+/** An object's metadata. For a split object: the whole content's size and SHA-256, and its parts. */
+export interface ObjectHead extends ObjectInfo {
+  contentType: string;
+  /** For a split object: how many parts; its `version` and `root` are the manifest's. */
+  parts?: number;
+}
+
+/** An inclusive byte range; `end` defaults to the last byte. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export type BucketRef = bigint | number | string;
+
+const int = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/)]);
+const hash = z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/);
+const receiptSchema = z.object({
+  node: z.number().int().nonnegative(),
+  bucket: int.transform(String),
+  key: z.string(),
+  version: int.transform(String),
+  sha256: hash,
+  size: z.number().int().nonnegative(),
+  signature: z.string().regex(/^0x[0-9a-fA-F]+$/),
+});
+const putResultSchema = z.object({
+  bucket: int.transform(String),
+  key: z.string(),
+  version: int.transform(String),
+  sha256: hash,
+  size: z.number().int().nonnegative(),
+  root: z.string(),
+  receipts: z.array(receiptSchema),
+});
+const objectInfoSchema = z.object({
+  key: z.string(),
+  version: int.transform(String),
+  size: z.number().int().nonnegative(),
+  sha256: z.string(),
+  root: z.string(),
+});
+const listSchema = z.object({ objects: z.array(objectInfoSchema), next: z.string().optional() });
+const leavesSchema = z.object({
+  version: int.transform(String),
+  size: z.number().int().nonnegative(),
+  sha256: hash,
+  root: z.string(),
+  leafSize: z.literal(LEAF_BYTES),
+  leaves: z.array(hash),
+});
+const errorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), node: z.string().optional() }),
+});
+
+interface Answer {
+  status: number;
+  headers: { get(name: string): string | null };
+  body: Uint8Array;
+}
+
+interface Fetched {
+  data: Uint8Array;
+  sha256: string;
+  version: string;
+  root: string;
+  contentType: string;
+}
+
+/** RFC 3986 escaping, stricter than encodeURIComponent: the target a node sees is the one signed. */
+function escape(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function objectPath(bucket: string, key: string): string {
+  return `/v1/buckets/${bucket}/objects/${key.split("/").map(escape).join("/")}`;
+}
+
+function bucketId(bucket: BucketRef): string {
+  const s = String(bucket);
+  if (!/^\d+$/.test(s) || BigInt(s) === 0n || BigInt(s) >= 1n << 64n)
+    throw new StorageClientError(
+      ClientErrorCode.InvalidArgument,
+      `bucket must be a positive 64-bit integer, got "${s}"`,
+    );
+  return BigInt(s).toString();
+}
+
+function checkKey(key: string): void {
+  const bytes = new TextEncoder().encode(key).length;
+  if (bytes === 0) throw new StorageClientError(ClientErrorCode.InvalidArgument, "the key is empty");
+  if (bytes > MAX_KEY_BYTES)
+    throw new StorageClientError(
+      ClientErrorCode.InvalidArgument,
+      `the key has ${bytes} bytes, more than ${MAX_KEY_BYTES}`,
+    );
+}
+
+/** Untyped content: what a node that keeps no content type answers. */
+function untyped(contentType: string): boolean {
+  return contentType === "" || contentType === "application/octet-stream";
+}
+
+function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
+  return data.length >= prefix.length && prefix.every((b, i) => data[i] === b);
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function opsOf(operations: SessionOptions["operations"]): number {
+  if (operations === undefined) return ALL_OPS;
+  if (typeof operations === "number") return operations;
+  return operations.reduce((bits, name) => bits | Op[name], 0);
+}
+
+/**
+ * The storage nodes' client: it places keys on the bucket's cluster as the core does, signs every
+ * request with a session key (one wallet signature per bucket session), tries the next replica
+ * when a node is down, slow, failing (5xx) or answers bytes that do not match their hash, and
+ * checks every receipt a write returns against the nodes' registered keys.
+ */
+export class DdcStorageClient {
+  readonly directory: ClusterDirectory;
+  readonly domain: TypedDataDomain;
+  readonly timeoutMs: number;
+  private readonly signer: Signer;
+  private readonly fetchImpl: FetchLike;
+  private readonly sha256: Sha256Factory;
+  private readonly onRetry: (error: StorageClientError) => void;
+  private readonly requestTtlS: number;
+  private readonly sessions = new Map<string, Promise<Session>>();
+
+  constructor(options: StorageClientOptions) {
+    if (options.directory === undefined && options.provider === undefined)
+      throw new StorageClientError(ClientErrorCode.InvalidArgument, "the client needs a provider or a directory");
+    this.directory = options.directory ?? new ChainDirectory(options.provider!, options.core);
+    this.domain = storageDomain(options.chainId, options.core);
+    this.signer = options.signer;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.fetchImpl = options.fetch ?? (globalThis.fetch as unknown as FetchLike);
+    this.sha256 = options.sha256 ?? portableSha256;
+    this.onRetry = options.onRetry ?? (() => {});
+    this.requestTtlS = options.requestTtlS ?? 300;
+  }
+
+  /**
+   * A session on `bucket` (the wallet signs once; kept and reused while it allows the operations
+   * and has more than a minute left).
+   */
+  async session(bucket: BucketRef, options: SessionOptions = {}): Promise<Session> {
+    const id = bucketId(bucket);
+    const operations = opsOf(options.operations);
+    const now = Math.floor(Date.now() / 1000);
+    const cached = await this.sessions.get(id)?.catch(() => undefined);
+    if (
+      cached !== undefined &&
+      options.ttl === undefined &&
+      (cached.operations & operations) === operations &&
+      cached.expiry - now > 60
+    )
+      return cached;
+    // Kept as a promise: requests sent at once (a list asks every node) share one signature.
+    const pending = this.signSession(id, operations | (cached?.operations ?? 0), now + (options.ttl ?? 3600));
+    this.sessions.set(id, pending);
+    return pending;
+  }
+
+  private async signSession(bucket: string, operations: number, expiry: number): Promise<Session> {
+    const key = newSessionKey();
+    const token = await signAppSession(this.signer, this.domain, {
+      bucket: BigInt(bucket),
+      sessionKey: key.publicKey,
+      operations,
+      expiry,
+    });
+    return { bucket, key, token, encoded: encodeSessionToken(token), operations, expiry };
+  }
+
+  /**
+   * Stores `data` at `key`: sent to the key's primary replica, the next on failure. An object over
+   * {@link MAX_OBJECT_BYTES} is written as parts and a manifest at `key`.
+   */
+  async put(
+    bucket: BucketRef,
+    key: string,
+    data: Uint8Array,
+    options: { contentType?: string } = {},
+  ): Promise<PutOutcome> {
+    const id = bucketId(bucket);
+    checkKey(key);
+    if (data.length <= MAX_OBJECT_BYTES) return this.putObject(id, key, data, options.contentType);
+    checkKey(partKey(key, 1));
+    const parts: PutResult[] = [];
+    const ranges = partRanges(data.length);
+    for (const [n, [start, end]] of ranges.entries()) {
+      parts.push(await this.putObject(id, partKey(key, n + 1), data.subarray(start, end), "application/octet-stream"));
+    }
+    const manifest: Manifest = {
+      format: "ddc-manifest",
+      version: 1,
+      size: data.length,
+      sha256: sha256Hex(this.sha256, data),
+      partSize: MAX_OBJECT_BYTES,
+      parts: parts.map((p) => ({ key: p.key, size: p.size, sha256: normHex(p.sha256) })),
+    };
+    const result = await this.putObject(id, key, encodeManifest(manifest), MANIFEST_CONTENT_TYPE);
+    return { ...result, parts };
+  }
+
+  /** The object's bytes (a split object's, joined), or those of `range`, verified. */
+  async get(bucket: BucketRef, key: string, options: { range?: ByteRange } = {}): Promise<Uint8Array> {
+    const id = bucketId(bucket);
+    checkKey(key);
+    if (options.range === undefined) {
+      const whole = await this.fetchWhole(id, key);
+      const manifest = this.asManifest(key, whole);
+      return manifest === undefined ? whole.data : this.joinParts(id, key, manifest);
+    }
+    const head = await this.headRaw(id, key);
+    const small = this.mayBeManifest(head) ? await this.fetchWhole(id, key) : undefined;
+    const manifest = small === undefined ? undefined : this.asManifest(key, small);
+    if (manifest === undefined) {
+      const { start, end } = this.clampRange(key, options.range, small?.data.length ?? head.size);
+      // A small object was fetched whole (and checked) to tell whether it is a manifest.
+      if (small !== undefined) return small.data.subarray(start, end + 1);
+      return this.fetchRange(id, key, start, end);
+    }
+    const { start, end } = this.clampRange(key, options.range, manifest.size);
+    const chunks: Uint8Array[] = [];
+    let offset = 0;
+    for (const part of manifest.parts) {
+      const [ps, pe] = [offset, offset + part.size - 1];
+      offset += part.size;
+      if (pe < start || ps > end) continue;
+      const from = Math.max(start, ps) - ps;
+      const to = Math.min(end, pe) - ps;
+      chunks.push(
+        from === 0 && to === part.size - 1
+          ? (await this.fetchPart(id, part)).data
+          : await this.fetchRange(id, part.key, from, to, part.sha256),
+      );
+    }
+    return concat(chunks);
+  }
+
+  /** The object's metadata (a split object's total size and SHA-256). */
+  async head(bucket: BucketRef, key: string): Promise<ObjectHead> {
+    const id = bucketId(bucket);
+    checkKey(key);
+    const head = await this.headRaw(id, key);
+    const manifest = this.mayBeManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
+    if (manifest === undefined) return head;
+    return { ...head, size: manifest.size, sha256: manifest.sha256, parts: manifest.parts.length };
+  }
+
+  /** Deletes the object (a split object's manifest first, then its parts). */
+  async remove(bucket: BucketRef, key: string): Promise<{ key: string; parts: number }> {
+    const id = bucketId(bucket);
+    checkKey(key);
+    const head = await this.headRaw(id, key);
+    const manifest = this.mayBeManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
+    await this.deleteObject(id, key);
+    for (const part of manifest?.parts ?? []) {
+      try {
+        await this.deleteObject(id, part.key);
+      } catch (error) {
+        // A part already gone is what we want; anything else is reported.
+        if (!(error instanceof StorageClientError && error.status === 404)) throw error;
+      }
+    }
+    return { key, parts: manifest?.parts.length ?? 0 };
+  }
+
+  /**
+   * The bucket's objects in key order, a page at a time. Each node holds the keys it is a replica
+   * of, so every member is asked and the answers merged; a page is complete while fewer members
+   * than the replication factor fail.
+   */
+  async *list(
+    bucket: BucketRef,
+    options: { prefix?: string; startAfter?: string; limit?: number } = {},
+  ): AsyncGenerator<ListResult> {
+    const id = bucketId(bucket);
+    const limit = options.limit ?? MAX_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
+      throw new StorageClientError(
+        ClientErrorCode.InvalidArgument,
+        `limit must be 1 to ${MAX_LIST_LIMIT}, got ${limit}`,
+      );
+    let startAfter = options.startAfter;
+    for (;;) {
+      const page = await this.listPage(id, options.prefix, startAfter, limit);
+      yield page;
+      if (page.next === undefined) return;
+      startAfter = page.next;
+    }
+  }
+
+  // ──────────────────────────────────────── requests ────────────────────────────────────────
+
+  /** One signed request to one node, within the timeout; a non-2xx answer is thrown. */
+  private async request(
+    node: NodeInfo,
+    bucket: string,
+    op: number,
+    method: string,
+    target: string,
+    extra: { body?: Uint8Array; bodySha256?: string; headers?: Record<string, string> } = {},
+  ): Promise<Answer> {
+    if (node.url === "")
+      throw new StorageClientError(ClientErrorCode.NoReplicas, `node ${node.id} has no URL registered`, {
+        node: `node ${node.id}`,
+      });
+    const url = node.url.replace(/\/+$/, "");
+    // A session allowing everything unless the app opened a narrower one that covers `op`.
+    const cached = await this.sessions.get(bucket)?.catch(() => undefined);
+    const fresh = cached !== undefined && cached.expiry - Date.now() / 1000 > 60;
+    const session = await this.session(bucket, {
+      operations: fresh && (cached.operations & op) === op ? op : ALL_OPS,
+    });
+    const signed = signRequest({
+      privateKey: session.key.privateKey,
+      sessionToken: session.encoded,
+      method,
+      target,
+      bodySha256: extra.bodySha256,
+      expires: Math.floor(Date.now() / 1000) + this.requestTtlS,
+    });
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    let answer: Answer;
+    try {
+      const res = await this.fetchImpl(url + target, {
+        method,
+        headers: { ...extra.headers, ...signed },
+        body: extra.body,
+        signal: controller.signal,
+      });
+      const body = method === "HEAD" ? new Uint8Array(0) : new Uint8Array(await res.arrayBuffer());
+      answer = { status: res.status, headers: res.headers, body };
+    } catch (error) {
+      if (controller.signal.aborted)
+        throw new StorageClientError(
+          ClientErrorCode.Timeout,
+          `${method} ${target}: no answer from ${url} within ${this.timeoutMs} ms`,
+          { node: url, cause: error },
+        );
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new StorageClientError(ClientErrorCode.Unreachable, `${method} ${target}: cannot reach ${url} (${why})`, {
+        node: url,
+        cause: error,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (answer.status >= 200 && answer.status < 300) return answer;
+    let code: string = answer.status >= 500 ? "internal" : ClientErrorCode.BadResponse;
+    let message = `HTTP ${answer.status}`;
+    try {
+      const parsed = errorSchema.safeParse(JSON.parse(new TextDecoder().decode(answer.body)));
+      if (parsed.success) ({ code, message } = parsed.data.error);
+    } catch {
+      // not JSON: the status says it all
+    }
+    throw new StorageClientError(code, `${method} ${target}: ${url} answered ${answer.status} ${code}: ${message}`, {
+      status: answer.status,
+      node: url,
+    });
+  }
+
+  /**
+   * Runs `attempt` on the key's replicas in order until one succeeds. A retryable failure (down,
+   * slow, 5xx, wrong bytes) and, with `notFoundNext`, a 404 move on to the next replica; a node
+   * saying it is no replica of the key makes the client re-read the cluster once.
+   */
+  private async onReplicas<T>(
+    bucket: string,
+    key: string,
+    attempt: (node: NodeInfo) => Promise<T>,
+    notFoundNext = false,
+  ): Promise<T> {
+    let map = await this.directory.forBucket(BigInt(bucket));
+    let refreshed = false;
+    const failures: StorageClientError[] = [];
+    for (;;) {
+      const replicas = this.replicaNodes(map, key);
+      let restart = false;
+      for (const node of replicas) {
+        try {
+          return await attempt(node);
+        } catch (error) {
+          if (!(error instanceof StorageClientError)) throw error;
+          if (error.code === "not-replica" && !refreshed) {
+            refreshed = true;
+            map = await this.directory.forBucket(BigInt(bucket), { refresh: true });
+            restart = true;
+            break;
+          }
+          if (!(error.retryable || (notFoundNext && error.status === 404))) throw error;
+          failures.push(error);
+          this.onRetry(error);
+        }
+      }
+      if (!restart) break;
+    }
+    const last = failures[failures.length - 1];
+    // One replica (or all saying not-found): its own error says it best.
+    if (failures.length === 1 || failures.every((f) => f.status === 404)) throw last;
+    throw new StorageClientError(
+      ClientErrorCode.AllReplicasFailed,
+      `every replica of ${key} in bucket ${bucket} failed: ${failures.map((f) => f.message).join("; ")}`,
+      { status: last.status, node: last.node, attempts: failures },
+    );
+  }
+
+  private replicaNodes(map: ClusterMap, key: string): NodeInfo[] {
+    const ids = replicasFor(map.ring, map.replicationFactor, map.distinctNodes, key);
+    if (ids.length === 0)
+      throw new StorageClientError(ClientErrorCode.NoReplicas, `cluster ${map.cluster} has no node on its ring`);
+    return ids.map((id) => map.nodes.get(id) ?? { id, url: "", signingKey: "" });
+  }
+
+  private async putObject(bucket: string, key: string, data: Uint8Array, contentType?: string): Promise<PutResult> {
+    const sha256 = sha256Hex(this.sha256, data);
+    const map = await this.directory.forBucket(BigInt(bucket));
+    return this.onReplicas(bucket, key, async (node) => {
+      const target = objectPath(bucket, key);
+      const answer = await this.request(node, bucket, Op.Write, "PUT", target, {
+        body: data,
+        bodySha256: sha256,
+        headers: { "content-type": contentType ?? "application/octet-stream" },
+      });
+      const result = this.parse(node, putResultSchema, answer, "PUT");
+      this.checkPut(node, map, { bucket, key, sha256, size: data.length }, result);
+      return result;
+    });
+  }
+
+  /** The node's answer to a write matches what was sent, and each receipt is signed by its node. */
+  private checkPut(
+    node: NodeInfo,
+    map: ClusterMap,
+    sent: { bucket: string; key: string; sha256: string; size: number },
+    result: PutResult,
+  ): void {
+    const url = node.url;
+    const bad = (what: string) =>
+      new StorageClientError(ClientErrorCode.BadReceipt, `PUT ${sent.key}: ${url} answered ${what}`, { node: url });
+    if (result.bucket !== sent.bucket || result.key !== sent.key)
+      throw bad(`a result for ${result.bucket}/${result.key}, not ${sent.bucket}/${sent.key}`);
+    if (normHex(result.sha256) !== sent.sha256 || result.size !== sent.size)
+      throw bad(`SHA-256 ${normHex(result.sha256)} and ${result.size} bytes, not ${sent.sha256} and ${sent.size}`);
+    if (result.receipts.length === 0) throw bad("no receipt");
+    const replicas = new Set(replicasFor(map.ring, map.replicationFactor, map.distinctNodes, sent.key));
+    const seen = new Set<number>();
+    for (const r of result.receipts) {
+      if (seen.has(r.node)) throw bad(`two receipts of node ${r.node}`);
+      seen.add(r.node);
+      if (!replicas.has(r.node)) throw bad(`a receipt of node ${r.node}, which is not a replica of ${sent.key}`);
+      if (
+        r.bucket !== sent.bucket ||
+        r.key !== sent.key ||
+        r.version !== result.version ||
+        normHex(r.sha256) !== sent.sha256 ||
+        r.size !== sent.size
+      )
+        throw bad(`a receipt of node ${r.node} that does not match the object sent`);
+      const expected = map.nodes.get(r.node)?.signingKey ?? "";
+      let signer: string;
+      try {
+        signer = receiptSigner(this.domain, r as SignedReceipt);
+      } catch {
+        throw bad(`a receipt of node ${r.node} with a malformed signature`);
+      }
+      if (signer.toLowerCase() !== expected.toLowerCase())
+        throw bad(`a receipt of node ${r.node} signed by ${signer}, not by its key ${expected}`);
+    }
+  }
+
+  private parse<S extends z.ZodType>(node: NodeInfo, schema: S, answer: Answer, what: string): z.infer<S> {
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(answer.body));
+    } catch {
+      throw new StorageClientError(ClientErrorCode.BadResponse, `${what}: ${node.url} answered something not JSON`, {
+        status: answer.status,
+        node: node.url,
+      });
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success)
+      throw new StorageClientError(
+        ClientErrorCode.BadResponse,
+        `${what}: ${node.url} answered malformed JSON (${parsed.error.issues[0].path.join(".")}: ${parsed.error.issues[0].message})`,
+        { status: answer.status, node: node.url },
+      );
+    return parsed.data as z.infer<S>;
+  }
+
+  private etagOf(node: NodeInfo, answer: Answer, what: string): string {
+    const etag = answer.headers.get("etag");
+    const m = etag === null ? null : /^(?:W\/)?"?(?:0x)?([0-9a-fA-F]{64})"?$/.exec(etag);
+    if (m === null)
+      throw new StorageClientError(
+        ClientErrorCode.BadResponse,
+        `${what}: ${node.url} answered without a SHA-256 ETag`,
+        {
+          status: answer.status,
+          node: node.url,
+        },
+      );
+    return m[1].toLowerCase();
+  }
+
+  /** The whole object from the first replica that has it, its bytes checked against its ETag. */
+  private fetchWhole(bucket: string, key: string): Promise<Fetched> {
+    const target = objectPath(bucket, key);
+    return this.onReplicas(
+      bucket,
+      key,
+      async (node) => {
+        const answer = await this.request(node, bucket, Op.Read, "GET", target);
+        const etag = this.etagOf(node, answer, `GET ${key}`);
+        const actual = sha256Hex(this.sha256, answer.body);
+        if (actual !== etag)
+          throw new StorageClientError(
+            ClientErrorCode.CorruptData,
+            `GET ${key}: ${node.url} answered ${answer.body.length} bytes whose SHA-256 is ${actual}, not its ETag ${etag}`,
+            { status: answer.status, node: node.url },
+          );
+        return {
+          data: answer.body,
+          sha256: etag,
+          version: answer.headers.get(HEADER.version) ?? "",
+          root: answer.headers.get(HEADER.root) ?? "",
+          contentType: (answer.headers.get("content-type") ?? "").split(";")[0].trim(),
+        };
+      },
+      true,
+    );
+  }
+
+  /**
+   * Whether a HEAD's object may be a manifest: marked so, or small and of no declared type (a node
+   * that does not keep content types answers every object as application/octet-stream).
+   */
+  private mayBeManifest(head: ObjectHead): boolean {
+    return (
+      head.contentType === MANIFEST_CONTENT_TYPE || (untyped(head.contentType) && head.size <= MANIFEST_SNIFF_BYTES)
+    );
+  }
+
+  /**
+   * The manifest an object holds, if it is one: marked with the manifest's content type (then it
+   * must parse), or untyped, small, and parsing as a manifest of exactly this key's parts.
+   */
+  private asManifest(key: string, whole: Fetched): Manifest | undefined {
+    if (whole.contentType !== MANIFEST_CONTENT_TYPE) {
+      if (!untyped(whole.contentType) || whole.data.length > MANIFEST_SNIFF_BYTES) return undefined;
+      if (!startsWith(whole.data, MANIFEST_PREFIX)) return undefined;
+      try {
+        return parseManifest(key, whole.data);
+      } catch {
+        return undefined;
+      }
+    }
+    try {
+      return parseManifest(key, whole.data);
+    } catch (error) {
+      throw new StorageClientError(ClientErrorCode.BadResponse, (error as Error).message);
+    }
+  }
+
+  /** A part of a split object; a replica whose part is not the one the manifest names is skipped. */
+  private async fetchPart(bucket: string, part: Manifest["parts"][number]): Promise<Fetched> {
+    const got = await this.fetchWhole(bucket, part.key);
+    if (got.sha256 !== part.sha256 || got.data.length !== part.size)
+      throw new StorageClientError(
+        ClientErrorCode.CorruptData,
+        `${part.key} has ${got.data.length} bytes of SHA-256 ${got.sha256}, not the ${part.size} bytes of ${part.sha256} its manifest names (rewritten since?)`,
+      );
+    return got;
+  }
+
+  private async joinParts(bucket: string, key: string, manifest: Manifest): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    for (const part of manifest.parts) chunks.push((await this.fetchPart(bucket, part)).data);
+    const data = concat(chunks);
+    const actual = sha256Hex(this.sha256, data);
+    if (actual !== manifest.sha256)
+      throw new StorageClientError(
+        ClientErrorCode.CorruptData,
+        `${key}: the joined parts have SHA-256 ${actual}, not ${manifest.sha256} as the manifest says`,
+      );
+    return data;
+  }
+
+  private clampRange(key: string, range: ByteRange, size: number): { start: number; end: number } {
+    const end = Math.min(range.end ?? size - 1, size - 1);
+    if (!Number.isInteger(range.start) || range.start < 0 || (range.end !== undefined && range.end < range.start))
+      throw new StorageClientError(ClientErrorCode.InvalidArgument, `bad range ${range.start}-${range.end ?? ""}`);
+    if (range.start >= size)
+      throw new StorageClientError(
+        "range-not-satisfiable",
+        `${key} has ${size} bytes: range ${range.start}- is past its end`,
+      );
+    return { start: range.start, end };
+  }
+
+  /**
+   * Bytes `start..end` (inclusive) of one object, checked without fetching the whole: the node's
+   * leaf hashes (`GET …?leaves=1`) must make its root, and the 64 KiB-aligned leaves covering the
+   * range must hash to them. A node without that extension answers the object itself: its bytes
+   * are then checked against its ETag and the range cut out. `sha256`, when known (a part named by
+   * a manifest), is the content the node must hold.
+   */
+  private fetchRange(bucket: string, key: string, start: number, end: number, sha256?: string): Promise<Uint8Array> {
+    const target = objectPath(bucket, key);
+    return this.onReplicas(
+      bucket,
+      key,
+      async (node) => {
+        const corrupt = (what: string) =>
+          new StorageClientError(ClientErrorCode.CorruptData, `GET ${key} ${start}-${end}: ${node.url} ${what}`, {
+            node: node.url,
+          });
+        const first = await this.request(node, bucket, Op.Read, "GET", `${target}?leaves=1`);
+        if (!(first.headers.get("content-type") ?? "").startsWith("application/json")) {
+          const etag = this.etagOf(node, first, `GET ${key}`);
+          const actual = sha256Hex(this.sha256, first.body);
+          if (actual !== etag) throw corrupt(`answered bytes whose SHA-256 is ${actual}, not its ETag ${etag}`);
+          if (sha256 !== undefined && etag !== sha256) throw corrupt(`holds ${etag}, not ${sha256}`);
+          if (end >= first.body.length) throw corrupt(`answered ${first.body.length} bytes, too few for the range`);
+          return first.body.subarray(start, end + 1);
+        }
+        const leaves = this.parse(node, leavesSchema, first, `GET ${key} leaves`);
+        if (sha256 !== undefined && normHex(leaves.sha256) !== sha256)
+          throw corrupt(`holds ${leaves.sha256}, not ${sha256}`);
+        const hashes = leaves.leaves.map((h) => fromHex(normHex(h)));
+        if (hashes.length !== leafCount(leaves.size))
+          throw corrupt(`answered ${hashes.length} leaf hashes for ${leaves.size} bytes`);
+        if (toHex(merkleRoot(hashes, this.sha256)) !== normHex(leaves.root))
+          throw corrupt(`answered leaf hashes that do not make its root ${normHex(leaves.root)}`);
+        if (end >= leaves.size) throw corrupt(`says the object has ${leaves.size} bytes, too few for the range`);
+        const firstLeaf = Math.floor(start / LEAF_BYTES);
+        const from = firstLeaf * LEAF_BYTES;
+        const to = Math.min(leaves.size, (Math.floor(end / LEAF_BYTES) + 1) * LEAF_BYTES) - 1;
+        const answer = await this.request(node, bucket, Op.Read, "GET", target, {
+          headers: { range: `bytes=${from}-${to}` },
+        });
+        if (this.etagOf(node, answer, `GET ${key}`) !== normHex(leaves.sha256))
+          throw corrupt("answered a range of another version than its leaves (rewritten meanwhile?)");
+        if (answer.body.length !== to - from + 1)
+          throw corrupt(`answered ${answer.body.length} bytes for the range ${from}-${to}`);
+        leafHashes(answer.body, this.sha256).forEach((h, i) => {
+          if (toHex(h) !== toHex(hashes[firstLeaf + i]))
+            throw corrupt(`answered leaf ${firstLeaf + i}, whose hash is not the one in its leaf list`);
+        });
+        return answer.body.subarray(start - from, end - from + 1);
+      },
+      true,
+    );
+  }
+
+  private headRaw(bucket: string, key: string): Promise<ObjectHead> {
+    const target = objectPath(bucket, key);
+    return this.onReplicas(
+      bucket,
+      key,
+      async (node) => {
+        const answer = await this.request(node, bucket, Op.Read, "HEAD", target);
+        const size = Number(answer.headers.get("content-length") ?? NaN);
+        if (!Number.isInteger(size) || size < 0)
+          throw new StorageClientError(ClientErrorCode.BadResponse, `HEAD ${key}: ${node.url} answered no size`, {
+            status: answer.status,
+            node: node.url,
+          });
+        return {
+          key,
+          version: answer.headers.get(HEADER.version) ?? "",
+          size,
+          sha256: this.etagOf(node, answer, `HEAD ${key}`),
+          root: normHex(answer.headers.get(HEADER.root) ?? ""),
+          contentType: (answer.headers.get("content-type") ?? "").split(";")[0].trim(),
+        };
+      },
+      true,
+    );
+  }
+
+  private async deleteObject(bucket: string, key: string): Promise<void> {
+    const target = objectPath(bucket, key);
+    await this.onReplicas(bucket, key, (node) => this.request(node, bucket, Op.Delete, "DELETE", target));
+  }
+
+  private async listPage(bucket: string, prefix: string | undefined, startAfter: string | undefined, limit: number) {
+    const map = await this.directory.forBucket(BigInt(bucket));
+    const query = [
+      ...(prefix !== undefined && prefix !== "" ? [`prefix=${escape(prefix)}`] : []),
+      ...(startAfter !== undefined ? [`start-after=${escape(startAfter)}`] : []),
+      `limit=${limit}`,
+    ].join("&");
+    const target = `/v1/buckets/${bucket}/objects?${query}`;
+    const members = [...new Set(map.ring.nodes)].map((id) => map.nodes.get(id) ?? { id, url: "", signingKey: "" });
+    const answers = await Promise.allSettled(
+      members.map(async (node) =>
+        this.parse(node, listSchema, await this.request(node, bucket, Op.List, "GET", target), `list ${bucket}`),
+      ),
+    );
+    const failures: StorageClientError[] = [];
+    const merged = new Map<string, ObjectInfo>();
+    let more = false;
+    for (const a of answers) {
+      if (a.status === "rejected") {
+        if (!(a.reason instanceof StorageClientError) || !a.reason.retryable) throw a.reason;
+        failures.push(a.reason);
+        continue;
+      }
+      if (a.value.next !== undefined) more = true;
+      for (const o of a.value.objects) {
+        const had = merged.get(o.key);
+        if (had === undefined || BigInt(o.version || 0) > BigInt(had.version || 0)) merged.set(o.key, o);
+      }
+    }
+    // Every key lives on `rf` members: with fewer failures, each key has been seen at least once.
+    const tolerated = Math.min(map.replicationFactor, map.distinctNodes) - 1;
+    if (failures.length > tolerated) {
+      const last = failures[failures.length - 1];
+      throw new StorageClientError(
+        ClientErrorCode.AllReplicasFailed,
+        `list ${bucket}: ${failures.length} of ${members.length} nodes failed, more than the ${tolerated} a complete listing survives: ${failures.map((f) => f.message).join("; ")}`,
+        { status: last.status, node: last.node, attempts: failures },
+      );
+    }
+    failures.forEach((f) => this.onRetry(f));
+    const sorted = [...merged.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const objects = sorted.slice(0, limit);
+    const page: ListResult = { objects };
+    if ((more || sorted.length > limit) && objects.length > 0) page.next = objects[objects.length - 1].key;
+    return page;
+  }
+}
