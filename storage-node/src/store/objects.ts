@@ -1,0 +1,331 @@
+import { Readable } from "node:stream";
+import { LEAF_BYTES } from "../protocol";
+import { nodeSha256, type BlobStore, type PutOptions } from "./blobs";
+import { IntegrityError, NotFoundError, RangeNotSatisfiableError } from "./errors";
+import { hashLeaf, LeafHasher } from "./merkle";
+import type { MetaStore, ObjectRecord } from "./meta";
+
+/** What the store tells the node when it finds a corrupt or missing blob. */
+export interface CorruptionEvent {
+  sha256: string;
+  /** What was seen: "leaf 3", "digest", "truncated", "missing". */
+  detail: string;
+  /** The live objects that referenced the blob (a repair is queued for each). */
+  objects: { bucket: bigint; key: string; version: bigint }[];
+}
+
+/** The steps of ObjectStore.put around the metadata commit, for crash tests. */
+export type ObjectPutStep = "before-commit" | "after-commit";
+
+export interface ObjectStoreOptions {
+  /** Called once per corruption found (after the quarantine and the repairs are recorded). */
+  onCorrupt?: (e: CorruptionEvent) => void;
+  /** ms since the epoch (tests fix it). */
+  now?: () => number;
+}
+
+/** A put's or a delete's outcome: the record written, and whether it won over the stored one. */
+export type WriteResult = ObjectRecord & { applied: boolean };
+
+function leafHashesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+/**
+ * Objects: content in a {@link BlobStore}, identity in a {@link MetaStore}.
+ *
+ * A put makes the blob durable first, then commits the row; so a crash leaves either the old row
+ * (and maybe an unreferenced blob, removed by {@link open}) or the new one with its blob. A blob
+ * no live row references any more is removed after the commit that dropped it. Removals wait
+ * while a put is streaming a blob (it may be about to find that very blob already stored);
+ * they run as soon as no put is.
+ *
+ * Every byte read is checked against the Merkle leaves before it is returned: a mismatch
+ * quarantines the blob, queues repairs, calls `onCorrupt` and fails with an IntegrityError.
+ */
+export class ObjectStore {
+  /** Called before and after the metadata commit of a put (crash tests inject a kill here). */
+  failpoint?: (step: ObjectPutStep) => void | Promise<void>;
+  private readonly onCorrupt?: (e: CorruptionEvent) => void;
+  private readonly now: () => number;
+  /** Puts streaming their blob: their digest is not known yet. */
+  private streaming = 0;
+  /** Digests of puts between their blob and their commit. */
+  private readonly committing = new Map<string, number>();
+  /** Blobs to remove once no put is streaming. */
+  private readonly garbage = new Set<string>();
+  private removing?: Promise<void>;
+
+  constructor(
+    readonly blobs: BlobStore,
+    readonly meta: MetaStore,
+    opts: ObjectStoreOptions = {},
+  ) {
+    this.onCorrupt = opts.onCorrupt;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Run at start, before serving: removes the temporaries of interrupted puts and the blobs no
+   * live row references (a put killed between its blob and its commit, a crash before a removal).
+   */
+  async open(): Promise<{ tempsRemoved: number; orphansRemoved: number }> {
+    const { tempsRemoved } = await this.blobs.open();
+    const referenced = this.meta.referencedBlobs();
+    const orphans: string[] = [];
+    for await (const sha of this.blobs.list()) if (!referenced.has(sha)) orphans.push(sha);
+    for (const sha of orphans) await this.blobs.remove(sha);
+    return { tempsRemoved, orphansRemoved: orphans.length };
+  }
+
+  /**
+   * Stores `body` as (bucket, key) at `version`. The record is applied last-writer-wins (see
+   * MetaStore.apply): a stale version stores nothing and returns `applied: false`.
+   */
+  async put(
+    bucket: bigint,
+    key: string,
+    token: bigint,
+    body: Readable | AsyncIterable<Uint8Array>,
+    opts: PutOptions & { version: bigint },
+  ): Promise<WriteResult> {
+    while (this.removing !== undefined) await this.removing;
+    this.streaming++;
+    let info;
+    try {
+      info = await this.blobs.put(body, { maxBytes: opts.maxBytes, expectedSha256: opts.expectedSha256 });
+    } finally {
+      this.streaming--;
+    }
+    const sha = info.sha256;
+    this.committing.set(sha, (this.committing.get(sha) ?? 0) + 1);
+    try {
+      const record: ObjectRecord = {
+        bucket,
+        key,
+        version: opts.version,
+        sha256: sha,
+        size: info.size,
+        root: info.root,
+        leaves: info.leaves,
+        deleted: false,
+        token,
+        updatedAt: this.now(),
+      };
+      await this.failpoint?.("before-commit");
+      const { applied, previous } = this.meta.apply(record);
+      await this.failpoint?.("after-commit");
+      if (!applied) this.garbage.add(sha);
+      else if (previous !== undefined && !previous.deleted && previous.sha256 !== sha)
+        this.garbage.add(previous.sha256);
+      return { ...record, applied };
+    } catch (e) {
+      this.garbage.add(sha);
+      throw e;
+    } finally {
+      const n = (this.committing.get(sha) ?? 1) - 1;
+      if (n === 0) this.committing.delete(sha);
+      else this.committing.set(sha, n);
+      await this.collect();
+    }
+  }
+
+  /** Writes a tombstone for (bucket, key) at `version`; the blob goes once nothing references it. */
+  async delete(bucket: bigint, key: string, token: bigint, version: bigint): Promise<WriteResult> {
+    const record: ObjectRecord = {
+      bucket,
+      key,
+      version,
+      sha256: "",
+      size: 0,
+      root: "",
+      leaves: [],
+      deleted: true,
+      token,
+      updatedAt: this.now(),
+    };
+    const { applied, previous } = this.meta.apply(record);
+    if (applied && previous !== undefined && !previous.deleted) {
+      this.garbage.add(previous.sha256);
+      await this.collect();
+    }
+    return { ...record, applied };
+  }
+
+  /** Removes the garbage blobs still unreferenced, unless a put is streaming (then a later call will). */
+  private async collect(): Promise<void> {
+    if (this.streaming > 0 || this.removing !== undefined || this.garbage.size === 0) return;
+    this.removing = (async () => {
+      for (const sha of [...this.garbage]) {
+        this.garbage.delete(sha);
+        if (this.committing.has(sha) || this.meta.refCount(sha) > 0) continue;
+        await this.blobs.remove(sha).catch(() => this.garbage.add(sha));
+      }
+    })();
+    try {
+      await this.removing;
+    } finally {
+      this.removing = undefined;
+    }
+  }
+
+  /** Blobs waiting for removal (they are removed when no put is streaming). */
+  get pendingRemovals(): number {
+    return this.garbage.size;
+  }
+
+  private checkRange(record: ObjectRecord, start: number, end: number): void {
+    if (record.deleted) throw new NotFoundError(`object ${record.key}`);
+    const ok =
+      Number.isSafeInteger(start) &&
+      Number.isSafeInteger(end) &&
+      start >= 0 &&
+      (end === start - 1 || (start <= end && end < record.size));
+    if (!ok) throw new RangeNotSatisfiableError(start, end, record.size);
+  }
+
+  /** Quarantines a bad blob, records it, queues a repair of every object using it, tells the node. */
+  private async corrupt(record: ObjectRecord, detail: string): Promise<IntegrityError> {
+    const sha = record.sha256;
+    const at = this.now();
+    const users = this.meta.bySha256(sha);
+    if (users.length === 0) users.push(record);
+    let moved = false;
+    if (detail !== "missing") {
+      try {
+        await this.blobs.quarantine(sha);
+        moved = true;
+      } catch (e) {
+        // Another reader quarantined it first.
+        if (!(e instanceof NotFoundError)) throw e;
+      }
+    }
+    if (moved) this.meta.recordQuarantine(sha, at, detail);
+    for (const u of users) {
+      this.meta.enqueueRepair({ bucket: u.bucket, key: u.key, version: u.version, sha256: sha, reason: detail }, at);
+    }
+    this.onCorrupt?.({
+      sha256: sha,
+      detail,
+      objects: users.map((u) => ({ bucket: u.bucket, key: u.key, version: u.version })),
+    });
+    return new IntegrityError(sha, detail);
+  }
+
+  /**
+   * Bytes start..end (inclusive) of an object, checked against its Merkle leaves (the covering
+   * leaves are read and hashed whole). `end = start - 1` reads nothing.
+   */
+  async read(record: ObjectRecord, start: number, end: number): Promise<Buffer> {
+    this.checkRange(record, start, end);
+    if (end < start) return Buffer.alloc(0);
+    const first = Math.floor(start / LEAF_BYTES);
+    const last = Math.floor(end / LEAF_BYTES);
+    const from = first * LEAF_BYTES;
+    const to = Math.min((last + 1) * LEAF_BYTES, record.size) - 1;
+    let bytes: Buffer;
+    try {
+      bytes = await this.blobs.read(record.sha256, from, to);
+    } catch (e) {
+      if (e instanceof NotFoundError) throw await this.corrupt(record, "missing");
+      throw e;
+    }
+    if (bytes.length !== to - from + 1) throw await this.corrupt(record, "truncated");
+    for (let i = first; i <= last; i++) {
+      const chunk = bytes.subarray((i - first) * LEAF_BYTES, (i - first + 1) * LEAF_BYTES);
+      if (!leafHashesEqual(hashLeaf(chunk, nodeSha256), record.leaves[i]))
+        throw await this.corrupt(record, `leaf ${i}`);
+    }
+    return bytes.subarray(start - from, end - from + 1);
+  }
+
+  /**
+   * The same as a stream: each leaf is read, checked and only then pushed; a bad leaf destroys
+   * the stream with an IntegrityError, so none of its bytes go out.
+   */
+  stream(record: ObjectRecord, start: number, end: number): Readable {
+    this.checkRange(record, start, end);
+    return Readable.from(
+      (async function* (self: ObjectStore) {
+        if (end < start) return;
+        const first = Math.floor(start / LEAF_BYTES);
+        const last = Math.floor(end / LEAF_BYTES);
+        const from = first * LEAF_BYTES;
+        const to = Math.min((last + 1) * LEAF_BYTES, record.size) - 1;
+        let leaf = first;
+        let pending: Buffer[] = [];
+        let pendingBytes = 0;
+        const leafEnd = (i: number) => Math.min((i + 1) * LEAF_BYTES, record.size);
+        const check = async function* (chunk: Buffer) {
+          if (!leafHashesEqual(hashLeaf(chunk, nodeSha256), record.leaves[leaf])) {
+            throw await self.corrupt(record, `leaf ${leaf}`);
+          }
+          const base = leaf * LEAF_BYTES;
+          const lo = Math.max(start, base) - base;
+          const hi = Math.min(end + 1, base + chunk.length) - base;
+          yield chunk.subarray(lo, hi);
+          leaf++;
+        };
+        try {
+          for await (const raw of self.blobs.stream(record.sha256, from, to) as AsyncIterable<Buffer>) {
+            let piece = raw;
+            while (piece.length > 0) {
+              const leafSize = leafEnd(leaf) - leaf * LEAF_BYTES;
+              const take = piece.subarray(0, leafSize - pendingBytes);
+              pending.push(take);
+              pendingBytes += take.length;
+              piece = piece.subarray(take.length);
+              if (pendingBytes === leafSize) {
+                const chunk = Buffer.concat(pending);
+                pending = [];
+                pendingBytes = 0;
+                yield* check(chunk);
+              }
+            }
+          }
+        } catch (e) {
+          if (e instanceof NotFoundError) throw await self.corrupt(record, "missing");
+          throw e;
+        }
+        if (leaf <= last) throw await self.corrupt(record, "truncated");
+      })(this),
+      { objectMode: false },
+    );
+  }
+
+  /**
+   * Re-hashes every referenced blob whole against its SHA-256 and size; a bad one is handled as
+   * a bad read is. Stops early when `signal` aborts.
+   */
+  async scrub(opts: { signal?: AbortSignal } = {}): Promise<{ checked: number; corrupt: number }> {
+    let checked = 0;
+    let corrupt = 0;
+    for (const sha of this.meta.referencedBlobs()) {
+      if (opts.signal?.aborted) break;
+      const record = this.meta.bySha256(sha)[0];
+      if (record === undefined) continue;
+      const hasher = new LeafHasher(nodeSha256);
+      let detail: string | undefined;
+      try {
+        // One byte past the recorded size, to see a blob that grew.
+        for await (const chunk of this.blobs.stream(sha, 0, record.size) as AsyncIterable<Buffer>) {
+          hasher.update(chunk);
+        }
+      } catch (e) {
+        if (!(e instanceof NotFoundError)) throw e;
+        detail = "missing";
+      }
+      if (detail === undefined) {
+        const d = hasher.final();
+        if (d.size !== record.size) detail = d.size < record.size ? "truncated" : "oversized";
+        else if (d.sha256 !== sha) detail = "digest";
+      }
+      checked++;
+      if (detail !== undefined) {
+        corrupt++;
+        await this.corrupt(record, detail);
+      }
+    }
+    return { checked, corrupt };
+  }
+}
