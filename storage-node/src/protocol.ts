@@ -228,3 +228,64 @@ export interface ChallengeResponse {
 export function b64url(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("base64url");
 }
+
+/**
+ * What a validator's challenge answer is signed over (EIP-712, {@link storageDomain}): the node
+ * holds leaf `leafIndex` of `(bucket, key, version)`, whose hash is `leafHash` and whose path
+ * leads to `root`, asked with `seed` and `nonce`.
+ */
+export const CHALLENGE_TYPES = {
+  ChallengeProof: [
+    { name: "node", type: "uint32" },
+    { name: "seed", type: "string" },
+    { name: "nonce", type: "string" },
+    { name: "bucket", type: "uint64" },
+    { name: "key", type: "string" },
+    { name: "version", type: "uint64" },
+    { name: "leafIndex", type: "uint32" },
+    { name: "leafHash", type: "bytes32" },
+    { name: "root", type: "bytes32" },
+  ],
+} as const;
+
+/**
+ * A node's usage record of one era of one cluster (GET /v1/usage/:cluster/:era), signed by the
+ * node key (EIP-712, {@link storageDomain}). `manifestRoot` is the Merkle root over the bucket's
+ * live objects sorted by key, one leaf per object: the UTF-8 bytes of `<key>\n<version>\n<sha256>`
+ * (version in decimal, sha256 in lowercase hex) hashed as a leaf (SHA-256(0x00 ‖ bytes)); a bucket
+ * without objects has the root of one empty leaf.
+ */
+export const USAGE_TYPES = {
+  UsageRecord: [
+    { name: "node", type: "uint32" },
+    { name: "cluster", type: "uint32" },
+    { name: "era", type: "uint32" },
+    { name: "buckets", type: "BucketUsage[]" },
+  ],
+  BucketUsage: [
+    { name: "bucket", type: "uint64" },
+    { name: "storedBytes", type: "uint64" },
+    { name: "servedBytes", type: "uint64" },
+    { name: "requests", type: "uint64" },
+    { name: "objects", type: "uint64" },
+    { name: "manifestRoot", type: "bytes32" },
+  ],
+} as const;
+
+export interface BucketUsage {
+  bucket: string;
+  storedBytes: string;
+  servedBytes: string;
+  requests: string;
+  objects: number;
+  /** 0x + 64 hex */
+  manifestRoot: string;
+}
+
+export interface UsageRecord {
+  node: number;
+  cluster: number;
+  era: number;
+  buckets: BucketUsage[];
+  signature: string;
+}
