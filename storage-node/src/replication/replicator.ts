@@ -1,151 +1,125 @@
-import { verifyTypedData } from "ethers";
-import { ErrorCode, RECEIPT_TYPES, type ErrorBody, type SignedReceipt } from "../protocol";
+import { verifyTypedData, type TypedDataDomain } from "ethers";
+import type { ObjectRecord as PortRecord, ReplicaInfo, Replicator } from "../ports";
+import { ErrorCode, RECEIPT_TYPES, type SignedReceipt } from "../protocol";
+import type { HintOp } from "../store/meta";
+import type { ObjectStore } from "../store/objects";
+import { readWhole } from "./local";
 import type { ReplicationMetrics } from "./metrics";
-import { PeerClient, PeerError, type ReplicaAnswer } from "./peers";
-import type { ClusterSource, Hint, ReplicaMeta, ReplicaStore } from "./ports";
-import { keyToken, quorum, replicasFor } from "./ring";
-
-/** A write the coordinator stored locally and now sends to the other replicas. */
-export interface ReplicatedWrite {
-  bucket: string;
-  key: string;
-  version: bigint;
-  sha256: string;
-  size: number;
-  root: string;
-  body: Buffer;
-}
-
-export interface ReplicatedDelete {
-  bucket: string;
-  key: string;
-  version: bigint;
-}
-
-/** The seam the server calls after storing a write or tombstone locally. */
-export interface Replicator {
-  /** The other replicas' receipts once a majority hold the write; throws {@link QuorumFailedError}. */
-  replicateWrite(w: ReplicatedWrite): Promise<SignedReceipt[]>;
-  /** Resolves once a majority hold the tombstone; throws {@link QuorumFailedError}. */
-  replicateDelete(d: ReplicatedDelete): Promise<void>;
-}
+import { PeerClient, PeerError, type Row } from "./peers";
+import type { ReplicationChain } from "./ports";
+import { keyReplicas, keyToken, quorum } from "./ranges";
 
 export interface ReplicaFailure {
   node: number;
   reason: string;
 }
 
-/** Fewer than a majority of the key's replicas hold the write; the local copy stays and hints are queued. */
+/**
+ * Fewer than a majority of the key's replicas hold the write (503 quorum-failed, naming the
+ * replicas that failed and why). The coordinator's copy stays and hints are queued, so the replicas
+ * converge when they come back.
+ */
 export class QuorumFailedError extends Error {
   readonly status = 503;
+  readonly code = ErrorCode.QuorumFailed;
   constructor(
-    readonly replicas: number[],
+    readonly replicas: number,
     readonly needed: number,
     readonly held: number,
     readonly failures: ReplicaFailure[],
-    readonly receipts: SignedReceipt[],
   ) {
     super(
-      `quorum failed: ${held} of ${replicas.length} replicas hold it, ${needed} needed; ` +
+      `quorum failed: ${held} of ${replicas} replicas hold it, ${needed} needed; ` +
         failures.map((f) => `node ${f.node}: ${f.reason}`).join("; "),
     );
-  }
-
-  body(self: number): ErrorBody & { failures: ReplicaFailure[]; receipts: SignedReceipt[] } {
-    return {
-      error: { code: ErrorCode.QuorumFailed, message: this.message, node: String(self) },
-      failures: this.failures,
-      receipts: this.receipts,
-    };
+    this.name = "QuorumFailedError";
   }
 }
 
-export interface ReplicatorDeps {
+export interface QuorumReplicatorDeps {
+  /** This node's id. */
   self: number;
-  store: ReplicaStore;
-  chain: ClusterSource;
+  store: ObjectStore;
+  chain: ReplicationChain;
   peers: PeerClient;
-  domain: import("ethers").TypedDataDomain;
+  domain: TypedDataDomain;
   metrics?: ReplicationMetrics;
-  /** First retry of a hint after this long (ms), doubling up to {@link hintMaxBackoffMs}. */
+  /** A hint's first retry comes this long after the failure (ms), then doubling up to `hintMaxBackoffMs`. */
   hintBackoffMs?: number;
   hintMaxBackoffMs?: number;
-  now?: () => number;
+  /** ms since the epoch. */
+  clock?: () => number;
 }
 
+type Outcome<T> = { ok: true; value: T } | { ok: false; reason: string; hint: boolean };
+
 /**
- * The quorum write: the coordinator (itself a replica of the key, holding the write already) sends
- * it to the other replicas in parallel, each with the peer client's timeout, and answers once
- * `floor(n/2)+1` of the key's `n` replicas hold it, itself included. Every replica that did not
- * acknowledge gets a durable hint, delivered later by {@link HintDelivery}.
+ * The quorum write. The coordinator (a replica of the key, holding the write already) sends it to
+ * the other replicas in parallel, each request bounded by the peer client's timeout, and answers
+ * once `floor(n/2)+1` of the key's `n` replicas hold it (itself included) with every receipt it has
+ * by then. A replica that fails (down, timed out, refused, or answering a receipt that does not
+ * verify) gets a durable hint, delivered by {@link QuorumReplicator.deliverHints}; fewer than a
+ * majority is a {@link QuorumFailedError}. Deletes go the same way, as versioned tombstones.
  */
 export class QuorumReplicator implements Replicator {
   private readonly backoff: number;
-  private readonly now: () => number;
+  private readonly maxBackoff: number;
+  private readonly clock: () => number;
 
-  constructor(private readonly deps: ReplicatorDeps) {
+  constructor(private readonly deps: QuorumReplicatorDeps) {
     this.backoff = deps.hintBackoffMs ?? 1000;
-    this.now = deps.now ?? Date.now;
+    this.maxBackoff = deps.hintMaxBackoffMs ?? 60_000;
+    this.clock = deps.clock ?? Date.now;
   }
 
-  private async replicasOf(bucket: string, key: string): Promise<number[]> {
-    const info = await this.deps.chain.cluster(await this.deps.chain.bucketCluster(bucket));
-    return replicasFor(info.ring, info.replicationFactor, bucket, key);
+  private hint(target: number, w: { bucket: bigint; key: string; version: bigint }, op: HintOp): void {
+    this.deps.store.meta.enqueueHint({ target, bucket: w.bucket, key: w.key, version: w.version, op }, this.clock() + this.backoff);
+    this.deps.metrics?.hintsQueued.set(this.hintCount());
   }
 
-  private hint(target: number, w: { bucket: string; key: string; version: bigint }, op: Hint["op"], reason: string) {
-    this.deps.store.hints.enqueue(
-      { target, bucket: w.bucket, key: w.key, version: w.version, op, lastError: reason },
-      this.now() + this.backoff,
-    );
-    this.deps.metrics?.hintsQueued.set(this.deps.store.hints.size());
+  hintCount(): number {
+    const r = this.deps.store.meta.db.prepare("SELECT COUNT(*) AS n FROM hints").get() as { n: bigint };
+    return Number(r.n);
   }
 
+  /** Sends to every other replica; resolves with the successes once a majority holds it. */
   private fanOut<T>(
-    replicas: number[],
-    send: (node: number) => Promise<{ ok: true; value: T } | { ok: false; reason: string; hint: boolean }>,
-    onFailure: (node: number, reason: string) => void,
+    others: ReplicaInfo[],
+    send: (r: ReplicaInfo) => Promise<Outcome<T>>,
+    onFailure: (node: number) => void,
   ): Promise<T[]> {
-    const self = this.deps.self;
-    const others = replicas.filter((n) => n !== self);
-    const needed = quorum(replicas.length);
-    const local = replicas.includes(self) ? 1 : 0;
+    const n = others.length + 1;
+    const needed = quorum(n);
     const values: T[] = [];
     const failures: ReplicaFailure[] = [];
     return new Promise((resolve, reject) => {
       let settled = false;
       const check = () => {
         if (settled) return;
-        if (local + values.length >= needed) {
+        if (1 + values.length >= needed) {
           settled = true;
           resolve([...values]);
-        } else if (local + others.length - failures.length < needed) {
+        } else if (n - failures.length < needed) {
           settled = true;
           this.deps.metrics?.quorumFailures.inc();
-          reject(
-            new QuorumFailedError(
-              replicas,
-              needed,
-              local + values.length,
-              [...failures],
-              values.filter((v): v is T & SignedReceipt => typeof v === "object"),
-            ),
-          );
+          reject(new QuorumFailedError(n, needed, 1 + values.length, [...failures].sort((a, b) => a.node - b.node)));
         }
       };
       check();
-      for (const node of others) {
-        send(node)
-          .catch((e: unknown) => ({
-            ok: false as const,
-            reason: e instanceof PeerError ? e.reason : String((e as Error).message ?? e),
-            hint: true,
-          }))
-          .then((r) => {
-            if (r.ok) values.push(r.value);
+      for (const r of others) {
+        void send(r)
+          .catch(
+            (e: unknown): Outcome<T> => ({
+              ok: false,
+              reason: e instanceof PeerError ? e.reason : (e as Error).message,
+              hint: true,
+            }),
+          )
+          .then((o) => {
+            if (o.ok) values.push(o.value);
             else {
-              failures.push({ node, reason: r.reason });
-              if (r.hint) onFailure(node, r.reason);
+              failures.push({ node: r.id, reason: o.reason });
+              if (o.hint) onFailure(r.id);
             }
             check();
           });
@@ -153,132 +127,137 @@ export class QuorumReplicator implements Replicator {
     });
   }
 
-  /** Whether a peer's answer is a valid receipt for exactly this write from that node. */
-  async checkReceipt(node: number, w: Omit<ReplicaMeta, "token" | "deleted" | "root">, r: SignedReceipt) {
+  /** Whether `r` is node `node`'s valid receipt for exactly this row. */
+  async verifyReceipt(node: number, row: Pick<Row, "bucket" | "key" | "version" | "sha256" | "size">, r: SignedReceipt) {
     if (
       r.node !== node ||
-      r.bucket !== w.bucket ||
-      r.key !== w.key ||
-      r.version !== w.version.toString() ||
-      r.sha256 !== w.sha256 ||
-      r.size !== w.size
+      r.bucket !== row.bucket.toString() ||
+      r.key !== row.key ||
+      r.version !== row.version.toString() ||
+      r.sha256 !== row.sha256 ||
+      r.size !== row.size
     )
       return false;
+    const info = await this.deps.chain.node(node);
+    if (info === undefined) return false;
     try {
       const signer = verifyTypedData(
         this.deps.domain,
         RECEIPT_TYPES as unknown as Record<string, { name: string; type: string }[]>,
-        { node, bucket: w.bucket, key: w.key, version: w.version, sha256: "0x" + w.sha256, size: w.size },
+        { node, bucket: row.bucket, key: row.key, version: row.version, sha256: `0x${row.sha256}`, size: row.size },
         r.signature,
       );
-      const info = await this.deps.chain.node(node);
       return signer.toLowerCase() === info.signingKey.toLowerCase();
     } catch {
       return false;
     }
   }
 
-  async replicateWrite(w: ReplicatedWrite): Promise<SignedReceipt[]> {
-    const replicas = await this.replicasOf(w.bucket, w.key);
-    const meta: ReplicaMeta = { ...w, token: keyToken(w.bucket, w.key), deleted: false };
+  async replicateWrite(w: {
+    bucket: bigint;
+    key: string;
+    version: bigint;
+    record: PortRecord;
+    replicas: ReplicaInfo[];
+  }): Promise<SignedReceipt[]> {
+    const local = this.deps.store.meta.get(w.bucket, w.key);
+    const body = local !== undefined && local.version === w.version ? await readWhole(this.deps.store, local) : undefined;
+    const row: Row = { ...w.record, token: keyToken(w.key) };
     return this.fanOut<SignedReceipt>(
-      replicas,
-      async (node) => {
-        const answer: ReplicaAnswer = await this.deps.peers.putReplica(node, meta, w.body, this.deps.self);
-        if ("superseded" in answer)
-          return { ok: false, reason: `holds a newer version ${answer.version}`, hint: false };
-        if (!(await this.checkReceipt(node, w, answer.receipt)))
+      w.replicas,
+      async (r) => {
+        if (body === undefined) return { ok: false, reason: "the local copy is gone (superseded)", hint: false };
+        const answer = await this.deps.peers.putReplica(r.id, row, body, this.deps.self, r.url);
+        if ("superseded" in answer) return { ok: false, reason: `holds newer version ${answer.version}`, hint: false };
+        if (!(await this.verifyReceipt(r.id, row, answer.receipt)))
           return { ok: false, reason: "answered a receipt that does not verify", hint: true };
         return { ok: true, value: answer.receipt };
       },
-      (node, reason) => this.hint(node, w, "put", reason),
+      (node) => this.hint(node, w, "put"),
     );
   }
 
-  async replicateDelete(d: ReplicatedDelete): Promise<void> {
-    const replicas = await this.replicasOf(d.bucket, d.key);
+  async replicateDelete(d: { bucket: bigint; key: string; version: bigint; replicas: ReplicaInfo[] }): Promise<void> {
     await this.fanOut<number>(
-      replicas,
-      async (node) => {
-        const answer = await this.deps.peers.deleteReplica(node, d.bucket, d.key, d.version, this.deps.self);
-        if ("superseded" in answer)
-          return { ok: false, reason: `holds a newer version ${answer.version}`, hint: false };
-        return { ok: true, value: node };
+      d.replicas,
+      async (r) => {
+        const answer = await this.deps.peers.deleteReplica(r.id, d.bucket, d.key, d.version, this.deps.self, r.url);
+        if ("superseded" in answer) return { ok: false, reason: `holds newer version ${answer.version}`, hint: false };
+        return { ok: true, value: r.id };
       },
-      (node, reason) => this.hint(node, d, "delete", reason),
+      (node) => this.hint(node, d, "delete"),
     );
   }
 
   /**
    * Delivers the hints that are due: the local row's current state (a later write supersedes the
-   * hinted one) to the replica. A hint is done when the replica answers its receipt (or that it
-   * holds something newer); otherwise it is retried with exponential backoff.
+   * hinted one) to the replica. A hint is done when the replica answers a receipt that verifies, or
+   * that it holds something newer; a replica that is no longer one of the key's (the ring changed)
+   * is left to repair. Otherwise the hint is retried with exponential backoff.
    */
   async deliverHints(limit = 64): Promise<number> {
-    const { store, peers, metrics } = this.deps;
+    const { store, peers, metrics, chain } = this.deps;
     let delivered = 0;
-    for (const h of store.hints.due(this.now(), limit)) {
-      const retry = (reason: string) =>
-        store.hints.retry(
-          h.id,
-          this.now() + Math.min(this.backoff * 2 ** (h.attempts + 1), this.deps.hintMaxBackoffMs ?? 60_000),
-          reason,
-        );
-      const meta = store.get(h.bucket, h.key);
-      if (!meta) {
-        store.hints.done(h.id);
-        continue;
-      }
+    for (const h of store.meta.dueHints(this.clock(), limit)) {
+      const retry = () =>
+        store.meta.retryHint(h.target, h.bucket, h.key, this.clock() + Math.min(this.backoff * 2 ** (h.attempts + 1), this.maxBackoff));
+      const row = store.meta.get(h.bucket, h.key);
+      const done = () => store.meta.hintDone(h.target, h.bucket, h.key, row?.version ?? h.version);
       try {
-        if (!(await this.replicasOf(h.bucket, h.key)).includes(h.target)) {
-          // No longer a replica under the current ring: repair moves the data to the new owners.
-          store.hints.done(h.id);
+        const bucket = await chain.bucket(h.bucket);
+        const cluster = bucket === undefined ? undefined : await chain.cluster(bucket.cluster);
+        if (row === undefined || cluster === undefined || !keyReplicas(cluster, h.key).includes(h.target)) {
+          done();
           continue;
         }
-        if (meta.deleted) {
-          await peers.deleteReplica(h.target, h.bucket, h.key, meta.version, this.deps.self);
+        if (row.deleted) {
+          await peers.deleteReplica(h.target, h.bucket, h.key, row.version, this.deps.self);
         } else {
-          const body = await store.readBlob(meta.sha256);
-          if (!body) {
-            retry("the local copy is missing or quarantined");
+          const body = await readWhole(store, row);
+          if (body === undefined) {
+            retry();
             continue;
           }
-          const answer = await peers.putReplica(h.target, meta, body, this.deps.self);
-          if ("receipt" in answer && !(await this.checkReceipt(h.target, meta, answer.receipt))) {
-            retry("answered a receipt that does not verify");
+          const answer = await peers.putReplica(h.target, row, body, this.deps.self);
+          if ("receipt" in answer && !(await this.verifyReceipt(h.target, row, answer.receipt))) {
+            retry();
             continue;
           }
         }
-        store.hints.done(h.id);
+        done();
         delivered++;
         metrics?.hintsDelivered.inc();
-      } catch (e) {
-        retry(e instanceof PeerError ? e.reason : String((e as Error).message));
+      } catch {
+        retry();
       }
     }
-    metrics?.hintsQueued.set(store.hints.size());
+    metrics?.hintsQueued.set(this.hintCount());
     return delivered;
   }
 }
 
-/** Runs {@link QuorumReplicator.deliverHints} every `intervalMs` until stopped. */
-export class HintDelivery {
+/** Calls `task` every `intervalMs` (never two at once) until stopped. */
+export class Periodic {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
 
   constructor(
-    private readonly replicator: QuorumReplicator,
-    private readonly intervalMs = 1000,
+    private readonly task: () => Promise<unknown>,
+    private readonly intervalMs: number,
+    private readonly onError: (e: unknown) => void = () => {},
   ) {}
 
   start(): void {
-    this.timer ??= setInterval(() => {
-      this.running ??= this.replicator
-        .deliverHints()
-        .catch(() => 0)
-        .finally(() => (this.running = undefined));
-    }, this.intervalMs);
+    this.timer ??= setInterval(() => void this.tick(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** Runs the task now (or waits for the run in progress). */
+  tick(): Promise<unknown> {
+    this.running ??= this.task()
+      .catch(this.onError)
+      .finally(() => (this.running = undefined));
+    return this.running;
   }
 
   async stop(): Promise<void> {

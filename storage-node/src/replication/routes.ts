@@ -1,208 +1,212 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
+import type { Authenticator } from "../ports";
 import { EMPTY_SHA256, ErrorCode, HEADER, MAX_KEY_BYTES, MAX_LIST_LIMIT, MAX_OBJECT_BYTES, type ErrorCodeName } from "../protocol";
-import { PeerAuthError, type NodePrincipal, type SignedRequest } from "./peerAuth";
-import { NodeIdentity, decodeCursor, encodeCursor, rowToWire, sha256Hex } from "./peers";
-import { IntegrityError, type ClusterSource, type ReplicaStore } from "./ports";
-import { keyToken, replicasFor } from "./ring";
+import type { TokenCursor } from "../store/meta";
+import type { ObjectStore } from "../store/objects";
+import { putBody, readBlob } from "./local";
+import { NodeIdentity, rowToWire, sha256Hex } from "./peers";
+import type { ReplicationChain } from "./ports";
+import { keyReplicas, keyToken } from "./ranges";
 
 export interface ReplicationRouteDeps {
+  /** This node's id. */
   self: number;
   identity: NodeIdentity;
-  store: ReplicaStore;
-  chain: ClusterSource;
-  /** The clusters this node serves. */
+  store: ObjectStore;
+  chain: ReplicationChain;
+  auth: Pick<Authenticator, "authenticate">;
+  /** The clusters this node serves (a blob is served to a node sharing one of them). */
   clusters(): number[];
-  /** Authenticates a peer's signed request (a node principal, or throws {@link PeerAuthError}). */
-  authenticate(req: SignedRequest): Promise<NodePrincipal>;
 }
 
-class HttpError extends Error {
+/** A refusal of an internal route: status and protocol code (the server's error handler answers it). */
+export class ReplicationHttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: ErrorCodeName,
     message: string,
   ) {
     super(message);
+    this.name = "ReplicationHttpError";
   }
 }
 
-const Uint = z.string().regex(/^\d{1,20}$/);
-const BucketParams = z.object({ bucket: Uint, "*": z.string().min(1) });
-const VersionQuery = z.object({ version: Uint });
-const ClusterParams = z.object({ cluster: z.string().regex(/^\d{1,10}$/) });
-const RangeQuery = z.object({
-  from: Uint,
-  to: Uint,
-  after: z.string().max(4096).optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(MAX_LIST_LIMIT),
-});
-const DigestQuery = z.object({ from: Uint, to: Uint });
-const BlobParams = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) });
-const PutHeaders = z.object({
-  [HEADER.version]: Uint,
-  [HEADER.contentSha256]: z.string().regex(/^[0-9a-f]{64}$/),
-  [HEADER.root]: z.string().regex(/^[0-9a-f]{64}$/),
-});
+const uint64 = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,19})$/)
+  .transform(BigInt)
+  .refine((v) => v < 1n << 64n, "a uint64");
+const BucketKey = z.object({ bucket: uint64, "*": z.string().min(1) });
+const VersionQuery = z.object({ version: uint64 }).strict();
+const ClusterParam = z.object({ cluster: z.coerce.number().int().min(1).max(0xffff_ffff) });
+const RangeQuery = z
+  .object({
+    from: uint64,
+    to: uint64,
+    after: z.string().max(8192).optional(),
+    limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(MAX_LIST_LIMIT),
+  })
+  .strict();
+const DigestQuery = z.object({ from: uint64, to: uint64 }).strict();
+const BlobParam = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+const PutHeaders = z.object({ [HEADER.version]: uint64, [HEADER.contentSha256]: z.string().regex(/^[0-9a-f]{64}$/) });
+const CursorSchema = z.tuple([z.string().regex(/^\d{1,20}$/), z.string().regex(/^\d{1,20}$/), z.string()]);
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
-  if (!r.success) throw new HttpError(400, ErrorCode.BadRequest, r.error.issues.map((i) => i.message).join("; "));
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new ReplicationHttpError(400, ErrorCode.BadRequest, `${what}: ${i.path.join(".")} ${i.message}`.trim());
+  }
   return r.data;
 }
 
-function uint64(s: string): bigint {
-  const v = BigInt(s);
-  if (v >= 1n << 64n) throw new HttpError(400, ErrorCode.BadRequest, "not a uint64");
-  return v;
+export function encodeCursor(c: TokenCursor): string {
+  return Buffer.from(JSON.stringify([c.token.toString(), c.bucket.toString(), c.key])).toString("base64url");
+}
+
+export function decodeCursor(s: string): TokenCursor {
+  try {
+    const [token, bucket, key] = CursorSchema.parse(JSON.parse(Buffer.from(s, "base64url").toString("utf8")));
+    return { token: BigInt(token), bucket: BigInt(bucket), key };
+  } catch {
+    throw new ReplicationHttpError(400, ErrorCode.BadRequest, "after: not a cursor this node gave");
+  }
 }
 
 /**
- * The internal routes replicas call on each other, accepted only from a node of the cluster
- * concerned (and only when this node is in it too):
+ * The routes replicas call on each other, as a fastify plugin the server registers. Each takes a
+ * request signed under a `NodeSession` (a node principal), from a node of the cluster concerned
+ * that also holds this node:
  *
- * - `PUT /v1/internal/replicas/:bucket/*`: store a replica at the coordinator's version
- *   (last-writer-wins); answers `{ receipt }` or `{ superseded: true, version }`.
- * - `DELETE /v1/internal/replicas/:bucket/*?version=`: a versioned tombstone.
- * - `GET /v1/internal/ranges/:cluster?from=&to=&after=&limit=`: the rows in a token range, paged.
- * - `GET /v1/internal/ranges/:cluster/digest?from=&to=`: the range's digest.
- * - `GET /v1/internal/blobs/:sha256`: the raw bytes, checked against their leaves first.
+ * - `PUT /v1/internal/replicas/:bucket/*` (`x-ddc-version`, `x-ddc-content-sha256`): stores the
+ *   body at the coordinator's version, last-writer-wins; 201 `{ receipt }`, or 200
+ *   `{ superseded: true, version }` when this node holds a newer version.
+ * - `DELETE /v1/internal/replicas/:bucket/*?version=`: a tombstone; 200 `{ deleted: true, version }`
+ *   or `{ superseded: true, version }`.
+ * - `GET /v1/internal/ranges/:cluster?from=&to=&after=&limit=`: the rows (tombstones included) with
+ *   a token in `[from, to)` (wrapping; equal ends: the whole ring), paged: `{ rows, next? }`.
+ * - `GET /v1/internal/ranges/:cluster/digest?from=&to=`: `{ digest, count }` of that range.
+ * - `GET /v1/internal/blobs/:sha256`: the bytes, checked against their Merkle leaves before sending.
  */
 export async function registerReplicationRoutes(app: FastifyInstance, deps: ReplicationRouteDeps): Promise<void> {
   await app.register(async (scope) => {
-    if (!scope.hasContentTypeParser("application/octet-stream"))
-      scope.addContentTypeParser(
-        "application/octet-stream",
-        { parseAs: "buffer", bodyLimit: MAX_OBJECT_BYTES },
-        (_req, body, done) => done(null, body),
-      );
+    // Replica bodies are bounded buffers (the server itself streams client bodies).
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: MAX_OBJECT_BYTES }, (_req, body, done) =>
+      done(null, body),
+    );
 
-    scope.setErrorHandler((err: Error & { statusCode?: number }, _req, reply: FastifyReply) => {
-      if (err instanceof HttpError || err instanceof PeerAuthError)
-        return reply
-          .code(err.status)
-          .send({ error: { code: err.code, message: err.message, node: String(deps.self) } });
-      if (err instanceof IntegrityError)
-        return reply
-          .code(422)
-          .send({ error: { code: ErrorCode.DigestMismatch, message: err.message, node: String(deps.self) } });
-      const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
-      return reply.code(status).send({
-        error: {
-          code: status === 413 ? ErrorCode.TooLarge : status < 500 ? ErrorCode.BadRequest : ErrorCode.Internal,
-          message: err.message,
-          node: String(deps.self),
-        },
-      });
-    });
-
-    async function peer(req: FastifyRequest): Promise<NodePrincipal> {
+    /** The node principal of a request, checked against the body it carries. */
+    async function peer(req: FastifyRequest): Promise<number> {
       const body = Buffer.isBuffer(req.body) ? req.body : undefined;
-      return deps.authenticate({
+      const principal = await deps.auth.authenticate({
         method: req.method,
-        url: req.url,
+        target: req.url,
         headers: req.headers,
-        bodySha256: body ? sha256Hex(body) : EMPTY_SHA256,
+        bodySha256: body !== undefined && body.length > 0 ? sha256Hex(body) : EMPTY_SHA256,
       });
+      if (principal.kind !== "node")
+        throw new ReplicationHttpError(403, ErrorCode.Forbidden, "internal routes take a node session");
+      return principal.node;
     }
 
-    /** The peer and this node must both be members of the cluster. */
-    async function sameCluster(principal: NodePrincipal, cluster: number): Promise<void> {
-      const info = await deps.chain.cluster(cluster);
-      if (!info.nodes.includes(deps.self))
-        throw new HttpError(403, ErrorCode.NotInCluster, `node ${deps.self} is not in cluster ${cluster}`);
-      if (!info.nodes.includes(principal.node))
-        throw new HttpError(403, ErrorCode.Forbidden, `node ${principal.node} is not in cluster ${cluster}`);
+    /** The cluster, which must hold both this node and the peer. */
+    async function shared(peerNode: number, clusterId: number) {
+      const cluster = await deps.chain.cluster(clusterId);
+      if (cluster === undefined || !cluster.nodes.includes(deps.self))
+        throw new ReplicationHttpError(421, ErrorCode.NotInCluster, `node ${deps.self} is not in cluster ${clusterId}`);
+      if (!cluster.nodes.includes(peerNode))
+        throw new ReplicationHttpError(403, ErrorCode.Forbidden, `node ${peerNode} is not in cluster ${clusterId}`);
+      return cluster;
     }
 
-    /** For a replica write: the peer shares the bucket's cluster and this node is one of the key's replicas. */
-    async function replicaTarget(principal: NodePrincipal, bucket: string, key: string): Promise<void> {
-      if (Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES) throw new HttpError(400, ErrorCode.BadRequest, "key too long");
-      const cluster = await deps.chain.bucketCluster(bucket);
-      await sameCluster(principal, cluster);
-      const info = await deps.chain.cluster(cluster);
-      if (!replicasFor(info.ring, info.replicationFactor, bucket, key).includes(deps.self))
-        throw new HttpError(409, ErrorCode.NotReplica, `node ${deps.self} is not a replica of this key`);
+    /** For a replica write: the bucket's cluster holds both nodes and this node is one of the key's replicas. */
+    async function replicaTarget(peerNode: number, bucket: bigint, key: string) {
+      if (Buffer.byteLength(key) > MAX_KEY_BYTES)
+        throw new ReplicationHttpError(400, ErrorCode.BadRequest, `the key is longer than ${MAX_KEY_BYTES} bytes`);
+      const b = await deps.chain.bucket(bucket);
+      if (b === undefined) throw new ReplicationHttpError(404, ErrorCode.NotFound, `no bucket ${bucket}`);
+      const cluster = await shared(peerNode, b.cluster);
+      if (!keyReplicas(cluster, key).includes(deps.self))
+        throw new ReplicationHttpError(421, ErrorCode.NotReplica, `node ${deps.self} does not hold key "${key}"`);
     }
 
     scope.put("/v1/internal/replicas/:bucket/*", async (req, reply) => {
-      const principal = await peer(req);
-      const { bucket, "*": key } = parse(BucketParams, req.params);
-      uint64(bucket);
-      const h = parse(PutHeaders, req.headers);
-      const body = req.body;
-      if (!Buffer.isBuffer(body)) throw new HttpError(400, ErrorCode.BadRequest, "an application/octet-stream body");
-      await replicaTarget(principal, bucket, key);
+      const from = await peer(req);
+      const { bucket, "*": key } = parse(BucketKey, req.params, "path");
+      const h = parse(PutHeaders, req.headers, "headers");
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      await replicaTarget(from, bucket, key);
       const sha256 = h[HEADER.contentSha256];
       if (sha256Hex(body) !== sha256)
-        throw new HttpError(422, ErrorCode.DigestMismatch, "the body does not match its sha256");
-      const meta = {
-        bucket,
-        key,
-        token: keyToken(bucket, key),
-        version: uint64(h[HEADER.version]),
-        sha256,
-        size: body.length,
-        root: h[HEADER.root],
-      };
-      const out = await deps.store.put(meta, body);
-      if (!out.applied && !(out.current.version === meta.version && out.current.sha256 === meta.sha256))
-        return reply.code(200).send({ superseded: true, version: out.current.version.toString() });
-      return reply.code(201).send({ receipt: await deps.identity.receipt(meta) });
+        throw new ReplicationHttpError(400, ErrorCode.DigestMismatch, "the body does not hash to its x-ddc-content-sha256");
+      const version = h[HEADER.version];
+      const current = deps.store.meta.get(bucket, key);
+      const row = { bucket, key, token: keyToken(key), version, sha256 };
+      if (current === undefined || current.version !== version || current.sha256 !== sha256) {
+        const out = await putBody(deps.store, row, body);
+        if (!out.applied) {
+          const now = deps.store.meta.get(bucket, key);
+          return reply.code(200).send({ superseded: true, version: (now?.version ?? version).toString() });
+        }
+      }
+      const receipt = await deps.identity.receipt({ bucket, key, version, sha256, size: body.length });
+      return reply.code(201).send({ receipt });
     });
 
     scope.delete("/v1/internal/replicas/:bucket/*", async (req, reply) => {
-      const principal = await peer(req);
-      const { bucket, "*": key } = parse(BucketParams, req.params);
-      uint64(bucket);
-      const version = uint64(parse(VersionQuery, req.query).version);
-      await replicaTarget(principal, bucket, key);
-      const out = deps.store.tombstone(bucket, key, keyToken(bucket, key), version);
-      if (!out.applied && !(out.current.version === version && out.current.deleted))
-        return reply.code(200).send({ superseded: true, version: out.current.version.toString() });
+      const from = await peer(req);
+      const { bucket, "*": key } = parse(BucketKey, req.params, "path");
+      const { version } = parse(VersionQuery, req.query, "query");
+      await replicaTarget(from, bucket, key);
+      const current = deps.store.meta.get(bucket, key);
+      if (!(current?.deleted === true && current.version === version)) {
+        const out = await deps.store.delete(bucket, key, keyToken(key), version);
+        if (!out.applied) {
+          const now = deps.store.meta.get(bucket, key);
+          return reply.code(200).send({ superseded: true, version: (now?.version ?? version).toString() });
+        }
+      }
       return reply.code(200).send({ deleted: true, version: version.toString() });
     });
 
     scope.get("/v1/internal/ranges/:cluster", async (req, reply) => {
-      const principal = await peer(req);
-      const cluster = Number(parse(ClusterParams, req.params).cluster);
-      const q = parse(RangeQuery, req.query);
-      await sameCluster(principal, cluster);
-      let after;
-      try {
-        after = q.after ? decodeCursor(q.after) : undefined;
-      } catch {
-        throw new HttpError(400, ErrorCode.BadRequest, "bad cursor");
-      }
-      const rows = deps.store.byTokenRange(uint64(q.from), uint64(q.to), { after, limit: q.limit });
+      const from = await peer(req);
+      const { cluster } = parse(ClusterParam, req.params, "path");
+      const q = parse(RangeQuery, req.query, "query");
+      await shared(from, cluster);
+      const after = q.after === undefined ? undefined : decodeCursor(q.after);
+      const rows = deps.store.meta.byTokenRange(q.from, q.to, { after, limit: q.limit });
       const last = rows[rows.length - 1];
       return reply.send({
         rows: rows.map(rowToWire),
-        ...(rows.length === q.limit && last ? { next: encodeCursor(last) } : {}),
+        ...(rows.length === q.limit && last !== undefined ? { next: encodeCursor(last) } : {}),
       });
     });
 
     scope.get("/v1/internal/ranges/:cluster/digest", async (req, reply) => {
-      const principal = await peer(req);
-      const cluster = Number(parse(ClusterParams, req.params).cluster);
-      const q = parse(DigestQuery, req.query);
-      await sameCluster(principal, cluster);
-      return reply.send(deps.store.rangeDigest(uint64(q.from), uint64(q.to)));
+      const from = await peer(req);
+      const { cluster } = parse(ClusterParam, req.params, "path");
+      const q = parse(DigestQuery, req.query, "query");
+      await shared(from, cluster);
+      return reply.send(deps.store.meta.rangeDigest(q.from, q.to));
     });
 
     scope.get("/v1/internal/blobs/:sha256", async (req, reply) => {
-      const principal = await peer(req);
-      const { sha256 } = parse(BlobParams, req.params);
-      // A blob is content-addressed: a node sharing one of this node's clusters may fetch it.
-      let shared = false;
-      for (const cluster of deps.clusters()) {
-        const info = await deps.chain.cluster(cluster);
-        if (info.nodes.includes(principal.node) && info.nodes.includes(deps.self)) shared = true;
+      const from = await peer(req);
+      const { sha256 } = parse(BlobParam, req.params, "path");
+      let ok = false;
+      for (const id of deps.clusters()) {
+        const c = await deps.chain.cluster(id);
+        if (c !== undefined && c.nodes.includes(from) && c.nodes.includes(deps.self)) ok = true;
       }
-      if (!shared) throw new HttpError(403, ErrorCode.Forbidden, `node ${principal.node} shares no cluster with this node`);
-      const bytes = await deps.store.readBlob(sha256);
-      if (!bytes) throw new HttpError(404, ErrorCode.NotFound, "no intact blob with this sha256");
-      return reply.type("application/octet-stream").send(bytes);
+      if (!ok) throw new ReplicationHttpError(403, ErrorCode.Forbidden, `node ${from} shares no cluster with node ${deps.self}`);
+      const bytes = await readBlob(deps.store, sha256);
+      if (bytes === undefined) throw new ReplicationHttpError(404, ErrorCode.NotFound, `no intact blob ${sha256}`);
+      return reply.header("content-type", "application/octet-stream").send(bytes);
     });
   });
 }
+
