@@ -54,7 +54,12 @@ export class AntiEntropy {
           out.compared++;
           if (theirs.digest === store.meta.rangeDigest(from, to).digest) continue;
           out.differed++;
-          const r = await repairer.pullRange(id, range, peer, replicas.filter((n) => n !== self && n !== peer));
+          const r = await repairer.pullRange(
+            id,
+            range,
+            peer,
+            replicas.filter((n) => n !== self && n !== peer),
+          );
           out.copied += r.copied;
           metrics?.antiEntropyRows.inc(r.copied);
         }

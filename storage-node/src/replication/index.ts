@@ -50,7 +50,8 @@ function ringTable(store: ObjectStore) {
   );
   return {
     get(cluster: number): Pick<ClusterInfo, "ring" | "replicationFactor" | "nodes"> | undefined {
-      const r = db.prepare("SELECT info FROM replication_rings WHERE cluster = ?").get(cluster) as { info: string } | undefined;
+      const r = db.prepare("SELECT info FROM replication_rings WHERE cluster = ?").get(cluster) as
+        { info: string } | undefined;
       if (r === undefined) return undefined;
       const j = JSON.parse(r.info) as { tokens: string[]; ringNodes: number[]; rf: number; nodes: number[] };
       return { ring: { tokens: j.tokens.map(BigInt), nodes: j.ringNodes }, replicationFactor: j.rf, nodes: j.nodes };

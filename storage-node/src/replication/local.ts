@@ -6,7 +6,6 @@ import { leafHashes, merkleRoot, toHex } from "../store/merkle";
 import type { ObjectRecord } from "../store/meta";
 import type { ObjectStore } from "../store/objects";
 
-
 /** The Merkle root of a whole content, hex (as the store computes it). */
 export function rootOf(body: Uint8Array): string {
   return toHex(merkleRoot(leafHashes(body, nodeSha256), nodeSha256));

@@ -13,7 +13,11 @@ export class ReplicationMetrics {
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
-    this.hintsQueued = new Gauge({ name: "ddc_replication_hints_queued", help: "Hints waiting for a replica", registers });
+    this.hintsQueued = new Gauge({
+      name: "ddc_replication_hints_queued",
+      help: "Hints waiting for a replica",
+      registers,
+    });
     this.hintsDelivered = new Counter({
       name: "ddc_replication_hints_delivered_total",
       help: "Hints a replica acknowledged",

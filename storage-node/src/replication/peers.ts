@@ -65,7 +65,14 @@ export class NodeIdentity {
 
   /** This node's signed receipt for a row it holds. */
   async receipt(r: Pick<ObjectRecord, "bucket" | "key" | "version" | "sha256" | "size">): Promise<SignedReceipt> {
-    const value = { node: this.node, bucket: r.bucket, key: r.key, version: r.version, sha256: `0x${r.sha256}`, size: r.size };
+    const value = {
+      node: this.node,
+      bucket: r.bucket,
+      key: r.key,
+      version: r.version,
+      sha256: `0x${r.sha256}`,
+      size: r.size,
+    };
     const signature = await this.signer.signTypedData(this.domain, eip712(RECEIPT_TYPES), value);
     return {
       node: this.node,
@@ -121,7 +128,9 @@ export type WireRow = z.infer<typeof WireRowSchema>;
 export const RangePageSchema = z
   .object({ rows: z.array(WireRowSchema).max(1000), next: z.string().max(8192).optional() })
   .strict();
-export const DigestSchema = z.object({ digest: z.string().regex(/^[0-9a-f]{64}$/), count: z.number().int().nonnegative() }).strict();
+export const DigestSchema = z
+  .object({ digest: z.string().regex(/^[0-9a-f]{64}$/), count: z.number().int().nonnegative() })
+  .strict();
 
 /** A row on the wire and back. */
 export interface Row {
@@ -271,4 +280,3 @@ export class PeerClient {
     return res.body;
   }
 }
-

@@ -8,7 +8,12 @@ export function quorum(n: number): number {
 }
 
 /** The replicas of a token (the walk from the first vNode at or after it), as placement does for a key. */
-export function replicasForToken(ring: Ring, replicationFactor: number, distinctNodes: number, token: bigint): number[] {
+export function replicasForToken(
+  ring: Ring,
+  replicationFactor: number,
+  distinctNodes: number,
+  token: bigint,
+): number[] {
   const n = ring.tokens.length;
   if (n === 0) return [];
   let start = ring.tokens.findIndex((t) => t >= token);

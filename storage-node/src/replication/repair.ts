@@ -116,7 +116,8 @@ export class Repairer {
           result.rows++;
           // A row must be what it says: its token is its key's, inside the range, of a bucket of this cluster.
           if (row.token !== keyToken(row.key) || !inRange(row.token, range)) continue;
-          if (!buckets.has(row.bucket)) buckets.set(row.bucket, (await this.deps.chain.bucket(row.bucket))?.cluster === cluster);
+          if (!buckets.has(row.bucket))
+            buckets.set(row.bucket, (await this.deps.chain.bucket(row.bucket))?.cluster === cluster);
           if (!buckets.get(row.bucket)) continue;
           if (await this.copyRow(row, [source, ...fallbacks.filter((n) => n !== source)], result)) result.copied++;
         }

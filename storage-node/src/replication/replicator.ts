@@ -73,7 +73,10 @@ export class QuorumReplicator implements Replicator {
   }
 
   private hint(target: number, w: { bucket: bigint; key: string; version: bigint }, op: HintOp): void {
-    this.deps.store.meta.enqueueHint({ target, bucket: w.bucket, key: w.key, version: w.version, op }, this.clock() + this.backoff);
+    this.deps.store.meta.enqueueHint(
+      { target, bucket: w.bucket, key: w.key, version: w.version, op },
+      this.clock() + this.backoff,
+    );
     this.deps.metrics?.hintsQueued.set(this.hintCount());
   }
 
@@ -102,19 +105,24 @@ export class QuorumReplicator implements Replicator {
         } else if (n - failures.length < needed) {
           settled = true;
           this.deps.metrics?.quorumFailures.inc();
-          reject(new QuorumFailedError(n, needed, 1 + values.length, [...failures].sort((a, b) => a.node - b.node)));
+          reject(
+            new QuorumFailedError(
+              n,
+              needed,
+              1 + values.length,
+              [...failures].sort((a, b) => a.node - b.node),
+            ),
+          );
         }
       };
       check();
       for (const r of others) {
         void send(r)
-          .catch(
-            (e: unknown): Outcome<T> => ({
-              ok: false,
-              reason: e instanceof PeerError ? e.reason : (e as Error).message,
-              hint: true,
-            }),
-          )
+          .catch((e: unknown): Outcome<T> => ({
+            ok: false,
+            reason: e instanceof PeerError ? e.reason : (e as Error).message,
+            hint: true,
+          }))
           .then((o) => {
             if (o.ok) values.push(o.value);
             else {
@@ -128,7 +136,11 @@ export class QuorumReplicator implements Replicator {
   }
 
   /** Whether `r` is node `node`'s valid receipt for exactly this row. */
-  async verifyReceipt(node: number, row: Pick<Row, "bucket" | "key" | "version" | "sha256" | "size">, r: SignedReceipt) {
+  async verifyReceipt(
+    node: number,
+    row: Pick<Row, "bucket" | "key" | "version" | "sha256" | "size">,
+    r: SignedReceipt,
+  ) {
     if (
       r.node !== node ||
       r.bucket !== row.bucket.toString() ||
@@ -161,7 +173,8 @@ export class QuorumReplicator implements Replicator {
     replicas: ReplicaInfo[];
   }): Promise<SignedReceipt[]> {
     const local = this.deps.store.meta.get(w.bucket, w.key);
-    const body = local !== undefined && local.version === w.version ? await readWhole(this.deps.store, local) : undefined;
+    const body =
+      local !== undefined && local.version === w.version ? await readWhole(this.deps.store, local) : undefined;
     const row: Row = { ...w.record, token: keyToken(w.key) };
     return this.fanOut<SignedReceipt>(
       w.replicas,
@@ -200,7 +213,12 @@ export class QuorumReplicator implements Replicator {
     let delivered = 0;
     for (const h of store.meta.dueHints(this.clock(), limit)) {
       const retry = () =>
-        store.meta.retryHint(h.target, h.bucket, h.key, this.clock() + Math.min(this.backoff * 2 ** (h.attempts + 1), this.maxBackoff));
+        store.meta.retryHint(
+          h.target,
+          h.bucket,
+          h.key,
+          this.clock() + Math.min(this.backoff * 2 ** (h.attempts + 1), this.maxBackoff),
+        );
       const row = store.meta.get(h.bucket, h.key);
       const done = () => store.meta.hintDone(h.target, h.bucket, h.key, row?.version ?? h.version);
       try {

@@ -1,7 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { Authenticator } from "../ports";
-import { EMPTY_SHA256, ErrorCode, HEADER, MAX_KEY_BYTES, MAX_LIST_LIMIT, MAX_OBJECT_BYTES, type ErrorCodeName } from "../protocol";
+import {
+  EMPTY_SHA256,
+  ErrorCode,
+  HEADER,
+  MAX_KEY_BYTES,
+  MAX_LIST_LIMIT,
+  MAX_OBJECT_BYTES,
+  type ErrorCodeName,
+} from "../protocol";
 import type { TokenCursor } from "../store/meta";
 import type { ObjectStore } from "../store/objects";
 import { putBody, readBlob } from "./local";
@@ -141,7 +149,11 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
       await replicaTarget(from, bucket, key);
       const sha256 = h[HEADER.contentSha256];
       if (sha256Hex(body) !== sha256)
-        throw new ReplicationHttpError(400, ErrorCode.DigestMismatch, "the body does not hash to its x-ddc-content-sha256");
+        throw new ReplicationHttpError(
+          400,
+          ErrorCode.DigestMismatch,
+          "the body does not hash to its x-ddc-content-sha256",
+        );
       const version = h[HEADER.version];
       const current = deps.store.meta.get(bucket, key);
       const row = { bucket, key, token: keyToken(key), version, sha256 };
@@ -202,11 +214,15 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
         const c = await deps.chain.cluster(id);
         if (c !== undefined && c.nodes.includes(from) && c.nodes.includes(deps.self)) ok = true;
       }
-      if (!ok) throw new ReplicationHttpError(403, ErrorCode.Forbidden, `node ${from} shares no cluster with node ${deps.self}`);
+      if (!ok)
+        throw new ReplicationHttpError(
+          403,
+          ErrorCode.Forbidden,
+          `node ${from} shares no cluster with node ${deps.self}`,
+        );
       const bytes = await readBlob(deps.store, sha256);
       if (bytes === undefined) throw new ReplicationHttpError(404, ErrorCode.NotFound, `no intact blob ${sha256}`);
       return reply.header("content-type", "application/octet-stream").send(bytes);
     });
   });
 }
-

@@ -29,7 +29,11 @@ export function nodeStoreOf(objects: ObjectStore): NodeStore {
   return {
     get: (b, k) => meta.get(b, k),
     put: async (b, k, token, body: Readable, o) => {
-      const r = await objects.put(b, k, token, body, { version: o.version, maxBytes: o.maxBytes, expectedSha256: o.expectedSha256 });
+      const r = await objects.put(b, k, token, body, {
+        version: o.version,
+        maxBytes: o.maxBytes,
+        expectedSha256: o.expectedSha256,
+      });
       return r.applied ? r : (meta.get(b, k) ?? r);
     },
     delete: (b, k, token, version) => {
@@ -175,8 +179,13 @@ export async function buildNet(n: number, rf: number, opts: { timeoutMs?: number
     },
     async stop(i) {
       const node = nodes[i];
-      await node.app?.close();
+      const app = node.app;
       node.app = undefined;
+      if (app === undefined) return;
+      // Down at once, as a crash would be: open connections are cut, not drained.
+      const closing = app.close();
+      app.server.closeAllConnections();
+      await closing;
     },
     addNode: make,
     async close() {
@@ -214,7 +223,11 @@ export async function ownerClient(net: Net) {
     if (body) headers["content-type"] = "application/octet-stream";
     const res = await request(node.url + target, { method, headers, body });
     const bytes = Buffer.from(await res.body.arrayBuffer());
-    return { status: res.statusCode, body: bytes, json: () => JSON.parse(bytes.toString("utf8")) as Record<string, unknown> };
+    return {
+      status: res.statusCode,
+      body: bytes,
+      json: () => JSON.parse(bytes.toString("utf8")) as Record<string, unknown>,
+    };
   };
   return {
     put: (node: TestNode, k: string, body: Buffer) => send(node, "PUT", k, body),
@@ -224,7 +237,11 @@ export async function ownerClient(net: Net) {
 }
 
 /** Waits until `check` holds (polling), or fails after `ms`. */
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000, what = "condition"): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms = 10_000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

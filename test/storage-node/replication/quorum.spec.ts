@@ -164,7 +164,12 @@ describe("storage-node replication: quorum writes", function () {
     const row = { ...n1.objects.meta.get(net.bucket, "lww")!, version: version - 1000n, sha256: "" };
     const old = Buffer.from("older");
     const { sha256Hex } = await import("../../../storage-node/src/replication/peers");
-    const answer = await n1.repl.peers.putReplica(n2.id, { ...row, sha256: sha256Hex(old), size: old.length }, old, n1.id);
+    const answer = await n1.repl.peers.putReplica(
+      n2.id,
+      { ...row, sha256: sha256Hex(old), size: old.length },
+      old,
+      n1.id,
+    );
     expect(answer).to.deep.equal({ superseded: true, version: version.toString() });
     const got = await client.get(n2, "lww");
     expect(got.body.toString()).to.equal("newer");
