@@ -14,6 +14,7 @@ import { registerVerify } from "./commands/verify";
 import { registerBot } from "./commands/bot";
 import { registerValidator } from "./commands/validator";
 import { registerToken } from "./commands/token";
+import { registerNodeService } from "./commands/node";
 
 // Commander passes each action its positional arguments and options, untyped.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -113,6 +114,7 @@ export function buildProgram(): Command {
   registerVerify(program, run);
   registerBot(program);
   registerValidator(program, run);
+  registerNodeService(program);
   return program;
 }
 

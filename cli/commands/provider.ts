@@ -4,6 +4,7 @@ import { parseAddress, parseAmount, parseId, parseIds, parseUint, type Context }
 import { CliError } from "../errors";
 import { coreEvents, print, send } from "../output";
 import type { Runner } from "../main";
+import { registerFromConfig } from "./node";
 
 /** Providers: nodes, trust, revenue. */
 export function registerProvider(program: Command, run: Runner): void {
@@ -27,27 +28,34 @@ export function registerProvider(program: Command, run: Runner): void {
     .command("create")
     .alias("register")
     .description("register a node (its provider is the key's account); prints its id")
-    .requiredOption("--signing-key <address>", "the node's signing key (an address; it can be rotated)")
-    .requiredOption("--capacity <units>", "units of storage the node offers")
-    .requiredOption("--rent <amount>", "rent per vNode per unit per month, in tokens (e.g. 1.5)")
-    .option("--url <url...>", "where the node serves (up to 4)", []);
+    .option("--signing-key <address>", "the node's signing key (an address; it can be rotated)")
+    .option("--capacity <units>", "units of storage the node offers")
+    .option("--rent <amount>", "rent per vNode per unit per month, in tokens (e.g. 1.5)")
+    .option("--url <url...>", "where the node serves (up to 4)", [])
+    .option("--config <file>", "take everything from a storage node's configuration (instead of the options above)");
   paramOptions(create).action(
     run(
       async (
         ctx,
         o: {
-          signingKey: string;
-          capacity: string;
-          rent: string;
+          signingKey?: string;
+          capacity?: string;
+          rent?: string;
           url: string[];
           engine: string;
           version: string;
           metadata: string;
+          config?: string;
         },
       ) => {
-        const key = parseAddress("--signing-key", o.signingKey);
-        const capacity = parseUint("--capacity", o.capacity);
-        const rent = parseAmount(o.rent, await ctx.decimals());
+        if (o.config !== undefined) return registerFromConfig(ctx, o.config);
+        const need = (flag: string, v: string | undefined): string => {
+          if (v === undefined) throw new CliError(`required option '${flag}' not specified`, "or pass --config <file>");
+          return v;
+        };
+        const key = parseAddress("--signing-key", need("--signing-key", o.signingKey));
+        const capacity = parseUint("--capacity", need("--capacity", o.capacity));
+        const rent = parseAmount(need("--rent", o.rent), await ctx.decimals());
         const signer = await ctx.signer();
         const receipt = await send(ctx, "node create", () =>
           ctx.ddc.connect(signer).nodeCreate(key, capacity, rent, nodeParams(o)),

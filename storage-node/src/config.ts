@@ -21,7 +21,9 @@ const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "an environment variable 
 const port = z.number().int().min(0).max(65_535);
 const httpUrl = z.url({ protocol: /^https?$/, error: "an http(s) URL" });
 /** Token amounts and unit counts are decimal strings: they pass 2^53. */
-const uintString = z.string().regex(/^\d+$/, "a whole number as a decimal string");
+const uintString = z
+  .string({ error: "a whole number as a decimal string" })
+  .regex(/^\d+$/, "a whole number as a decimal string");
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export const configSchema = z
@@ -42,7 +44,9 @@ export const configSchema = z
         id: z.number().int().positive().max(0xffff_ffff).optional(),
         /** The node's signing key (never the provider's key). */
         key: z.union([
-          z.object({ keystore: z.string().min(1), passwordEnv: envName.default("DDC_NODE_KEYSTORE_PASSWORD") }).strict(),
+          z
+            .object({ keystore: z.string().min(1), passwordEnv: envName.default("DDC_NODE_KEYSTORE_PASSWORD") })
+            .strict(),
           z.object({ env: z.literal("DDC_NODE_KEY", { error: 'must be "DDC_NODE_KEY"' }) }).strict(),
         ]),
         /** The public URL clients reach this node at: one of its registered URLs. */
@@ -181,9 +185,12 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
     "keystore" in c.node.key
       ? { kind: "keystore", file: path(c.node.key.keystore), passwordEnv: c.node.key.passwordEnv }
       : { kind: "env", name: c.node.key.env };
-  if (key.kind === "env" && !env[key.name]) problems.push(`node.key.env: the environment variable ${key.name} is not set`);
+  if (key.kind === "env" && !env[key.name])
+    problems.push(`node.key.env: the environment variable ${key.name} is not set`);
   if (key.kind === "keystore" && !env[key.passwordEnv]) {
-    problems.push(`node.key.passwordEnv: the environment variable ${key.passwordEnv} (the keystore's password) is not set`);
+    problems.push(
+      `node.key.passwordEnv: the environment variable ${key.passwordEnv} (the keystore's password) is not set`,
+    );
   }
   const capacity = BigInt(c.node.capacity);
   const rent = BigInt(c.node.rent);

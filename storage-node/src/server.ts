@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import cors from "@fastify/cors";
-import type { BaseWallet, TypedDataDomain, TypedDataField } from "ethers";
+import type { Signer, TypedDataDomain, TypedDataField } from "ethers";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -44,7 +44,7 @@ export interface NodeServerDeps {
   /** This node's id and public URL (named in every error body). */
   node: { id: number; url: string };
   /** The node's signing key: receipts, challenge answers, usage records. */
-  signer: BaseWallet;
+  signer: Pick<Signer, "signTypedData">;
   domain: TypedDataDomain;
   metrics: NodeMetrics;
   logger: Logger;
@@ -126,7 +126,8 @@ const listQuery = z
 
 function parseBucket(raw: string): bigint {
   const r = uint64.safeParse(raw);
-  if (!r.success) throw new NodeHttpError(400, ErrorCode.BadRequest, `bucket must be a uint64 in decimal, got "${raw}"`);
+  if (!r.success)
+    throw new NodeHttpError(400, ErrorCode.BadRequest, `bucket must be a uint64 in decimal, got "${raw}"`);
   return r.data;
 }
 
@@ -231,11 +232,14 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     bodyLimit,
     exposeHeadRoutes: false,
     return503OnClosing: true,
-    forceCloseConnections: false,
+    // On close, idle keep-alive connections are closed at once; busy ones finish their request.
+    forceCloseConnections: "idle",
     // Keys are opaque: `a//b` and `a/` are keys of their own.
-    ignoreDuplicateSlashes: false,
-    ignoreTrailingSlash: false,
-    maxParamLength: MAX_KEY_BYTES * 3 + 64,
+    routerOptions: {
+      ignoreDuplicateSlashes: false,
+      ignoreTrailingSlash: false,
+      maxParamLength: MAX_KEY_BYTES * 3 + 64,
+    },
   });
   app.removeAllContentTypeParsers();
   // Bodies are read by the handlers themselves: PUT streams them into the store.
@@ -416,28 +420,27 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     const principal = await authenticate(req);
     await auth.authorize(principal, { op: "read", bucket, key });
     const o = store.get(bucket, key);
-    if (o === undefined || o.deleted) throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${key}" in bucket ${bucket}`);
-    objectHeaders(reply, o);
+    if (o === undefined || o.deleted)
+      throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${key}" in bucket ${bucket}`);
     if (etagMatches(req.headers["if-none-match"], o.sha256)) {
+      objectHeaders(reply, o);
       metering.count(bucket, 0);
       return reply.code(304).send();
     }
     const range = parseRange(req.headers.range, o.size);
     const start = range?.start ?? 0;
     const end = range?.end ?? o.size;
+    // Read and checked whole before any header is set: a corrupt blob answers a clean error.
+    const buffered = body && end - start <= BUFFER_LIMIT;
+    const bytes = buffered ? (end === start ? Buffer.alloc(0) : await store.read(o, start, end)) : undefined;
+    objectHeaders(reply, o);
     if (range !== undefined) reply.code(206).header("content-range", `bytes ${start}-${end - 1}/${o.size}`);
     reply.header("content-type", "application/octet-stream");
     reply.header("content-length", end - start);
-    if (!body) {
-      metering.count(bucket, 0);
-      return reply.send();
-    }
-    metering.count(bucket, end - start);
+    metering.count(bucket, body ? end - start : 0);
+    if (!body) return reply.send();
     metrics.bytesOut.inc(end - start);
-    if (end - start <= BUFFER_LIMIT) {
-      // Read and checked whole before any header leaves: a corrupt blob answers a clean error.
-      return reply.send(end === start ? Buffer.alloc(0) : await store.read(o, start, end));
-    }
+    if (bytes !== undefined) return reply.send(bytes);
     return reply.send(store.stream(o, start, end));
   };
 
@@ -451,7 +454,8 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     await auth.authorize(principal, { op: "delete", bucket, key });
     const where = await placement(bucket, key);
     const old = store.get(bucket, key);
-    if (old === undefined || old.deleted) throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${key}" in bucket ${bucket}`);
+    if (old === undefined || old.deleted)
+      throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${key}" in bucket ${bucket}`);
     const forwarded = req.headers[HEADER.version];
     const version =
       principal.kind === "node" && typeof forwarded === "string" && uint64.safeParse(forwarded).success
@@ -477,7 +481,13 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     const rows = store.list(bucket, { prefix: q.data.prefix, startAfter: q.data["start-after"], limit: q.data.limit });
     metering.count(bucket, 0);
     const result: ListResult = {
-      objects: rows.map((o) => ({ key: o.key, version: o.version.toString(), size: o.size, sha256: o.sha256, root: o.root })),
+      objects: rows.map((o) => ({
+        key: o.key,
+        version: o.version.toString(),
+        size: o.size,
+        sha256: o.sha256,
+        root: o.root,
+      })),
     };
     if (rows.length === q.data.limit) result.next = rows[rows.length - 1].key;
     return reply.send(result);
@@ -498,8 +508,9 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
   /** The usage of (cluster, era), signed: stored figures live for the current era, snapshotted for a closed one. */
   const usageRecord = async (cluster: number, era: number): Promise<UsageRecord> => {
     const current = await chain.era(cluster, Math.floor(clock() / 1000));
-    if (era > current.era) throw new NodeHttpError(400, ErrorCode.BadRequest, `era ${era} has not begun (now ${current.era})`);
-    metering.flush();
+    if (era > current.era)
+      throw new NodeHttpError(400, ErrorCode.BadRequest, `era ${era} has not begun (now ${current.era})`);
+    await metering.flush();
     const buckets: BucketUsage[] = [];
     for (const bucket of store.buckets()) {
       if ((await chain.bucketCluster(bucket)) !== cluster) continue;
@@ -559,7 +570,11 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     }
     const count = leafCount(o.size);
     if (c.data.leafIndex >= count) {
-      throw new NodeHttpError(400, ErrorCode.BadRequest, `leaf ${c.data.leafIndex} is out of range: the object has ${count} leaves`);
+      throw new NodeHttpError(
+        400,
+        ErrorCode.BadRequest,
+        `leaf ${c.data.leafIndex} is out of range: the object has ${count} leaves`,
+      );
     }
     const start = c.data.leafIndex * LEAF_BYTES;
     const leaf = o.size === 0 ? Buffer.alloc(0) : await store.read(o, start, Math.min(o.size, start + LEAF_BYTES));

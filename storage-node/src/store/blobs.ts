@@ -16,7 +16,7 @@ import {
 import { DigestMismatchError, NotFoundError, TooLargeError } from "./errors";
 import { LeafHasher, merkleRoot, toHex, type Sha256Factory } from "./merkle";
 
-/** node:crypto's SHA-256 (734 MB/s here, ~3x the portable one). */
+/** node:crypto's SHA-256 (650–730 MB/s here, ~9x the portable one). */
 export const nodeSha256: Sha256Factory = () => createHash("sha256");
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -378,6 +378,9 @@ export class S3BlobStore implements BlobStore {
             Body: createReadStream(temp),
             ContentLength: info.size,
             ContentType: "application/octet-stream",
+            // S3 checks the upload against the digest we computed; given up front, it also goes
+            // in a header instead of a chunked trailer (which some S3-compatible stores lack).
+            ChecksumSHA256: Buffer.from(info.sha256, "hex").toString("base64"),
           }),
         );
       }

@@ -114,12 +114,15 @@ export class ObjectStore {
       };
       await this.failpoint?.("before-commit");
       const { applied, previous } = this.meta.apply(record);
-      await this.failpoint?.("after-commit");
+      // Whatever happens next, the replaced blob is garbage once committed.
       if (!applied) this.garbage.add(sha);
-      else if (previous !== undefined && !previous.deleted && previous.sha256 !== sha)
+      else if (previous !== undefined && !previous.deleted && previous.sha256 !== sha) {
         this.garbage.add(previous.sha256);
+      }
+      await this.failpoint?.("after-commit");
       return { ...record, applied };
     } catch (e) {
+      // Unreferenced unless the commit happened: collect() checks.
       this.garbage.add(sha);
       throw e;
     } finally {

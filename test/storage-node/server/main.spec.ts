@@ -1,0 +1,251 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { Wallet } from "ethers";
+import pino from "pino";
+import { exampleFixture, NODE_PARAMS } from "../../helpers/fixtures";
+import { ConfigError, loadConfig, parseConfig, type NodeConfig } from "../../../storage-node/src/config";
+import { NotRegisteredError, startStorageNode } from "../../../storage-node/src/main";
+import { MemoryNodeStore } from "../../../storage-node/src/memoryStore";
+import { checkRegistration } from "../../../storage-node/src/register";
+import type { ObjectRecord } from "../../../storage-node/src/ports";
+import { ALL_OPS, storageDomain } from "../../../storage-node/src/protocol";
+import { TestAuthenticator, appSession, newSessionKey, signRequest } from "./helpers";
+
+const EXAMPLE = join(__dirname, "../../../storage-node/config.example.json");
+const KEY = "0x" + "11".repeat(32);
+
+function configFor(
+  core: string,
+  overrides: Partial<{ url: string; capacity: string; version: string }> = {},
+): NodeConfig {
+  const raw = JSON.parse(readFileSync(EXAMPLE, "utf8")) as Record<string, Record<string, unknown>>;
+  raw.chain.core = core;
+  raw.node = {
+    key: { env: "DDC_NODE_KEY" },
+    url: overrides.url ?? NODE_PARAMS.urls[0],
+    capacity: overrides.capacity ?? "1000",
+    rent: "1000000",
+    version: overrides.version ?? "1.0.0",
+  };
+  raw.data.dir = mkdtempSync(join(tmpdir(), "ddc-node-"));
+  raw.server = { host: "127.0.0.1", port: 0 };
+  raw.ops = { host: "127.0.0.1", port: 0 };
+  return parseConfig(raw, "node.json", { DDC_NODE_KEY: KEY });
+}
+
+describe("storage node configuration", () => {
+  it("the example file is valid (with its keystore password set); defaults and paths resolved", () => {
+    const c = loadConfig(EXAMPLE, { DDC_NODE_KEYSTORE_PASSWORD: "x" });
+    expect(c.node.capacity).to.equal(1000n);
+    expect(c.node.rent).to.equal(1_000_000n);
+    expect(c.node.key).to.deep.equal({
+      kind: "keystore",
+      file: join(__dirname, "../../../storage-node/node-key.json"),
+      passwordEnv: "DDC_NODE_KEYSTORE_PASSWORD",
+    });
+    expect(c.server.bodyLimitBytes).to.equal(64 * 1024 * 1024);
+    expect(c.node.version).to.equal(JSON.parse(readFileSync(join(__dirname, "../../../package.json"), "utf8")).version);
+    expect(c.logLevel).to.equal("info");
+  });
+
+  it("lists every bad field with its path and names the file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ddc-cfg-"));
+    const file = join(dir, "bad.json");
+    const raw = JSON.parse(readFileSync(EXAMPLE, "utf8")) as Record<string, Record<string, unknown>>;
+    raw.chain.core = "0x12";
+    raw.node.capacity = 1000;
+    raw.data.blobs = { kind: "ftp" };
+    raw.ops = { host: "0.0.0.0", port: 8080 };
+    raw.extra = {};
+    writeFileSync(file, JSON.stringify(raw));
+    try {
+      loadConfig(file, {});
+      expect.fail("no error");
+    } catch (error) {
+      expect(error).to.be.instanceOf(ConfigError);
+      const e = error as ConfigError;
+      expect(e.message).to.include(file);
+      expect(e.problems).to.include("chain.core: an address (0x + 40 hex digits)");
+      expect(e.problems).to.include("node.capacity: a whole number as a decimal string");
+      expect(e.problems).to.include('data.blobs.kind: one of "fs" or "s3"');
+      expect(e.problems.some((p) => p.startsWith("(the file): Unrecognized key") && p.includes("extra"))).to.equal(
+        true,
+      );
+    }
+  });
+
+  it("a missing key variable, a clash of ports, a missing file", () => {
+    const raw = JSON.parse(readFileSync(EXAMPLE, "utf8")) as Record<string, Record<string, unknown>>;
+    raw.ops = { host: "0.0.0.0", port: 8080 };
+    expect(() => parseConfig(raw, "n.json", { DDC_NODE_KEYSTORE_PASSWORD: "x" }))
+      .to.throw(ConfigError)
+      .with.property("problems")
+      .that.deep.equals(["ops.port: the same as server.port (8080)"]);
+    raw.ops = { host: "127.0.0.1", port: 9465 };
+    expect(() => parseConfig(raw, "n.json", {}))
+      .to.throw(ConfigError)
+      .with.property("problems")
+      .that.deep.equals([
+        "node.key.passwordEnv: the environment variable DDC_NODE_KEYSTORE_PASSWORD (the keystore's password) is not set",
+      ]);
+    expect(() => loadConfig("/nonexistent/n.json"))
+      .to.throw(ConfigError)
+      .with.property("problems")
+      .that.deep.equals(["no such file"]);
+  });
+});
+
+describe("storage node start, registration and stop", function () {
+  this.timeout(60_000);
+  const logger = pino({ level: "silent" });
+
+  it("refuses to start with an unregistered key, naming the command to run", async () => {
+    const f = await loadFixture(exampleFixture);
+    const config = configFor(f.coreAddress);
+    const err = await startStorageNode(config, { provider: ethers.provider, signer: new Wallet(KEY), logger }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(NotRegisteredError);
+    expect((err as Error).message)
+      .to.include(new Wallet(KEY).address)
+      .and.include("ddc node register --config");
+  });
+
+  it("compares the registration: says what differs; a URL not registered stops the start", async () => {
+    const f = await loadFixture(exampleFixture);
+    const key = new Wallet(KEY);
+    await f.ddc.connect(f.provider1).nodeCreate(key.address, 1000n, 1_000_000n, NODE_PARAMS);
+    const reg = await checkRegistration(
+      f.ddc,
+      key.address,
+      configFor(f.coreAddress, { capacity: "2000", version: "2.0.0" }),
+    );
+    expect(reg).to.deep.equal({
+      registered: true,
+      id: 3,
+      provider: f.provider1.address,
+      differences: [
+        { field: "version", chain: "1.0.0", config: "2.0.0" },
+        { field: "capacity", chain: "1000", config: "2000" },
+      ],
+    });
+    const bad = configFor(f.coreAddress, { url: "https://elsewhere.example" });
+    const err = await startStorageNode(bad, {
+      provider: ethers.provider,
+      signer: key,
+      logger,
+      store: new MemoryNodeStore(),
+    }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(NotRegisteredError);
+    expect((err as Error).message).to.include(
+      'url: registered "https://node.example:8080", configured "https://elsewhere.example"',
+    );
+  });
+
+  it("serves, answers /health, /ready and /metrics, and on stop lets an in-flight request finish", async () => {
+    const f = await loadFixture(exampleFixture);
+    const { chainId } = await ethers.provider.getNetwork();
+    const domain = storageDomain(chainId, f.coreAddress);
+    const store = new MemoryNodeStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inRead = new Promise<void>((r) => (entered = r));
+    const read = store.read.bind(store);
+    store.read = async (o: ObjectRecord, s: number, e: number) => {
+      entered();
+      await gate;
+      return read(o, s, e);
+    };
+    const auth = new TestAuthenticator(f.ddc, domain, Date.now, 1);
+    const config = configFor(f.coreAddress);
+    const node = await startStorageNode(config, {
+      provider: ethers.provider,
+      signer: f.nodeKey1 as never,
+      logger,
+      store,
+      auth,
+      drainMs: 5000,
+    });
+    try {
+      expect(node.id).to.equal(1);
+      expect(await (await fetch(`${node.opsUrl}/health`)).json()).to.deep.equal({ status: "ok" });
+      const ready = await fetch(`${node.opsUrl}/ready`);
+      expect(ready.status).to.equal(200);
+      expect(await ready.json()).to.deep.equal({ status: "ready" });
+      const key = newSessionKey();
+      const exp = Math.floor(Date.now() / 1000) + 300;
+      const session = await appSession(f.owner1, domain, { bucket: 1n, key, operations: ALL_OPS, expiry: exp });
+      const target = "/v1/buckets/1/objects/a";
+      const put = await fetch(`${node.url}${target}`, {
+        method: "PUT",
+        body: "hello",
+        headers: signRequest(session, key, { method: "PUT", target, body: "hello", expires: exp }),
+      });
+      expect(put.status).to.equal(201);
+      const inflight = fetch(`${node.url}${target}`, {
+        headers: signRequest(session, key, { method: "GET", target, expires: exp, nonce: false }),
+      });
+      await inRead;
+      const closed = node.close();
+      // Stopping: not ready; new connections are refused while the request in flight finishes.
+      await new Promise((r) => setTimeout(r, 50));
+      const refused = await fetch(`${node.url}${target}`).catch((e: unknown) => e);
+      expect(refused).to.be.instanceOf(Error);
+      release();
+      const res = await inflight;
+      expect(res.status).to.equal(200);
+      expect(await res.text()).to.equal("hello");
+      const t1 = Date.now();
+      await closed;
+      // The drain ends with the request, not at the 5 s deadline or the keep-alive timeout.
+      expect(Date.now() - t1).to.be.below(1000);
+      expect(store.closed).to.equal(true);
+      const metricsGone = await fetch(`${node.opsUrl}/metrics`).catch((e: unknown) => e);
+      expect(metricsGone).to.be.instanceOf(Error);
+    } finally {
+      release();
+      await node.close();
+    }
+  });
+
+  it("/metrics exposes the node's series; /ready is 503 once the store is closed", async () => {
+    const f = await loadFixture(exampleFixture);
+    const { chainId } = await ethers.provider.getNetwork();
+    const store = new MemoryNodeStore();
+    const auth = new TestAuthenticator(f.ddc, storageDomain(chainId, f.coreAddress), Date.now, 1);
+    const node = await startStorageNode(configFor(f.coreAddress), {
+      provider: ethers.provider,
+      signer: f.nodeKey1 as never,
+      logger,
+      store,
+      auth,
+    });
+    try {
+      await fetch(`${node.url}/v1/buckets/1/objects/a`);
+      const text = await (await fetch(`${node.opsUrl}/metrics`)).text();
+      expect(text).to.include(
+        'ddc_node_requests_total{route="/v1/buckets/:bucket/objects/*",method="GET",status="401"} 1',
+      );
+      for (const name of [
+        "ddc_node_blobs_quarantined 0",
+        "ddc_node_repair_queue 0",
+        "ddc_node_hint_queue 0",
+        "ddc_node_request_duration_seconds_bucket",
+        "ddc_node_bytes_out_total",
+      ]) {
+        expect(text).to.include(name);
+      }
+      store.close();
+      const ready = await fetch(`${node.opsUrl}/ready`);
+      expect(ready.status).to.equal(503);
+      expect(await ready.json()).to.deep.equal({ status: "not-ready", problems: ["store: the store is closed"] });
+    } finally {
+      await node.close();
+    }
+  });
+});

@@ -1,0 +1,645 @@
+import { createHash, randomBytes } from "node:crypto";
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import pino from "pino";
+import { verifyTypedData, type TypedDataDomain } from "ethers";
+import type { FastifyInstance } from "fastify";
+import { exampleFixture, NODE_PARAMS, RENT } from "../../helpers/fixtures";
+import { MemoryNodeStore } from "../../../storage-node/src/memoryStore";
+import { CoreNodeChain, keyToken, replicasOnRing } from "../../../storage-node/src/coreChain";
+import { NodeMetrics } from "../../../storage-node/src/metrics";
+import {
+  buildNodeServer,
+  eip712,
+  manifestRoot,
+  parseRange,
+  VersionClock,
+  type NodeHttpError,
+} from "../../../storage-node/src/server";
+import {
+  ALL_OPS,
+  CHALLENGE_TYPES,
+  HEADER,
+  LEAF_BYTES,
+  MAX_OBJECT_BYTES,
+  Op,
+  RECEIPT_TYPES,
+  USAGE_TYPES,
+  storageDomain,
+  type ChallengeResponse,
+  type ListResult,
+  type PutResult,
+  type UsageRecord,
+} from "../../../storage-node/src/protocol";
+import { leafHashes, merkleRoot, toHex, verifyMerkleProof } from "../../../storage-node/src/store/merkle";
+import {
+  TestAuthenticator,
+  appSession,
+  newSessionKey,
+  signRequest,
+  validatorSession,
+  type SessionKey,
+} from "./helpers";
+
+const URL1 = NODE_PARAMS.urls[0];
+const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
+
+async function world() {
+  const f = await exampleFixture();
+  // A third node, so that some keys are not on node 1 (replication factor 2).
+  const nodeKey3 = f.others[0];
+  await f.ddc
+    .connect(f.provider1)
+    .nodeCreate(nodeKey3.address, 1000n, RENT, { ...NODE_PARAMS, urls: ["https://node3.example"] });
+  await f.ddc.connect(f.manager).clusterAddNode(f.cluster, 3n, [(1n << 61n) + 5n, (5n << 61n) + 5n]);
+  const validator = f.others[1];
+  await f.ddc.connect(f.manager).clusterSetValidator(f.cluster, validator.address, true);
+  const reader = f.others[2];
+  await f.ddc.connect(f.owner1).bucketGrant(f.bucket, reader.address, 1);
+  const { chainId } = await ethers.provider.getNetwork();
+  return { ...f, validator, reader, domain: storageDomain(chainId, f.coreAddress) };
+}
+
+type World = Awaited<ReturnType<typeof world>>;
+
+describe("storage node server", function () {
+  this.timeout(60_000);
+  let w: World;
+  let app: FastifyInstance;
+  let store: MemoryNodeStore;
+  let auth: TestAuthenticator;
+  let metrics: NodeMetrics;
+  let key: SessionKey;
+  let session: string;
+  let ring: { tokens: bigint[]; nodes: number[] };
+  const now = () => Date.now();
+  const exp = () => Math.floor(Date.now() / 1000) + 300;
+  /** A key whose replicas include node 1 (or not). */
+  const keyOn = (mine: boolean, base = "k") => {
+    for (let i = 0; ; i++) {
+      const k = `${base}${i}`;
+      if (replicasOnRing(ring, 2, keyToken(k)).includes(1) === mine) return k;
+    }
+  };
+
+  beforeEach(async () => {
+    w = await loadFixture(world);
+    store = new MemoryNodeStore();
+    auth = new TestAuthenticator(w.ddc, w.domain, now, Number(w.cluster));
+    metrics = new NodeMetrics();
+    ({ app } = buildNodeServer({
+      store,
+      auth,
+      chain: new CoreNodeChain(w.ddc),
+      node: { id: 1, url: URL1 },
+      signer: w.nodeKey1,
+      domain: w.domain,
+      metrics,
+      logger: pino({ level: "silent" }),
+      usageFlushMs: 0,
+    }));
+    await app.ready();
+    key = newSessionKey();
+    session = await appSession(w.owner1, w.domain, { bucket: w.bucket, key, operations: ALL_OPS, expiry: exp() });
+    const [tokens, nodes] = await w.ddc.clusterRing(w.cluster);
+    ring = { tokens: [...tokens], nodes: nodes.map(Number) };
+  });
+  afterEach(async () => app.close());
+
+  const objectPath = (k: string, bucket = w.bucket) => `/v1/buckets/${bucket}/objects/${k}`;
+  const put = (
+    k: string,
+    body: Buffer | string,
+    o: { session?: string; key?: SessionKey; headers?: Record<string, string> } = {},
+  ) => {
+    const target = objectPath(k);
+    return app.inject({
+      method: "PUT",
+      url: target,
+      payload: Buffer.from(body),
+      headers: {
+        "content-type": "application/octet-stream",
+        ...signRequest(o.session ?? session, o.key ?? key, { method: "PUT", target, body, expires: exp() }),
+        ...o.headers,
+      },
+    });
+  };
+  const get = (
+    target: string,
+    headers: Record<string, string> = {},
+    method: "GET" | "HEAD" = "GET",
+    s = session,
+    k = key,
+  ) =>
+    app.inject({
+      method,
+      url: target,
+      headers: { ...signRequest(s, k, { method, target, expires: exp(), nonce: false }), ...headers },
+    });
+  const del = (target: string) =>
+    app.inject({
+      method: "DELETE",
+      url: target,
+      headers: signRequest(session, key, { method: "DELETE", target, expires: exp() }),
+    });
+
+  const expectError = (res: { statusCode: number; json(): unknown }, status: number, code: string) => {
+    expect(res.statusCode, JSON.stringify(res.json())).to.equal(status);
+    const body = res.json() as { error: { code: string; message: string; node: string } };
+    expect(body.error.code).to.equal(code);
+    expect(body.error.node).to.equal(URL1);
+    expect(body.error.message).to.be.a("string").and.not.equal("");
+  };
+
+  describe("PUT", () => {
+    it("stores an object and answers 201 with the node's signed receipt", async () => {
+      const k = keyOn(true);
+      const body = randomBytes(100_000);
+      const res = await put(k, body);
+      expect(res.statusCode).to.equal(201);
+      const r = res.json() as PutResult;
+      expect(r).to.include({ bucket: w.bucket.toString(), key: k, sha256: sha(body), size: 100_000 });
+      expect(r.root).to.equal(toHex(merkleRoot(leafHashes(body))));
+      expect(res.headers[HEADER.version]).to.equal(r.version);
+      expect(r.receipts).to.have.length(1);
+      const rc = r.receipts[0];
+      expect(rc).to.include({ node: 1, key: k, version: r.version, sha256: sha(body), size: 100_000 });
+      const signer = verifyTypedData(
+        w.domain,
+        eip712(RECEIPT_TYPES),
+        { ...rc, sha256: `0x${rc.sha256}` },
+        rc.signature,
+      );
+      expect(signer).to.equal(w.nodeKey1.address);
+      expect(store.get(w.bucket, k)?.sha256).to.equal(sha(body));
+    });
+
+    it("keeps a JSON body as raw bytes", async () => {
+      const k = keyOn(true);
+      const res = await put(k, '{"a":1}', { headers: { "content-type": "application/json" } });
+      expect(res.statusCode).to.equal(201);
+      expect((res.json() as PutResult).sha256).to.equal(sha('{"a":1}'));
+    });
+
+    it("refuses a body whose SHA-256 is not the announced one: 400 digest-mismatch, nothing kept", async () => {
+      const k = keyOn(true);
+      const target = objectPath(k);
+      const headers = signRequest(session, key, { method: "PUT", target, body: "announced", expires: exp() });
+      const res = await app.inject({
+        method: "PUT",
+        url: target,
+        payload: "different",
+        headers: { ...headers, "content-type": "text/plain" },
+      });
+      expectError(res, 400, "digest-mismatch");
+      expect(store.get(w.bucket, k)).to.equal(undefined);
+    });
+
+    it("refuses a PUT without the content digest header: 400 bad-request", async () => {
+      const k = keyOn(true);
+      const target = objectPath(k);
+      const headers = signRequest(session, key, { method: "PUT", target, body: "x", expires: exp() });
+      delete headers[HEADER.contentSha256];
+      expectError(await app.inject({ method: "PUT", url: target, payload: "x", headers }), 400, "bad-request");
+    });
+
+    it("refuses a body past 64 MiB by its length: 413 too-large", async () => {
+      const k = keyOn(true);
+      const target = objectPath(k);
+      const headers = signRequest(session, key, { method: "PUT", target, body: "x", expires: exp() });
+      const res = await app.inject({
+        method: "PUT",
+        url: target,
+        payload: "x",
+        headers: { ...headers, "content-length": String(MAX_OBJECT_BYTES + 1) },
+      });
+      expectError(res, 413, "too-large");
+    });
+
+    it("refuses a write past the bucket's cap: 507 cap-exceeded; replacing an object counts its old size out", async () => {
+      const k = keyOn(true);
+      auth.caps.set(w.bucket, 1000n);
+      expect((await put(k, Buffer.alloc(800))).statusCode).to.equal(201);
+      expectError(await put(keyOn(true, "other"), Buffer.alloc(300)), 507, "cap-exceeded");
+      // 1000 − 800 + 1000 = 1000: exactly at the cap.
+      expect((await put(k, Buffer.alloc(1000, 1))).statusCode).to.equal(201);
+      expectError(await put(k, Buffer.alloc(1001)), 507, "cap-exceeded");
+    });
+
+    it("a key this node does not hold: 421 not-replica naming the replicas", async () => {
+      const k = keyOn(false);
+      const res = await put(k, "x");
+      expectError(res, 421, "not-replica");
+      const replicas = (res.json() as { error: { replicas: { id: number; url: string }[] } }).error.replicas;
+      expect(replicas.map((r) => r.id)).to.deep.equal(replicasOnRing(ring, 2, keyToken(k)));
+      expect(replicas.map((r) => r.id)).to.not.include(1);
+      expect(replicas.find((r) => r.id === 3)?.url ?? "https://node3.example").to.equal("https://node3.example");
+    });
+
+    it("versions increase: a second write wins", async () => {
+      const k = keyOn(true);
+      const v1 = BigInt(((await put(k, "one")).json() as PutResult).version);
+      const v2 = BigInt(((await put(k, "two")).json() as PutResult).version);
+      expect(v2 > v1).to.equal(true);
+    });
+  });
+
+  describe("authorisation", () => {
+    it("unsigned: 401 unauthenticated", async () => {
+      const res = await app.inject({ method: "GET", url: objectPath("a") });
+      expectError(res, 401, "unauthenticated");
+    });
+
+    it("a replayed write: 409 replayed", async () => {
+      const k = keyOn(true);
+      const target = objectPath(k);
+      const headers = {
+        ...signRequest(session, key, { method: "PUT", target, body: "x", expires: exp() }),
+        "content-type": "text/plain",
+      };
+      expect((await app.inject({ method: "PUT", url: target, payload: "x", headers })).statusCode).to.equal(201);
+      expectError(await app.inject({ method: "PUT", url: target, payload: "x", headers }), 409, "replayed");
+    });
+
+    it("an expired request: 401 request-expired", async () => {
+      const target = objectPath("a");
+      const headers = signRequest(session, key, {
+        method: "GET",
+        target,
+        expires: Math.floor(Date.now() / 1000) - 1,
+        nonce: false,
+      });
+      expectError(await app.inject({ method: "GET", url: target, headers }), 401, "request-expired");
+    });
+
+    it("a session of another bucket: 403 wrong-bucket", async () => {
+      await w.ddc.connect(w.owner1).bucketCreate(w.cluster, "{}");
+      expectError(await get(objectPath("a", 2n)), 403, "wrong-bucket");
+    });
+
+    it("a reader writing: 403 forbidden; reading: allowed", async () => {
+      const k = keyOn(true);
+      await put(k, "data");
+      const rk = newSessionKey();
+      const rs = await appSession(w.reader, w.domain, {
+        bucket: w.bucket,
+        key: rk,
+        operations: ALL_OPS,
+        expiry: exp(),
+      });
+      expectError(await put(k, "mine", { session: rs, key: rk }), 403, "forbidden");
+      const res = await get(objectPath(k), {}, "GET", rs, rk);
+      expect(res.statusCode).to.equal(200);
+      expect(res.body).to.equal("data");
+    });
+
+    it("a session without the write operation: 403 forbidden", async () => {
+      const rk = newSessionKey();
+      const rs = await appSession(w.owner1, w.domain, {
+        bucket: w.bucket,
+        key: rk,
+        operations: Op.Read,
+        expiry: exp(),
+      });
+      expectError(await put(keyOn(true), "x", { session: rs, key: rk }), 403, "forbidden");
+    });
+
+    it("a closed bucket: 410 bucket-closed", async () => {
+      await w.ddc.connect(w.owner1).bucketClose(w.bucket);
+      expectError(await get(objectPath("a")), 410, "bucket-closed");
+    });
+  });
+
+  describe("GET and HEAD", () => {
+    const body = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+    let k: string;
+    beforeEach(async () => {
+      k = keyOn(true);
+      expect((await put(k, body)).statusCode).to.equal(201);
+    });
+
+    it("answers the whole object with its ETag, version, root and Accept-Ranges", async () => {
+      const res = await get(objectPath(k));
+      expect(res.statusCode).to.equal(200);
+      expect(res.rawPayload.equals(body)).to.equal(true);
+      expect(res.headers.etag).to.equal(`"${sha(body)}"`);
+      expect(res.headers["accept-ranges"]).to.equal("bytes");
+      expect(res.headers[HEADER.root]).to.equal(toHex(merkleRoot(leafHashes(body))));
+      expect(res.headers[HEADER.version]).to.equal(store.get(w.bucket, k)!.version.toString());
+      expect(res.headers["content-length"]).to.equal("1000");
+    });
+
+    it("HEAD: the same headers, no body", async () => {
+      const res = await get(objectPath(k), {}, "HEAD");
+      expect(res.statusCode).to.equal(200);
+      expect(res.body).to.equal("");
+      expect(res.headers.etag).to.equal(`"${sha(body)}"`);
+      expect(res.headers["content-length"]).to.equal("1000");
+    });
+
+    it("If-None-Match with the ETag: 304, no body", async () => {
+      const res = await get(objectPath(k), { "if-none-match": `"${sha(body)}"` });
+      expect(res.statusCode).to.equal(304);
+      expect(res.body).to.equal("");
+      expect((await get(objectPath(k), { "if-none-match": '"other"' })).statusCode).to.equal(200);
+    });
+
+    const ranges: [string, number, number][] = [
+      ["bytes=0-0", 0, 1],
+      ["bytes=999-999", 999, 1000],
+      ["bytes=-10", 990, 1000],
+      ["bytes=-5000", 0, 1000],
+      ["bytes=990-", 990, 1000],
+      ["bytes=10-5000", 10, 1000],
+    ];
+    for (const [range, start, end] of ranges) {
+      it(`Range ${range}: 206 with bytes ${start}-${end - 1}/1000`, async () => {
+        const res = await get(objectPath(k), { range });
+        expect(res.statusCode).to.equal(206);
+        expect(res.headers["content-range"]).to.equal(`bytes ${start}-${end - 1}/1000`);
+        expect(res.rawPayload.equals(body.subarray(start, end))).to.equal(true);
+      });
+    }
+
+    for (const range of ["bytes=1000-", "bytes=5000-6000", "bytes=-0", "bytes=0-1,5-6"]) {
+      it(`Range ${range}: 416 with Content-Range bytes */1000`, async () => {
+        const res = await get(objectPath(k), { range });
+        expectError(res, 416, "range-not-satisfiable");
+        expect(res.headers["content-range"]).to.equal("bytes */1000");
+      });
+    }
+
+    for (const range of ["items=0-1", "bytes=abc", "bytes=5-2"]) {
+      it(`a malformed Range (${range}) is ignored: 200 with the whole object`, async () => {
+        const res = await get(objectPath(k), { range });
+        expect(res.statusCode).to.equal(200);
+        expect(res.rawPayload.length).to.equal(1000);
+      });
+    }
+
+    it("an empty object: 200 with no bytes; any range is 416", async () => {
+      const e = keyOn(true, "empty");
+      expect((await put(e, Buffer.alloc(0))).statusCode).to.equal(201);
+      const res = await get(objectPath(e));
+      expect(res.statusCode).to.equal(200);
+      expect(res.headers["content-length"]).to.equal("0");
+      expect(res.rawPayload.length).to.equal(0);
+      expectError(await get(objectPath(e), { range: "bytes=0-" }), 416, "range-not-satisfiable");
+    });
+
+    it("an unknown key: 404 not-found", async () => {
+      expectError(await get(objectPath("nope")), 404, "not-found");
+    });
+
+    it("a corrupt blob: 503 quarantined, no bytes served", async () => {
+      store.corrupt(w.bucket, k, 10);
+      const res = await get(objectPath(k));
+      expectError(res, 503, "quarantined");
+      expect(res.headers.etag).to.equal(undefined);
+    });
+
+    it("a bucket id that is not a uint64: 400 bad-request", async () => {
+      expectError(await get("/v1/buckets/-1/objects/a"), 400, "bad-request");
+      expectError(await get("/v1/buckets/18446744073709551616/objects/a"), 400, "bad-request");
+    });
+  });
+
+  describe("DELETE and list", () => {
+    it("DELETE writes a tombstone: 200 { version }, then GET is 404; unknown key 404", async () => {
+      const k = keyOn(true);
+      const v = BigInt(((await put(k, "x")).json() as PutResult).version);
+      const res = await del(objectPath(k));
+      expect(res.statusCode).to.equal(200);
+      const { version } = res.json() as { version: string };
+      expect(BigInt(version) > v).to.equal(true);
+      expect(store.get(w.bucket, k)).to.include({ deleted: true, version: BigInt(version) });
+      expectError(await get(objectPath(k)), 404, "not-found");
+      expectError(await del(objectPath(k)), 404, "not-found");
+    });
+
+    it("lists in key order, in pages, with a prefix", async () => {
+      const keys = ["p/a", "p/b", "p/c", "q/d"].map((p) => keyOn(true, p));
+      for (const k of keys) await put(k, k);
+      const target = `/v1/buckets/${w.bucket}/objects?prefix=p%2F&limit=2`;
+      const first = await get(target);
+      expect(first.statusCode).to.equal(200);
+      const page = first.json() as ListResult;
+      const expected = keys.slice(0, 3).sort();
+      expect(page.objects.map((o) => o.key)).to.deep.equal(expected.slice(0, 2));
+      expect(page.next).to.equal(expected[1]);
+      expect(page.objects[0]).to.include({ size: Buffer.byteLength(expected[0]), sha256: sha(expected[0]) });
+      const second = (
+        await get(`/v1/buckets/${w.bucket}/objects?prefix=p%2F&limit=2&start-after=${encodeURIComponent(page.next!)}`)
+      ).json() as ListResult;
+      expect(second.objects.map((o) => o.key)).to.deep.equal(expected.slice(2));
+      expect(second.next).to.equal(undefined);
+    });
+
+    it("a bad limit: 400 bad-request", async () => {
+      expectError(await get(`/v1/buckets/${w.bucket}/objects?limit=0`), 400, "bad-request");
+      expectError(await get(`/v1/buckets/${w.bucket}/objects?limit=1001`), 400, "bad-request");
+      expectError(await get(`/v1/buckets/${w.bucket}/objects?color=red`), 400, "bad-request");
+    });
+  });
+
+  describe("CORS", () => {
+    it("a preflight from any origin allows the x-ddc headers", async () => {
+      const res = await app.inject({
+        method: "OPTIONS",
+        url: objectPath("a"),
+        headers: {
+          origin: "https://app.example",
+          "access-control-request-method": "PUT",
+          "access-control-request-headers": "x-ddc-session,x-ddc-signature",
+        },
+      });
+      expect(res.statusCode).to.equal(204);
+      expect(res.headers["access-control-allow-origin"]).to.equal("*");
+      expect(String(res.headers["access-control-allow-methods"])).to.include("PUT");
+      expect(String(res.headers["access-control-allow-headers"]))
+        .to.include("x-ddc-session")
+        .and.include("x-ddc-content-sha256");
+    });
+
+    it("a GET exposes ETag, Content-Range and the x-ddc headers", async () => {
+      const k = keyOn(true);
+      await put(k, "hello");
+      const res = await get(objectPath(k), { origin: "https://app.example" });
+      expect(res.headers["access-control-allow-origin"]).to.equal("*");
+      const exposed = String(res.headers["access-control-expose-headers"]);
+      for (const h of ["etag", "content-range", HEADER.version, HEADER.root]) expect(exposed).to.include(h);
+    });
+  });
+
+  describe("challenges", () => {
+    const challenge = async (body: unknown, s?: string, k?: SessionKey) => {
+      const vk = k ?? newSessionKey();
+      const vs =
+        s ?? (await validatorSession(w.validator, w.domain, { cluster: Number(w.cluster), key: vk, expiry: exp() }));
+      const payload = JSON.stringify(body);
+      const target = "/v1/qos/challenge";
+      return app.inject({
+        method: "POST",
+        url: target,
+        payload,
+        headers: {
+          "content-type": "application/json",
+          ...signRequest(vs, vk, { method: "POST", target, body: payload, expires: exp() }),
+        },
+      });
+    };
+
+    it("answers a leaf with its proof to the object's root, signed by the node key", async () => {
+      const k = keyOn(true);
+      const body = randomBytes(3 * LEAF_BYTES + 100);
+      await put(k, body);
+      const req = { seed: "0xabc", bucket: w.bucket.toString(), key: k, leafIndex: 2, nonce: "n1" };
+      const res = await challenge(req);
+      expect(res.statusCode).to.equal(200);
+      const a = res.json() as ChallengeResponse;
+      const leaf = Buffer.from(a.leaf, "base64");
+      expect(leaf.equals(body.subarray(2 * LEAF_BYTES, 3 * LEAF_BYTES))).to.equal(true);
+      expect(a).to.include({ leafIndex: 2, leafCount: 4, size: body.length, node: 1, seed: "0xabc", nonce: "n1" });
+      const leafHash = toHex(leafHashes(leaf)[0]);
+      expect(verifyMerkleProof({ leafHash, index: 2, count: a.leafCount, proof: a.proof, root: a.root })).to.equal(
+        true,
+      );
+      const signed = {
+        node: 1,
+        seed: a.seed,
+        nonce: a.nonce,
+        bucket: a.bucket,
+        key: a.key,
+        version: a.version,
+        leafIndex: a.leafIndex,
+        leafHash: `0x${leafHash}`,
+        root: `0x${a.root}`,
+      };
+      expect(verifyTypedData(w.domain, eip712(CHALLENGE_TYPES), signed, a.signature)).to.equal(w.nodeKey1.address);
+    });
+
+    it("out-of-range leaf: 400; unknown object: 404; bad body: 400; an app session: 403", async () => {
+      const k = keyOn(true);
+      await put(k, Buffer.alloc(10));
+      expectError(
+        await challenge({ seed: "s", bucket: w.bucket.toString(), key: k, leafIndex: 1, nonce: "n" }),
+        400,
+        "bad-request",
+      );
+      expectError(
+        await challenge({ seed: "s", bucket: w.bucket.toString(), key: "missing", leafIndex: 0, nonce: "n" }),
+        404,
+        "not-found",
+      );
+      expectError(await challenge({ seed: "s", bucket: "x", key: k, leafIndex: 0, nonce: "n" }), 400, "bad-request");
+      expectError(
+        await challenge({ seed: "s", bucket: w.bucket.toString(), key: k, leafIndex: -1, nonce: "n" }),
+        400,
+        "bad-request",
+      );
+      expectError(
+        await challenge({ seed: "s", bucket: w.bucket.toString(), key: k, leafIndex: 0, nonce: "n" }, session, key),
+        403,
+        "forbidden",
+      );
+    });
+  });
+
+  describe("usage", () => {
+    it("a signed record of the current era: stored, served, requests, objects and a recomputable manifest root", async () => {
+      const a = keyOn(true, "a");
+      const b = keyOn(true, "b");
+      await put(a, "alpha");
+      await put(b, "bravo!");
+      await get(objectPath(a));
+      await get(objectPath(a), { range: "bytes=0-1" });
+      const { era } = await w.ddc.clusterEra(w.cluster);
+      const vk = newSessionKey();
+      const vs = await validatorSession(w.validator, w.domain, { cluster: Number(w.cluster), key: vk, expiry: exp() });
+      const target = `/v1/usage/${w.cluster}/${era}`;
+      const res = await get(target, {}, "GET", vs, vk);
+      expect(res.statusCode).to.equal(200);
+      const u = res.json() as UsageRecord;
+      expect(u).to.include({ node: 1, cluster: Number(w.cluster), era: Number(era) });
+      expect(u.buckets).to.have.length(1);
+      const entries = [a, b]
+        .sort()
+        .map((k) => ({ key: k, version: store.get(w.bucket, k)!.version, sha256: store.get(w.bucket, k)!.sha256 }));
+      expect(u.buckets[0]).to.deep.equal({
+        bucket: w.bucket.toString(),
+        storedBytes: "11",
+        servedBytes: "7",
+        requests: "2",
+        objects: 2,
+        manifestRoot: manifestRoot(entries),
+      });
+      // The leaf encoding, recomputed by hand: SHA-256(0x00 ‖ "<key>\n<version>\n<sha256>").
+      const leaves = entries.map((e) =>
+        createHash("sha256")
+          .update(Buffer.concat([Buffer.of(0), Buffer.from(`${e.key}\n${e.version}\n${e.sha256}`)]))
+          .digest(),
+      );
+      expect(u.buckets[0].manifestRoot).to.equal(`0x${toHex(merkleRoot(leaves))}`);
+      const { signature, ...value } = u;
+      expect(verifyTypedData(w.domain, eip712(USAGE_TYPES), value, signature)).to.equal(w.nodeKey1.address);
+    });
+
+    it("an app session: 403 forbidden; a future era: 400", async () => {
+      expectError(await get(`/v1/usage/${w.cluster}/0`), 403, "forbidden");
+      const vk = newSessionKey();
+      const vs = await validatorSession(w.validator, w.domain, { cluster: Number(w.cluster), key: vk, expiry: exp() });
+      expectError(await get(`/v1/usage/${w.cluster}/99999`, {}, "GET", vs, vk), 400, "bad-request");
+      expectError(await get(`/v1/usage/${w.cluster}/x`, {}, "GET", vs, vk), 400, "bad-request");
+    });
+  });
+
+  it("counts requests by route and status in /metrics", async () => {
+    await get(objectPath("nope"));
+    const text = await metrics.registry.metrics();
+    expect(text).to.include(
+      'ddc_node_requests_total{route="/v1/buckets/:bucket/objects/*",method="GET",status="404"} 1',
+    );
+  });
+});
+
+describe("storage node server: pure parts", () => {
+  it("VersionClock is monotonic when the clock steps back", () => {
+    let t = 1_000_000;
+    const v = new VersionClock(() => t);
+    const a = v.next();
+    expect(a).to.equal(1_000_000_000n);
+    expect(v.next()).to.equal(1_000_000_001n);
+    t = 999_000;
+    expect(v.next()).to.equal(1_000_000_002n);
+    t = 2_000_000;
+    expect(v.next()).to.equal(2_000_000_000n);
+  });
+
+  it("parseRange: single ranges, suffixes, ignored and unsatisfiable ones", () => {
+    expect(parseRange(undefined, 10)).to.equal(undefined);
+    expect(parseRange("bytes=2-4", 10)).to.deep.equal({ start: 2, end: 5 });
+    expect(parseRange("bytes=-3", 10)).to.deep.equal({ start: 7, end: 10 });
+    expect(parseRange("bytes=-", 10)).to.equal(undefined);
+    expect(() => parseRange("bytes=10-", 10))
+      .to.throw()
+      .with.property("status", 416);
+    const e = (() => {
+      try {
+        parseRange("bytes=0-1,3-4", 10);
+      } catch (error) {
+        return error as NodeHttpError;
+      }
+    })();
+    expect(e?.headers).to.deep.equal({ "content-range": "bytes */10" });
+  });
+
+  it("manifestRoot of no objects is the root of one empty leaf", () => {
+    const empty = createHash("sha256").update(Buffer.of(0)).digest("hex");
+    expect(manifestRoot([])).to.equal(`0x${empty}`);
+  });
+});
+
+// Unused-import guard for typed helpers only referenced in types.
+export type { HardhatEthersSigner, TypedDataDomain };
