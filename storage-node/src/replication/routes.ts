@@ -159,8 +159,9 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
       const row = { bucket, key, token: keyToken(key), version, sha256 };
       if (current === undefined || current.version !== version || current.sha256 !== sha256) {
         const out = await putBody(deps.store, row, body);
-        if (!out.applied) {
-          const now = deps.store.meta.get(bucket, key);
+        const now = deps.store.meta.get(bucket, key);
+        // Not applied: a newer row, unless this very one arrived meanwhile (a repair, a hint).
+        if (!out.applied && !(now?.version === version && now.sha256 === sha256)) {
           return reply.code(200).send({ superseded: true, version: (now?.version ?? version).toString() });
         }
       }
@@ -176,8 +177,8 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
       const current = deps.store.meta.get(bucket, key);
       if (!(current?.deleted === true && current.version === version)) {
         const out = await deps.store.delete(bucket, key, keyToken(key), version);
-        if (!out.applied) {
-          const now = deps.store.meta.get(bucket, key);
+        const now = deps.store.meta.get(bucket, key);
+        if (!out.applied && !(now?.version === version && now.deleted)) {
           return reply.code(200).send({ superseded: true, version: (now?.version ?? version).toString() });
         }
       }

@@ -1,5 +1,4 @@
 import { rmSync } from "node:fs";
-import type { Readable } from "node:stream";
 import { ethers } from "hardhat";
 import pino from "pino";
 import { request } from "undici";
@@ -7,70 +6,20 @@ import { RequestAuthenticator } from "../../../storage-node/src/auth/verify";
 import { newSessionKey, signAppSession, signRequest } from "../../../storage-node/src/auth/sign";
 import { ChainView } from "../../../storage-node/src/chain";
 import { NodeMetrics } from "../../../storage-node/src/metrics";
-import { keyToken, replicasFor } from "../../../storage-node/src/placement";
-import type { Authenticator, NodeChain, NodeStore, ObjectRecord } from "../../../storage-node/src/ports";
+import type { Authenticator } from "../../../storage-node/src/ports";
 import { ALL_OPS, storageDomain, type SessionToken } from "../../../storage-node/src/protocol";
 import { buildNodeServer } from "../../../storage-node/src/server";
 import { FsBlobStore } from "../../../storage-node/src/store/blobs";
 import { MetaStore } from "../../../storage-node/src/store/meta";
 import { ObjectStore } from "../../../storage-node/src/store/objects";
 import { sha256Hex } from "../../../storage-node/src/replication/peers";
+import { nodeChainOf, nodeStoreOf } from "./adapters";
 import { ReplicationNode } from "../../../storage-node/src/replication";
 import { CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, USD, coreFixture, type CoreFixture } from "../../helpers/fixtures";
 import { freePort } from "../../helpers/localNode";
 import { tempDir } from "../../helpers/temp";
 import type { FastifyInstance } from "fastify";
-import type { Wallet } from "ethers";
-
-/** The server's store port over the object store (what the node's composition root wires). */
-export function nodeStoreOf(objects: ObjectStore): NodeStore {
-  const meta = objects.meta;
-  const full = (r: ObjectRecord) => meta.get(r.bucket, r.key)!;
-  return {
-    get: (b, k) => meta.get(b, k),
-    put: async (b, k, token, body: Readable, o) => {
-      const r = await objects.put(b, k, token, body, {
-        version: o.version,
-        maxBytes: o.maxBytes,
-        expectedSha256: o.expectedSha256,
-      });
-      return r.applied ? r : (meta.get(b, k) ?? r);
-    },
-    delete: (b, k, token, version) => {
-      void objects.delete(b, k, token, version);
-      return meta.get(b, k)!;
-    },
-    read: (r, start, end) => objects.read(full(r), start, end - 1),
-    stream: (r, start, end) => objects.stream(full(r), start, end - 1),
-    leaves: async (r) => full(r).leaves,
-    list: (b, o) => meta.list(b, o),
-    storedBytes: (b) => meta.storedBytes(b),
-    manifest: () => [],
-    buckets: () => [],
-    addUsage: () => {},
-    usage: () => undefined,
-    closeEra: () => {},
-    health: () => ({ quarantined: 0, repairs: 0, hints: 0 }),
-    scrub: async () => ({ checked: 0, corrupt: 0 }),
-    close: () => meta.close(),
-  };
-}
-
-/** The server's chain port over the chain view. */
-export function nodeChainOf(chain: ChainView): NodeChain {
-  return {
-    bucketCluster: async (bucket) => (await chain.bucket(bucket))!.cluster,
-    replicas: async (bucket, key) => {
-      const b = (await chain.bucket(bucket))!;
-      const c = (await chain.cluster(b.cluster))!;
-      const ids = replicasFor(c.ring, c.replicationFactor, c.nodes.length, key);
-      const nodes = await Promise.all(ids.map(async (id) => ({ id, url: (await chain.node(id))!.urls[0] })));
-      return { cluster: c.id, token: keyToken(key), nodes };
-    },
-    era: async () => ({ era: 1, start: 0, end: 2 ** 31 }),
-    ping: async () => {},
-  };
-}
+import type { Signer, TypedDataDomain, Wallet } from "ethers";
 
 export interface TestNode {
   id: number;
@@ -201,17 +150,17 @@ export async function buildNet(n: number, rf: number, opts: { timeoutMs?: number
   return net;
 }
 
-/** An app client of the bucket's owner: PUT, GET and DELETE against one node. */
-export async function ownerClient(net: Net) {
+/** An app client of a bucket's owner: PUT, GET and DELETE against one node. */
+export async function appClient(owner: Signer, domain: TypedDataDomain, bucket: bigint) {
   const key = newSessionKey();
-  const token: SessionToken = await signAppSession(net.owner1, net.domain, {
-    bucket: net.bucket,
+  const token: SessionToken = await signAppSession(owner, domain, {
+    bucket,
     sessionKey: key.publicKey,
     operations: ALL_OPS,
     expiry: Math.floor(Date.now() / 1000) + 3600,
   });
-  const send = async (node: TestNode, method: "PUT" | "GET" | "DELETE", objectKey: string, body?: Buffer) => {
-    const target = `/v1/buckets/${net.bucket}/objects/${objectKey.split("/").map(encodeURIComponent).join("/")}`;
+  const send = async (node: { url: string }, method: "PUT" | "GET" | "DELETE", objectKey: string, body?: Buffer) => {
+    const target = `/v1/buckets/${bucket}/objects/${objectKey.split("/").map(encodeURIComponent).join("/")}`;
     const headers = signRequest({
       privateKey: key.privateKey,
       sessionToken: token,
@@ -230,10 +179,15 @@ export async function ownerClient(net: Net) {
     };
   };
   return {
-    put: (node: TestNode, k: string, body: Buffer) => send(node, "PUT", k, body),
-    get: (node: TestNode, k: string) => send(node, "GET", k),
-    del: (node: TestNode, k: string) => send(node, "DELETE", k),
+    put: (node: { url: string }, k: string, body: Buffer) => send(node, "PUT", k, body),
+    get: (node: { url: string }, k: string) => send(node, "GET", k),
+    del: (node: { url: string }, k: string) => send(node, "DELETE", k),
   };
+}
+
+/** The owner's client of the net's bucket. */
+export function ownerClient(net: Net) {
+  return appClient(net.owner1, net.domain, net.bucket);
 }
 
 /** Waits until `check` holds (polling), or fails after `ms`. */
