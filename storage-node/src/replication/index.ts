@@ -126,7 +126,10 @@ export class ReplicationNode {
   }
 
   /** Registers the internal routes on the node's server (before it listens). */
-  register(app: FastifyInstance, auth: Pick<Authenticator, "authenticate">): Promise<void> {
+  register(
+    app: FastifyInstance,
+    auth: Pick<Authenticator, "authenticate"> & Partial<Pick<Authenticator, "authorize">>,
+  ): Promise<void> {
     return registerReplicationRoutes(app, {
       self: this.o.self,
       identity: this.identity,

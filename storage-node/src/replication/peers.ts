@@ -202,20 +202,25 @@ export class PeerClient {
     opts: { body?: Buffer; headers?: Record<string, string>; url?: string } = {},
   ): Promise<{ status: number; body: Buffer }> {
     const base = (await this.baseUrl(node, opts.url)).replace(/\/+$/, "");
-    const headers: Record<string, string> = {
-      ...(await this.identity.headers(method, target, opts.body ? sha256Hex(opts.body) : undefined)),
-      ...opts.headers,
-    };
-    if (opts.body) headers["content-type"] = "application/octet-stream";
     const signal = AbortSignal.timeout(this.timeoutMs);
-    try {
-      const res = await request(base + target, { method, headers, body: opts.body, signal });
-      const body = Buffer.from(await res.body.arrayBuffer());
-      return { status: res.statusCode, body };
-    } catch (e) {
-      if (signal.aborted) throw new PeerError(node, `timed out after ${this.timeoutMs} ms`);
-      const err = e as { code?: string; message?: string };
-      throw new PeerError(node, `unreachable (${err.code ?? err.message ?? String(e)})`);
+    // A kept-alive connection the peer closed (it restarted) fails before any answer: one more try
+    // on a fresh connection, signed anew. Every internal route is idempotent (versions, digests).
+    for (let attempt = 1; ; attempt++) {
+      const headers: Record<string, string> = {
+        ...(await this.identity.headers(method, target, opts.body ? sha256Hex(opts.body) : undefined)),
+        ...opts.headers,
+      };
+      if (opts.body) headers["content-type"] = "application/octet-stream";
+      try {
+        const res = await request(base + target, { method, headers, body: opts.body, signal });
+        const body = Buffer.from(await res.body.arrayBuffer());
+        return { status: res.statusCode, body };
+      } catch (e) {
+        if (signal.aborted) throw new PeerError(node, `timed out after ${this.timeoutMs} ms`);
+        const err = e as { code?: string; message?: string };
+        if (attempt === 1 && (err.code === "UND_ERR_SOCKET" || err.code === "ECONNRESET")) continue;
+        throw new PeerError(node, `unreachable (${err.code ?? err.message ?? String(e)})`);
+      }
     }
   }
 

@@ -23,7 +23,8 @@ export interface ReplicationRouteDeps {
   identity: NodeIdentity;
   store: ObjectStore;
   chain: ReplicationChain;
-  auth: Pick<Authenticator, "authenticate">;
+  /** Authenticates peers; `authorize`, when given, also checks the bucket (not closed, in this node's cluster). */
+  auth: Pick<Authenticator, "authenticate"> & Partial<Pick<Authenticator, "authorize">>;
   /** The clusters this node serves (a blob is served to a node sharing one of them). */
   clusters(): number[];
 }
@@ -131,12 +132,13 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
     }
 
     /** For a replica write: the bucket's cluster holds both nodes and this node is one of the key's replicas. */
-    async function replicaTarget(peerNode: number, bucket: bigint, key: string) {
+    async function replicaTarget(peerNode: number, bucket: bigint, key: string, op: "write" | "delete") {
       if (Buffer.byteLength(key) > MAX_KEY_BYTES)
         throw new ReplicationHttpError(400, ErrorCode.BadRequest, `the key is longer than ${MAX_KEY_BYTES} bytes`);
       const b = await deps.chain.bucket(bucket);
       if (b === undefined) throw new ReplicationHttpError(404, ErrorCode.NotFound, `no bucket ${bucket}`);
       const cluster = await shared(peerNode, b.cluster);
+      await deps.auth.authorize?.({ kind: "node", node: peerNode }, { op, bucket, key });
       if (!keyReplicas(cluster, key).includes(deps.self))
         throw new ReplicationHttpError(421, ErrorCode.NotReplica, `node ${deps.self} does not hold key "${key}"`);
     }
@@ -146,7 +148,7 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
       const { bucket, "*": key } = parse(BucketKey, req.params, "path");
       const h = parse(PutHeaders, req.headers, "headers");
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      await replicaTarget(from, bucket, key);
+      await replicaTarget(from, bucket, key, "write");
       const sha256 = h[HEADER.contentSha256];
       if (sha256Hex(body) !== sha256)
         throw new ReplicationHttpError(
@@ -173,7 +175,7 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
       const from = await peer(req);
       const { bucket, "*": key } = parse(BucketKey, req.params, "path");
       const { version } = parse(VersionQuery, req.query, "query");
-      await replicaTarget(from, bucket, key);
+      await replicaTarget(from, bucket, key, "delete");
       const current = deps.store.meta.get(bucket, key);
       if (!(current?.deleted === true && current.version === version)) {
         const out = await deps.store.delete(bucket, key, keyToken(key), version);

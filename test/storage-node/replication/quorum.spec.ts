@@ -201,6 +201,35 @@ describe("storage-node replication: quorum writes", function () {
     expect((await client.get(net.nodes[2], "gone")).status).to.equal(404);
   });
 
+  it("a peer that sends bytes other than the ones it announces is refused, and nothing is stored", async function () {
+    const [n1, n2] = net.nodes;
+    const { keyPath, sha256Hex } = await import("../../../storage-node/src/replication/peers");
+    const { request } = await import("undici");
+    const real = Buffer.from("the real bytes");
+    const announced = sha256Hex(Buffer.from("what it claims"));
+    const target = `/v1/internal/replicas/${net.bucket}/${keyPath("liar")}`;
+    // Signed over the bytes it sends, announcing another digest.
+    const headers = {
+      ...(await n1.repl.identity.headers("PUT", target, sha256Hex(real))),
+      "x-ddc-content-sha256": announced,
+      "x-ddc-version": "1000",
+      "content-type": "application/octet-stream",
+    };
+    const res = await request(n2.url + target, { method: "PUT", headers, body: real });
+    const body = (await res.body.json()) as { error: { code: string } };
+    expect([res.statusCode, body.error.code]).to.deep.equal([400, "digest-mismatch"]);
+    // Signed over the announced digest, sending other bytes: the signature does not verify.
+    const headers2 = {
+      ...(await n1.repl.identity.headers("PUT", target, announced)),
+      "x-ddc-version": "1000",
+      "content-type": "application/octet-stream",
+    };
+    const res2 = await request(n2.url + target, { method: "PUT", headers: headers2, body: real });
+    const body2 = (await res2.body.json()) as { error: { code: string } };
+    expect([res2.statusCode, body2.error.code]).to.deep.equal([401, "bad-signature"]);
+    expect(n2.objects.meta.get(net.bucket, "liar")).to.equal(undefined);
+  });
+
   it("internal routes refuse a request without a node session, and a node of another cluster", async function () {
     const { request } = await import("undici");
     const res = await request(`${net.nodes[0].url}/v1/internal/ranges/${net.cluster}?from=0&to=0`);

@@ -164,6 +164,66 @@ describe("storage-node replication: repair and anti-entropy", function () {
     });
   });
 
+  describe("a peer that lies about its rows", function () {
+    beforeEach(async function () {
+      net = await buildNet(3, 3);
+      client = await ownerClient(net);
+    });
+
+    it("rows whose token is not their key's, or outside the range, or of another bucket are not taken", async function () {
+      await net.stop(1);
+      const good = Buffer.from("good");
+      const { sha256Hex } = await import("../../../storage-node/src/replication/peers");
+      const { rootOf } = await import("../../../storage-node/src/replication/local");
+      const row = (key: string, over: Record<string, unknown> = {}) => ({
+        bucket: net.bucket.toString(),
+        key,
+        token: keyToken(key).toString(),
+        version: "5000",
+        sha256: sha256Hex(good),
+        size: good.length,
+        root: rootOf(good),
+        deleted: false,
+        ...over,
+      });
+      const rows = [
+        row("honest"),
+        row("wrong-token", { token: (keyToken("wrong-token") ^ 1n).toString() }),
+        row("other-bucket", { bucket: "999" }),
+      ];
+      const liar = createServer((req, res) => {
+        res.writeHead(200, {
+          "content-type": req.url!.includes("/blobs/") ? "application/octet-stream" : "application/json",
+        });
+        res.end(req.url!.includes("/blobs/") ? good : JSON.stringify({ rows }));
+      });
+      await new Promise<void>((r) => liar.listen(net.nodes[1].port, "127.0.0.1", r));
+      try {
+        const r = await net.nodes[0].repl.repairer.pullRange(net.cluster, { after: 0n, upTo: 0n }, net.nodes[1].id);
+        expect([r.rows, r.copied]).to.deep.equal([3, 1]);
+      } finally {
+        liar.closeAllConnections();
+        await new Promise((r) => liar.close(r));
+      }
+      expect(net.nodes[0].objects.meta.get(net.bucket, "honest")!.version).to.equal(5000n);
+      expect(net.nodes[0].objects.meta.get(net.bucket, "wrong-token")).to.equal(undefined);
+      expect(net.nodes[0].objects.meta.get(999n, "other-bucket")).to.equal(undefined);
+      // A malformed page is refused whole.
+      const junk = createServer((_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ rows: [{ bucket: "1", key: "x", token: "-1" }] }));
+      });
+      await new Promise<void>((r) => junk.listen(net.nodes[1].port, "127.0.0.1", r));
+      try {
+        const r = await net.nodes[0].repl.repairer.pullRange(net.cluster, { after: 0n, upTo: 0n }, net.nodes[1].id);
+        expect(r.failedSources).to.deep.equal([{ node: net.nodes[1].id, reason: "answered a malformed body" }]);
+      } finally {
+        junk.closeAllConnections();
+        await new Promise((r) => junk.close(r));
+      }
+    });
+  });
+
   describe("anti-entropy", function () {
     beforeEach(async function () {
       net = await buildNet(3, 3);
