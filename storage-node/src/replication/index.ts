@@ -103,6 +103,7 @@ export class ReplicationNode {
       metrics: this.metrics,
       hintBackoffMs: o.hintBackoffMs,
       hintMaxBackoffMs: o.hintMaxBackoffMs,
+      onHintError: (node, reason) => o.onError?.(`hint to node ${node}`, new Error(reason)),
     });
     this.repairer = new Repairer({
       self: o.self,
@@ -153,9 +154,8 @@ export class ReplicationNode {
       if (sameRing(before, now)) continue;
       const r = await this.repairer.onRingChange(before, now);
       copied += r.copied;
-      // Move on only when every gained span had a source that answered; else try again next time.
-      const unanswered = r.failures.length > 0 && r.copied === 0 && r.ranges > 0;
-      if (!unanswered) this.rings.set(now);
+      // Move on only when every gained span had a source that answered in full; else try again next time.
+      if (r.unserved === 0) this.rings.set(now);
     }
     return copied;
   }

@@ -25,6 +25,8 @@ export interface RepairDeps {
 
 /** What one pull of a range did. */
 export interface PullResult {
+  /** Whether every page of the source was read. */
+  complete: boolean;
   rows: number;
   copied: number;
   failedSources: { node: number; reason: string }[];
@@ -81,23 +83,36 @@ export class Repairer {
     return out;
   }
 
-  /** Pulls every span this node gained when the cluster's ring went from `before` to `after`. */
+  /**
+   * Pulls every span this node gained when the cluster's ring went from `before` to `after`, from
+   * each of its sources. `unserved` counts the spans no source answered in full (none was reachable).
+   */
   async onRingChange(before: Pick<ClusterInfo, "ring" | "replicationFactor" | "nodes">, after: ClusterInfo) {
     const work = this.gained(before, after);
     this.pendingRanges += work.length;
     this.gauge();
     let copied = 0;
+    let unserved = 0;
+    let left = work.length;
     const failures: { node: number; reason: string }[] = [];
-    for (const w of work) {
-      for (const source of w.sources) {
-        const r = await this.pullRange(after.id, w.range, source, w.sources);
-        copied += r.copied;
-        failures.push(...r.failedSources);
+    try {
+      for (const w of work) {
+        let served = false;
+        for (const source of w.sources) {
+          const r = await this.pullRange(after.id, w.range, source, w.sources);
+          copied += r.copied;
+          failures.push(...r.failedSources);
+          served ||= r.complete;
+        }
+        if (!served) unserved++;
+        left--;
+        this.pendingRanges--;
+        this.gauge();
       }
-      this.pendingRanges--;
-      this.gauge();
+    } finally {
+      this.pendingRanges -= left;
     }
-    return { ranges: work.length, copied, failures };
+    return { ranges: work.length, copied, unserved, failures };
   }
 
   /**
@@ -106,7 +121,7 @@ export class Repairer {
    */
   async pullRange(cluster: number, range: TokenRange, source: number, fallbacks: number[] = []): Promise<PullResult> {
     const { from, to } = storeRange(range);
-    const result: PullResult = { rows: 0, copied: 0, failedSources: [] };
+    const result: PullResult = { complete: false, rows: 0, copied: 0, failedSources: [] };
     const buckets = new Map<bigint, boolean>();
     let after: string | undefined;
     try {
@@ -123,6 +138,7 @@ export class Repairer {
         }
         after = page.next;
       } while (after !== undefined);
+      result.complete = true;
     } catch (e) {
       const reason = e instanceof PeerError ? e.reason : (e as Error).message;
       result.failedSources.push({ node: source, reason });

@@ -49,6 +49,8 @@ export interface QuorumReplicatorDeps {
   hintMaxBackoffMs?: number;
   /** ms since the epoch. */
   clock?: () => number;
+  /** Told of each failed hint delivery (the node logs it). */
+  onHintError?: (target: number, reason: string) => void;
 }
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; reason: string; hint: boolean };
@@ -212,13 +214,15 @@ export class QuorumReplicator implements Replicator {
     const { store, peers, metrics, chain } = this.deps;
     let delivered = 0;
     for (const h of store.meta.dueHints(this.clock(), limit)) {
-      const retry = () =>
+      const retry = (reason: string) => {
+        this.deps.onHintError?.(h.target, reason);
         store.meta.retryHint(
           h.target,
           h.bucket,
           h.key,
           this.clock() + Math.min(this.backoff * 2 ** (h.attempts + 1), this.maxBackoff),
         );
+      };
       const row = store.meta.get(h.bucket, h.key);
       const done = () => store.meta.hintDone(h.target, h.bucket, h.key, row?.version ?? h.version);
       try {
@@ -233,20 +237,20 @@ export class QuorumReplicator implements Replicator {
         } else {
           const body = await readWhole(store, row);
           if (body === undefined) {
-            retry();
+            retry("the local copy is corrupt or gone");
             continue;
           }
           const answer = await peers.putReplica(h.target, row, body, this.deps.self);
           if ("receipt" in answer && !(await this.verifyReceipt(h.target, row, answer.receipt))) {
-            retry();
+            retry("answered a receipt that does not verify");
             continue;
           }
         }
         done();
         delivered++;
         metrics?.hintsDelivered.inc();
-      } catch {
-        retry();
+      } catch (e) {
+        retry(e instanceof PeerError ? e.reason : (e as Error).message);
       }
     }
     metrics?.hintsQueued.set(this.hintCount());

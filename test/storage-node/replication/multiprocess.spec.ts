@@ -24,6 +24,15 @@ interface Proc {
   dir: string;
   child?: ChildProcess;
   log: string[];
+  /** The node's ops server (metrics), once started. */
+  ops?: string;
+}
+
+/** A counter or gauge of a node's /metrics (0 when absent). */
+async function metric(p: Proc, name: string): Promise<number> {
+  const text = await (await fetch(`${p.ops}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.split(" ")[1]);
 }
 
 describe("storage-node replication: nodes as separate processes", function () {
@@ -48,7 +57,9 @@ describe("storage-node replication: nodes as separate processes", function () {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`node ${p.id} did not start: ${p.log.join("")}`)), 60_000);
       child.stdout!.on("data", (d: Buffer) => {
-        if (d.toString().includes("ready")) {
+        const m = /ready \d+ (\S+)/.exec(d.toString());
+        if (m !== null) {
+          p.ops = m[1];
           clearTimeout(timer);
           resolve();
         }
@@ -125,6 +136,8 @@ describe("storage-node replication: nodes as separate processes", function () {
 
     await Promise.all(procs.slice(0, 4).map((p) => startProc(p, env)));
     const [, second, , fourth] = procs;
+    // Each node checks the ring every 300 ms, retrying while a peer it would pull from is not up yet.
+    await new Promise((r) => setTimeout(r, 1500));
     await stopProc(fourth);
 
     // 50 objects written while node 4 is down: each to a replica that is up; a majority answers.
@@ -155,6 +168,11 @@ describe("storage-node replication: nodes as separate processes", function () {
       "the hints to node 4",
     );
     for (const k of held) expect((await client.get(fourth, k)).body.equals(bodies.get(k)!)).to.equal(true);
+    // By the hints, not by a repair: node 4 had acted on this ring before it stopped.
+    expect(await metric(fourth, "ddc_replication_objects_repaired_total")).to.equal(0);
+    let delivered = 0;
+    for (const p of procs.slice(0, 3)) delivered += await metric(p, "ddc_replication_hints_delivered_total");
+    expect(delivered).to.be.at.least(held.length);
 
     // Node 2 is replaced on chain by node 5: node 5 pulls every span it took over.
     const fifth = procs[4];
@@ -192,5 +210,9 @@ describe("storage-node replication: nodes as separate processes", function () {
       }
     }
     expect(reads).to.equal(150);
+    let onFifth = 0;
+    for (const k of bodies.keys()) if ((await holders(k)).includes(fifth)) onFifth++;
+    expect(await metric(fifth, "ddc_replication_objects_repaired_total")).to.equal(onFifth);
+    expect(await metric(fifth, "ddc_replication_repair_queue")).to.equal(0);
   });
 });

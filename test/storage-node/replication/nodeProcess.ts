@@ -11,6 +11,7 @@ import { RequestAuthenticator } from "../../../storage-node/src/auth/verify";
 import { ChainView } from "../../../storage-node/src/chain";
 import { parseConfig } from "../../../storage-node/src/config";
 import { startStorageNode } from "../../../storage-node/src/main";
+import { NodeMetrics } from "../../../storage-node/src/metrics";
 import type { Authenticator } from "../../../storage-node/src/ports";
 import { storageDomain } from "../../../storage-node/src/protocol";
 import { ReplicationNode } from "../../../storage-node/src/replication";
@@ -54,7 +55,9 @@ async function main(): Promise<void> {
     seenNonce: (k, nonce, exp, now) => !objects.meta.seenNonce(k, nonce, exp, now),
   }) as unknown as Authenticator;
   const logger = pino({ level: "warn" }, pino.destination(2));
+  const metrics = new NodeMetrics();
   const repl = new ReplicationNode({
+    registry: metrics.registry,
     self,
     signer,
     domain,
@@ -77,11 +80,12 @@ async function main(): Promise<void> {
     auth,
     chain: nodeChainOf(chain),
     replicator: repl.replicator,
+    metrics,
     drainMs: 500,
     routes: (app) => repl.register(app, auth),
   });
   repl.start();
-  process.stdout.write(`ready ${node.id}\n`);
+  process.stdout.write(`ready ${node.id} ${node.opsUrl}\n`);
   process.once("SIGTERM", () => {
     void (async () => {
       await repl.stop();
