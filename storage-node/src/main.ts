@@ -34,6 +34,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** How long in-flight requests may take to finish on stop (ms). */
   drainMs?: number;
+  /** More routes on the node's server, registered before it listens (the replication routes). */
+  routes?: (app: FastifyInstance) => Promise<void>;
 }
 
 export interface RunningNode {
@@ -162,6 +164,7 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
 
   let stopping = false;
   const ops = buildOpsServer({ metrics, store, chain, ready: () => !stopping });
+  await options.routes?.(app);
   await app.listen({ host: config.server.host, port: config.server.port });
   await ops.listen({ host: config.ops.host, port: config.ops.port });
   const url = addressOf(app);

@@ -1,0 +1,243 @@
+import { expect } from "chai";
+import { createServer, type Server } from "node:http";
+import { randomBytes } from "node:crypto";
+import { ethers } from "hardhat";
+import { verifyTypedData } from "ethers";
+import { RECEIPT_TYPES, type SignedReceipt } from "../../../storage-node/src/protocol";
+import { buildNet, eventually, ownerClient, type Net } from "./harness";
+
+/** Node i of the net answers nothing at all: its port accepts and never replies. */
+async function silentOn(port: number): Promise<Server> {
+  const server = createServer(() => {});
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  return server;
+}
+
+function receiptSigner(net: Net, r: SignedReceipt): string {
+  return verifyTypedData(
+    net.domain,
+    RECEIPT_TYPES as unknown as Record<string, { name: string; type: string }[]>,
+    { node: r.node, bucket: r.bucket, key: r.key, version: r.version, sha256: `0x${r.sha256}`, size: r.size },
+    r.signature,
+  );
+}
+
+describe("storage-node replication: quorum writes", function () {
+  this.timeout(60_000);
+  let net: Net;
+  let client: Awaited<ReturnType<typeof ownerClient>>;
+
+  beforeEach(async function () {
+    net = await buildNet(3, 3);
+    client = await ownerClient(net);
+  });
+  afterEach(async function () {
+    await net.close();
+  });
+
+  it("a write with every replica up answers 201 with three verifiable receipts, and every replica holds it", async function () {
+    const body = randomBytes(100_000);
+    const res = await client.put(net.nodes[0], "a/b c.bin", body);
+    expect(res.status, res.body.toString()).to.equal(201);
+    const receipts = res.json().receipts as SignedReceipt[];
+    // The coordinator's own, and at least one other (a majority of 3).
+    expect(receipts.length).to.be.at.least(2);
+    for (const r of receipts) {
+      const node = net.nodes.find((n) => n.id === r.node)!;
+      expect(receiptSigner(net, r)).to.equal(node.wallet.address);
+    }
+    await eventually(() => net.nodes.every((n) => n.objects.meta.get(net.bucket, "a/b c.bin") !== undefined));
+    for (const n of net.nodes) {
+      const got = await client.get(n, "a/b c.bin");
+      expect(got.status).to.equal(200);
+      expect(got.body.equals(body)).to.equal(true);
+    }
+  });
+
+  it("with one replica down: 201 with two receipts; the hint delivers the write when it returns", async function () {
+    await net.stop(2);
+    const body = randomBytes(5000);
+    const res = await client.put(net.nodes[0], "k1", body);
+    expect(res.status, res.body.toString()).to.equal(201);
+    const receipts = res.json().receipts as SignedReceipt[];
+    expect(receipts.map((r) => r.node).sort()).to.deep.equal([net.nodes[0].id, net.nodes[1].id]);
+    // A hint for node 3 is queued, and delivery fails while it is down.
+    const due = net.nodes[0].objects.meta.dueHints(Date.now() + 60_000, 10);
+    expect(due.map((h) => [h.target, h.key, h.op])).to.deep.equal([[net.nodes[2].id, "k1", "put"]]);
+    expect(await net.nodes[0].repl.replicator.deliverHints()).to.equal(0);
+    expect(net.nodes[2].objects.meta.get(net.bucket, "k1")).to.equal(undefined);
+    await net.start(2);
+    await eventually(async () => {
+      await net.nodes[0].repl.replicator.deliverHints();
+      return net.nodes[2].objects.meta.get(net.bucket, "k1") !== undefined;
+    });
+    expect(net.nodes[0].objects.meta.dueHints(Date.now() + 60_000, 10)).to.deep.equal([]);
+    const got = await client.get(net.nodes[2], "k1");
+    expect(got.status).to.equal(200);
+    expect(got.body.equals(body)).to.equal(true);
+    expect(net.nodes[2].objects.meta.get(net.bucket, "k1")!.version).to.equal(
+      net.nodes[0].objects.meta.get(net.bucket, "k1")!.version,
+    );
+  });
+
+  it("with two replicas down: 503 quorum-failed naming both; the local copy stays and both get hints", async function () {
+    await net.stop(1);
+    await net.stop(2);
+    const res = await client.put(net.nodes[0], "k2", Buffer.from("hello"));
+    expect(res.status).to.equal(503);
+    const err = res.json().error as { code: string; message: string };
+    expect(err.code).to.equal("quorum-failed");
+    expect(err.message).to.contain(`node ${net.nodes[1].id}: unreachable`);
+    expect(err.message).to.contain(`node ${net.nodes[2].id}: unreachable`);
+    expect(net.nodes[0].objects.meta.get(net.bucket, "k2")!.deleted).to.equal(false);
+    const targets = net.nodes[0].objects.meta.dueHints(Date.now() + 60_000, 10).map((h) => h.target);
+    expect(targets.sort()).to.deep.equal([net.nodes[1].id, net.nodes[2].id]);
+  });
+
+  it("a replica that times out counts as failed with the reason, within the peer timeout", async function () {
+    await net.stop(1);
+    await net.stop(2);
+    const silent = [await silentOn(net.nodes[1].port), await silentOn(net.nodes[2].port)];
+    try {
+      const t0 = Date.now();
+      const res = await client.put(net.nodes[0], "k3", Buffer.from("slow"));
+      expect(Date.now() - t0).to.be.below(5000);
+      expect(res.status).to.equal(503);
+      expect((res.json().error as { message: string }).message).to.contain("timed out after 1500 ms");
+    } finally {
+      for (const s of silent) {
+        s.closeAllConnections();
+        await new Promise((r) => s.close(r));
+      }
+    }
+  });
+
+  it("a replica that answers a receipt signed by another key is not counted", async function () {
+    await net.stop(1);
+    await net.stop(2);
+    const liar = ethers.Wallet.createRandom();
+    const lie = async (port: number, nodeId: number) => {
+      const server = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", async () => {
+          const key = decodeURIComponent(req.url!.split("/").slice(5).join("/"));
+          const body = Buffer.concat(chunks);
+          const receipt = {
+            node: nodeId,
+            bucket: net.bucket.toString(),
+            key,
+            version: String(req.headers["x-ddc-version"]),
+            sha256: String(req.headers["x-ddc-content-sha256"]),
+            size: body.length,
+          };
+          const signature = await liar.signTypedData(
+            net.domain,
+            RECEIPT_TYPES as unknown as Record<string, { name: string; type: string }[]>,
+            { ...receipt, sha256: `0x${receipt.sha256}` },
+          );
+          res.writeHead(201, { "content-type": "application/json" });
+          res.end(JSON.stringify({ receipt: { ...receipt, signature } }));
+        });
+      });
+      await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+      return server;
+    };
+    const servers = [await lie(net.nodes[1].port, net.nodes[1].id), await lie(net.nodes[2].port, net.nodes[2].id)];
+    try {
+      const res = await client.put(net.nodes[0], "k4", Buffer.from("lies"));
+      expect(res.status).to.equal(503);
+      expect((res.json().error as { message: string }).message).to.contain("a receipt that does not verify");
+    } finally {
+      for (const s of servers) await new Promise((r) => s.close(r));
+    }
+  });
+
+  it("last writer wins: an older version does not overwrite a newer one (superseded)", async function () {
+    const n1 = net.nodes[0];
+    const n2 = net.nodes[1];
+    const newer = await client.put(n1, "lww", Buffer.from("newer"));
+    expect(newer.status).to.equal(201);
+    const version = BigInt(newer.json().version as string);
+    await eventually(() => n2.objects.meta.get(net.bucket, "lww")?.version === version);
+    // Node 1 sends an older version of the key straight to node 2's replica route.
+    const row = { ...n1.objects.meta.get(net.bucket, "lww")!, version: version - 1000n, sha256: "" };
+    const old = Buffer.from("older");
+    const { sha256Hex } = await import("../../../storage-node/src/replication/peers");
+    const answer = await n1.repl.peers.putReplica(
+      n2.id,
+      { ...row, sha256: sha256Hex(old), size: old.length },
+      old,
+      n1.id,
+    );
+    expect(answer).to.deep.equal({ superseded: true, version: version.toString() });
+    const got = await client.get(n2, "lww");
+    expect(got.body.toString()).to.equal("newer");
+    // And an older tombstone does not delete it either.
+    const del = await n1.repl.peers.deleteReplica(n2.id, net.bucket, "lww", version - 1n, n1.id);
+    expect(del).to.deep.equal({ superseded: true, version: version.toString() });
+    expect(n2.objects.meta.get(net.bucket, "lww")!.deleted).to.equal(false);
+  });
+
+  it("a delete replicates as a versioned tombstone, by hint to a replica that was down", async function () {
+    const put = await client.put(net.nodes[0], "gone", Buffer.from("x"));
+    expect(put.status).to.equal(201);
+    await eventually(() => net.nodes.every((n) => n.objects.meta.get(net.bucket, "gone") !== undefined));
+    await net.stop(2);
+    const del = await client.del(net.nodes[1], "gone");
+    expect(del.status, del.body.toString()).to.equal(200);
+    const version = BigInt(del.json().version as string);
+    for (const n of net.nodes.slice(0, 2)) {
+      const row = n.objects.meta.get(net.bucket, "gone")!;
+      expect([row.deleted, row.version]).to.deep.equal([true, version]);
+    }
+    expect(net.nodes[2].objects.meta.get(net.bucket, "gone")!.deleted).to.equal(false);
+    await net.start(2);
+    await eventually(async () => {
+      await net.nodes[1].repl.replicator.deliverHints();
+      return net.nodes[2].objects.meta.get(net.bucket, "gone")!.deleted;
+    });
+    expect(net.nodes[2].objects.meta.get(net.bucket, "gone")!.version).to.equal(version);
+    expect((await client.get(net.nodes[2], "gone")).status).to.equal(404);
+  });
+
+  it("a peer that sends bytes other than the ones it announces is refused, and nothing is stored", async function () {
+    const [n1, n2] = net.nodes;
+    const { keyPath, sha256Hex } = await import("../../../storage-node/src/replication/peers");
+    const { request } = await import("undici");
+    const real = Buffer.from("the real bytes");
+    const announced = sha256Hex(Buffer.from("what it claims"));
+    const target = `/v1/internal/replicas/${net.bucket}/${keyPath("liar")}`;
+    // Signed over the bytes it sends, announcing another digest.
+    const headers = {
+      ...(await n1.repl.identity.headers("PUT", target, sha256Hex(real))),
+      "x-ddc-content-sha256": announced,
+      "x-ddc-version": "1000",
+      "content-type": "application/octet-stream",
+    };
+    const res = await request(n2.url + target, { method: "PUT", headers, body: real });
+    const body = (await res.body.json()) as { error: { code: string } };
+    expect([res.statusCode, body.error.code]).to.deep.equal([400, "digest-mismatch"]);
+    // Signed over the announced digest, sending other bytes: the signature does not verify.
+    const headers2 = {
+      ...(await n1.repl.identity.headers("PUT", target, announced)),
+      "x-ddc-version": "1000",
+      "content-type": "application/octet-stream",
+    };
+    const res2 = await request(n2.url + target, { method: "PUT", headers: headers2, body: real });
+    const body2 = (await res2.body.json()) as { error: { code: string } };
+    expect([res2.statusCode, body2.error.code]).to.deep.equal([401, "bad-signature"]);
+    expect(n2.objects.meta.get(net.bucket, "liar")).to.equal(undefined);
+  });
+
+  it("internal routes refuse a request without a node session, and a node of another cluster", async function () {
+    const { request } = await import("undici");
+    const res = await request(`${net.nodes[0].url}/v1/internal/ranges/${net.cluster}?from=0&to=0`);
+    expect(res.statusCode).to.equal(401);
+    await res.body.dump();
+    const outsider = await net.addNode();
+    await expect(outsider.repl.peers.rangeDigest(net.nodes[0].id, net.cluster, 0n, 0n)).to.be.rejectedWith(
+      /HTTP 403 forbidden: node \d+ is not in cluster/,
+    );
+  });
+});
