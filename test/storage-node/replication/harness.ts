@@ -109,7 +109,7 @@ export async function buildNet(n: number, rf: number, opts: { timeoutMs?: number
         chain: node.chain,
         domain,
         nodeId: node.id,
-        seenNonce: (k, nonce, exp, now) => !node.objects.meta.seenNonce(k, nonce, exp, now),
+        seenNonce: (k, nonce, exp, now) => !node.objects.meta.useNonce(k, nonce, exp, now),
       });
       const { app } = buildNodeServer({
         store: nodeStoreOf(node.objects),

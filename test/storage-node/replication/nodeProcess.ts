@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     chain,
     domain,
     nodeId: self,
-    seenNonce: (k, nonce, exp, now) => !objects.meta.seenNonce(k, nonce, exp, now),
+    seenNonce: (k, nonce, exp, now) => !objects.meta.useNonce(k, nonce, exp, now),
   }) as unknown as Authenticator;
   const logger = pino({ level: "warn" }, pino.destination(2));
   const metrics = new NodeMetrics();
