@@ -17,16 +17,7 @@ import {
 } from "../src/protocol";
 import { ChainDirectory, type ClusterDirectory, type ClusterMap, type NodeInfo } from "./directory";
 import { ClientErrorCode, StorageClientError } from "./errors";
-import {
-  MANIFEST_CONTENT_TYPE,
-  MANIFEST_PREFIX,
-  MANIFEST_SNIFF_BYTES,
-  encodeManifest,
-  parseManifest,
-  partKey,
-  partRanges,
-  type Manifest,
-} from "./manifest";
+import { MANIFEST_CONTENT_TYPE, encodeManifest, parseManifest, partKey, partRanges, type Manifest } from "./manifest";
 import { encodeSessionToken, newSessionKey, signAppSession, signRequest, type SessionKeyPair } from "../src/auth/sign";
 import { replicasFor } from "../src/placement";
 import {
@@ -193,15 +184,6 @@ function checkKey(key: string): void {
     );
 }
 
-/** Untyped content: what a node that keeps no content type answers. */
-function untyped(contentType: string): boolean {
-  return contentType === "" || contentType === "application/octet-stream";
-}
-
-function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
-  return data.length >= prefix.length && prefix.every((b, i) => data[i] === b);
-}
-
 function concat(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
@@ -322,12 +304,9 @@ export class DdcStorageClient {
       return manifest === undefined ? whole.data : this.joinParts(id, key, manifest);
     }
     const head = await this.headRaw(id, key);
-    const small = this.mayBeManifest(head) ? await this.fetchWhole(id, key) : undefined;
-    const manifest = small === undefined ? undefined : this.asManifest(key, small);
+    const manifest = this.isManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
     if (manifest === undefined) {
-      const { start, end } = this.clampRange(key, options.range, small?.data.length ?? head.size);
-      // A small object was fetched whole (and checked) to tell whether it is a manifest.
-      if (small !== undefined) return small.data.subarray(start, end + 1);
+      const { start, end } = this.clampRange(key, options.range, head.size);
       return this.fetchRange(id, key, start, end);
     }
     const { start, end } = this.clampRange(key, options.range, manifest.size);
@@ -353,7 +332,7 @@ export class DdcStorageClient {
     const id = bucketId(bucket);
     checkKey(key);
     const head = await this.headRaw(id, key);
-    const manifest = this.mayBeManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
+    const manifest = this.isManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
     if (manifest === undefined) return head;
     return { ...head, size: manifest.size, sha256: manifest.sha256, parts: manifest.parts.length };
   }
@@ -363,7 +342,7 @@ export class DdcStorageClient {
     const id = bucketId(bucket);
     checkKey(key);
     const head = await this.headRaw(id, key);
-    const manifest = this.mayBeManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
+    const manifest = this.isManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
     await this.deleteObject(id, key);
     for (const part of manifest?.parts ?? []) {
       try {
@@ -646,30 +625,14 @@ export class DdcStorageClient {
     );
   }
 
-  /**
-   * Whether a HEAD's object may be a manifest: marked so, or small and of no declared type (a node
-   * that does not keep content types answers every object as application/octet-stream).
-   */
-  private mayBeManifest(head: ObjectHead): boolean {
-    return (
-      head.contentType === MANIFEST_CONTENT_TYPE || (untyped(head.contentType) && head.size <= MANIFEST_SNIFF_BYTES)
-    );
+  /** Whether a HEAD's object is a manifest: the node answers the content type it was written with. */
+  private isManifest(head: ObjectHead): boolean {
+    return head.contentType === MANIFEST_CONTENT_TYPE;
   }
 
-  /**
-   * The manifest an object holds, if it is one: marked with the manifest's content type (then it
-   * must parse), or untyped, small, and parsing as a manifest of exactly this key's parts.
-   */
+  /** The manifest an object holds, if it is one (marked with the manifest's content type: then it must parse). */
   private asManifest(key: string, whole: Fetched): Manifest | undefined {
-    if (whole.contentType !== MANIFEST_CONTENT_TYPE) {
-      if (!untyped(whole.contentType) || whole.data.length > MANIFEST_SNIFF_BYTES) return undefined;
-      if (!startsWith(whole.data, MANIFEST_PREFIX)) return undefined;
-      try {
-        return parseManifest(key, whole.data);
-      } catch {
-        return undefined;
-      }
-    }
+    if (whole.contentType !== MANIFEST_CONTENT_TYPE) return undefined;
     try {
       return parseManifest(key, whole.data);
     } catch (error) {

@@ -8,15 +8,6 @@ import { MAX_OBJECT_BYTES } from "../src/protocol";
  */
 export const MANIFEST_CONTENT_TYPE = "application/vnd.ddc.manifest+json";
 
-/**
- * A node that keeps no content type answers a manifest as untyped bytes: the client then takes an
- * untyped object of at most this size for a manifest when it starts with {@link MANIFEST_PREFIX}
- * and parses as the manifest of exactly its key's parts.
- */
-export const MANIFEST_SNIFF_BYTES = 1024 * 1024;
-/** How every manifest starts ({@link encodeManifest} writes `format` first). */
-export const MANIFEST_PREFIX = new TextEncoder().encode('{"format":"ddc-manifest"');
-
 /** The manifest's format (JSON). Sizes in bytes; hashes SHA-256, lower-case hex. */
 export const manifestSchema = z.strictObject({
   format: z.literal("ddc-manifest"),

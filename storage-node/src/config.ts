@@ -103,6 +103,24 @@ export const configSchema = z
       .object({ intervalS: z.number().int().min(0).default(3600) })
       .strict()
       .default({ intervalS: 3600 }),
+    /** Copies to the other replicas, hinted handoff, repair after ring changes, anti-entropy. */
+    replication: z
+      .object({
+        /** Off only for a cluster of replication factor 1 that never changes (a benchmark). */
+        enabled: z.boolean().default(true),
+        /** The clusters to replicate; by default those the core lists this node in (found from its events). */
+        clusters: z.array(z.number().int().positive().max(0xffff_ffff)).optional(),
+        /** Per-request timeout towards a peer. */
+        timeoutMs: z.number().int().min(100).max(600_000).default(5000),
+        /** How often hints are delivered and quarantined blobs repaired. */
+        hintIntervalMs: z.number().int().min(50).max(3_600_000).default(1000),
+        /** How often the rings are compared with the last one acted on. */
+        ringIntervalMs: z.number().int().min(50).max(3_600_000).default(2000),
+        /** How often replicas compare range digests (0: never). */
+        antiEntropyIntervalS: z.number().int().min(0).max(604_800).default(600),
+      })
+      .strict()
+      .default({ enabled: true, timeoutMs: 5000, hintIntervalMs: 1000, ringIntervalMs: 2000, antiEntropyIntervalS: 600 }),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default("info") })
       .strict()

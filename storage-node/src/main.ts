@@ -1,16 +1,21 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { JsonRpcProvider, Wallet, type Provider } from "ethers";
+import { JsonRpcProvider, Wallet, type Provider, type TypedDataDomain } from "ethers";
 import Fastify, { type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { IDDC__factory } from "../../typechain-types";
 import type { NodeConfig } from "./config";
 import { describeConfig } from "./config";
-import { CoreNodeChain } from "./coreChain";
+import { RequestAuthenticator } from "./auth/verify";
+import { ChainView, type ChainViewOptions } from "./chain";
 import { NodeMetrics } from "./metrics";
-import type { Authenticator, NodeChain, NodeStore, Replicator } from "./ports";
+import { NodeClusters, ViewNodeChain } from "./nodeChain";
+import { openNodeStore, PersistentNodeStore } from "./nodeStore";
+import type { NodeChain, NodeStore, Replicator } from "./ports";
 import { storageDomain } from "./protocol";
 import { BLOCKING, checkRegistration, describeDifferences } from "./register";
+import { ReplicationNode } from "./replication";
+import { Periodic } from "./replication/replicator";
 import { buildNodeServer } from "./server";
 
 /**
@@ -19,29 +24,46 @@ import { buildNodeServer } from "./server";
  * server, the scrub timer) and wires them. `ddc node serve` and the tests come through here.
  */
 
+/** The node's parts, as a replication layer or extra routes need them. */
+export interface NodeParts {
+  id: number;
+  signer: Wallet;
+  domain: TypedDataDomain;
+  store: PersistentNodeStore;
+  /** The node's one chain reader (started; stopped on close). */
+  view: ChainView;
+  auth: RequestAuthenticator;
+  metrics: NodeMetrics;
+  logger: Logger;
+}
+
 export interface StartOptions {
   provider?: Provider;
   /** The node's signing key (default: from the configuration's keystore or DDC_NODE_KEY). */
   signer?: Wallet;
   logger?: Logger;
-  /** The object store (built from `data` when the persistent store is in the build). */
-  store?: NodeStore;
-  /** The request authenticator (the auth module's RequestAuthenticator). */
-  auth?: Authenticator;
-  chain?: NodeChain;
-  replicator?: Replicator;
+  /** The store, already open (default: opened from the configuration's `data`). */
+  store?: PersistentNodeStore;
+  /** Options of the chain view (polling, caching); the provider and core come from above. */
+  chainView?: Omit<ChainViewOptions, "provider" | "core">;
+  /** Writes to the other replicas (default: none, this node's copy only). */
+  replicator?: Replicator | ((parts: NodeParts) => Replicator);
+  /** Extra routes (replication's internal ones) on the API server, registered before it listens. */
+  routes?: (app: FastifyInstance, parts: NodeParts) => void | Promise<void>;
+  /** Called on close, before the store closes (a replication layer stops its loops). */
+  onClose?: () => void | Promise<void>;
   metrics?: NodeMetrics;
   env?: NodeJS.ProcessEnv;
   /** How long in-flight requests may take to finish on stop (ms). */
   drainMs?: number;
-  /** More routes on the node's server, registered before it listens (the replication routes). */
-  routes?: (app: FastifyInstance) => Promise<void>;
 }
 
 export interface RunningNode {
   url: string;
   opsUrl: string;
   id: number;
+  store: PersistentNodeStore;
+  view: ChainView;
   /** Stops accepting, lets in-flight requests finish (up to the drain deadline), closes the store. */
   close(): Promise<void>;
 }
@@ -116,30 +138,101 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
   for (const line of describeDifferences(reg.differences))
     logger.warn({ node: reg.id }, `registration differs: ${line}`);
 
-  if (options.store === undefined) {
-    throw new Error("no object store: this build has no persistent store wired (pass one to startStorageNode)");
-  }
-  if (options.auth === undefined) {
-    throw new Error("no request authenticator: this build has none wired (pass one to startStorageNode)");
-  }
   mkdirSync(config.data.dir, { recursive: true });
-  const store = options.store;
   const metrics = options.metrics ?? new NodeMetrics({ defaultMetrics: true });
-  const chain = options.chain ?? new CoreNodeChain(ddc);
-  const { chainId } = await provider.getNetwork();
-  const { app, metering } = buildNodeServer({
-    store,
-    auth: options.auth,
-    chain,
-    node: { id: reg.id, url: config.node.url },
-    signer,
-    domain: storageDomain(chainId, config.chain.core),
-    metrics,
-    logger,
-    replicator: options.replicator,
-    bodyLimitBytes: config.server.bodyLimitBytes,
-  });
+  const store =
+    options.store ??
+    (
+      await openNodeStore(config.data, {
+        env: options.env,
+        onCorrupt: (e) =>
+          logger.error({ sha256: e.sha256, detail: e.detail, objects: e.objects.length }, "corrupt blob quarantined"),
+      })
+    ).store;
+  const view = new ChainView({ ...options.chainView, provider, core: config.chain.core });
+  let app: FastifyInstance | undefined;
+  let ops: FastifyInstance | undefined;
+  try {
+    await view.start();
+    const chain: NodeChain = new ViewNodeChain(view, provider);
+    const { chainId } = await provider.getNetwork();
+    const domain = storageDomain(chainId, config.chain.core);
+    const auth = new RequestAuthenticator({
+      chain: view,
+      domain,
+      nodeId: reg.id,
+      // The authenticator asks whether the nonce was seen; the store answers whether it is new.
+      seenNonce: (key, nonce, expires, now) => !store.useNonce(key, nonce, expires, now),
+    });
+    const parts: NodeParts = { id: reg.id, signer, domain, store, view, auth, metrics, logger };
+    // Replication runs unless the configuration turns it off or a test brings its own replicator.
+    let replication: ReplicationNode | undefined;
+    let replicator: Replicator | undefined;
+    let clusters: NodeClusters | undefined;
+    if (options.replicator !== undefined) {
+      replicator = typeof options.replicator === "function" ? options.replicator(parts) : options.replicator;
+    } else if (config.replication.enabled) {
+      const fixed = config.replication.clusters;
+      if (fixed === undefined) {
+        clusters = new NodeClusters(provider, config.chain.core, reg.id, view);
+        await clusters.refresh();
+      }
+      const found = clusters;
+      replication = new ReplicationNode({
+        self: reg.id,
+        signer,
+        domain,
+        store: store.objects,
+        chain: view,
+        clusters: () => fixed ?? found?.current() ?? [],
+        registry: metrics.registry,
+        timeoutMs: config.replication.timeoutMs,
+        hintIntervalMs: config.replication.hintIntervalMs,
+        ringIntervalMs: config.replication.ringIntervalMs,
+        antiEntropyIntervalMs: config.replication.antiEntropyIntervalS * 1000,
+        onError: (what, e) => logger.warn({ err: e }, `${what} failed`),
+      });
+      replicator = replication.replicator;
+      logger.info({ clusters: fixed ?? found?.current() }, "replication on");
+    }
+    const built = buildNodeServer({
+      store,
+      auth,
+      chain,
+      node: { id: reg.id, url: config.node.url },
+      signer,
+      domain,
+      metrics,
+      logger,
+      replicator,
+      bodyLimitBytes: config.server.bodyLimitBytes,
+    });
+    app = built.app;
+    await replication?.register(app, auth);
+    await options.routes?.(app, parts);
+    const background = backgroundWork(replication, clusters, config.replication.ringIntervalMs, logger);
+    return await serve(config, { ...parts, app, metering: built.metering, chain, options, background });
+  } catch (error) {
+    view.stop();
+    await app?.close().catch(() => undefined);
+    await ops?.close().catch(() => undefined);
+    store.close();
+    throw error;
+  }
+}
 
+/** Listens, runs the scrub timer, and stops it all on close. */
+async function serve(
+  config: NodeConfig,
+  p: NodeParts & {
+    app: FastifyInstance;
+    metering: { stop(): Promise<void> | void };
+    chain: NodeChain;
+    options: StartOptions;
+    background: { start(): void; stop(): Promise<void> };
+  },
+): Promise<RunningNode> {
+  const { app, metering, store, view, chain, metrics, logger, options, background } = p;
   let scrubbing = false;
   const scrub = async () => {
     if (scrubbing) return;
@@ -164,12 +257,18 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
 
   let stopping = false;
   const ops = buildOpsServer({ metrics, store, chain, ready: () => !stopping });
-  await options.routes?.(app);
-  await app.listen({ host: config.server.host, port: config.server.port });
-  await ops.listen({ host: config.ops.host, port: config.ops.port });
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port });
+    await ops.listen({ host: config.ops.host, port: config.ops.port });
+  } catch (error) {
+    if (scrubTimer !== undefined) clearInterval(scrubTimer);
+    await ops.close().catch(() => undefined);
+    throw error;
+  }
   const url = addressOf(app);
   const opsUrl = addressOf(ops);
-  logger.info({ node: reg.id, url, opsUrl, public: config.node.url }, "storage node serving");
+  logger.info({ node: p.id, url, opsUrl, public: config.node.url }, "storage node serving");
+  background.start();
 
   const drainMs = options.drainMs ?? 30_000;
   let closing: Promise<void> | undefined;
@@ -185,12 +284,38 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       await app.close();
       clearTimeout(deadline);
       clearInterval(idle);
+      await background.stop();
       await metering.stop();
       await ops.close();
+      view.stop();
+      await options.onClose?.();
       store.close();
       logger.info("storage node stopped");
     })());
-  return { url, opsUrl, id: reg.id, close };
+  return { url, opsUrl, id: p.id, store, view, close };
+}
+
+/** Replication's loops and the refresh of the clusters it serves, started once the node listens. */
+function backgroundWork(
+  replication: ReplicationNode | undefined,
+  clusters: NodeClusters | undefined,
+  intervalMs: number,
+  logger: Logger,
+): { start(): void; stop(): Promise<void> } {
+  const refresh =
+    clusters === undefined
+      ? undefined
+      : new Periodic(() => clusters.refresh(), intervalMs, (e) => logger.warn({ err: e }, "cluster refresh failed"));
+  return {
+    start() {
+      refresh?.start();
+      replication?.start();
+    },
+    async stop() {
+      await refresh?.stop();
+      await replication?.stop();
+    },
+  };
 }
 
 function addressOf(app: FastifyInstance): string {

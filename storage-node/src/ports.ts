@@ -17,6 +17,8 @@ export interface ObjectRecord {
   /** Merkle root over the content's 64 KiB leaves, lowercase hex (empty for a tombstone). */
   root: string;
   deleted: boolean;
+  /** The Content-Type it was written with (application/octet-stream when none was given). */
+  contentType?: string;
 }
 
 export interface PutOptions {
@@ -25,6 +27,8 @@ export interface PutOptions {
   maxBytes: number;
   /** The announced SHA-256 (hex): a different body is a DigestMismatch error, nothing kept. */
   expectedSha256: string;
+  /** The PUT's Content-Type, kept and answered on GET and HEAD. */
+  contentType?: string;
 }
 
 /** An error of the store carries its protocol code (`too-large`, `digest-mismatch`, `quarantined`, `not-found`). */
@@ -36,8 +40,8 @@ export interface NodeStore {
   get(bucket: bigint, key: string): ObjectRecord | undefined;
   /** Stores a body (last writer wins by version); throws a CodedError `too-large` or `digest-mismatch`. */
   put(bucket: bigint, key: string, token: bigint, body: Readable, options: PutOptions): Promise<ObjectRecord>;
-  /** Writes a tombstone at `version`. */
-  delete(bucket: bigint, key: string, token: bigint, version: bigint): ObjectRecord;
+  /** Writes a tombstone at `version` (the replaced blob is removed once unreferenced). */
+  delete(bucket: bigint, key: string, token: bigint, version: bigint): Promise<ObjectRecord>;
   /** Bytes `[start, end)`, checked against the Merkle leaves; a corrupt blob throws `quarantined`. */
   read(record: ObjectRecord, start: number, end: number): Promise<Buffer>;
   /** Bytes `[start, end)` as a stream checked leaf by leaf (a corrupt leaf ends it with an error). */
@@ -93,7 +97,7 @@ export interface Authenticator {
     bodySha256: string;
   }): Promise<Principal>;
   /** The principal may do `op` on `bucket`, and the bucket is served here (active, in this node's cluster). */
-  authorize(principal: Principal, request: { op: Operation; bucket: bigint; key?: string }): Promise<void>;
+  authorize(principal: Principal, request: { op: Operation; bucket: bigint; key?: string }): Promise<unknown>;
   /** The bucket's storage cap in bytes. */
   capBytes(bucket: bigint): Promise<bigint>;
 }

@@ -23,6 +23,7 @@ import {
   type ChallengeResponse,
   type ErrorBody,
   type ErrorCodeName,
+  type LeavesResult,
   type ListResult,
   type PutResult,
   type SignedReceipt,
@@ -184,6 +185,27 @@ export function manifestRoot(entries: { key: string; version: bigint; sha256: st
   const sha = () => createHash("sha256") as never;
   const leaves = entries.length === 0 ? [hashLeaf(new Uint8Array(0), sha)] : entries.map(manifestLeaf);
   return `0x${toHex(merkleRoot(leaves, sha))}`;
+}
+
+/** The content type of an object written without one. */
+export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
+
+/**
+ * The Content-Type a PUT declared, kept as sent (parameters included) when it is a well-formed
+ * media type of at most 255 characters; otherwise the default.
+ */
+export function contentTypeOf(header: string | undefined): string {
+  if (header === undefined) return DEFAULT_CONTENT_TYPE;
+  const t = header.trim();
+  if (t.length === 0 || t.length > 255 || !/^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;.*)?$/.test(t))
+    return DEFAULT_CONTENT_TYPE;
+  return t;
+}
+
+/** `?leaves=1` (the leaf hashes instead of the bytes). */
+function wantsLeaves(query: unknown): boolean {
+  const q = query as Record<string, unknown> | undefined;
+  return q?.leaves === "1" || q?.leaves === "true";
 }
 
 function objectHeaders(reply: FastifyReply, o: ObjectRecord): void {
@@ -388,6 +410,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
         version,
         maxBytes,
         expectedSha256: announced.toLowerCase(),
+        contentType: contentTypeOf(req.headers["content-type"]),
       });
     } catch (error) {
       if ((error as { code?: unknown }).code === ErrorCode.TooLarge && maxBytes < bodyLimit) {
@@ -422,6 +445,20 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     const o = store.get(bucket, key);
     if (o === undefined || o.deleted)
       throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${key}" in bucket ${bucket}`);
+    if (body && wantsLeaves(req.query)) {
+      const leaves: LeavesResult = {
+        key: o.key,
+        version: o.version.toString(),
+        size: o.size,
+        sha256: o.sha256,
+        root: o.root,
+        leafSize: LEAF_BYTES,
+        leaves: (await store.leaves(o)).map(toHex),
+      };
+      objectHeaders(reply, o);
+      metering.count(bucket, 0);
+      return reply.header("content-type", "application/json; charset=utf-8").send(leaves);
+    }
     if (etagMatches(req.headers["if-none-match"], o.sha256)) {
       objectHeaders(reply, o);
       metering.count(bucket, 0);
@@ -435,7 +472,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     const bytes = buffered ? (end === start ? Buffer.alloc(0) : await store.read(o, start, end)) : undefined;
     objectHeaders(reply, o);
     if (range !== undefined) reply.code(206).header("content-range", `bytes ${start}-${end - 1}/${o.size}`);
-    reply.header("content-type", "application/octet-stream");
+    reply.header("content-type", o.contentType ?? DEFAULT_CONTENT_TYPE);
     reply.header("content-length", end - start);
     metering.count(bucket, body ? end - start : 0);
     if (!body) return reply.send();
@@ -461,7 +498,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       principal.kind === "node" && typeof forwarded === "string" && uint64.safeParse(forwarded).success
         ? BigInt(forwarded)
         : versions.next();
-    store.delete(bucket, key, where.token, version);
+    await store.delete(bucket, key, where.token, version);
     const others = where.nodes.filter((n) => n.id !== node.id);
     if (others.length > 0 && principal.kind !== "node") {
       await replicator.replicateDelete({ bucket, key, version, replicas: others });

@@ -48,6 +48,8 @@ export interface ObjectRecord {
   token: bigint;
   /** ms since the epoch. */
   updatedAt: number;
+  /** The Content-Type it was written with ({@link DEFAULT_CONTENT_TYPE} when none). */
+  contentType?: string;
 }
 
 /** What apply() did: whether the record won, and the row stored before it (if any). */
@@ -93,6 +95,22 @@ export interface Usage {
   requests: number;
 }
 
+/** The stored figures of a bucket at the end of an era. */
+export interface StoredFigures {
+  storedBytes: number;
+  objects: number;
+  /** 0x + 64 hex. */
+  manifestRoot: string;
+}
+
+/** One bucket's usage in one era. */
+export interface BucketEraUsage {
+  servedBytes: number;
+  requests: number;
+  /** Set once the era was closed. */
+  stored?: StoredFigures;
+}
+
 /** A position in a token-ordered scan: the last row seen. */
 export interface TokenCursor {
   token: bigint;
@@ -130,7 +148,15 @@ const MIGRATIONS: string[] = [
    CREATE TABLE usage (
      bucket TEXT NOT NULL, era INTEGER NOT NULL, served_bytes INTEGER NOT NULL, requests INTEGER NOT NULL,
      PRIMARY KEY (era, bucket)) WITHOUT ROWID;`,
+  // 3: an object's content type; the stored figures of a closed era (NULL while it is open)
+  `ALTER TABLE objects ADD COLUMN content_type TEXT NOT NULL DEFAULT 'application/octet-stream';
+   ALTER TABLE usage ADD COLUMN stored_bytes INTEGER;
+   ALTER TABLE usage ADD COLUMN object_count INTEGER;
+   ALTER TABLE usage ADD COLUMN manifest_root TEXT;`,
 ];
+
+/** The content type of an object stored without one. */
+export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 
 interface ObjectRow {
   bucket: string;
@@ -143,6 +169,7 @@ interface ObjectRow {
   deleted: bigint;
   token: string;
   updated_at: bigint;
+  content_type: string;
 }
 
 function splitLeaves(blob: Buffer): Buffer[] {
@@ -163,6 +190,7 @@ function toRecord(r: ObjectRow): ObjectRecord {
     deleted: r.deleted !== 0n,
     token: BigInt(`0x${r.token}`),
     updatedAt: Number(r.updated_at),
+    contentType: r.content_type,
   };
 }
 
@@ -228,11 +256,11 @@ export class MetaStore {
       if (previous !== undefined && !wins(record, previous)) return { applied: false, previous };
       this.db
         .prepare(
-          `INSERT INTO objects (bucket, key, version, sha256, size, root, leaves, deleted, token, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO objects (bucket, key, version, sha256, size, root, leaves, deleted, token, updated_at, content_type)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (bucket, key) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256,
              size = excluded.size, root = excluded.root, leaves = excluded.leaves, deleted = excluded.deleted,
-             token = excluded.token, updated_at = excluded.updated_at`,
+             token = excluded.token, updated_at = excluded.updated_at, content_type = excluded.content_type`,
         )
         .run(
           bucket,
@@ -245,6 +273,7 @@ export class MetaStore {
           record.deleted ? 1 : 0,
           token,
           Math.trunc(record.updatedAt),
+          record.contentType ?? DEFAULT_CONTENT_TYPE,
         );
       return { applied: true, previous };
     })();
@@ -530,5 +559,63 @@ export class MetaStore {
       servedBytes: Number(r.served_bytes),
       requests: Number(r.requests),
     }));
+  }
+
+  /** One bucket's usage in an era, with the stored figures if the era was closed; undefined if none. */
+  bucketUsage(bucket: bigint, era: number): BucketEraUsage | undefined {
+    const r = this.db
+      .prepare(
+        "SELECT served_bytes, requests, stored_bytes, object_count, manifest_root FROM usage WHERE era = ? AND bucket = ?",
+      )
+      .get(era, u64Hex(bucket)) as
+      | {
+          served_bytes: bigint;
+          requests: bigint;
+          stored_bytes: bigint | null;
+          object_count: bigint | null;
+          manifest_root: string | null;
+        }
+      | undefined;
+    if (r === undefined) return undefined;
+    const out: BucketEraUsage = { servedBytes: Number(r.served_bytes), requests: Number(r.requests) };
+    if (r.stored_bytes !== null && r.object_count !== null && r.manifest_root !== null) {
+      out.stored = {
+        storedBytes: Number(r.stored_bytes),
+        objects: Number(r.object_count),
+        manifestRoot: r.manifest_root,
+      };
+    }
+    return out;
+  }
+
+  /** Records the stored figures of a closed era, once: an era already closed keeps its first figures. */
+  closeEra(bucket: bigint, era: number, stored: StoredFigures): void {
+    this.db
+      .prepare(
+        `INSERT INTO usage (bucket, era, served_bytes, requests, stored_bytes, object_count, manifest_root)
+         VALUES (?, ?, 0, 0, ?, ?, ?)
+         ON CONFLICT (era, bucket) DO UPDATE SET stored_bytes = excluded.stored_bytes,
+           object_count = excluded.object_count, manifest_root = excluded.manifest_root
+         WHERE usage.stored_bytes IS NULL`,
+      )
+      .run(u64Hex(bucket), era, stored.storedBytes, stored.objects, stored.manifestRoot);
+  }
+
+  /** The buckets with an object, a tombstone or a usage row here, in order. */
+  buckets(): bigint[] {
+    const rows = this.db.prepare("SELECT bucket FROM objects UNION SELECT bucket FROM usage ORDER BY bucket").all() as {
+      bucket: string;
+    }[];
+    return rows.map((r) => BigInt(`0x${r.bucket}`));
+  }
+
+  /** Blobs quarantined (distinct), repairs and hints queued. */
+  queueCounts(): { quarantined: number; repairs: number; hints: number } {
+    const n = (sql: string) => Number((this.db.prepare(sql).get() as { n: bigint }).n);
+    return {
+      quarantined: n("SELECT COUNT(DISTINCT sha256) AS n FROM quarantined"),
+      repairs: n("SELECT COUNT(*) AS n FROM repairs"),
+      hints: n("SELECT COUNT(*) AS n FROM hints"),
+    };
   }
 }

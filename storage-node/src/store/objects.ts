@@ -3,7 +3,7 @@ import { LEAF_BYTES } from "../protocol";
 import { nodeSha256, type BlobStore, type PutOptions } from "./blobs";
 import { IntegrityError, NotFoundError, RangeNotSatisfiableError } from "./errors";
 import { hashLeaf, LeafHasher } from "./merkle";
-import type { MetaStore, ObjectRecord } from "./meta";
+import { DEFAULT_CONTENT_TYPE, type MetaStore, type ObjectRecord } from "./meta";
 
 /** What the store tells the node when it finds a corrupt or missing blob. */
 export interface CorruptionEvent {
@@ -87,7 +87,7 @@ export class ObjectStore {
     key: string,
     token: bigint,
     body: Readable | AsyncIterable<Uint8Array>,
-    opts: PutOptions & { version: bigint },
+    opts: PutOptions & { version: bigint; contentType?: string },
   ): Promise<WriteResult> {
     while (this.removing !== undefined) await this.removing;
     this.streaming++;
@@ -111,6 +111,7 @@ export class ObjectStore {
         deleted: false,
         token,
         updatedAt: this.now(),
+        contentType: opts.contentType ?? DEFAULT_CONTENT_TYPE,
       };
       await this.failpoint?.("before-commit");
       const { applied, previous } = this.meta.apply(record);
@@ -298,12 +299,18 @@ export class ObjectStore {
 
   /**
    * Re-hashes every referenced blob whole against its SHA-256 and size; a bad one is handled as
-   * a bad read is. Stops early when `signal` aborts.
+   * a bad read is. Stops early when `signal` aborts; `onProgress(done, total)` after each blob.
    */
-  async scrub(opts: { signal?: AbortSignal } = {}): Promise<{ checked: number; corrupt: number }> {
+  async scrub(
+    opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<{ checked: number; corrupt: number }> {
     let checked = 0;
     let corrupt = 0;
-    for (const sha of this.meta.referencedBlobs()) {
+    const blobs = this.meta.referencedBlobs();
+    let done = 0;
+    for (const sha of blobs) {
+      if (done > 0) opts.onProgress?.(done, blobs.size);
+      done++;
       if (opts.signal?.aborted) break;
       const record = this.meta.bySha256(sha)[0];
       if (record === undefined) continue;
@@ -329,6 +336,7 @@ export class ObjectStore {
         await this.corrupt(record, detail);
       }
     }
+    opts.onProgress?.(done, blobs.size);
     return { checked, corrupt };
   }
 }

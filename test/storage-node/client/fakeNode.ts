@@ -46,8 +46,6 @@ export interface FakeNode {
   behaviour: Behaviour;
   /** Whether it serves `?leaves=1` (the extension the client asks for). */
   leaves: boolean;
-  /** Whether it keeps the content type of a PUT (else answers application/octet-stream). */
-  keepsContentType: boolean;
   /** Requests seen: `METHOD target`. */
   seen: string[];
   close(): Promise<void>;
@@ -67,7 +65,7 @@ function fail(reply: FastifyReply, url: string, status: number, code: string, me
 export async function startFakeNode(
   id: number,
   domain: TypedDataDomain,
-  options: { behaviour?: Behaviour; leaves?: boolean; keepsContentType?: boolean } = {},
+  options: { behaviour?: Behaviour; leaves?: boolean } = {},
 ): Promise<FakeNode> {
   const app = Fastify({ bodyLimit: 80 * 1024 * 1024, forceCloseConnections: true, exposeHeadRoutes: false });
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
@@ -79,7 +77,6 @@ export async function startFakeNode(
     objects: new Map(),
     behaviour: options.behaviour ?? "ok",
     leaves: options.leaves ?? true,
-    keepsContentType: options.keepsContentType ?? true,
     seen: [],
     close: async () => {
       await app.close();
@@ -172,7 +169,7 @@ export async function startFakeNode(
         leaves: leafHashes(o.data, nodeSha).map(toHex),
       });
     }
-    reply.header("content-type", node.keepsContentType ? o.contentType : "application/octet-stream");
+    reply.header("content-type", o.contentType);
     const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ""));
     if (m !== null) {
       const start = Number(m[1]);

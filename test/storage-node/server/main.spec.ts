@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,18 +10,18 @@ import pino from "pino";
 import { exampleFixture, NODE_PARAMS } from "../../helpers/fixtures";
 import { ConfigError, loadConfig, parseConfig, type NodeConfig } from "../../../storage-node/src/config";
 import { NotRegisteredError, startStorageNode } from "../../../storage-node/src/main";
-import { MemoryNodeStore } from "../../../storage-node/src/memoryStore";
 import { checkRegistration } from "../../../storage-node/src/register";
 import type { ObjectRecord } from "../../../storage-node/src/ports";
 import { ALL_OPS, storageDomain } from "../../../storage-node/src/protocol";
-import { TestAuthenticator, appSession, newSessionKey, signRequest } from "./helpers";
+import { openNodeStore } from "../../../storage-node/src/nodeStore";
+import { appSession, newSessionKey, signRequest } from "./helpers";
 
 const EXAMPLE = join(__dirname, "../../../storage-node/config.example.json");
 const KEY = "0x" + "11".repeat(32);
 
 function configFor(
   core: string,
-  overrides: Partial<{ url: string; capacity: string; version: string }> = {},
+  overrides: Partial<{ url: string; capacity: string; version: string; scrubS: number }> = {},
 ): NodeConfig {
   const raw = JSON.parse(readFileSync(EXAMPLE, "utf8")) as Record<string, Record<string, unknown>>;
   raw.chain.core = core;
@@ -34,6 +35,7 @@ function configFor(
   raw.data.dir = mkdtempSync(join(tmpdir(), "ddc-node-"));
   raw.server = { host: "127.0.0.1", port: 0 };
   raw.ops = { host: "127.0.0.1", port: 0 };
+  if (overrides.scrubS !== undefined) raw.scrub = { intervalS: overrides.scrubS };
   return parseConfig(raw, "node.json", { DDC_NODE_KEY: KEY });
 }
 
@@ -134,12 +136,9 @@ describe("storage node start, registration and stop", function () {
       ],
     });
     const bad = configFor(f.coreAddress, { url: "https://elsewhere.example" });
-    const err = await startStorageNode(bad, {
-      provider: ethers.provider,
-      signer: key,
-      logger,
-      store: new MemoryNodeStore(),
-    }).catch((e: unknown) => e);
+    const err = await startStorageNode(bad, { provider: ethers.provider, signer: key, logger }).catch(
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(NotRegisteredError);
     expect((err as Error).message).to.include(
       'url: registered "https://node.example:8080", configured "https://elsewhere.example"',
@@ -150,7 +149,8 @@ describe("storage node start, registration and stop", function () {
     const f = await loadFixture(exampleFixture);
     const { chainId } = await ethers.provider.getNetwork();
     const domain = storageDomain(chainId, f.coreAddress);
-    const store = new MemoryNodeStore();
+    const config = configFor(f.coreAddress);
+    const { store } = await openNodeStore(config.data);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let entered!: () => void;
@@ -161,14 +161,11 @@ describe("storage node start, registration and stop", function () {
       await gate;
       return read(o, s, e);
     };
-    const auth = new TestAuthenticator(f.ddc, domain, Date.now, 1);
-    const config = configFor(f.coreAddress);
     const node = await startStorageNode(config, {
       provider: ethers.provider,
       signer: f.nodeKey1 as never,
       logger,
       store,
-      auth,
       drainMs: 5000,
     });
     try {
@@ -204,7 +201,7 @@ describe("storage node start, registration and stop", function () {
       await closed;
       // The drain ends with the request, not at the 5 s deadline or the keep-alive timeout.
       expect(Date.now() - t1).to.be.below(1000);
-      expect(store.closed).to.equal(true);
+      expect(() => store.health()).to.throw("the store is closed");
       const metricsGone = await fetch(`${node.opsUrl}/metrics`).catch((e: unknown) => e);
       expect(metricsGone).to.be.instanceOf(Error);
     } finally {
@@ -215,16 +212,12 @@ describe("storage node start, registration and stop", function () {
 
   it("/metrics exposes the node's series; /ready is 503 once the store is closed", async () => {
     const f = await loadFixture(exampleFixture);
-    const { chainId } = await ethers.provider.getNetwork();
-    const store = new MemoryNodeStore();
-    const auth = new TestAuthenticator(f.ddc, storageDomain(chainId, f.coreAddress), Date.now, 1);
     const node = await startStorageNode(configFor(f.coreAddress), {
       provider: ethers.provider,
       signer: f.nodeKey1 as never,
       logger,
-      store,
-      auth,
     });
+    const store = node.store;
     try {
       await fetch(`${node.url}/v1/buckets/1/objects/a`);
       const text = await (await fetch(`${node.opsUrl}/metrics`)).text();
@@ -244,6 +237,46 @@ describe("storage node start, registration and stop", function () {
       const ready = await fetch(`${node.opsUrl}/ready`);
       expect(ready.status).to.equal(503);
       expect(await ready.json()).to.deep.equal({ status: "not-ready", problems: ["store: the store is closed"] });
+    } finally {
+      await node.close();
+    }
+  });
+
+  it("builds its store from the data directory, and the scrub timer finds a corrupt blob: quarantined, counted, 503", async () => {
+    const f = await loadFixture(exampleFixture);
+    const { chainId } = await ethers.provider.getNetwork();
+    const domain = storageDomain(chainId, f.coreAddress);
+    const config = configFor(f.coreAddress, { scrubS: 1 });
+    const node = await startStorageNode(config, { provider: ethers.provider, signer: f.nodeKey1 as never, logger });
+    try {
+      const key = newSessionKey();
+      const exp = Math.floor(Date.now() / 1000) + 300;
+      const session = await appSession(f.owner1, domain, { bucket: 1n, key, operations: ALL_OPS, expiry: exp });
+      const target = "/v1/buckets/1/objects/a";
+      const body = "scrub me, please";
+      const put = await fetch(`${node.url}${target}`, {
+        method: "PUT",
+        body,
+        headers: signRequest(session, key, { method: "PUT", target, body, expires: exp }),
+      });
+      expect(put.status).to.equal(201);
+      const sha = createHash("sha256").update(body).digest("hex");
+      const file = join(config.data.dir, "blobs", sha.slice(0, 2), sha.slice(2, 4), sha);
+      writeFileSync(file, "scrub me, PLEASE");
+      const deadline = Date.now() + 5000;
+      while (node.store.health().quarantined === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(node.store.health()).to.deep.equal({ quarantined: 1, repairs: 1, hints: 0 });
+      const text = await (await fetch(`${node.opsUrl}/metrics`)).text();
+      expect(text).to.include("ddc_node_blobs_quarantined 1");
+      expect(text).to.match(/ddc_node_scrub_corrupt_total 1/);
+      const get = await fetch(`${node.url}${target}`, {
+        headers: signRequest(session, key, { method: "GET", target, expires: exp, nonce: false }),
+      });
+      expect(get.status).to.equal(503);
+      expect(await get.json()).to.deep.include({
+        error: { code: "quarantined", message: `blob ${sha} is corrupt (missing): quarantined`, node: config.node.url },
+      });
     } finally {
       await node.close();
     }

@@ -1,15 +1,18 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import pino from "pino";
 import { verifyTypedData, type TypedDataDomain } from "ethers";
 import type { FastifyInstance } from "fastify";
-import { exampleFixture, NODE_PARAMS, RENT } from "../../helpers/fixtures";
-import { MemoryNodeStore } from "../../../storage-node/src/memoryStore";
-import { CoreNodeChain, keyToken, replicasOnRing } from "../../../storage-node/src/coreChain";
+import { CLUSTER_PARAMS, exampleFixture, NODE_PARAMS, RENT, USD } from "../../helpers/fixtures";
 import { NodeMetrics } from "../../../storage-node/src/metrics";
+import { ViewNodeChain } from "../../../storage-node/src/nodeChain";
+import type { PersistentNodeStore } from "../../../storage-node/src/nodeStore";
+import { replicasFor, type Ring } from "../../../storage-node/src/placement";
 import {
   buildNodeServer,
   eip712,
@@ -29,19 +32,13 @@ import {
   USAGE_TYPES,
   storageDomain,
   type ChallengeResponse,
+  type LeavesResult,
   type ListResult,
   type PutResult,
   type UsageRecord,
 } from "../../../storage-node/src/protocol";
 import { leafHashes, merkleRoot, toHex, verifyMerkleProof } from "../../../storage-node/src/store/merkle";
-import {
-  TestAuthenticator,
-  appSession,
-  newSessionKey,
-  signRequest,
-  validatorSession,
-  type SessionKey,
-} from "./helpers";
+import { appSession, newSessionKey, realParts, signRequest, validatorSession, type SessionKey } from "./helpers";
 
 const URL1 = NODE_PARAMS.urls[0];
 const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -58,8 +55,17 @@ async function world() {
   await f.ddc.connect(f.manager).clusterSetValidator(f.cluster, validator.address, true);
   const reader = f.others[2];
   await f.ddc.connect(f.owner1).bucketGrant(f.bucket, reader.address, 1);
+  // A second cluster of nodes 1 and 2 (both hold every key), with 100-byte units: bucket 2's cap
+  // is 10 units, 1000 bytes.
+  await f.ddc.connect(f.manager).clusterCreate(f.manager.address, CLUSTER_PARAMS, 100n);
+  await f.ddc.connect(f.manager).clusterAddNode(2n, 1n, [7n]);
+  await f.ddc.connect(f.manager).clusterAddNode(2n, 2n, [1n << 63n]);
+  await f.ddc.connect(f.manager).clusterReserveResource(2n, 100n);
+  await f.ddc.connect(f.owner1).bucketCreate(2n, "{}");
+  await f.ddc.connect(f.owner1).accountDeposit(2n, 1000n * USD);
+  await f.ddc.connect(f.owner1).bucketAllocIntoCluster(2n, 10n);
   const { chainId } = await ethers.provider.getNetwork();
-  return { ...f, validator, reader, domain: storageDomain(chainId, f.coreAddress) };
+  return { ...f, validator, reader, smallBucket: 2n, domain: storageDomain(chainId, f.coreAddress) };
 }
 
 type World = Awaited<ReturnType<typeof world>>;
@@ -68,31 +74,31 @@ describe("storage node server", function () {
   this.timeout(60_000);
   let w: World;
   let app: FastifyInstance;
-  let store: MemoryNodeStore;
-  let auth: TestAuthenticator;
+  let parts: Awaited<ReturnType<typeof realParts>>;
+  let store: PersistentNodeStore;
   let metrics: NodeMetrics;
   let key: SessionKey;
   let session: string;
-  let ring: { tokens: bigint[]; nodes: number[] };
-  const now = () => Date.now();
+  let ring: Ring;
+  const replicasOnRing = (k: string) => replicasFor(ring, 2, 3, k);
   const exp = () => Math.floor(Date.now() / 1000) + 300;
   /** A key whose replicas include node 1 (or not). */
   const keyOn = (mine: boolean, base = "k") => {
     for (let i = 0; ; i++) {
       const k = `${base}${i}`;
-      if (replicasOnRing(ring, 2, keyToken(k)).includes(1) === mine) return k;
+      if (replicasOnRing(k).includes(1) === mine) return k;
     }
   };
 
   beforeEach(async () => {
     w = await loadFixture(world);
-    store = new MemoryNodeStore();
-    auth = new TestAuthenticator(w.ddc, w.domain, now, Number(w.cluster));
+    parts = await realParts({ provider: ethers.provider, core: w.coreAddress, domain: w.domain, nodeId: 1 });
+    store = parts.store;
     metrics = new NodeMetrics();
     ({ app } = buildNodeServer({
       store,
-      auth,
-      chain: new CoreNodeChain(w.ddc),
+      auth: parts.auth,
+      chain: new ViewNodeChain(parts.view, ethers.provider),
       node: { id: 1, url: URL1 },
       signer: w.nodeKey1,
       domain: w.domain,
@@ -103,18 +109,20 @@ describe("storage node server", function () {
     await app.ready();
     key = newSessionKey();
     session = await appSession(w.owner1, w.domain, { bucket: w.bucket, key, operations: ALL_OPS, expiry: exp() });
-    const [tokens, nodes] = await w.ddc.clusterRing(w.cluster);
-    ring = { tokens: [...tokens], nodes: nodes.map(Number) };
+    ring = (await parts.view.cluster(Number(w.cluster)))!.ring;
   });
-  afterEach(async () => app.close());
+  afterEach(async () => {
+    await app?.close();
+    parts?.close();
+  });
 
   const objectPath = (k: string, bucket = w.bucket) => `/v1/buckets/${bucket}/objects/${k}`;
   const put = (
     k: string,
     body: Buffer | string,
-    o: { session?: string; key?: SessionKey; headers?: Record<string, string> } = {},
+    o: { session?: string; key?: SessionKey; headers?: Record<string, string>; bucket?: bigint } = {},
   ) => {
-    const target = objectPath(k);
+    const target = objectPath(k, o.bucket);
     return app.inject({
       method: "PUT",
       url: target,
@@ -144,6 +152,14 @@ describe("storage node server", function () {
       url: target,
       headers: signRequest(session, key, { method: "DELETE", target, expires: exp() }),
     });
+
+  /** Flips a byte of a stored blob on disk, as a failing disk would. */
+  const corrupt = (sha256: string, at: number) => {
+    const file = join(parts.dir, "blobs", sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+    const bytes = readFileSync(file);
+    bytes[at] ^= 0xff;
+    writeFileSync(file, bytes);
+  };
 
   const expectError = (res: { statusCode: number; json(): unknown }, status: number, code: string) => {
     expect(res.statusCode, JSON.stringify(res.json())).to.equal(status);
@@ -219,13 +235,20 @@ describe("storage node server", function () {
     });
 
     it("refuses a write past the bucket's cap: 507 cap-exceeded; replacing an object counts its old size out", async () => {
-      const k = keyOn(true);
-      auth.caps.set(w.bucket, 1000n);
-      expect((await put(k, Buffer.alloc(800))).statusCode).to.equal(201);
-      expectError(await put(keyOn(true, "other"), Buffer.alloc(300)), 507, "cap-exceeded");
+      // Bucket 2: 10 units of 100 bytes.
+      const k2 = await appSession(w.owner1, w.domain, {
+        bucket: w.smallBucket,
+        key,
+        operations: ALL_OPS,
+        expiry: exp(),
+      });
+      const o = { session: k2, bucket: w.smallBucket };
+      expect((await put("k", Buffer.alloc(800), o)).statusCode).to.equal(201);
+      expectError(await put("other", Buffer.alloc(300), o), 507, "cap-exceeded");
       // 1000 − 800 + 1000 = 1000: exactly at the cap.
-      expect((await put(k, Buffer.alloc(1000, 1))).statusCode).to.equal(201);
-      expectError(await put(k, Buffer.alloc(1001)), 507, "cap-exceeded");
+      expect((await put("k", Buffer.alloc(1000, 1), o)).statusCode).to.equal(201);
+      expectError(await put("k", Buffer.alloc(1001), o), 507, "cap-exceeded");
+      expect(store.storedBytes(w.smallBucket)).to.equal(1000);
     });
 
     it("a key this node does not hold: 421 not-replica naming the replicas", async () => {
@@ -233,7 +256,7 @@ describe("storage node server", function () {
       const res = await put(k, "x");
       expectError(res, 421, "not-replica");
       const replicas = (res.json() as { error: { replicas: { id: number; url: string }[] } }).error.replicas;
-      expect(replicas.map((r) => r.id)).to.deep.equal(replicasOnRing(ring, 2, keyToken(k)));
+      expect(replicas.map((r) => r.id)).to.deep.equal(replicasOnRing(k));
       expect(replicas.map((r) => r.id)).to.not.include(1);
       expect(replicas.find((r) => r.id === 3)?.url ?? "https://node3.example").to.equal("https://node3.example");
     });
@@ -304,6 +327,34 @@ describe("storage node server", function () {
         expiry: exp(),
       });
       expectError(await put(keyOn(true), "x", { session: rs, key: rk }), 403, "forbidden");
+    });
+
+    it("a session past its expiry: 401 session-expired", async () => {
+      const old = await appSession(w.owner1, w.domain, {
+        bucket: w.bucket,
+        key,
+        operations: ALL_OPS,
+        expiry: Math.floor(Date.now() / 1000) - 1,
+      });
+      expectError(await get(objectPath("a"), {}, "GET", old, key), 401, "session-expired");
+    });
+
+    it("a bucket in arrears: writes and deletes 402 bucket-in-arrears, reads and lists 200; suspended: 402", async () => {
+      const k = keyOn(true);
+      expect((await put(k, "kept")).statusCode).to.equal(201);
+      const covered = Number(await w.ddc.rentCoveredUntil(w.owner1.address, w.cluster));
+      await time.increaseTo(covered + 1);
+      expect(await w.ddc.bucketStatus(w.bucket)).to.equal(2n);
+      expectError(await put(k, "more"), 402, "bucket-in-arrears");
+      expectError(await del(objectPath(k)), 402, "bucket-in-arrears");
+      const read = await get(objectPath(k));
+      expect(read.statusCode).to.equal(200);
+      expect(read.body).to.equal("kept");
+      expect((await get(`/v1/buckets/${w.bucket}/objects`)).statusCode).to.equal(200);
+      await time.increase(w.parameters.gracePeriod);
+      expect(await w.ddc.bucketStatus(w.bucket)).to.equal(3n);
+      expectError(await get(objectPath(k)), 402, "bucket-suspended");
+      expectError(await put(k, "more"), 402, "bucket-suspended");
     });
 
     it("a closed bucket: 410 bucket-closed", async () => {
@@ -393,11 +444,67 @@ describe("storage node server", function () {
       expectError(await get(objectPath("nope")), 404, "not-found");
     });
 
-    it("a corrupt blob: 503 quarantined, no bytes served", async () => {
-      store.corrupt(w.bucket, k, 10);
+    it("a corrupt blob: 503 quarantined, no bytes served; the blob is quarantined and a repair queued", async () => {
+      corrupt(sha(body), 10);
       const res = await get(objectPath(k));
       expectError(res, 503, "quarantined");
       expect(res.headers.etag).to.equal(undefined);
+      expect(store.health()).to.deep.equal({ quarantined: 1, repairs: 1, hints: 0 });
+      expectError(await get(objectPath(k)), 503, "quarantined");
+    });
+
+    it("keeps the PUT's Content-Type and answers it on GET and HEAD; none is application/octet-stream", async () => {
+      const typed = keyOn(true, "typed");
+      expect(
+        (await put(typed, "<p>", { headers: { "content-type": "text/html; charset=utf-8" } })).statusCode,
+      ).to.equal(201);
+      expect((await get(objectPath(typed))).headers["content-type"]).to.equal("text/html; charset=utf-8");
+      expect((await get(objectPath(typed), {}, "HEAD")).headers["content-type"]).to.equal("text/html; charset=utf-8");
+      const untyped = keyOn(true, "untyped");
+      const target = objectPath(untyped);
+      const res = await app.inject({
+        method: "PUT",
+        url: target,
+        payload: Buffer.from("x"),
+        headers: signRequest(session, key, { method: "PUT", target, body: "x", expires: exp() }),
+      });
+      expect(res.statusCode).to.equal(201);
+      expect((await get(target)).headers["content-type"]).to.equal("application/octet-stream");
+      expect(store.get(w.bucket, untyped)?.contentType).to.equal("application/octet-stream");
+    });
+
+    it("?leaves=1 answers the object's leaf hashes as JSON (a read)", async () => {
+      const big = keyOn(true, "leafy");
+      const content = randomBytes(2 * LEAF_BYTES + 7);
+      await put(big, content);
+      const res = await get(`${objectPath(big)}?leaves=1`);
+      expect(res.statusCode).to.equal(200);
+      expect(res.headers["content-type"]).to.match(/^application\/json/);
+      const l = res.json() as LeavesResult;
+      expect(l).to.deep.equal({
+        key: big,
+        version: store.get(w.bucket, big)!.version.toString(),
+        size: content.length,
+        sha256: sha(content),
+        root: toHex(merkleRoot(leafHashes(content))),
+        leafSize: LEAF_BYTES,
+        leaves: leafHashes(content).map(toHex),
+      });
+      expectError(await get(`${objectPath("nope")}?leaves=1`), 404, "not-found");
+    });
+
+    it("streams an object above 8 MiB, whole and as a range past 8 MiB", async () => {
+      const big = keyOn(true, "big");
+      const content = randomBytes(9 * 1024 * 1024 + 5);
+      expect((await put(big, content)).statusCode).to.equal(201);
+      const whole = await get(objectPath(big));
+      expect(whole.statusCode).to.equal(200);
+      expect(whole.headers["content-length"]).to.equal(String(content.length));
+      expect(whole.rawPayload.equals(content)).to.equal(true);
+      const range = await get(objectPath(big), { range: "bytes=100-8388708" });
+      expect(range.statusCode).to.equal(206);
+      expect(range.headers["content-range"]).to.equal(`bytes 100-8388708/${content.length}`);
+      expect(range.rawPayload.equals(content.subarray(100, 8388709))).to.equal(true);
     });
 
     it("a bucket id that is not a uint64: 400 bad-request", async () => {

@@ -18,6 +18,7 @@ function rec(over: Partial<ObjectRecord> & { key: string }): ObjectRecord {
     deleted: false,
     token: 0n,
     updatedAt: 1000,
+    contentType: "application/octet-stream",
     ...over,
   };
 }
@@ -33,7 +34,7 @@ describe("storage-node/store/meta: MetaStore", () => {
   afterEach(() => m.close());
 
   it("migrates once; WAL and synchronous NORMAL", () => {
-    expect(m.schemaVersion).to.equal(2);
+    expect(m.schemaVersion).to.equal(3);
     expect(m.db.pragma("journal_mode", { simple: true })).to.equal("wal");
     expect(m.db.pragma("synchronous", { simple: true })).to.equal(1n);
   });
@@ -203,6 +204,43 @@ describe("storage-node/store/meta: MetaStore", () => {
     expect(m.usage(9)).to.deep.equal([]);
     m.recordQuarantine("ab", 5, "leaf 0");
     expect(m.quarantinedBlobs()).to.deep.equal([{ sha256: "ab", at: 5, reason: "leaf 0" }]);
+  });
+
+  it("keeps an object's content type; a record without one is application/octet-stream", () => {
+    m.apply(rec({ key: "typed", contentType: "image/png" }));
+    const untyped = rec({ key: "untyped" });
+    delete untyped.contentType;
+    m.apply(untyped);
+    expect(m.get(1n, "typed")?.contentType).to.equal("image/png");
+    expect(m.get(1n, "untyped")?.contentType).to.equal("application/octet-stream");
+  });
+
+  it("a closed era's stored figures are recorded once, beside its served bytes; buckets and queue counts", () => {
+    m.addUsage(2n, 7, 1000, 3);
+    expect(m.bucketUsage(2n, 7)).to.deep.equal({ servedBytes: 1000, requests: 3 });
+    m.closeEra(2n, 7, { storedBytes: 50, objects: 2, manifestRoot: "0xaa" });
+    m.closeEra(2n, 7, { storedBytes: 99, objects: 9, manifestRoot: "0xbb" });
+    m.addUsage(2n, 7, 1, 1);
+    expect(m.bucketUsage(2n, 7)).to.deep.equal({
+      servedBytes: 1001,
+      requests: 4,
+      stored: { storedBytes: 50, objects: 2, manifestRoot: "0xaa" },
+    });
+    m.closeEra(3n, 7, { storedBytes: 0, objects: 0, manifestRoot: "0xcc" });
+    expect(m.bucketUsage(3n, 7)).to.deep.equal({
+      servedBytes: 0,
+      requests: 0,
+      stored: { storedBytes: 0, objects: 0, manifestRoot: "0xcc" },
+    });
+    expect(m.bucketUsage(2n, 8)).to.equal(undefined);
+    m.apply(rec({ key: "k", bucket: 1n }));
+    expect(m.buckets()).to.deep.equal([1n, 2n, 3n]);
+    m.recordQuarantine("ab".repeat(32), 1, "leaf 0");
+    m.recordQuarantine("ab".repeat(32), 2, "missing");
+    m.enqueueRepair({ bucket: 1n, key: "k", version: 1n, sha256: "ab".repeat(32), reason: "leaf 0" }, 1);
+    m.enqueueHint({ target: 2, bucket: 1n, key: "k", version: 1n, op: "put" }, 1);
+    m.enqueueHint({ target: 3, bucket: 1n, key: "k", version: 1n, op: "put" }, 1);
+    expect(m.queueCounts()).to.deep.equal({ quarantined: 1, repairs: 1, hints: 2 });
   });
 
   it("u64Hex is 16 hex digits", () => {

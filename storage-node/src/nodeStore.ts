@@ -1,0 +1,159 @@
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { S3Client } from "@aws-sdk/client-s3";
+import type { NodeConfig } from "./config";
+import type { EraUsage, NodeStore, ObjectRecord, PutOptions, StoredSnapshot } from "./ports";
+import { FsBlobStore, S3BlobStore, type BlobStore } from "./store/blobs";
+import { NotFoundError } from "./store/errors";
+import { MetaStore, type ObjectRecord as StoredRecord } from "./store/meta";
+import { ObjectStore, type CorruptionEvent } from "./store/objects";
+
+/**
+ * The node's {@link NodeStore}: objects in an {@link ObjectStore} (blobs on disk or in S3, identity
+ * in SQLite), and the server's tables (usage per era, nonces, queues) in its {@link MetaStore}.
+ *
+ * The records it hands out are the store's own rows (they carry the Merkle leaves a read checks
+ * against); a record from elsewhere is looked up again by bucket and key, and must still be the
+ * same version and content.
+ */
+export class PersistentNodeStore implements NodeStore {
+  private closed = false;
+
+  constructor(readonly objects: ObjectStore) {}
+
+  get meta(): MetaStore {
+    return this.objects.meta;
+  }
+
+  get(bucket: bigint, key: string): ObjectRecord | undefined {
+    return this.meta.get(bucket, key);
+  }
+
+  async put(bucket: bigint, key: string, token: bigint, body: Readable, options: PutOptions): Promise<ObjectRecord> {
+    return this.objects.put(bucket, key, token, body, {
+      version: options.version,
+      maxBytes: options.maxBytes,
+      expectedSha256: options.expectedSha256,
+      contentType: options.contentType,
+    });
+  }
+
+  delete(bucket: bigint, key: string, token: bigint, version: bigint): Promise<ObjectRecord> {
+    return this.objects.delete(bucket, key, token, version);
+  }
+
+  /** The stored row of `record` (with its leaves); NotFoundError if it was replaced or deleted. */
+  private row(record: ObjectRecord): StoredRecord {
+    if ("leaves" in record && "token" in record) return record as StoredRecord;
+    const row = this.meta.get(record.bucket, record.key);
+    if (row === undefined || row.deleted || row.version !== record.version || row.sha256 !== record.sha256) {
+      throw new NotFoundError(`object ${record.key} at version ${record.version}`);
+    }
+    return row;
+  }
+
+  /** Bytes `[start, end)` (the object store's ranges are inclusive). */
+  read(record: ObjectRecord, start: number, end: number): Promise<Buffer> {
+    return this.objects.read(this.row(record), start, end - 1);
+  }
+
+  stream(record: ObjectRecord, start: number, end: number): Readable {
+    return this.objects.stream(this.row(record), start, end - 1);
+  }
+
+  async leaves(record: ObjectRecord): Promise<Uint8Array[]> {
+    return this.row(record).leaves;
+  }
+
+  list(bucket: bigint, options: { prefix?: string; startAfter?: string; limit: number }): ObjectRecord[] {
+    return this.meta.list(bucket, options);
+  }
+
+  storedBytes(bucket: bigint): number {
+    return this.meta.storedBytes(bucket);
+  }
+
+  manifest(bucket: bigint): { key: string; version: bigint; sha256: string }[] {
+    return [...this.meta.manifest(bucket)].map((e) => ({ key: e.key, version: e.version, sha256: e.sha256 }));
+  }
+
+  buckets(): bigint[] {
+    return this.meta.buckets();
+  }
+
+  addUsage(bucket: bigint, era: number, servedBytes: number, requests: number): void {
+    this.meta.addUsage(bucket, era, servedBytes, requests);
+  }
+
+  usage(bucket: bigint, era: number): EraUsage | undefined {
+    return this.meta.bucketUsage(bucket, era);
+  }
+
+  closeEra(bucket: bigint, era: number, snapshot: StoredSnapshot): void {
+    this.meta.closeEra(bucket, era, snapshot);
+  }
+
+  health(): { quarantined: number; repairs: number; hints: number } {
+    if (this.closed) throw new Error("the store is closed");
+    return this.meta.queueCounts();
+  }
+
+  scrub(onProgress?: (done: number, total: number) => void): Promise<{ checked: number; corrupt: number }> {
+    return this.objects.scrub({ onProgress });
+  }
+
+  /** Records a request nonce; false when it was already seen (a replay). */
+  useNonce(sessionKey: string, nonce: string, expires: number, now: number): boolean {
+    return this.meta.useNonce(sessionKey, nonce, expires, now);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.meta.close();
+  }
+}
+
+/** Where a node keeps its metadata: `<data.dir>/meta.sqlite`. */
+export const metaFile = (dir: string) => join(dir, "meta.sqlite");
+
+/**
+ * The blob store `data.blobs` names: on disk under `data.dir` (`blobs/`, `tmp/`, `quarantine/`), or
+ * an S3 bucket (staging its uploads in `<data.dir>/s3-staging/`).
+ */
+export function blobStoreFor(data: NodeConfig["data"], env: NodeJS.ProcessEnv = process.env): BlobStore {
+  const b = data.blobs;
+  if (b.kind === "fs") return new FsBlobStore(data.dir);
+  // Credentials come from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an
+  // instance role…): the SDK's default chain. Never from the configuration file.
+  const id = env.AWS_ACCESS_KEY_ID;
+  const secret = env.AWS_SECRET_ACCESS_KEY;
+  const client = new S3Client({
+    region: b.region,
+    endpoint: b.endpoint,
+    forcePathStyle: b.forcePathStyle,
+    ...(id !== undefined && secret !== undefined
+      ? { credentials: { accessKeyId: id, secretAccessKey: secret, sessionToken: env.AWS_SESSION_TOKEN } }
+      : {}),
+  });
+  return new S3BlobStore({ client, bucket: b.bucket, prefix: b.prefix, stagingDir: join(data.dir, "s3-staging") });
+}
+
+/**
+ * Opens the node's store from `data`: the metadata database (migrated), the blob store, and the
+ * start-up clean-up (temporaries of interrupted puts, unreferenced blobs).
+ */
+export async function openNodeStore(
+  data: NodeConfig["data"],
+  options: { env?: NodeJS.ProcessEnv; onCorrupt?: (e: CorruptionEvent) => void } = {},
+): Promise<{ store: PersistentNodeStore; opened: { tempsRemoved: number; orphansRemoved: number } }> {
+  const meta = new MetaStore(metaFile(data.dir));
+  try {
+    const objects = new ObjectStore(blobStoreFor(data, options.env), meta, { onCorrupt: options.onCorrupt });
+    const opened = await objects.open();
+    return { store: new PersistentNodeStore(objects), opened };
+  } catch (error) {
+    meta.close();
+    throw error;
+  }
+}
