@@ -93,27 +93,41 @@ async function nodeSide(f: Fixture, nodeId = 1, chain: Partial<ChainViewOptions>
 async function appSession(
   f: Fixture,
   signer: Signer,
-  o: { bucket?: bigint; operations?: number; expiry?: number } = {},
+  o: { bucket?: bigint; operations?: number; issuedAt?: number; expiry?: number } = {},
 ): Promise<{ key: SessionKeyPair; token: SessionToken }> {
   const key = newSessionKey();
+  const now = await time.latest();
   const token = await signAppSession(signer, f.domain, {
     bucket: o.bucket ?? f.bucket,
     sessionKey: key.publicKey,
     operations: o.operations ?? ALL_OPS,
-    expiry: o.expiry ?? (await time.latest()) + 3600,
+    issuedAt: o.issuedAt ?? now,
+    expiry: o.expiry ?? now + 3600,
   });
   return { key, token };
 }
 
 function req(
   s: { key: SessionKeyPair; token: SessionToken | string },
-  o: { method?: string; target?: string; expires: number; nonce?: string; bodySha256?: string },
+  o: {
+    method?: string;
+    target?: string;
+    expires: number;
+    nonce?: string;
+    bodySha256?: string;
+    node?: number;
+    contentType?: string;
+    version?: string;
+  },
 ) {
   const method = o.method ?? "GET";
   const target = o.target ?? "/v1/buckets/1/objects/a.txt";
   const headers = signRequest({
     privateKey: s.key.privateKey,
     sessionToken: s.token,
+    node: o.node ?? 1,
+    contentType: o.contentType,
+    version: o.version,
     method,
     target,
     expires: o.expires,
