@@ -118,6 +118,8 @@ interface Client {
   /** The same key for node:crypto (ed25519 is deterministic: the same signatures, much faster in bulk). */
   key: KeyObject;
   bucket: bigint;
+  /** The node the requests go to: each is signed for it. */
+  node: number;
 }
 
 async function appClient(world: EngineWorld): Promise<Client> {
@@ -131,7 +133,7 @@ async function appClient(world: EngineWorld): Promise<Client> {
   // PKCS#8 for a raw ed25519 seed: the fixed prefix, then the 32 bytes.
   const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.from(privateKey)]);
   const key = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
-  return { token: encodeSessionToken(token), privateKey, key, bucket: world.bucket };
+  return { token: encodeSessionToken(token), privateKey, key, bucket: world.bucket, node: world.nodeId };
 }
 
 const objectPath = (c: Client, key: string) => `/v1/buckets/${c.bucket}/objects/${key}`;
@@ -141,9 +143,13 @@ const requestExpiry = () => Math.floor(Date.now() / 1000) + MAX_REQUEST_TTL_S - 
 /** Signed headers for one request, through node:crypto (the bulk path; checked against signRequest once). */
 function fastSign(
   c: Client,
-  r: { method: string; target: string; bodySha256?: string; expires: number; nonce?: string },
+  r: { method: string; target: string; bodySha256?: string; contentType?: string; expires: number; nonce?: string },
 ): Record<string, string> {
-  const message = canonicalRequest({ ...r, bodySha256: r.bodySha256 ?? createHash("sha256").digest("hex") });
+  const message = canonicalRequest({
+    ...r,
+    node: c.node,
+    bodySha256: r.bodySha256 ?? createHash("sha256").digest("hex"),
+  });
   const headers: Record<string, string> = {
     [HEADER.session]: c.token,
     [HEADER.signature]: edSign(null, Buffer.from(message, "utf8"), c.key).toString("base64url"),
@@ -151,13 +157,21 @@ function fastSign(
   };
   if (r.nonce !== undefined) headers[HEADER.nonce] = r.nonce;
   if (r.bodySha256 !== undefined) headers[HEADER.contentSha256] = r.bodySha256;
+  if (r.contentType !== undefined) headers["content-type"] = r.contentType;
   return headers;
 }
 
 function checkFastSign(c: Client): void {
-  const r = { method: "PUT", target: "/v1/buckets/1/objects/x", bodySha256: "ab".repeat(32), expires: 1, nonce: "n" };
+  const r = {
+    method: "PUT",
+    target: "/v1/buckets/1/objects/x",
+    bodySha256: "ab".repeat(32),
+    contentType: "application/octet-stream",
+    expires: 1,
+    nonce: "n",
+  };
   const a = fastSign(c, r);
-  const b = signRequest({ ...r, privateKey: c.privateKey, sessionToken: c.token });
+  const b = signRequest({ ...r, privateKey: c.privateKey, sessionToken: c.token, node: c.node });
   if (JSON.stringify(a) !== JSON.stringify(b))
     throw new Error("bench: node:crypto's signature differs from signRequest's");
 }
@@ -191,10 +205,14 @@ function signedPuts(c: Client, files: string, size: Size, count: number): LoadRe
     return {
       method: "PUT",
       path: target,
-      headers: {
-        ...fastSign(c, { method: "PUT", target, bodySha256, expires, nonce }),
-        "content-type": "application/octet-stream",
-      },
+      headers: fastSign(c, {
+        method: "PUT",
+        target,
+        bodySha256,
+        contentType: "application/octet-stream",
+        expires,
+        nonce,
+      }),
       body: { file: join(files, objectKey(size, i)), suffix },
     };
   });
@@ -209,14 +227,16 @@ async function writeObjects(c: Client, node: EngineNode, files: string): Promise
     const headers = signRequest({
       privateKey: c.privateKey,
       sessionToken: c.token,
+      node: c.node,
       method: "PUT",
       target,
       bodySha256: createHash("sha256").update(body).digest("hex"),
+      contentType: "application/octet-stream",
       expires: requestExpiry(),
     });
     const response = await fetch(node.origin + target, {
       method: "PUT",
-      headers: { ...headers, "content-type": "application/octet-stream" },
+      headers,
       body,
     });
     const text = await response.text();
@@ -230,6 +250,7 @@ async function writeObjects(c: Client, node: EngineNode, files: string): Promise
       headers: signRequest({
         privateKey: c.privateKey,
         sessionToken: c.token,
+        node: c.node,
         method: "GET",
         target,
         expires: requestExpiry(),

@@ -402,12 +402,16 @@ export class DdcStorageClient {
     const session = await this.session(bucket, {
       operations: fresh && (cached.operations & op) === op ? op : ALL_OPS,
     });
+    // Signed for this node only, a PUT's content type and any version header with it.
     const signed = signRequest({
       privateKey: session.key.privateKey,
       sessionToken: session.encoded,
+      node: node.id,
       method,
       target,
       bodySha256: extra.bodySha256,
+      contentType: method === "PUT" ? extra.headers?.["content-type"] : undefined,
+      version: extra.headers?.[HEADER.version],
       expires: Math.floor(Date.now() / 1000) + this.requestTtlS,
     });
     const controller = new AbortController();

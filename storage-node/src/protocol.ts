@@ -9,18 +9,20 @@ import type { TypedDataDomain } from "ethers";
  *
  * 1. A **session**: a wallet signs once, with EIP-712, that an ed25519 session key may act for it
  *    until `expiry`. Three kinds:
- *    - `Session` (an app): `{ bucket, sessionKey, operations, expiry }`, signed by the bucket's
+ *    - `Session` (an app): `{ bucket, sessionKey, operations, issuedAt, expiry }`, signed by the bucket's
  *      owner or an account holding a role on it; `operations` is a bit set of {@link Op}.
- *    - `NodeSession` (a peer): `{ node, sessionKey, expiry }`, signed by the node's registered
+ *    - `NodeSession` (a peer): `{ node, sessionKey, issuedAt, expiry }`, signed by the node's registered
  *      signing key; used for replication and repair between members of one cluster.
- *    - `ValidatorSession` (a validator): `{ cluster, sessionKey, expiry }`, signed by one of the
+ *    - `ValidatorSession` (a validator): `{ cluster, sessionKey, issuedAt, expiry }`, signed by one of the
  *      cluster's validators; used for challenges.
  *    The token travels base64url-encoded JSON in the `x-ddc-session` header; a node verifies a
- *    token's EIP-712 signature once and caches the result until the token expires.
+ *    token's EIP-712 signature once and caches the result until the token expires. A session lasts
+ *    at most `MAX_SESSION_TTL_S` from `issuedAt` to `expiry`.
  * 2. Each **request** is signed by the session key (ed25519, 64 bytes, base64url in
- *    `x-ddc-signature`) over {@link canonicalRequest}: method, request target (path and query as
- *    sent), body SHA-256, request expiry and, for writes and deletes, a nonce that the node keeps
- *    in a replay window until the request expires.
+ *    `x-ddc-signature`) over {@link canonicalRequest}: the target node's id, method, request target
+ *    (path and query as sent), body SHA-256, a PUT's content type, `x-ddc-version`, request expiry
+ *    and, for writes and deletes, a nonce that the node keeps in a replay window until the request
+ *    expires.
  */
 export const PROTOCOL_VERSION = 1;
 
@@ -39,6 +41,7 @@ export const SESSION_TYPES = {
     { name: "bucket", type: "uint64" },
     { name: "sessionKey", type: "bytes32" },
     { name: "operations", type: "uint8" },
+    { name: "issuedAt", type: "uint64" },
     { name: "expiry", type: "uint64" },
   ],
 } as const;
@@ -47,6 +50,7 @@ export const NODE_SESSION_TYPES = {
   NodeSession: [
     { name: "node", type: "uint32" },
     { name: "sessionKey", type: "bytes32" },
+    { name: "issuedAt", type: "uint64" },
     { name: "expiry", type: "uint64" },
   ],
 } as const;
@@ -55,6 +59,7 @@ export const VALIDATOR_SESSION_TYPES = {
   ValidatorSession: [
     { name: "cluster", type: "uint32" },
     { name: "sessionKey", type: "bytes32" },
+    { name: "issuedAt", type: "uint64" },
     { name: "expiry", type: "uint64" },
   ],
 } as const;
@@ -77,9 +82,17 @@ export const RECEIPT_TYPES = {
 
 /** The session token as it travels (JSON, then base64url). Integers are decimal strings or numbers. */
 export type SessionToken =
-  | { kind: "app"; bucket: string; sessionKey: string; operations: number; expiry: number; signature: string }
-  | { kind: "node"; node: number; sessionKey: string; expiry: number; signature: string }
-  | { kind: "validator"; cluster: number; sessionKey: string; expiry: number; signature: string };
+  | {
+      kind: "app";
+      bucket: string;
+      sessionKey: string;
+      operations: number;
+      issuedAt: number;
+      expiry: number;
+      signature: string;
+    }
+  | { kind: "node"; node: number; sessionKey: string; issuedAt: number; expiry: number; signature: string }
+  | { kind: "validator"; cluster: number; sessionKey: string; issuedAt: number; expiry: number; signature: string };
 
 export const HEADER = {
   session: "x-ddc-session",
@@ -96,8 +109,12 @@ export const HEADER = {
 
 /** A request may be signed for at most this long ahead (seconds): it bounds the replay window. */
 export const MAX_REQUEST_TTL_S = 15 * 60;
-/** The longest session a node accepts (seconds). */
+/** The longest session a node accepts (seconds), from its `issuedAt` to its `expiry`. */
 export const MAX_SESSION_TTL_S = 30 * 24 * 3600;
+/** How far ahead of the node's clock a session's `issuedAt` may be (seconds): clock skew. */
+export const MAX_CLOCK_SKEW_S = 60;
+/** The longest session token a node reads (characters of its header value); longer ones are refused unread. */
+export const MAX_SESSION_TOKEN_CHARS = 2048;
 /** The largest object (bytes); the client splits larger files into parts with a manifest. */
 export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 /** Merkle leaf size (bytes). */
@@ -114,21 +131,48 @@ export const MAX_LIST_LIMIT = 1000;
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /**
- * The string a request's session key signs (UTF-8):
+ * The string a request's session key signs (UTF-8), nine lines joined by `\n`:
  *
- *   DDC-REQUEST-1\n<METHOD>\n<target>\n<body sha256 hex>\n<expires>\n<nonce or "-">
+ *   DDC-REQUEST-2
+ *   <node id, decimal>
+ *   <METHOD>
+ *   <target>
+ *   <body sha256 hex>
+ *   <content-type of a PUT, or "-">
+ *   <x-ddc-version, or "-">
+ *   <expires>
+ *   <nonce, or "-">
  *
- * `target` is the path and query exactly as sent (`/v1/buckets/7/objects/photos/a.jpg`); the
- * body hash of a request without a body is {@link EMPTY_SHA256}.
+ * `node` is the id of the node the request is sent to: a node verifies with its own id, so a
+ * request signed for one replica is refused by every other. `target` is the path and query exactly
+ * as sent (`/v1/buckets/7/objects/photos/a.jpg`); the body hash of a request without a body is
+ * {@link EMPTY_SHA256}. The content type counts on a PUT only; any
+ * other method signs "-" whatever it sends. An absent or empty header signs "-".
  */
 export function canonicalRequest(r: {
+  node: number;
   method: string;
   target: string;
   bodySha256: string;
+  contentType?: string;
+  version?: string;
   expires: number;
   nonce?: string;
 }): string {
-  return `DDC-REQUEST-1\n${r.method.toUpperCase()}\n${r.target}\n${r.bodySha256.toLowerCase()}\n${r.expires}\n${r.nonce ?? "-"}`;
+  const method = r.method.toUpperCase();
+  const dash = (v: string | undefined) => (v === undefined || v === "" ? "-" : v);
+  const contentType = method === "PUT" ? dash(r.contentType) : "-";
+  return [
+    "DDC-REQUEST-2",
+    String(r.node),
+    method,
+    r.target,
+    r.bodySha256.toLowerCase(),
+    contentType,
+    dash(r.version),
+    String(r.expires),
+    dash(r.nonce),
+  ].join("\n");
 }
 
 /** Error codes in JSON error bodies `{ error: { code, message, node } }`. */

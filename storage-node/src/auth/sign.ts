@@ -53,24 +53,30 @@ function keyHex(publicKey: Uint8Array | string): string {
   return hex;
 }
 
+/** Unix seconds now, the default `issuedAt` of a session. */
+const nowS = () => Math.floor(Date.now() / 1000);
+
 /**
  * An app session: `signer` (the bucket's owner, or an account holding a role on it) lets
- * `sessionKey` do `operations` (a bit set of `Op`) on `bucket` until `expiry` (unix seconds).
- * `domain` is `storageDomain(chainId, core)`.
+ * `sessionKey` do `operations` (a bit set of `Op`) on `bucket` from `issuedAt` (unix seconds, now
+ * unless given) until `expiry` (at most `MAX_SESSION_TTL_S` later). `domain` is
+ * `storageDomain(chainId, core)`.
  */
 export async function signAppSession(
   signer: Signer,
   domain: TypedDataDomain,
-  s: { bucket: bigint; sessionKey: Uint8Array | string; operations: number; expiry: number },
+  s: { bucket: bigint; sessionKey: Uint8Array | string; operations: number; issuedAt?: number; expiry: number },
 ): Promise<SessionToken> {
   const sessionKey = keyHex(s.sessionKey);
-  const value = { bucket: s.bucket, sessionKey, operations: s.operations, expiry: s.expiry };
+  const issuedAt = s.issuedAt ?? nowS();
+  const value = { bucket: s.bucket, sessionKey, operations: s.operations, issuedAt, expiry: s.expiry };
   const signature = await signer.signTypedData(domain, APP_TYPES, value);
   return {
     kind: "app",
     bucket: s.bucket.toString(),
     sessionKey,
     operations: s.operations,
+    issuedAt,
     expiry: s.expiry,
     signature,
   };
@@ -80,23 +86,26 @@ export async function signAppSession(
 export async function signNodeSession(
   signer: Signer,
   domain: TypedDataDomain,
-  s: { node: number; sessionKey: Uint8Array | string; expiry: number },
+  s: { node: number; sessionKey: Uint8Array | string; issuedAt?: number; expiry: number },
 ): Promise<SessionToken> {
   const sessionKey = keyHex(s.sessionKey);
-  const signature = await signer.signTypedData(domain, NODE_TYPES, { node: s.node, sessionKey, expiry: s.expiry });
-  return { kind: "node", node: s.node, sessionKey, expiry: s.expiry, signature };
+  const issuedAt = s.issuedAt ?? nowS();
+  const value = { node: s.node, sessionKey, issuedAt, expiry: s.expiry };
+  const signature = await signer.signTypedData(domain, NODE_TYPES, value);
+  return { kind: "node", node: s.node, sessionKey, issuedAt, expiry: s.expiry, signature };
 }
 
 /** A validator's session, signed by one of the cluster's validators. */
 export async function signValidatorSession(
   signer: Signer,
   domain: TypedDataDomain,
-  s: { cluster: number; sessionKey: Uint8Array | string; expiry: number },
+  s: { cluster: number; sessionKey: Uint8Array | string; issuedAt?: number; expiry: number },
 ): Promise<SessionToken> {
   const sessionKey = keyHex(s.sessionKey);
-  const value = { cluster: s.cluster, sessionKey, expiry: s.expiry };
+  const issuedAt = s.issuedAt ?? nowS();
+  const value = { cluster: s.cluster, sessionKey, issuedAt, expiry: s.expiry };
   const signature = await signer.signTypedData(domain, VALIDATOR_TYPES, value);
-  return { kind: "validator", cluster: s.cluster, sessionKey, expiry: s.expiry, signature };
+  return { kind: "validator", cluster: s.cluster, sessionKey, issuedAt, expiry: s.expiry, signature };
 }
 
 /** Base64url without padding, from bytes. */
@@ -158,11 +167,26 @@ const TOKEN = z.discriminatedUnion("kind", [
       .refine((s) => BigInt(s) < 1n << 64n, "bucket id above uint64"),
     sessionKey: hex32,
     operations: z.number().int().min(1).max(15),
+    issuedAt: seconds,
     expiry: seconds,
     signature,
   }),
-  z.strictObject({ kind: z.literal("node"), node: id32, sessionKey: hex32, expiry: seconds, signature }),
-  z.strictObject({ kind: z.literal("validator"), cluster: id32, sessionKey: hex32, expiry: seconds, signature }),
+  z.strictObject({
+    kind: z.literal("node"),
+    node: id32,
+    sessionKey: hex32,
+    issuedAt: seconds,
+    expiry: seconds,
+    signature,
+  }),
+  z.strictObject({
+    kind: z.literal("validator"),
+    cluster: id32,
+    sessionKey: hex32,
+    issuedAt: seconds,
+    expiry: seconds,
+    signature,
+  }),
 ]);
 
 /**
@@ -195,26 +219,59 @@ export function newNonce(): string {
   return toBase64url(randomBytes(16));
 }
 
+/** A header value as it may be signed: printable, no line breaks (the canonical string is line-based). */
+const HEADER_VALUE = /^[\x20-\x7e]*$/;
+
 /**
- * The headers that authenticate one request: the session token, the session key's ed25519 signature
- * of `canonicalRequest`, the request's expiry (unix seconds, at most `MAX_REQUEST_TTL_S` ahead), a
- * nonce (made up when the method needs one and none is given) and, when there is a body, its SHA-256
- * (hex). `target` is the path and query exactly as they will be sent.
+ * The headers that authenticate one request to node `node`: the session token, the session key's
+ * ed25519 signature of `canonicalRequest`, the request's expiry (unix seconds, at most
+ * `MAX_REQUEST_TTL_S` ahead), a nonce (made up when the method needs one and none is given), when
+ * there is a body its SHA-256 (hex), and the signed `content-type` (a PUT's) and `x-ddc-version`
+ * when given: send them as returned. `target` is the path and query exactly as they will be sent.
+ * A request is signed for one node: sign again for each replica (ed25519 signing is cheap).
  */
 export function signRequest(r: {
   privateKey: Uint8Array;
   sessionToken: SessionToken | string;
+  /** The id of the node the request is sent to. */
+  node: number;
   method: string;
   target: string;
   /** The body's SHA-256, hex; omit for a request without a body. */
   bodySha256?: string;
+  /** A PUT's content type, sent as `content-type`. */
+  contentType?: string;
+  /** The `x-ddc-version` header's value (a peer's replica write or delete). */
+  version?: string | bigint;
   expires: number;
   nonce?: string;
 }): Record<string, string> {
   const method = r.method.toUpperCase();
+  if (!Number.isSafeInteger(r.node) || r.node < 0) throw new Error(`signRequest: node: expected an id, got ${r.node}`);
+  if (r.contentType !== undefined && method !== "PUT") {
+    throw new Error(`signRequest: contentType: only a PUT signs its content type, not a ${method}`);
+  }
+  const version = r.version?.toString();
+  for (const [name, value] of [
+    ["contentType", r.contentType],
+    ["version", version],
+  ] as const) {
+    if (value !== undefined && !HEADER_VALUE.test(value)) {
+      throw new Error(`signRequest: ${name}: expected printable ASCII without line breaks`);
+    }
+  }
   const nonce = r.nonce ?? (needsNonce(method) ? newNonce() : undefined);
   const bodySha256 = (r.bodySha256 ?? EMPTY_SHA256).toLowerCase();
-  const message = canonicalRequest({ method, target: r.target, bodySha256, expires: r.expires, nonce });
+  const message = canonicalRequest({
+    node: r.node,
+    method,
+    target: r.target,
+    bodySha256,
+    contentType: r.contentType,
+    version,
+    expires: r.expires,
+    nonce,
+  });
   const headers: Record<string, string> = {
     [HEADER.session]: typeof r.sessionToken === "string" ? r.sessionToken : encodeSessionToken(r.sessionToken),
     [HEADER.signature]: toBase64url(ed25519.sign(toUtf8Bytes(message), r.privateKey)),
@@ -222,5 +279,7 @@ export function signRequest(r: {
   };
   if (nonce !== undefined) headers[HEADER.nonce] = nonce;
   if (r.bodySha256 !== undefined) headers[HEADER.contentSha256] = bodySha256;
+  if (r.contentType !== undefined && r.contentType !== "") headers["content-type"] = r.contentType;
+  if (version !== undefined && version !== "") headers[HEADER.version] = version;
   return headers;
 }

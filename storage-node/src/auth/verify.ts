@@ -1,10 +1,12 @@
-import { createPublicKey, verify, type KeyObject } from "node:crypto";
-import { getAddress, getBytes, verifyTypedData, type TypedDataDomain } from "ethers";
+import { createHash, createPublicKey, verify, type KeyObject } from "node:crypto";
+import { Signature, getAddress, getBytes, verifyTypedData, type TypedDataDomain } from "ethers";
 import {
   EMPTY_SHA256,
   ErrorCode,
   HEADER,
+  MAX_CLOCK_SKEW_S,
   MAX_REQUEST_TTL_S,
+  MAX_SESSION_TOKEN_CHARS,
   MAX_SESSION_TTL_S,
   Op,
   canonicalRequest,
@@ -45,7 +47,7 @@ export interface AuthenticatorOptions {
   chain: ChainView;
   /** `storageDomain(chainId, core)`. */
   domain: TypedDataDomain;
-  /** This node's id. */
+  /** This node's id: the one a request must be signed for. */
   nodeId: number;
   /**
    * Records a nonce and says whether it was already recorded (a replay); the store keeps it until
@@ -56,14 +58,28 @@ export interface AuthenticatorOptions {
   now?: () => number;
   /** The most verified sessions kept: 10,000 unless given. */
   maxSessions?: number;
+  /** The most sessions whose EIP-712 signature recovered no one kept: 1,000 unless given. */
+  maxRefusedSessions?: number;
+  /** The most verified GET/HEAD request signatures kept: 10,000 unless given. */
+  maxReads?: number;
 }
 
 /** A verified session: who signed it, and its key ready for ed25519. */
 interface Verified {
   token: SessionToken;
-  /** The EIP-712 signer, undefined if the signature could not be recovered at all. */
-  signer?: string;
-  key?: KeyObject;
+  /** The EIP-712 signer. */
+  signer: string;
+  key: KeyObject;
+}
+
+/** How much cryptography the authenticator did: for tests and metrics. */
+export interface AuthStats {
+  /** EIP-712 recoveries of sessions (the costly step, once per session). */
+  recoveries: number;
+  /** ed25519 verifications of request signatures. */
+  signatureChecks: number;
+  /** GET/HEAD requests whose signature was found verified already. */
+  readHits: number;
 }
 
 /** The DER prefix of an ed25519 SubjectPublicKeyInfo: a raw 32-byte key follows it. */
@@ -71,16 +87,48 @@ const ED25519_SPKI = Buffer.from("302a300506032b6570032100", "hex");
 const NONCE = /^[A-Za-z0-9_-]{8,64}$/;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const OP_BIT: Record<Operation, number> = { read: Op.Read, write: Op.Write, delete: Op.Delete, list: Op.List };
+/** The order of secp256k1, and half of it: a signature's `s` above the half is folded below it. */
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
 const unauthenticated = (message: string) => new AuthError(401, ErrorCode.Unauthenticated, message);
+const badSessionSignature = () => new AuthError(401, ErrorCode.BadSignature, "the session's signature is not valid");
+
+/**
+ * A session's identity, whatever its encoding: its kind, fields and signature in canonical form
+ * (`s` in the lower half, `v` as 27 or 28), so that re-encodings of one token (base64 padding, JSON
+ * spacing, field order, decimal strings, a malleated signature) share one cache entry. Undefined if
+ * the signature is not a well-formed ECDSA signature at all.
+ */
+function sessionId(t: SessionToken): string | undefined {
+  const sig = t.signature.toLowerCase();
+  const r = BigInt("0x" + sig.slice(2, 66));
+  let s = BigInt("0x" + sig.slice(66, 130));
+  let v: number;
+  try {
+    v = Signature.getNormalizedV(parseInt(sig.slice(130, 132), 16));
+  } catch {
+    return undefined;
+  }
+  if (r === 0n || r >= SECP256K1_N || s === 0n || s >= SECP256K1_N) return undefined;
+  if (s > SECP256K1_N / 2n) {
+    s = SECP256K1_N - s;
+    v = v === 27 ? 28 : 27;
+  }
+  const who = t.kind === "app" ? `${t.bucket}/${t.operations}` : t.kind === "node" ? t.node : t.cluster;
+  return `${t.kind}/${who}/${t.sessionKey}/${t.issuedAt}/${t.expiry}/${r.toString(16)}/${s.toString(16)}/${v}`;
+}
 
 /**
  * Authenticates requests (who sent it) and authorises them (may it do this here), for one node.
  *
- * A session token's EIP-712 signature is recovered once and the result kept (bounded LRU keyed by
- * the token, until the token expires); each request's ed25519 signature is checked with the
- * session's cached key. Chain facts (roles, statuses, membership, keys) come from the
- * {@link ChainView}, itself cached and invalidated by the core's events.
+ * Cheap checks come first (headers, sizes, the session's and the request's times), then the
+ * request's ed25519 signature — the session key is in the token — and only then, for a session not
+ * seen before, the EIP-712 recovery of the session's signer. Verified sessions are kept in a
+ * bounded LRU keyed by their canonical fields and signature (not the token's text); sessions whose
+ * recovery failed in a smaller one; verified GET/HEAD request signatures in a third, so that a
+ * signed read repeated as it is (a presigned URL) costs no ed25519 verification. Chain facts
+ * (roles, statuses, membership, keys) come from the {@link ChainView}, itself cached and
+ * invalidated by the core's events.
  */
 export class RequestAuthenticator {
   private readonly chain: ChainView;
@@ -89,6 +137,9 @@ export class RequestAuthenticator {
   private readonly seenNonce: AuthenticatorOptions["seenNonce"];
   private readonly now: () => number;
   private readonly sessions: Lru<string, Verified>;
+  private readonly refused: Lru<string, true>;
+  private readonly reads: Lru<string, true>;
+  readonly stats: AuthStats = { recoveries: 0, signatureChecks: 0, readHits: 0 };
 
   constructor(options: AuthenticatorOptions) {
     this.chain = options.chain;
@@ -97,6 +148,8 @@ export class RequestAuthenticator {
     this.seenNonce = options.seenNonce;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     this.sessions = new Lru(options.maxSessions ?? 10_000);
+    this.refused = new Lru(options.maxRefusedSessions ?? 1_000);
+    this.reads = new Lru(options.maxReads ?? 10_000);
   }
 
   /** How many verified sessions are cached. */
@@ -104,18 +157,38 @@ export class RequestAuthenticator {
     return this.sessions.size;
   }
 
+  /** How many sessions whose signature recovered no one are cached. */
+  get cachedRefusedSessions(): number {
+    return this.refused.size;
+  }
+
+  /** How many verified GET/HEAD request signatures are cached. */
+  get cachedReads(): number {
+    return this.reads.size;
+  }
+
   /**
-   * Who sent the request, or {@link AuthError}. Checks, in order: the headers are there and well
-   * formed (401 unauthenticated); the session has not expired (401 session-expired) and lasts at
-   * most `MAX_SESSION_TTL_S` (401 unauthenticated); the request has not expired and expires at most
-   * `MAX_REQUEST_TTL_S` ahead (401 request-expired); the session's and the request's signatures
-   * (401 bad-signature; a node session must be signed by the node's registered key, a validator
-   * session by one of the cluster's validators); a write, delete or other non-GET/HEAD request
-   * carries a nonce (401 unauthenticated) not seen before (409 replayed). The nonce is recorded
-   * last, so a request refused for any other reason consumes nothing.
+   * Who sent the request, or {@link AuthError}. Checks, in order, cheapest first:
+   * 1. the headers are there and well formed, the token at most `MAX_SESSION_TOKEN_CHARS` long and
+   *    decodable (401 unauthenticated); a method other than GET/HEAD/OPTIONS carries a nonce (401
+   *    unauthenticated);
+   * 2. the session: not issued more than `MAX_CLOCK_SKEW_S` ahead (401 unauthenticated), not expired
+   *    (401 session-expired), at most `MAX_SESSION_TTL_S` from `issuedAt` to `expiry` (401
+   *    unauthenticated);
+   * 3. the request has not expired and expires at most `MAX_REQUEST_TTL_S` ahead (401
+   *    request-expired);
+   * 4. a session whose signature recovered no one before (401 bad-signature, from the cache);
+   * 5. the request's ed25519 signature by the token's session key over the canonical string with
+   *    this node's id — a request signed for another node, or altered, fails here (401
+   *    bad-signature); a GET/HEAD signature verified before is not verified again;
+   * 6. the session's EIP-712 signature, once per session (401 bad-signature); a node session must be
+   *    signed by the node's registered key, a validator session by one of the cluster's validators;
+   * 7. the nonce, if any, was not seen before (409 replayed). It is recorded last, so a request
+   *    refused for any other reason consumes nothing.
    *
    * `bodySha256` is the body's SHA-256 (hex); if omitted, the `x-ddc-content-sha256` header's value,
-   * else that of the empty body. `target` is the path and query exactly as received.
+   * else that of the empty body. `target` is the path and query exactly as received. The node id,
+   * a PUT's `content-type` and `x-ddc-version` are signed too (`canonicalRequest`).
    */
   async authenticate(r: {
     method: string;
@@ -133,10 +206,16 @@ export class RequestAuthenticator {
       return value;
     };
     const tokenText = header(HEADER.session, true)!;
+    if (tokenText.length > MAX_SESSION_TOKEN_CHARS) {
+      throw unauthenticated(`${HEADER.session}: longer than ${MAX_SESSION_TOKEN_CHARS} characters`);
+    }
     const signatureText = header(HEADER.signature, true)!;
     const expiresText = header(HEADER.expires, true)!;
     const nonce = header(HEADER.nonce, false);
     const contentSha256 = header(HEADER.contentSha256, false);
+    const method = r.method.toUpperCase();
+    const version = header(HEADER.version, false);
+    const contentType = method === "PUT" ? header("content-type", false) : undefined;
     if (!/^\d{1,15}$/.test(expiresText)) throw unauthenticated(`${HEADER.expires}: expected unix seconds`);
     const expires = Number(expiresText);
     let signature: Uint8Array;
@@ -152,38 +231,47 @@ export class RequestAuthenticator {
     if (contentSha256 !== undefined && !HEX64.test(contentSha256)) {
       throw unauthenticated(`${HEADER.contentSha256}: expected 64 hex digits`);
     }
-    const method = r.method.toUpperCase();
     if (needsNonce(method) && nonce === undefined) throw unauthenticated(`${HEADER.nonce}: a ${method} needs a nonce`);
+    let token: SessionToken;
+    try {
+      token = decodeSessionToken(tokenText);
+    } catch (error) {
+      throw unauthenticated((error as Error).message);
+    }
 
     const now = this.now();
-    const session = this.session(tokenText, now);
-    const token = session.token;
+    if (token.issuedAt > now + MAX_CLOCK_SKEW_S) {
+      throw unauthenticated(`the session is issued at ${token.issuedAt}, ahead of the node's clock (${now})`);
+    }
     if (token.expiry <= now)
       throw new AuthError(401, ErrorCode.SessionExpired, `the session expired at ${token.expiry}`);
-    if (token.expiry - now > MAX_SESSION_TTL_S) {
-      throw unauthenticated(`the session lasts longer than ${MAX_SESSION_TTL_S} s (expiry ${token.expiry})`);
+    if (token.expiry - token.issuedAt > MAX_SESSION_TTL_S) {
+      throw unauthenticated(
+        `the session lasts longer than ${MAX_SESSION_TTL_S} s (issued at ${token.issuedAt}, expiry ${token.expiry})`,
+      );
     }
     if (expires <= now) throw new AuthError(401, ErrorCode.RequestExpired, `the request expired at ${expires}`);
     if (expires - now > MAX_REQUEST_TTL_S) {
       throw new AuthError(401, ErrorCode.RequestExpired, `the request expires more than ${MAX_REQUEST_TTL_S} s ahead`);
     }
-    if (session.signer === undefined || session.key === undefined) {
-      throw new AuthError(401, ErrorCode.BadSignature, "the session's signature is not valid");
-    }
+    const id = sessionId(token);
+    if (id === undefined || this.refused.get(id) !== undefined) throw badSessionSignature();
+    let session = this.sessions.get(id);
+    const key = session?.key ?? sessionKeyObject(token.sessionKey);
+    if (key === undefined) throw badSessionSignature();
+
     const message = canonicalRequest({
+      node: this.nodeId,
       method,
       target: r.target,
       bodySha256: r.bodySha256 ?? contentSha256 ?? EMPTY_SHA256,
+      contentType,
+      version,
       expires,
       nonce,
     });
-    let good = false;
-    try {
-      good = verify(null, Buffer.from(message, "utf8"), session.key, signature);
-    } catch {
-      good = false;
-    }
-    if (!good) throw new AuthError(401, ErrorCode.BadSignature, "the request's signature is not the session key's");
+    this.checkRequestSignature(method, token.sessionKey, key, message, signature);
+    session ??= this.recover(id, token, key);
 
     const principal = await this.principal(token, session.signer);
     if (nonce !== undefined && this.seenNonce(token.sessionKey, nonce, expires, now)) {
@@ -308,29 +396,58 @@ export class RequestAuthenticator {
     return cluster;
   }
 
-  /** The token decoded and its EIP-712 signer recovered, from the cache when it was seen before. */
-  private session(text: string, now: number): Verified {
-    const cached = this.sessions.get(text);
-    if (cached !== undefined) {
-      if (cached.token.expiry > now) return cached;
-      this.sessions.delete(text);
+  /**
+   * The request's ed25519 signature, or 401 bad-signature. A GET or HEAD (no nonce, nothing
+   * changes) whose exact signature over the exact canonical string by the same key was verified
+   * before is taken from the cache: a signed read is a capability until it expires, repeated or not.
+   * Writes and deletes are never cached (their nonce makes each one new anyway).
+   */
+  private checkRequestSignature(
+    method: string,
+    sessionKey: string,
+    key: KeyObject,
+    message: string,
+    signature: Uint8Array,
+  ): void {
+    const cacheable = method === "GET" || method === "HEAD";
+    const readId = cacheable
+      ? Buffer.from(signature).toString("base64") +
+        createHash("sha256").update(sessionKey).update("\n").update(message).digest("base64")
+      : undefined;
+    if (readId !== undefined && this.reads.get(readId) !== undefined) {
+      this.stats.readHits++;
+      return;
     }
-    let token: SessionToken;
+    let good = false;
+    this.stats.signatureChecks++;
     try {
-      token = decodeSessionToken(text);
-    } catch (error) {
-      throw unauthenticated((error as Error).message);
-    }
-    const verified: Verified = { token };
-    try {
-      verified.signer = getAddress(recoverSession(this.domain, token));
-      const raw = getBytes(token.sessionKey);
-      verified.key = createPublicKey({ key: Buffer.concat([ED25519_SPKI, raw]), format: "der", type: "spki" });
+      good = verify(null, Buffer.from(message, "utf8"), key, signature);
     } catch {
-      // Not recoverable (a malformed signature) or not a key: kept so, a bad-signature each time.
+      good = false;
     }
-    // Expired and overlong tokens are refused before their signature counts: not cached.
-    if (token.expiry > now && token.expiry - now <= MAX_SESSION_TTL_S) this.sessions.set(text, verified);
+    if (!good) {
+      throw new AuthError(
+        401,
+        ErrorCode.BadSignature,
+        `the request's signature is not the session key's over this request to node ${this.nodeId}` +
+          " (signed for another node, or altered)",
+      );
+    }
+    if (readId !== undefined) this.reads.set(readId, true);
+  }
+
+  /** The session's EIP-712 signer, recovered and cached; a failure is cached too (401 bad-signature). */
+  private recover(id: string, token: SessionToken, key: KeyObject): Verified {
+    this.stats.recoveries++;
+    let signer: string;
+    try {
+      signer = getAddress(recoverSession(this.domain, token));
+    } catch {
+      this.refused.set(id, true);
+      throw badSessionSignature();
+    }
+    const verified: Verified = { token, signer, key };
+    this.sessions.set(id, verified);
     return verified;
   }
 
@@ -378,6 +495,7 @@ export function recoverSession(domain: TypedDataDomain, token: SessionToken): st
           bucket: BigInt(token.bucket),
           sessionKey: token.sessionKey,
           operations: token.operations,
+          issuedAt: token.issuedAt,
           expiry: token.expiry,
         },
         token.signature,
@@ -386,15 +504,24 @@ export function recoverSession(domain: TypedDataDomain, token: SessionToken): st
       return verifyTypedData(
         domain,
         NODE_TYPES,
-        { node: token.node, sessionKey: token.sessionKey, expiry: token.expiry },
+        { node: token.node, sessionKey: token.sessionKey, issuedAt: token.issuedAt, expiry: token.expiry },
         token.signature,
       );
     case "validator":
       return verifyTypedData(
         domain,
         VALIDATOR_TYPES,
-        { cluster: token.cluster, sessionKey: token.sessionKey, expiry: token.expiry },
+        { cluster: token.cluster, sessionKey: token.sessionKey, issuedAt: token.issuedAt, expiry: token.expiry },
         token.signature,
       );
+  }
+}
+
+/** The session key as node:crypto verifies with it; undefined if it is not an ed25519 public key. */
+function sessionKeyObject(sessionKey: string): KeyObject | undefined {
+  try {
+    return createPublicKey({ key: Buffer.concat([ED25519_SPKI, getBytes(sessionKey)]), format: "der", type: "spki" });
+  } catch {
+    return undefined;
   }
 }

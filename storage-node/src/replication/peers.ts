@@ -47,16 +47,28 @@ export class NodeIdentity {
     return this.session;
   }
 
-  /** The headers that authenticate one request to a peer. */
-  async headers(method: string, target: string, bodySha256?: string): Promise<Record<string, string>> {
+  /**
+   * The headers that authenticate one request to peer `peer` (signed for that node only); a PUT's
+   * `contentType` and the `version` header are signed and returned with them.
+   */
+  async headers(
+    peer: number,
+    method: string,
+    target: string,
+    bodySha256?: string,
+    signed: { contentType?: string; version?: string } = {},
+  ): Promise<Record<string, string>> {
     const s = await this.current();
     return {
       ...signRequest({
         privateKey: s.privateKey,
         sessionToken: s.token,
+        node: peer,
         method,
         target,
         bodySha256,
+        contentType: signed.contentType,
+        version: signed.version,
         expires: this.now() + REQUEST_TTL_S,
       }),
       [HEADER.node]: String(this.node),
@@ -206,11 +218,14 @@ export class PeerClient {
     // A kept-alive connection the peer closed (it restarted) fails before any answer: one more try
     // on a fresh connection, signed anew. Every internal route is idempotent (versions, digests).
     for (let attempt = 1; ; attempt++) {
+      const { [HEADER.version]: version, ...other } = opts.headers ?? {};
       const headers: Record<string, string> = {
-        ...(await this.identity.headers(method, target, opts.body ? sha256Hex(opts.body) : undefined)),
-        ...opts.headers,
+        ...other,
+        ...(await this.identity.headers(node, method, target, opts.body ? sha256Hex(opts.body) : undefined, {
+          contentType: opts.body && method === "PUT" ? "application/octet-stream" : undefined,
+          version,
+        })),
       };
-      if (opts.body) headers["content-type"] = "application/octet-stream";
       try {
         const res = await request(base + target, { method, headers, body: opts.body, signal });
         const body = Buffer.from(await res.body.arrayBuffer());

@@ -10,14 +10,17 @@ import {
   EMPTY_SHA256,
   HEADER,
   MAX_REQUEST_TTL_S,
+  MAX_SESSION_TOKEN_CHARS,
   MAX_SESSION_TTL_S,
   Op,
+  canonicalRequest,
   storageDomain,
   type SessionToken,
 } from "../../../storage-node/src/protocol";
 import {
   decodeSessionToken,
   encodeSessionToken,
+  fromBase64url,
   newSessionKey,
   signAppSession,
   signNodeSession,
@@ -25,7 +28,13 @@ import {
   signValidatorSession,
   type SessionKeyPair,
 } from "../../../storage-node/src/auth/sign";
-import { AuthError, NodeError, RequestAuthenticator, type Principal } from "../../../storage-node/src/auth/verify";
+import {
+  AuthError,
+  NodeError,
+  RequestAuthenticator,
+  recoverSession,
+  type Principal,
+} from "../../../storage-node/src/auth/verify";
 import {
   BucketRole,
   BucketStatus,
@@ -93,27 +102,41 @@ async function nodeSide(f: Fixture, nodeId = 1, chain: Partial<ChainViewOptions>
 async function appSession(
   f: Fixture,
   signer: Signer,
-  o: { bucket?: bigint; operations?: number; expiry?: number } = {},
+  o: { bucket?: bigint; operations?: number; issuedAt?: number; expiry?: number } = {},
 ): Promise<{ key: SessionKeyPair; token: SessionToken }> {
   const key = newSessionKey();
+  const now = await time.latest();
   const token = await signAppSession(signer, f.domain, {
     bucket: o.bucket ?? f.bucket,
     sessionKey: key.publicKey,
     operations: o.operations ?? ALL_OPS,
-    expiry: o.expiry ?? (await time.latest()) + 3600,
+    issuedAt: o.issuedAt ?? now,
+    expiry: o.expiry ?? now + 3600,
   });
   return { key, token };
 }
 
 function req(
   s: { key: SessionKeyPair; token: SessionToken | string },
-  o: { method?: string; target?: string; expires: number; nonce?: string; bodySha256?: string },
+  o: {
+    method?: string;
+    target?: string;
+    expires: number;
+    nonce?: string;
+    bodySha256?: string;
+    node?: number;
+    contentType?: string;
+    version?: string;
+  },
 ) {
   const method = o.method ?? "GET";
   const target = o.target ?? "/v1/buckets/1/objects/a.txt";
   const headers = signRequest({
     privateKey: s.key.privateKey,
     sessionToken: s.token,
+    node: o.node ?? 1,
+    contentType: o.contentType,
+    version: o.version,
     method,
     target,
     expires: o.expires,
@@ -370,7 +393,7 @@ describe("storage-node auth", function () {
         n.auth.authenticate(wrongKey),
         401,
         "bad-signature",
-        "the request's signature is not the session key's",
+        "the request's signature is not the session key's over this request to node 1 (signed for another node, or altered)",
       );
       const signed = req(s, { expires: exp });
       await expectError(
@@ -412,6 +435,247 @@ describe("storage-node auth", function () {
       expect(get.headers[HEADER.nonce]).to.equal(undefined);
       expect((await n.auth.authenticate(get)).kind).to.equal("app");
       expect((await n.auth.authenticate(get)).kind).to.equal("app");
+    });
+
+    it("binds a request to its node, its x-ddc-version and a PUT's content type", async function () {
+      const f = await loadFixture(authFixture);
+      const n1 = await nodeSide(f, 1);
+      const n2 = await nodeSide(f, 2);
+      const s = await appSession(f, f.owner1);
+      const exp = n1.now() + 60;
+      // One signed DELETE: node 1 takes it, node 2 (another replica) refuses it and records nothing.
+      const del = req(s, { method: "DELETE", expires: exp, nonce: "nonce-del1" });
+      await expectError(
+        n2.auth.authenticate(del),
+        401,
+        "bad-signature",
+        /over this request to node 2 \(signed for another node/,
+      );
+      expect(n2.nonces.size).to.equal(0);
+      expect((await n1.auth.authenticate(del)).kind).to.equal("app");
+      // Signed for node 2, it is node 2's.
+      expect((await n2.auth.authenticate(req(s, { method: "DELETE", expires: exp, node: 2 }))).kind).to.equal("app");
+      // The version header and a PUT's content type are signed: rewriting or dropping them fails.
+      const body = "ab".repeat(32);
+      const put = req(s, { method: "PUT", expires: exp, bodySha256: body, contentType: "text/plain", version: "5" });
+      expect(put.headers["content-type"]).to.equal("text/plain");
+      expect(put.headers[HEADER.version]).to.equal("5");
+      const edit = (name: string, value: string | undefined) => ({
+        ...put,
+        headers: { ...put.headers, [name]: value },
+      });
+      await expectError(n1.auth.authenticate(edit(HEADER.version, "6")), 401, "bad-signature");
+      await expectError(n1.auth.authenticate(edit(HEADER.version, undefined)), 401, "bad-signature");
+      await expectError(n1.auth.authenticate(edit("content-type", "text/html")), 401, "bad-signature");
+      await expectError(n1.auth.authenticate(edit("content-type", undefined)), 401, "bad-signature");
+      expect((await n1.auth.authenticate(put)).kind).to.equal("app");
+      // A version header added to a request signed without one fails too.
+      const get = req(s, { expires: exp });
+      await expectError(
+        n1.auth.authenticate({ ...get, headers: { ...get.headers, [HEADER.version]: "7" } }),
+        401,
+        "bad-signature",
+      );
+      // A content type counts on a PUT only: a GET may carry any.
+      const typed = { ...get, headers: { ...get.headers, "content-type": "text/html" } };
+      expect((await n1.auth.authenticate(typed)).kind).to.equal("app");
+      expect(() =>
+        signRequest({
+          ...put,
+          privateKey: s.key.privateKey,
+          sessionToken: s.token,
+          node: 1,
+          method: "GET",
+          target: "/",
+          expires: exp,
+          contentType: "x/y",
+        }),
+      ).to.throw(/only a PUT/);
+      expect(() =>
+        signRequest({
+          privateKey: s.key.privateKey,
+          sessionToken: s.token,
+          node: 1,
+          method: "PUT",
+          target: "/",
+          expires: exp,
+          version: "1\n2",
+        }),
+      ).to.throw(/without line breaks/);
+      // The canonical string, line by line.
+      expect(
+        canonicalRequest({
+          node: 3,
+          method: "put",
+          target: "/v1/buckets/1/objects/a.txt",
+          bodySha256: "AB".repeat(32),
+          contentType: "text/plain",
+          version: "9",
+          expires: 1700000000,
+          nonce: "nonce-0001",
+        }),
+      ).to.equal(
+        `DDC-REQUEST-2\n3\nPUT\n/v1/buckets/1/objects/a.txt\n${"ab".repeat(32)}\ntext/plain\n9\n1700000000\nnonce-0001`,
+      );
+      expect(
+        canonicalRequest({
+          node: 3,
+          method: "GET",
+          target: "/x",
+          bodySha256: EMPTY_SHA256,
+          contentType: "a/b",
+          expires: 1,
+        }),
+      ).to.equal(`DDC-REQUEST-2\n3\nGET\n/x\n${EMPTY_SHA256}\n-\n-\n1\n-`);
+    });
+
+    it("limits a session's whole life from issuedAt, and refuses one issued ahead of the clock", async function () {
+      const f = await loadFixture(authFixture);
+      const n = await nodeSide(f);
+      const now = n.now();
+      const day = 24 * 3600;
+      // Signed 20 days ago to last 35 days: only 15 are left, but it is refused.
+      const old = await appSession(f, f.owner1, { issuedAt: now - 20 * day, expiry: now + 15 * day });
+      await expectError(
+        n.auth.authenticate(req(old, { expires: now + 60 })),
+        401,
+        "unauthenticated",
+        `the session lasts longer than ${MAX_SESSION_TTL_S} s (issued at ${now - 20 * day}, expiry ${now + 15 * day})`,
+      );
+      const ahead = await appSession(f, f.owner1, { issuedAt: now + 61 });
+      await expectError(
+        n.auth.authenticate(req(ahead, { expires: now + 60 })),
+        401,
+        "unauthenticated",
+        /ahead of the node's clock/,
+      );
+      const skewed = await appSession(f, f.owner1, { issuedAt: now + 60 });
+      expect((await n.auth.authenticate(req(skewed, { expires: now + 60 }))).kind).to.equal("app");
+      // issuedAt is signed: moved later in the token, the session recovers someone else.
+      const s = await appSession(f, f.owner1, { issuedAt: now - 10 });
+      const moved = { key: s.key, token: { ...s.token, issuedAt: now } as SessionToken };
+      const p = await n.auth.authenticate(req(moved, { expires: now + 60 }));
+      expect((p as { account: string }).account).to.not.equal(f.owner1.address);
+      expect(n.auth.stats.recoveries).to.equal(2);
+    });
+
+    it("checks times and sizes before any signature, the request before the session, and recovers a session once whatever its encoding", async function () {
+      const f = await loadFixture(authFixture);
+      const n = await nodeSide(f);
+      const now = n.now();
+      const none = () => expect(n.auth.stats).to.deep.equal({ recoveries: 0, signatureChecks: 0, readHits: 0 });
+      await expectError(
+        n.auth.authenticate(req(await appSession(f, f.owner1, { expiry: now }), { expires: now + 60 })),
+        401,
+        "session-expired",
+      );
+      const long = await appSession(f, f.owner1, { expiry: now + MAX_SESSION_TTL_S + 1 });
+      await expectError(n.auth.authenticate(req(long, { expires: now + 60 })), 401, "unauthenticated");
+      const s = await appSession(f, f.owner1);
+      await expectError(n.auth.authenticate(req(s, { expires: now })), 401, "request-expired");
+      const big = req(s, { expires: now + 60 });
+      big.headers[HEADER.session] = "A".repeat(MAX_SESSION_TOKEN_CHARS + 1);
+      await expectError(n.auth.authenticate(big), 401, "unauthenticated", `x-ddc-session: longer than 2048 characters`);
+      none();
+      // A request signed by another key: refused by its ed25519 signature, the session never recovered.
+      await expectError(
+        n.auth.authenticate(req({ key: newSessionKey(), token: s.token }, { expires: now + 60 })),
+        401,
+        "bad-signature",
+      );
+      expect(n.auth.stats).to.deep.equal({ recoveries: 0, signatureChecks: 1, readHits: 0 });
+      expect(n.auth.cachedSessions).to.equal(0);
+
+      // Re-encodings of one token: one recovery, one cache entry, one principal.
+      const token = s.token as SessionToken & { kind: "app" };
+      const json = (o: unknown, space?: number) => Buffer.from(JSON.stringify(o, null, space)).toString("base64url");
+      const sig = token.signature.slice(2);
+      const v = parseInt(sig.slice(128), 16);
+      const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+      const highS = (N - BigInt("0x" + sig.slice(64, 128))).toString(16).padStart(64, "0");
+      const encodings = [
+        encodeSessionToken(token),
+        encodeSessionToken(token) + "=",
+        json(token, 2),
+        json(Object.fromEntries(Object.entries(token).reverse())),
+        json({ ...token, expiry: String(token.expiry), issuedAt: String(token.issuedAt) }),
+        json({ ...token, signature: token.signature.toUpperCase().replace("0X", "0x") }),
+        json({ ...token, signature: `0x${sig.slice(0, 128)}${(v - 27).toString(16).padStart(2, "0")}` }),
+      ];
+      const principals: Principal[] = [];
+      for (const text of encodings)
+        principals.push(await n.auth.authenticate(req({ key: s.key, token: text }, { expires: now + 60 })));
+      // A malleated signature (s above the half order, v flipped) is the same session too, if ethers takes it.
+      const malleated = json({
+        ...token,
+        signature: `0x${sig.slice(0, 64)}${highS}${(v === 27 ? 28 : 27).toString(16)}`,
+      });
+      try {
+        recoverSession(f.domain, decodeSessionToken(malleated));
+        principals.push(await n.auth.authenticate(req({ key: s.key, token: malleated }, { expires: now + 60 })));
+      } catch {
+        // ethers refuses it outright
+      }
+      for (const p of principals) expect(p).to.deep.equal(principals[0]);
+      expect((principals[0] as { account: string }).account).to.equal(f.owner1.address);
+      expect(n.auth.cachedSessions).to.equal(1);
+      expect(n.auth.stats.recoveries).to.equal(1);
+
+      // A session whose signature recovers no one: recovered once, then refused from the cache.
+      let r = 1n;
+      let dud: SessionToken;
+      for (;;) {
+        dud = { ...token, signature: `0x${r.toString(16).padStart(64, "0")}${"00".repeat(31)}011b` };
+        try {
+          recoverSession(f.domain, dud);
+          r++;
+        } catch {
+          break;
+        }
+      }
+      for (let i = 0; i < 3; i++) {
+        await expectError(
+          n.auth.authenticate(req({ key: s.key, token: dud }, { expires: now + 60 })),
+          401,
+          "bad-signature",
+          "the session's signature is not valid",
+        );
+      }
+      expect(n.auth.stats.recoveries).to.equal(2);
+      expect(n.auth.cachedRefusedSessions).to.equal(1);
+    });
+
+    it("verifies a repeated signed GET once, never caches writes, and keys the cache by the session key", async function () {
+      const f = await loadFixture(authFixture);
+      const n = await nodeSide(f);
+      const exp = n.now() + 60;
+      const s = await appSession(f, f.owner1);
+      const get = req(s, { expires: exp });
+      for (let i = 0; i < 3; i++) expect((await n.auth.authenticate(get)).kind).to.equal("app");
+      expect(n.auth.stats).to.deep.equal({ recoveries: 1, signatureChecks: 1, readHits: 2 });
+      expect(n.auth.cachedReads).to.equal(1);
+      // The signature's bytes count, not their text: a re-encoding with padding is the same entry.
+      const padded = {
+        ...get,
+        headers: { ...get.headers, [HEADER.signature]: `${get.headers[HEADER.signature] as string}==` },
+      };
+      expect(fromBase64url(padded.headers[HEADER.signature]).length).to.equal(64);
+      await n.auth.authenticate(padded);
+      expect(n.auth.stats.readHits).to.equal(3);
+      // The same signature presented with another session's token is verified against that key.
+      const other = await appSession(f, f.owner1);
+      const swapped = { ...get, headers: { ...get.headers, [HEADER.session]: encodeSessionToken(other.token) } };
+      await expectError(n.auth.authenticate(swapped), 401, "bad-signature");
+      // The same read as a HEAD, or after it expires, is not taken from the cache.
+      await expectError(n.auth.authenticate({ ...get, method: "HEAD" }), 401, "bad-signature");
+      // Writes and deletes are verified every time and never cached.
+      const before = n.auth.stats.signatureChecks;
+      for (const method of ["PUT", "DELETE"]) await n.auth.authenticate(req(s, { method, expires: exp }));
+      expect(n.auth.stats.signatureChecks).to.equal(before + 2);
+      expect(n.auth.cachedReads).to.equal(1);
+      await time.increase(120);
+      await n.sync();
+      await expectError(n.auth.authenticate(get), 401, "request-expired");
     });
 
     it("keeps at most maxSessions verified sessions", async function () {
@@ -491,7 +755,7 @@ describe("storage-node auth", function () {
     it("refuses a bucket whose cluster does not hold this node: 421", async function () {
       const f = await loadFixture(authFixture);
       const n = await nodeSide(f, 3);
-      const owner = await n.auth.authenticate(req(await appSession(f, f.owner1), { expires: n.now() + 60 }));
+      const owner = await n.auth.authenticate(req(await appSession(f, f.owner1), { expires: n.now() + 60, node: 3 }));
       await expectError(
         n.auth.authorize(owner, { op: "read", bucket: f.bucket }),
         421,

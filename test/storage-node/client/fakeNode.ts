@@ -87,13 +87,19 @@ export async function startFakeNode(
   /** Checks the session key's signature over the canonical request, as a node does. */
   const authenticated = (req: FastifyRequest, bodySha256: string): boolean => {
     const token = decodeSessionToken(String(req.headers[HEADER.session]));
-    const nonce = req.headers[HEADER.nonce];
+    const text = (name: string) => {
+      const value = req.headers[name];
+      return typeof value === "string" ? value : undefined;
+    };
     const message = canonicalRequest({
+      node: id,
       method: req.method,
       target: req.url,
       bodySha256,
+      contentType: text("content-type"),
+      version: text(HEADER.version),
       expires: Number(req.headers[HEADER.expires]),
-      nonce: typeof nonce === "string" ? nonce : undefined,
+      nonce: text(HEADER.nonce),
     });
     const signature = fromBase64url(String(req.headers[HEADER.signature]));
     return ed25519.verify(signature, toUtf8Bytes(message), getBytes(token.sessionKey));

@@ -159,17 +159,23 @@ export async function appClient(owner: Signer, domain: TypedDataDomain, bucket: 
     operations: ALL_OPS,
     expiry: Math.floor(Date.now() / 1000) + 3600,
   });
-  const send = async (node: { url: string }, method: "PUT" | "GET" | "DELETE", objectKey: string, body?: Buffer) => {
+  const send = async (
+    node: { id: number; url: string },
+    method: "PUT" | "GET" | "DELETE",
+    objectKey: string,
+    body?: Buffer,
+  ) => {
     const target = `/v1/buckets/${bucket}/objects/${objectKey.split("/").map(encodeURIComponent).join("/")}`;
     const headers = signRequest({
       privateKey: key.privateKey,
       sessionToken: token,
+      node: node.id,
       method,
       target,
       bodySha256: body ? sha256Hex(body) : undefined,
+      contentType: body ? "application/octet-stream" : undefined,
       expires: Math.floor(Date.now() / 1000) + 60,
     });
-    if (body) headers["content-type"] = "application/octet-stream";
     const res = await request(node.url + target, { method, headers, body });
     const bytes = Buffer.from(await res.body.arrayBuffer());
     return {
@@ -179,9 +185,9 @@ export async function appClient(owner: Signer, domain: TypedDataDomain, bucket: 
     };
   };
   return {
-    put: (node: { url: string }, k: string, body: Buffer) => send(node, "PUT", k, body),
-    get: (node: { url: string }, k: string) => send(node, "GET", k),
-    del: (node: { url: string }, k: string) => send(node, "DELETE", k),
+    put: (node: { id: number; url: string }, k: string, body: Buffer) => send(node, "PUT", k, body),
+    get: (node: { id: number; url: string }, k: string) => send(node, "GET", k),
+    del: (node: { id: number; url: string }, k: string) => send(node, "DELETE", k),
   };
 }
 

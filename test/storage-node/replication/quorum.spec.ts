@@ -210,7 +210,10 @@ describe("storage-node replication: quorum writes", function () {
     const target = `/v1/internal/replicas/${net.bucket}/${keyPath("liar")}`;
     // Signed over the bytes it sends, announcing another digest.
     const headers = {
-      ...(await n1.repl.identity.headers("PUT", target, sha256Hex(real))),
+      ...(await n1.repl.identity.headers(n2.id, "PUT", target, sha256Hex(real), {
+        contentType: "application/octet-stream",
+        version: "1000",
+      })),
       "x-ddc-content-sha256": announced,
       "x-ddc-version": "1000",
       "content-type": "application/octet-stream",
@@ -220,7 +223,10 @@ describe("storage-node replication: quorum writes", function () {
     expect([res.statusCode, body.error.code]).to.deep.equal([400, "digest-mismatch"]);
     // Signed over the announced digest, sending other bytes: the signature does not verify.
     const headers2 = {
-      ...(await n1.repl.identity.headers("PUT", target, announced)),
+      ...(await n1.repl.identity.headers(n2.id, "PUT", target, announced, {
+        contentType: "application/octet-stream",
+        version: "1000",
+      })),
       "x-ddc-version": "1000",
       "content-type": "application/octet-stream",
     };

@@ -53,19 +53,34 @@ export async function validatorSession(
   return encodeSessionToken(token);
 }
 
-/** The headers of a signed request (a nonce when the method needs one, unless `nonce: false`). */
+/**
+ * The headers of a signed request to node `node` (1 unless given; a nonce when the method needs
+ * one, unless `nonce: false`); a PUT's `contentType` is signed and sent.
+ */
 export function signRequest(
   session: string,
   key: SessionKey,
-  r: { method: string; target: string; body?: Buffer | string; expires: number; nonce?: boolean },
+  r: {
+    method: string;
+    target: string;
+    body?: Buffer | string;
+    expires: number;
+    nonce?: boolean;
+    node?: number;
+    contentType?: string;
+    version?: string;
+  },
 ): Record<string, string> {
   const bodySha256 = r.body === undefined ? undefined : createHash("sha256").update(Buffer.from(r.body)).digest("hex");
   const headers = signWith({
     privateKey: key.privateKey,
     sessionToken: session,
+    node: r.node ?? 1,
     method: r.method,
     target: r.target,
     bodySha256,
+    contentType: r.contentType,
+    version: r.version,
     expires: r.expires,
   });
   if (r.nonce === false) delete headers["x-ddc-nonce"];
