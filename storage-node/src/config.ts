@@ -114,13 +114,24 @@ export const configSchema = z
         timeoutMs: z.number().int().min(100).max(600_000).default(5000),
         /** How often hints are delivered and quarantined blobs repaired. */
         hintIntervalMs: z.number().int().min(50).max(3_600_000).default(1000),
+        /** A failed hint is retried after this long, doubling up to `hintMaxBackoffMs`. */
+        hintBackoffMs: z.number().int().min(50).max(3_600_000).default(1000),
+        hintMaxBackoffMs: z.number().int().min(50).max(86_400_000).default(60_000),
         /** How often the rings are compared with the last one acted on. */
         ringIntervalMs: z.number().int().min(50).max(3_600_000).default(2000),
         /** How often replicas compare range digests (0: never). */
         antiEntropyIntervalS: z.number().int().min(0).max(604_800).default(600),
       })
       .strict()
-      .default({ enabled: true, timeoutMs: 5000, hintIntervalMs: 1000, ringIntervalMs: 2000, antiEntropyIntervalS: 600 }),
+      .default({
+        enabled: true,
+        timeoutMs: 5000,
+        hintIntervalMs: 1000,
+        hintBackoffMs: 1000,
+        hintMaxBackoffMs: 60_000,
+        ringIntervalMs: 2000,
+        antiEntropyIntervalS: 600,
+      }),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default("info") })
       .strict()

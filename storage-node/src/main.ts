@@ -188,6 +188,8 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
         registry: metrics.registry,
         timeoutMs: config.replication.timeoutMs,
         hintIntervalMs: config.replication.hintIntervalMs,
+        hintBackoffMs: config.replication.hintBackoffMs,
+        hintMaxBackoffMs: config.replication.hintMaxBackoffMs,
         ringIntervalMs: config.replication.ringIntervalMs,
         antiEntropyIntervalMs: config.replication.antiEntropyIntervalS * 1000,
         onError: (what, e) => logger.warn({ err: e }, `${what} failed`),
@@ -305,7 +307,11 @@ function backgroundWork(
   const refresh =
     clusters === undefined
       ? undefined
-      : new Periodic(() => clusters.refresh(), intervalMs, (e) => logger.warn({ err: e }, "cluster refresh failed"));
+      : new Periodic(
+          () => clusters.refresh(),
+          intervalMs,
+          (e) => logger.warn({ err: e }, "cluster refresh failed"),
+        );
   return {
     start() {
       refresh?.start();

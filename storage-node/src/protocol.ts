@@ -125,6 +125,33 @@ export const MAX_KEY_BYTES = 1024;
 export const MAX_LIST_LIMIT = 1000;
 
 /**
+ * Object versions are milliseconds since the epoch × 1000 plus a counter (strictly increasing on
+ * the node that assigns them), and fit 63 bits (the metadata store keeps them as INTEGER).
+ */
+export const MAX_VERSION = (1n << 63n) - 1n;
+/**
+ * How far ahead of this node's clock a version from another node may be (ms): a version above
+ * `(now + MAX_CLOCK_SKEW_MS) × 1000` is refused, so no peer can pin a key beyond later writes.
+ */
+export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * A version as it travels (decimal digits, `x-ddc-version`, `?version=`, a row's `version`):
+ * the bigint, or undefined when it is not a decimal integer of at most 63 bits. Callers answer
+ * 400 for undefined.
+ */
+export function parseVersion(value: unknown): bigint | undefined {
+  if (typeof value !== "string" || !/^(0|[1-9]\d{0,18})$/.test(value)) return undefined;
+  const v = BigInt(value);
+  return v <= MAX_VERSION ? v : undefined;
+}
+
+/** The highest version this node accepts from another one at `nowMs` (see {@link MAX_CLOCK_SKEW_MS}). */
+export function maxAcceptedVersion(nowMs: number): bigint {
+  return BigInt(Math.trunc(nowMs) + MAX_CLOCK_SKEW_MS) * 1000n + 999n;
+}
+
+/**
  * SHA-256 of the empty body, hex: the body hash of GET, HEAD, DELETE and list requests. A literal,
  * so that this module loads in a browser (the client's bundle) as well as in Node.
  */

@@ -1,4 +1,5 @@
 import type { ObjectStore } from "../store/objects";
+import { assignClusters } from "./local";
 import type { ReplicationMetrics } from "./metrics";
 import { PeerError } from "./peers";
 import type { PeerClient } from "./peers";
@@ -38,6 +39,7 @@ export class AntiEntropy {
     for (const id of this.deps.clusters()) {
       const cluster = await chain.cluster(id);
       if (cluster === undefined || !cluster.nodes.includes(self)) continue;
+      await assignClusters(store, chain);
       for (const range of segments(cluster.ring)) {
         const replicas = segmentReplicas(cluster, range);
         if (!replicas.includes(self)) continue;
@@ -52,7 +54,7 @@ export class AntiEntropy {
             continue;
           }
           out.compared++;
-          if (theirs.digest === store.meta.rangeDigest(from, to).digest) continue;
+          if (theirs.digest === store.meta.rangeDigest(from, to, id).digest) continue;
           out.differed++;
           const r = await repairer.pullRange(
             id,

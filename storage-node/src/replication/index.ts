@@ -129,7 +129,7 @@ export class ReplicationNode {
   /** Registers the internal routes on the node's server (before it listens). */
   register(
     app: FastifyInstance,
-    auth: Pick<Authenticator, "authenticate"> & Partial<Pick<Authenticator, "authorize">>,
+    auth: Pick<Authenticator, "authenticate" | "capBytes"> & Partial<Pick<Authenticator, "authorize">>,
   ): Promise<void> {
     return registerReplicationRoutes(app, {
       self: this.o.self,

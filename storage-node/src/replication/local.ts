@@ -5,6 +5,7 @@ import { IntegrityError, NotFoundError } from "../store/errors";
 import { leafHashes, merkleRoot, toHex } from "../store/merkle";
 import type { ObjectRecord } from "../store/meta";
 import type { ObjectStore } from "../store/objects";
+import type { ReplicationChain } from "./ports";
 
 /** The Merkle root of a whole content, hex (as the store computes it). */
 export function rootOf(body: Uint8Array): string {
@@ -32,15 +33,31 @@ export async function readBlob(store: ObjectStore, sha256: string): Promise<Buff
   return undefined;
 }
 
-/** Stores a body as a row's content (last writer wins); the body must hash to the row's sha256. */
+/**
+ * Stores a body as a row's content (last writer wins); the body must hash to the row's sha256.
+ * `cluster` is the cluster of the row's bucket (recorded with the row).
+ */
 export function putBody(
   store: ObjectStore,
   row: { bucket: bigint; key: string; token: bigint; version: bigint; sha256: string },
   body: Buffer,
+  cluster?: number,
 ) {
   return store.put(row.bucket, row.key, row.token, Readable.from([body]), {
     version: row.version,
     maxBytes: MAX_OBJECT_BYTES,
     expectedSha256: row.sha256,
+    ...(cluster === undefined ? {} : { cluster }),
   });
+}
+
+/**
+ * Records the cluster of the rows written without one (by a writer that did not give it, or before
+ * the store kept it), from the chain's bucket. Run before a cluster's rows are read or digested.
+ */
+export async function assignClusters(store: ObjectStore, chain: ReplicationChain): Promise<void> {
+  for (const bucket of store.meta.bucketsWithoutCluster()) {
+    const info = await chain.bucket(bucket).catch(() => undefined);
+    if (info !== undefined) store.meta.setBucketCluster(bucket, info.cluster);
+  }
 }

@@ -10,6 +10,7 @@ export class ReplicationMetrics {
   readonly repairFailures: Counter;
   readonly antiEntropyRows: Counter;
   readonly antiEntropyRounds: Counter;
+  readonly rowsRefused: Counter;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -51,6 +52,11 @@ export class ReplicationMetrics {
     this.antiEntropyRounds = new Counter({
       name: "ddc_replication_anti_entropy_rounds_total",
       help: "Anti-entropy passes over the owned ranges",
+      registers,
+    });
+    this.rowsRefused = new Counter({
+      name: "ddc_replication_rows_refused_total",
+      help: "Rows another replica sent with a version this node refuses (too far ahead of its clock, or past 63 bits)",
       registers,
     });
   }

@@ -292,9 +292,10 @@ export class PeerClient {
     return this.json(node, res, DigestSchema);
   }
 
-  /** A blob's bytes; a PeerError unless they hash to `sha256`. */
-  async blob(node: number, sha256: string): Promise<Buffer> {
-    const res = await this.call(node, "GET", `/v1/internal/blobs/${sha256}`);
+  /** The content of (bucket, key) on `node`, which must be `sha256`; a PeerError unless the bytes hash to it. */
+  async blob(node: number, row: Pick<Row, "bucket" | "key" | "sha256">): Promise<Buffer> {
+    const { sha256 } = row;
+    const res = await this.call(node, "GET", `/v1/internal/blobs/${row.bucket}/${keyPath(row.key)}?sha256=${sha256}`);
     if (res.status !== 200) throw new PeerError(node, `answered HTTP ${res.status} for blob ${sha256}`);
     if (sha256Hex(res.body) !== sha256) throw new PeerError(node, `sent bytes that are not blob ${sha256}`);
     return res.body;

@@ -1,5 +1,6 @@
 import type { ClusterInfo } from "../chain";
 import { inRange, type Ring, type TokenRange } from "../placement";
+import { maxAcceptedVersion, parseVersion } from "../protocol";
 import { wins } from "../store/meta";
 import type { ObjectStore } from "../store/objects";
 import { putBody, readBlob, rootOf } from "./local";
@@ -29,6 +30,8 @@ export interface PullResult {
   complete: boolean;
   rows: number;
   copied: number;
+  /** Rows refused for their version: past 63 bits, or too far ahead of this node's clock. */
+  refused: number;
   failedSources: { node: number; reason: string }[];
 }
 
@@ -121,20 +124,32 @@ export class Repairer {
    */
   async pullRange(cluster: number, range: TokenRange, source: number, fallbacks: number[] = []): Promise<PullResult> {
     const { from, to } = storeRange(range);
-    const result: PullResult = { complete: false, rows: 0, copied: 0, failedSources: [] };
+    const result: PullResult = { complete: false, rows: 0, copied: 0, refused: 0, failedSources: [] };
     const buckets = new Map<bigint, boolean>();
     let after: string | undefined;
     try {
       do {
         const page = await this.deps.peers.rangePage(source, cluster, from, to, after, this.pageSize);
+        const limit = maxAcceptedVersion(this.clock());
         for (const row of page.rows) {
           result.rows++;
+          // A version past 63 bits or ahead of this node's clock would pin the key: refused, counted, reported.
+          if (parseVersion(row.version.toString()) === undefined || row.version > limit) {
+            result.refused++;
+            this.deps.metrics?.rowsRefused.inc();
+            this.deps.onSourceError?.(
+              source,
+              `sent row "${row.key}" of bucket ${row.bucket} at version ${row.version}, above ${limit}: refused`,
+            );
+            continue;
+          }
           // A row must be what it says: its token is its key's, inside the range, of a bucket of this cluster.
           if (row.token !== keyToken(row.key) || !inRange(row.token, range)) continue;
           if (!buckets.has(row.bucket))
             buckets.set(row.bucket, (await this.deps.chain.bucket(row.bucket))?.cluster === cluster);
           if (!buckets.get(row.bucket)) continue;
-          if (await this.copyRow(row, [source, ...fallbacks.filter((n) => n !== source)], result)) result.copied++;
+          if (await this.copyRow(row, cluster, [source, ...fallbacks.filter((n) => n !== source)], result))
+            result.copied++;
         }
         after = page.next;
       } while (after !== undefined);
@@ -148,31 +163,31 @@ export class Repairer {
   }
 
   /** Copies one row if it is newer than the local one; its blob from the first source that sends it intact. */
-  private async copyRow(row: Row, sources: number[], result: PullResult): Promise<boolean> {
+  private async copyRow(row: Row, cluster: number, sources: number[], result: PullResult): Promise<boolean> {
     const { store, metrics } = this.deps;
     const local = store.meta.get(row.bucket, row.key);
     if (local !== undefined && !wins(row, local)) return false;
     if (row.deleted) {
-      await store.delete(row.bucket, row.key, row.token, row.version);
+      await store.delete(row.bucket, row.key, row.token, row.version, cluster);
       metrics?.objectsRepaired.inc();
       return true;
     }
     const body = (await readBlob(store, row.sha256)) ?? (await this.fetchBlob(row, sources, result));
     if (body === undefined) return false;
-    await putBody(store, row, body);
+    await putBody(store, row, body, cluster);
     metrics?.objectsRepaired.inc();
     return true;
   }
 
   /** The row's content from the first source whose bytes match its SHA-256, size and Merkle root. */
   private async fetchBlob(
-    row: Pick<Row, "sha256" | "size" | "root">,
+    row: Pick<Row, "bucket" | "key" | "sha256" | "size" | "root">,
     sources: number[],
     result?: PullResult,
   ): Promise<Buffer | undefined> {
     for (const node of sources) {
       try {
-        const bytes = await this.deps.peers.blob(node, row.sha256);
+        const bytes = await this.deps.peers.blob(node, row);
         if (bytes.length !== row.size || rootOf(bytes) !== row.root)
           throw new PeerError(node, `sent blob ${row.sha256} whose leaves do not match its root`);
         return bytes;
@@ -210,7 +225,7 @@ export class Repairer {
         store.meta.retryRepair(t.bucket, t.key, this.clock() + wait);
         continue;
       }
-      await putBody(store, row, body);
+      await putBody(store, row, body, cluster?.id);
       store.meta.repairDone(t.bucket, t.key);
       this.deps.metrics?.objectsRepaired.inc();
       repaired++;

@@ -228,7 +228,9 @@ export class QuorumReplicator implements Replicator {
       try {
         const bucket = await chain.bucket(h.bucket);
         const cluster = bucket === undefined ? undefined : await chain.cluster(bucket.cluster);
-        if (row === undefined || cluster === undefined || !keyReplicas(cluster, h.key).includes(h.target)) {
+        const replicas = cluster === undefined ? [] : keyReplicas(cluster, h.key);
+        // The target, or this node, no longer a replica (the ring changed): repair moves the data.
+        if (row === undefined || !replicas.includes(h.target) || !replicas.includes(this.deps.self)) {
           done();
           continue;
         }

@@ -39,6 +39,12 @@ export interface PutOptions {
   maxBytes: number;
   /** Lowercase hex; a different body fails with a DigestMismatchError. */
   expectedSha256?: string;
+  /**
+   * Called with the content's SHA-256 once the whole body is hashed and checked, before the store
+   * looks for an existing blob of that name or puts it in place (the object store guards the blob
+   * from removal from then on).
+   */
+  onDigest?: (sha256: string) => Promise<void>;
 }
 
 /**
@@ -181,6 +187,7 @@ export class FsBlobStore implements BlobStore {
       const info = await hashInto(body, opts, async (chunk) => {
         await fh.write(chunk);
       });
+      await opts.onDigest?.(info.sha256);
       await this.failpoint?.("temp-written");
       await fh.sync();
       await fh.close();
@@ -368,6 +375,7 @@ export class S3BlobStore implements BlobStore {
       const info = await hashInto(body, opts, async (chunk) => {
         await fh.write(chunk);
       });
+      await opts.onDigest?.(info.sha256);
       await fh.close();
       closed = true;
       if (!(await this.has(info.sha256))) {

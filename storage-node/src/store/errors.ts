@@ -35,6 +35,20 @@ export class NotFoundError extends StoreError {
   }
 }
 
+/**
+ * The object changed while it was being read (overwritten or deleted, its old blob collected): the
+ * read may be retried on the current row. A NotFound, never a corruption.
+ */
+export class ObjectChangedError extends NotFoundError {
+  constructor(
+    readonly bucket: bigint,
+    readonly key: string,
+  ) {
+    super(`object "${key}" of bucket ${bucket}`);
+    this.message = `object "${key}" of bucket ${bucket} changed while it was read: read it again`;
+  }
+}
+
 /** A blob's bytes do not match its hashes: it was quarantined and a repair queued. */
 export class IntegrityError extends StoreError {
   constructor(

@@ -50,6 +50,12 @@ export interface ObjectRecord {
   updatedAt: number;
   /** The Content-Type it was written with ({@link DEFAULT_CONTENT_TYPE} when none). */
   contentType?: string;
+  /**
+   * The cluster of the row's bucket, as the writer knew it from the chain; undefined when the writer
+   * did not say (see {@link MetaStore.bucketsWithoutCluster}). A stored row keeps its cluster when a
+   * later record does not give one.
+   */
+  cluster?: number;
 }
 
 /** What apply() did: whether the record won, and the row stored before it (if any). */
@@ -153,6 +159,10 @@ const MIGRATIONS: string[] = [
    ALTER TABLE usage ADD COLUMN stored_bytes INTEGER;
    ALTER TABLE usage ADD COLUMN object_count INTEGER;
    ALTER TABLE usage ADD COLUMN manifest_root TEXT;`,
+  // 4: each row's cluster (the cluster of its bucket), so that replication serves a cluster's rows only
+  `ALTER TABLE objects ADD COLUMN cluster INTEGER;
+   CREATE INDEX objects_cluster_token ON objects (cluster, token, bucket, key);
+   CREATE INDEX objects_no_cluster ON objects (bucket) WHERE cluster IS NULL;`,
 ];
 
 /** The content type of an object stored without one. */
@@ -170,6 +180,7 @@ interface ObjectRow {
   token: string;
   updated_at: bigint;
   content_type: string;
+  cluster: bigint | null;
 }
 
 function splitLeaves(blob: Buffer): Buffer[] {
@@ -191,6 +202,7 @@ function toRecord(r: ObjectRow): ObjectRecord {
     token: BigInt(`0x${r.token}`),
     updatedAt: Number(r.updated_at),
     contentType: r.content_type,
+    ...(r.cluster === null || r.cluster === undefined ? {} : { cluster: Number(r.cluster) }),
   };
 }
 
@@ -256,11 +268,12 @@ export class MetaStore {
       if (previous !== undefined && !wins(record, previous)) return { applied: false, previous };
       this.db
         .prepare(
-          `INSERT INTO objects (bucket, key, version, sha256, size, root, leaves, deleted, token, updated_at, content_type)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO objects (bucket, key, version, sha256, size, root, leaves, deleted, token, updated_at, content_type, cluster)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (bucket, key) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256,
              size = excluded.size, root = excluded.root, leaves = excluded.leaves, deleted = excluded.deleted,
-             token = excluded.token, updated_at = excluded.updated_at, content_type = excluded.content_type`,
+             token = excluded.token, updated_at = excluded.updated_at, content_type = excluded.content_type,
+             cluster = COALESCE(excluded.cluster, objects.cluster)`,
         )
         .run(
           bucket,
@@ -274,6 +287,7 @@ export class MetaStore {
           token,
           Math.trunc(record.updatedAt),
           record.contentType ?? DEFAULT_CONTENT_TYPE,
+          record.cluster ?? null,
         );
       return { applied: true, previous };
     })();
@@ -340,9 +354,14 @@ export class MetaStore {
   /**
    * Rows (tombstones included) with from ≤ token < to on the ring, in (token, bucket, key) order,
    * after `after`, at most `limit`. When from > to the range wraps past 2^64 - 1 to 0; from = to is
-   * the whole ring starting at `from`.
+   * the whole ring starting at `from`. With `cluster`, only the rows of that cluster's buckets (a
+   * row whose cluster is not recorded is in none).
    */
-  byTokenRange(from: bigint, to: bigint, opts: { after?: TokenCursor; limit: number }): ObjectRecord[] {
+  byTokenRange(
+    from: bigint,
+    to: bigint,
+    opts: { after?: TokenCursor; limit: number; cluster?: number },
+  ): ObjectRecord[] {
     const segments: [bigint, bigint | undefined][] =
       from < to
         ? [[from, to]]
@@ -363,6 +382,10 @@ export class MetaStore {
       const [lo, hi] = segments[s];
       const where = ["token >= ?"];
       const args: unknown[] = [u64Hex(lo)];
+      if (opts.cluster !== undefined) {
+        where.push("cluster = ?");
+        args.push(opts.cluster);
+      }
       if (hi !== undefined) {
         where.push("token < ?");
         args.push(u64Hex(hi));
@@ -383,17 +406,21 @@ export class MetaStore {
   /**
    * A digest of the rows in a token range (as {@link byTokenRange}), to compare replicas: SHA-256
    * over one JSON line `[bucket, key, version, sha256, deleted]` per row (bucket and version in
-   * decimal, deleted 0 or 1) in (bucket, key) order. Equal digests: the replicas agree.
+   * decimal, deleted 0 or 1) in (bucket, key) order. Equal digests: the replicas agree. With
+   * `cluster`, only the rows of that cluster's buckets, as {@link byTokenRange}.
    */
-  rangeDigest(from: bigint, to: bigint): { digest: string; count: number } {
+  rangeDigest(from: bigint, to: bigint, cluster?: number): { digest: string; count: number } {
     const h = createHash("sha256");
-    const cond =
+    const range =
       from < to ? "token >= ? AND token < ?" : to === 0n ? "token >= ? AND ? IS NOT NULL" : "(token >= ? OR token < ?)";
+    const cond = cluster === undefined ? range : `cluster = ? AND ${range}`;
     const stmt = this.db.prepare(
       `SELECT bucket, key, version, sha256, deleted FROM objects WHERE ${cond} ORDER BY bucket, key`,
     );
+    const args: unknown[] = cluster === undefined ? [] : [cluster];
+    args.push(u64Hex(from), u64Hex(to));
     let count = 0;
-    for (const r of stmt.iterate(u64Hex(from), u64Hex(to)) as Iterable<ObjectRow>) {
+    for (const r of stmt.iterate(...args) as Iterable<ObjectRow>) {
       const line = JSON.stringify([
         BigInt(`0x${r.bucket}`).toString(),
         r.key,
@@ -405,6 +432,21 @@ export class MetaStore {
       count++;
     }
     return { digest: h.digest("hex"), count };
+  }
+
+  /** The buckets having rows whose cluster is not recorded (written without one, or before it was kept). */
+  bucketsWithoutCluster(): bigint[] {
+    const rows = this.db.prepare("SELECT DISTINCT bucket FROM objects WHERE cluster IS NULL").all() as {
+      bucket: string;
+    }[];
+    return rows.map((r) => BigInt(`0x${r.bucket}`));
+  }
+
+  /** Records the cluster of a bucket's rows that have none; returns how many rows. */
+  setBucketCluster(bucket: bigint, cluster: number): number {
+    return this.db
+      .prepare("UPDATE objects SET cluster = ? WHERE bucket = ? AND cluster IS NULL")
+      .run(cluster, u64Hex(bucket)).changes;
   }
 
   /**

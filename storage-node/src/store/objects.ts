@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { LEAF_BYTES } from "../protocol";
 import { nodeSha256, type BlobStore, type PutOptions } from "./blobs";
-import { IntegrityError, NotFoundError, RangeNotSatisfiableError } from "./errors";
+import { IntegrityError, NotFoundError, ObjectChangedError, RangeNotSatisfiableError, type StoreError } from "./errors";
 import { hashLeaf, LeafHasher } from "./merkle";
 import { DEFAULT_CONTENT_TYPE, type MetaStore, type ObjectRecord } from "./meta";
 
@@ -36,25 +36,27 @@ function leafHashesEqual(a: Uint8Array, b: Uint8Array): boolean {
  *
  * A put makes the blob durable first, then commits the row; so a crash leaves either the old row
  * (and maybe an unreferenced blob, removed by {@link open}) or the new one with its blob. A blob
- * no live row references any more is removed after the commit that dropped it. Removals wait
- * while a put is streaming a blob (it may be about to find that very blob already stored);
- * they run as soon as no put is.
+ * no live row references any more is removed after the commit that dropped it. A put guards its
+ * blob from the moment its digest is known (before it looks for an existing blob of that name)
+ * until its row is committed: a removal of that blob is skipped, and a put whose blob is being
+ * removed waits for the removal to end. Puts of other contents never hold a removal back.
  *
  * Every byte read is checked against the Merkle leaves before it is returned: a mismatch
- * quarantines the blob, queues repairs, calls `onCorrupt` and fails with an IntegrityError.
+ * quarantines the blob, queues repairs, calls `onCorrupt` and fails with an IntegrityError. A
+ * blob missing because the object changed under the reader (an overwrite or a delete committed
+ * and collected the old blob) is an {@link ObjectChangedError}, not a corruption.
  */
 export class ObjectStore {
   /** Called before and after the metadata commit of a put (crash tests inject a kill here). */
   failpoint?: (step: ObjectPutStep) => void | Promise<void>;
   private readonly onCorrupt?: (e: CorruptionEvent) => void;
   private readonly now: () => number;
-  /** Puts streaming their blob: their digest is not known yet. */
-  private streaming = 0;
-  /** Digests of puts between their blob and their commit. */
+  /** Digests of puts between their digest being known and their commit: not removed meanwhile. */
   private readonly committing = new Map<string, number>();
-  /** Blobs to remove once no put is streaming. */
+  /** Blobs to remove once nothing references them. */
   private readonly garbage = new Set<string>();
-  private removing?: Promise<void>;
+  /** Removals in progress, by digest: a put of that content waits for its end. */
+  private readonly removing = new Map<string, Promise<void>>();
 
   constructor(
     readonly blobs: BlobStore,
@@ -87,19 +89,22 @@ export class ObjectStore {
     key: string,
     token: bigint,
     body: Readable | AsyncIterable<Uint8Array>,
-    opts: PutOptions & { version: bigint; contentType?: string },
+    opts: PutOptions & { version: bigint; contentType?: string; cluster?: number },
   ): Promise<WriteResult> {
-    while (this.removing !== undefined) await this.removing;
-    this.streaming++;
-    let info;
+    let guarded: string | undefined;
+    const guard = async (sha: string) => {
+      guarded = sha;
+      this.committing.set(sha, (this.committing.get(sha) ?? 0) + 1);
+      // A removal of this very content that started before: let it finish, then store the blob anew.
+      await this.removing.get(sha);
+    };
     try {
-      info = await this.blobs.put(body, { maxBytes: opts.maxBytes, expectedSha256: opts.expectedSha256 });
-    } finally {
-      this.streaming--;
-    }
-    const sha = info.sha256;
-    this.committing.set(sha, (this.committing.get(sha) ?? 0) + 1);
-    try {
+      const info = await this.blobs.put(body, {
+        maxBytes: opts.maxBytes,
+        expectedSha256: opts.expectedSha256,
+        onDigest: guard,
+      });
+      const sha = info.sha256;
       const record: ObjectRecord = {
         bucket,
         key,
@@ -112,6 +117,7 @@ export class ObjectStore {
         token,
         updatedAt: this.now(),
         contentType: opts.contentType ?? DEFAULT_CONTENT_TYPE,
+        ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
       };
       await this.failpoint?.("before-commit");
       const { applied, previous } = this.meta.apply(record);
@@ -124,18 +130,20 @@ export class ObjectStore {
       return { ...record, applied };
     } catch (e) {
       // Unreferenced unless the commit happened: collect() checks.
-      this.garbage.add(sha);
+      if (guarded !== undefined) this.garbage.add(guarded);
       throw e;
     } finally {
-      const n = (this.committing.get(sha) ?? 1) - 1;
-      if (n === 0) this.committing.delete(sha);
-      else this.committing.set(sha, n);
+      if (guarded !== undefined) {
+        const n = (this.committing.get(guarded) ?? 1) - 1;
+        if (n === 0) this.committing.delete(guarded);
+        else this.committing.set(guarded, n);
+      }
       await this.collect();
     }
   }
 
   /** Writes a tombstone for (bucket, key) at `version`; the blob goes once nothing references it. */
-  async delete(bucket: bigint, key: string, token: bigint, version: bigint): Promise<WriteResult> {
+  async delete(bucket: bigint, key: string, token: bigint, version: bigint, cluster?: number): Promise<WriteResult> {
     const record: ObjectRecord = {
       bucket,
       key,
@@ -147,6 +155,7 @@ export class ObjectStore {
       deleted: true,
       token,
       updatedAt: this.now(),
+      ...(cluster === undefined ? {} : { cluster }),
     };
     const { applied, previous } = this.meta.apply(record);
     if (applied && previous !== undefined && !previous.deleted) {
@@ -156,26 +165,31 @@ export class ObjectStore {
     return { ...record, applied };
   }
 
-  /** Removes the garbage blobs still unreferenced, unless a put is streaming (then a later call will). */
+  /**
+   * Removes the garbage blobs still unreferenced. A blob a put is about to commit (its digest
+   * known) is skipped: the put adds it back if its row does not win.
+   */
   private async collect(): Promise<void> {
-    if (this.streaming > 0 || this.removing !== undefined || this.garbage.size === 0) return;
-    this.removing = (async () => {
-      for (const sha of [...this.garbage]) {
-        this.garbage.delete(sha);
-        if (this.committing.has(sha) || this.meta.refCount(sha) > 0) continue;
-        await this.blobs.remove(sha).catch(() => this.garbage.add(sha));
-      }
-    })();
-    try {
-      await this.removing;
-    } finally {
-      this.removing = undefined;
+    const work: Promise<void>[] = [];
+    for (const sha of [...this.garbage]) {
+      this.garbage.delete(sha);
+      if (this.removing.has(sha) || this.committing.has(sha) || this.meta.refCount(sha) > 0) continue;
+      // Registered before any await: a put reaching this digest from now on waits for the end.
+      const removal = this.blobs
+        .remove(sha)
+        .catch(() => {
+          this.garbage.add(sha);
+        })
+        .finally(() => this.removing.delete(sha));
+      this.removing.set(sha, removal);
+      work.push(removal);
     }
+    await Promise.all(work);
   }
 
-  /** Blobs waiting for removal (they are removed when no put is streaming). */
+  /** Blobs waiting for removal. */
   get pendingRemovals(): number {
-    return this.garbage.size;
+    return this.garbage.size + this.removing.size;
   }
 
   private checkRange(record: ObjectRecord, start: number, end: number): void {
@@ -217,6 +231,26 @@ export class ObjectStore {
   }
 
   /**
+   * The blob of `record` is not there. If the row changed meanwhile (an overwrite or a delete
+   * committed and collected the old blob, or a put of this content is removing and storing it
+   * again), the reader raced a write: an {@link ObjectChangedError}, nothing quarantined or
+   * repaired. Otherwise the current row's blob is gone: handled as a corruption ("missing").
+   */
+  private async missing(record: ObjectRecord): Promise<StoreError> {
+    const now = this.meta.get(record.bucket, record.key);
+    if (
+      now === undefined ||
+      now.deleted ||
+      now.version !== record.version ||
+      now.sha256 !== record.sha256 ||
+      this.removing.has(record.sha256) ||
+      this.committing.has(record.sha256)
+    )
+      return new ObjectChangedError(record.bucket, record.key);
+    return this.corrupt(record, "missing");
+  }
+
+  /**
    * Bytes start..end (inclusive) of an object, checked against its Merkle leaves (the covering
    * leaves are read and hashed whole). `end = start - 1` reads nothing.
    */
@@ -231,7 +265,7 @@ export class ObjectStore {
     try {
       bytes = await this.blobs.read(record.sha256, from, to);
     } catch (e) {
-      if (e instanceof NotFoundError) throw await this.corrupt(record, "missing");
+      if (e instanceof NotFoundError) throw await this.missing(record);
       throw e;
     }
     if (bytes.length !== to - from + 1) throw await this.corrupt(record, "truncated");
@@ -288,7 +322,7 @@ export class ObjectStore {
             }
           }
         } catch (e) {
-          if (e instanceof NotFoundError) throw await self.corrupt(record, "missing");
+          if (e instanceof NotFoundError && !(e instanceof ObjectChangedError)) throw await self.missing(record);
           throw e;
         }
         if (leaf <= last) throw await self.corrupt(record, "truncated");

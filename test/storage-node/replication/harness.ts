@@ -6,14 +6,14 @@ import { RequestAuthenticator } from "../../../storage-node/src/auth/verify";
 import { newSessionKey, signAppSession, signRequest } from "../../../storage-node/src/auth/sign";
 import { ChainView } from "../../../storage-node/src/chain";
 import { NodeMetrics } from "../../../storage-node/src/metrics";
-import type { Authenticator } from "../../../storage-node/src/ports";
 import { ALL_OPS, storageDomain, type SessionToken } from "../../../storage-node/src/protocol";
 import { buildNodeServer } from "../../../storage-node/src/server";
 import { FsBlobStore } from "../../../storage-node/src/store/blobs";
 import { MetaStore } from "../../../storage-node/src/store/meta";
 import { ObjectStore } from "../../../storage-node/src/store/objects";
 import { sha256Hex } from "../../../storage-node/src/replication/peers";
-import { nodeChainOf, nodeStoreOf } from "./adapters";
+import { ViewNodeChain } from "../../../storage-node/src/nodeChain";
+import { PersistentNodeStore } from "../../../storage-node/src/nodeStore";
 import { ReplicationNode } from "../../../storage-node/src/replication";
 import { CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, USD, coreFixture, type CoreFixture } from "../../helpers/fixtures";
 import { freePort } from "../../helpers/localNode";
@@ -112,9 +112,9 @@ export async function buildNet(n: number, rf: number, opts: { timeoutMs?: number
         seenNonce: (k, nonce, exp, now) => !node.objects.meta.useNonce(k, nonce, exp, now),
       });
       const { app } = buildNodeServer({
-        store: nodeStoreOf(node.objects),
-        auth: auth as unknown as Authenticator,
-        chain: nodeChainOf(node.chain),
+        store: new PersistentNodeStore(node.objects),
+        auth,
+        chain: new ViewNodeChain(node.chain, ethers.provider),
         node: { id: node.id, url: node.url },
         signer: node.wallet,
         domain,
@@ -122,7 +122,7 @@ export async function buildNet(n: number, rf: number, opts: { timeoutMs?: number
         logger,
         replicator: node.repl.replicator,
       });
-      await node.repl.register(app, auth as unknown as Authenticator);
+      await node.repl.register(app, auth);
       await app.listen({ host: "127.0.0.1", port: node.port });
       node.app = app;
     },

@@ -208,7 +208,8 @@ describe("storage-node replication: quorum writes", function () {
     const real = Buffer.from("the real bytes");
     const announced = sha256Hex(Buffer.from("what it claims"));
     const target = `/v1/internal/replicas/${net.bucket}/${keyPath("liar")}`;
-    // Signed over the bytes it sends, announcing another digest.
+    // Signed over the bytes it sends, announcing another digest: the announced digest is the body
+    // hash the signature is checked against (before the body is read), so it does not verify.
     const headers = {
       ...(await n1.repl.identity.headers(n2.id, "PUT", target, sha256Hex(real), {
         contentType: "application/octet-stream",
@@ -220,8 +221,8 @@ describe("storage-node replication: quorum writes", function () {
     };
     const res = await request(n2.url + target, { method: "PUT", headers, body: real });
     const body = (await res.body.json()) as { error: { code: string } };
-    expect([res.statusCode, body.error.code]).to.deep.equal([400, "digest-mismatch"]);
-    // Signed over the announced digest, sending other bytes: the signature does not verify.
+    expect([res.statusCode, body.error.code]).to.deep.equal([401, "bad-signature"]);
+    // Signed over the announced digest, sending other bytes: the store refuses them as it writes.
     const headers2 = {
       ...(await n1.repl.identity.headers(n2.id, "PUT", target, announced, {
         contentType: "application/octet-stream",
@@ -232,7 +233,7 @@ describe("storage-node replication: quorum writes", function () {
     };
     const res2 = await request(n2.url + target, { method: "PUT", headers: headers2, body: real });
     const body2 = (await res2.body.json()) as { error: { code: string } };
-    expect([res2.statusCode, body2.error.code]).to.deep.equal([401, "bad-signature"]);
+    expect([res2.statusCode, body2.error.code]).to.deep.equal([400, "digest-mismatch"]);
     expect(n2.objects.meta.get(net.bucket, "liar")).to.equal(undefined);
   });
 

@@ -147,6 +147,31 @@ describe("storage-node/store/meta: MetaStore", () => {
     other.close();
   });
 
+  it("keeps each row's cluster; ranges and digests of a cluster hold its rows only", () => {
+    m.apply(rec({ key: "a", token: 1n, bucket: 7n, cluster: 1 }));
+    m.apply(rec({ key: "b", token: 2n, bucket: 8n, cluster: 5 }));
+    m.apply(rec({ key: "c", token: 3n, bucket: 9n }));
+    // A later record without a cluster keeps the row's.
+    m.apply(tomb({ key: "a", token: 1n, bucket: 7n, version: 2n }));
+    expect(m.get(7n, "a")!.cluster).to.equal(1);
+    expect(m.get(9n, "c")!.cluster).to.equal(undefined);
+    const keys = (cluster?: number) => m.byTokenRange(0n, 0n, { limit: 100, cluster }).map((r) => r.key);
+    expect(keys()).to.deep.equal(["a", "b", "c"]);
+    expect(keys(1)).to.deep.equal(["a"]);
+    expect(keys(5)).to.deep.equal(["b"]);
+    expect(m.rangeDigest(0n, 0n, 5).count).to.equal(1);
+    expect(m.rangeDigest(0n, 10n, 1)).to.deep.equal({
+      digest: createHash("sha256").update(`["7","a","2","",1]\n`).digest("hex"),
+      count: 1,
+    });
+    // A row without its cluster is in none, until it is recorded.
+    expect(m.rangeDigest(0n, 0n, 9).count).to.equal(0);
+    expect(m.bucketsWithoutCluster()).to.deep.equal([9n]);
+    expect(m.setBucketCluster(9n, 9)).to.equal(1);
+    expect(m.bucketsWithoutCluster()).to.deep.equal([]);
+    expect(keys(9)).to.deep.equal(["c"]);
+  });
+
   it("nonces: a replay within the window is refused; expired ones are accepted again and pruned", () => {
     expect(m.useNonce("sk", "n1", 200, 100)).to.equal(true);
     expect(m.useNonce("sk", "n1", 300, 150)).to.equal(false);

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import { openSync, readSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
+import { existsSync } from "node:fs";
 import { expect } from "chai";
 import { ErrorCode, LEAF_BYTES } from "../../../storage-node/src/protocol";
 import { FsBlobStore } from "../../../storage-node/src/store/blobs";
-import type { StoreError } from "../../../storage-node/src/store/errors";
+import { ObjectChangedError, type StoreError } from "../../../storage-node/src/store/errors";
 import { MetaStore } from "../../../storage-node/src/store/meta";
 import { ObjectStore, type CorruptionEvent } from "../../../storage-node/src/store/objects";
 import { tempDir } from "../../helpers/temp";
@@ -149,6 +150,71 @@ describe("storage-node/store/objects: ObjectStore", () => {
     expect(await store.open()).to.deep.equal({ tempsRemoved: 1, orphansRemoved: 1 });
     expect(await blobs.has(orphan.sha256)).to.equal(false);
     expect(await blobs.has(kept.sha256)).to.equal(true);
+  });
+
+  it("a put that never ends holds back no removal of another content", async () => {
+    const { store, blobs } = setup();
+    await store.open();
+    const a = Buffer.from("victim content A");
+    await store.put(1n, "a", 1n, Readable.from([a]), { version: 1n, maxBytes: 1 << 20 });
+    const slow = new PassThrough();
+    slow.write("x");
+    const pending = store.put(2n, "slow", 2n, slow, { version: 1n, maxBytes: 1 << 20 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 20));
+    await store.delete(1n, "a", 1n, 2n);
+    expect(existsSync(blobs.pathOf(sha256(a)))).to.equal(false);
+    expect(store.pendingRemovals).to.equal(0);
+    slow.end();
+    expect((await pending) as { applied: boolean }).to.include({ applied: true });
+  });
+
+  it("a put of a content being removed stores it anew: the row never points at a missing blob", async () => {
+    const { store, blobs, meta } = setup();
+    await store.open();
+    const a = Buffer.from("shared content");
+    await store.put(1n, "a", 1n, Readable.from([a]), { version: 1n, maxBytes: 1 << 20 });
+    // The delete starts removing the blob; a put of the same content reaches its digest meanwhile.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const remove = blobs.remove.bind(blobs);
+    blobs.remove = async (sha: string) => {
+      await gate;
+      return remove(sha);
+    };
+    const deleting = store.delete(1n, "a", 1n, 2n);
+    const putting = store.put(2n, "b", 2n, Readable.from([a]), { version: 1n, maxBytes: 1 << 20 });
+    await new Promise((r) => setTimeout(r, 20));
+    release();
+    await deleting;
+    await putting;
+    expect(existsSync(blobs.pathOf(sha256(a)))).to.equal(true);
+    const row = meta.get(2n, "b")!;
+    expect((await store.read(row, 0, a.length - 1)).equals(a)).to.equal(true);
+  });
+
+  it("a read racing an overwrite is an ObjectChangedError (not-found): nothing quarantined or repaired", async () => {
+    const { store, meta, corrupt } = setup();
+    await store.open();
+    await store.put(1n, "c", 1n, Readable.from([Buffer.from("old c")]), { version: 10n, maxBytes: 1 << 20 });
+    const rec = meta.get(1n, "c")!;
+    await store.put(1n, "c", 1n, Readable.from([Buffer.from("new c")]), { version: 11n, maxBytes: 1 << 20 });
+    const e = await rejection(store.read(rec, 0, rec.size - 1));
+    expect(e).to.be.instanceOf(ObjectChangedError);
+    expect(e.code).to.equal(ErrorCode.NotFound);
+    const s = await rejection(
+      (async () => {
+        for await (const _ of store.stream(rec, 0, rec.size - 1)) void _;
+      })(),
+    );
+    expect(s).to.be.instanceOf(ObjectChangedError);
+    expect(corrupt).to.deep.equal([]);
+    expect(meta.quarantinedBlobs()).to.deep.equal([]);
+    expect(meta.dueRepairs(NOW + 1, 10)).to.deep.equal([]);
+    // The blob of the current row gone: that is a corruption ("missing"), repaired.
+    const cur = meta.get(1n, "c")!;
+    await store.blobs.remove(cur.sha256);
+    expect((await rejection(store.read(cur, 0, cur.size - 1))).code).to.equal(ErrorCode.Quarantined);
+    expect(corrupt.map((c) => c.detail)).to.deep.equal(["missing"]);
   });
 
   describe("corruption", () => {
