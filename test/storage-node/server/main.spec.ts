@@ -35,6 +35,8 @@ function configFor(
   raw.data.dir = mkdtempSync(join(tmpdir(), "ddc-node-"));
   raw.server = { host: "127.0.0.1", port: 0 };
   raw.ops = { host: "127.0.0.1", port: 0 };
+  // One node of the fixture's cluster runs here: writes are this node's copy only.
+  raw.replication = { enabled: false };
   if (overrides.scrubS !== undefined) raw.scrub = { intervalS: overrides.scrubS };
   return parseConfig(raw, "node.json", { DDC_NODE_KEY: KEY });
 }
@@ -181,7 +183,14 @@ describe("storage node start, registration and stop", function () {
       const put = await fetch(`${node.url}${target}`, {
         method: "PUT",
         body: "hello",
-        headers: signRequest(session, key, { method: "PUT", target, body: "hello", expires: exp }),
+        // fetch sends a string body as text/plain;charset=UTF-8: the content type is signed.
+        headers: signRequest(session, key, {
+          method: "PUT",
+          target,
+          body: "hello",
+          contentType: "text/plain;charset=UTF-8",
+          expires: exp,
+        }),
       });
       expect(put.status).to.equal(201);
       const inflight = fetch(`${node.url}${target}`, {
@@ -257,7 +266,13 @@ describe("storage node start, registration and stop", function () {
       const put = await fetch(`${node.url}${target}`, {
         method: "PUT",
         body,
-        headers: signRequest(session, key, { method: "PUT", target, body, expires: exp }),
+        headers: signRequest(session, key, {
+          method: "PUT",
+          target,
+          body,
+          contentType: typeof body === "string" ? "text/plain;charset=UTF-8" : undefined,
+          expires: exp,
+        }),
       });
       expect(put.status).to.equal(201);
       const sha = createHash("sha256").update(body).digest("hex");

@@ -123,14 +123,20 @@ describe("storage node server", function () {
     o: { session?: string; key?: SessionKey; headers?: Record<string, string>; bucket?: bigint } = {},
   ) => {
     const target = objectPath(k, o.bucket);
+    const contentType = o.headers?.["content-type"] ?? "application/octet-stream";
     return app.inject({
       method: "PUT",
       url: target,
       payload: Buffer.from(body),
       headers: {
-        "content-type": "application/octet-stream",
-        ...signRequest(o.session ?? session, o.key ?? key, { method: "PUT", target, body, expires: exp() }),
         ...o.headers,
+        ...signRequest(o.session ?? session, o.key ?? key, {
+          method: "PUT",
+          target,
+          body,
+          contentType,
+          expires: exp(),
+        }),
       },
     });
   };
@@ -202,13 +208,14 @@ describe("storage node server", function () {
     it("refuses a body whose SHA-256 is not the announced one: 400 digest-mismatch, nothing kept", async () => {
       const k = keyOn(true);
       const target = objectPath(k);
-      const headers = signRequest(session, key, { method: "PUT", target, body: "announced", expires: exp() });
-      const res = await app.inject({
+      const headers = signRequest(session, key, {
         method: "PUT",
-        url: target,
-        payload: "different",
-        headers: { ...headers, "content-type": "text/plain" },
+        target,
+        body: "announced",
+        contentType: "text/plain",
+        expires: exp(),
       });
+      const res = await app.inject({ method: "PUT", url: target, payload: "different", headers });
       expectError(res, 400, "digest-mismatch");
       expect(store.get(w.bucket, k)).to.equal(undefined);
     });
@@ -278,10 +285,13 @@ describe("storage node server", function () {
     it("a replayed write: 409 replayed", async () => {
       const k = keyOn(true);
       const target = objectPath(k);
-      const headers = {
-        ...signRequest(session, key, { method: "PUT", target, body: "x", expires: exp() }),
-        "content-type": "text/plain",
-      };
+      const headers = signRequest(session, key, {
+        method: "PUT",
+        target,
+        body: "x",
+        contentType: "text/plain",
+        expires: exp(),
+      });
       expect((await app.inject({ method: "PUT", url: target, payload: "x", headers })).statusCode).to.equal(201);
       expectError(await app.inject({ method: "PUT", url: target, payload: "x", headers }), 409, "replayed");
     });
