@@ -1,5 +1,5 @@
 // Deferred packages for `ddc`: the packages only some commands use (protocol-kit and viem under it,
-// the bot's HTTP server, logger, metrics and SQLite) are loaded on first use, not when the command
+// the bot's and the storage node's HTTP servers, logger, metrics, SQLite, the S3 SDK, undici) are loaded on first use, not when the command
 // tree is built: `ddc --help` does not pay about a second for the Safe SDK it never calls.
 //
 // A deferred `require(name)` returns a stand-in that loads the real package when a property is
@@ -19,6 +19,9 @@ const DEFERRED = new Set([
   "prom-client",
   "better-sqlite3",
   "node-cron",
+  "@aws-sdk/client-s3",
+  "@fastify/cors",
+  "undici",
 ]);
 
 /** Installs the deferral for every `require` that follows (idempotent). */
