@@ -408,9 +408,18 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
       return reply.code(error.status).send(errorBody(error.code, error.message, error.extra));
     }
-    // The authenticator's errors: { status, code }.
+    // The authenticator's and the replicator's errors: { status, code, extra? }.
     if (typeof e.status === "number" && typeof e.code === "string") {
-      return reply.code(e.status).send(errorBody(e.code as ErrorCodeName, e.message ?? e.code));
+      const extra = (error as { extra?: unknown }).extra;
+      return reply
+        .code(e.status)
+        .send(
+          errorBody(
+            e.code as ErrorCodeName,
+            e.message ?? e.code,
+            typeof extra === "object" && extra !== null ? (extra as Record<string, unknown>) : {},
+          ),
+        );
     }
     if (typeof e.code === "string" && STORE_STATUS[e.code] !== undefined) {
       if (e.code === ErrorCode.Quarantined) metrics.quarantinedServed.inc();
@@ -724,16 +733,14 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       throw new NodeHttpError(400, ErrorCode.BadRequest, `era ${era} has not begun (now ${current.era})`);
     await metering.flush();
     const buckets: BucketUsage[] = [];
+    let held = 0;
     for (const bucket of store.buckets()) {
       if ((await chain.bucketCluster(bucket)) !== cluster) continue;
+      held++;
       const u = store.usage(bucket, era);
-      let stored = u?.stored;
-      if (era === current.era) stored = snapshot(bucket);
-      else if (stored === undefined) {
-        // A closed era not yet snapshotted: the figures now are its end's (recorded once).
-        stored = snapshot(bucket);
-        store.closeEra(bucket, era, stored);
-      }
+      // A closed era's figures are those snapshotted at its end; a bucket without one is left out.
+      const stored = era === current.era ? snapshot(bucket) : u?.stored;
+      if (stored === undefined) continue;
       if (stored.objects === 0 && (u === undefined || u.requests === 0)) continue;
       buckets.push({
         bucket: bucket.toString(),
@@ -743,6 +750,18 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
         objects: stored.objects,
         manifestRoot: stored.manifestRoot,
       });
+    }
+    if (
+      era < current.era &&
+      held > 0 &&
+      buckets.length === 0 &&
+      !store.buckets().some((b) => store.usage(b, era)?.stored)
+    ) {
+      throw new NodeHttpError(
+        404,
+        ErrorCode.NotFound,
+        `node ${node.id} took no snapshot at the end of era ${era} of cluster ${cluster} (it was not running then): no usage record`,
+      );
     }
     buckets.sort((a, b) => (BigInt(a.bucket) < BigInt(b.bucket) ? -1 : 1));
     const value = { node: node.id, cluster, era, buckets };

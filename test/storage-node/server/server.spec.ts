@@ -745,6 +745,21 @@ describe("storage node server", function () {
       expectError(await get(`/v1/usage/${w.cluster}/99999`, {}, "GET", vs, vk), 400, "bad-request");
       expectError(await get(`/v1/usage/${w.cluster}/x`, {}, "GET", vs, vk), 400, "bad-request");
     });
+
+    it("a closed era this node took no snapshot of: 404 not-found, no figures made up", async () => {
+      await put(keyOn(true), "x");
+      const vk = newSessionKey();
+      const vs = await validatorSession(w.validator, w.domain, { cluster: Number(w.cluster), key: vk, expiry: exp() });
+      const current = (await parts.view.era(Number(w.cluster)))!.era;
+      // The era before the current one (an era of the chain's when the chain is at its first).
+      const past = current > 0 ? current - 1 : 0;
+      if (current === 0) return;
+      const res = await get(`/v1/usage/${w.cluster}/${past}`, {}, "GET", vs, vk);
+      expectError(res, 404, "not-found");
+      expect((res.json() as ErrorBody).error.message).to.equal(
+        `node 1 took no snapshot at the end of era ${past} of cluster ${w.cluster} (it was not running then): no usage record`,
+      );
+    });
   });
 
   describe("limits and refusals", () => {
