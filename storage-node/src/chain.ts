@@ -262,6 +262,23 @@ export class ChainView {
     return this.polling;
   }
 
+  /** The timestamp (Unix seconds) of the latest block a poll saw, if any. */
+  latestBlockTime(): number | undefined {
+    return this.blockTime;
+  }
+
+  private blockTime: number | undefined;
+
+  /** Notes block `n`'s timestamp (one read per new block; a failure keeps the last one). */
+  private async noteBlockTime(n: number): Promise<void> {
+    try {
+      const block = await this.provider.getBlock(n);
+      if (block !== null) this.blockTime = block.timestamp;
+    } catch {
+      // The next poll tries again.
+    }
+  }
+
   private async pollOnce(): Promise<number> {
     try {
       const latest = await withRetry(() => this.provider.getBlockNumber(), this.retry);
@@ -269,12 +286,14 @@ export class ChainView {
         this.lastBlock = latest;
         this.cache.clear();
         this.lastPollError = undefined;
+        await this.noteBlockTime(latest);
         return 0;
       }
       if (latest <= this.lastBlock) return 0;
       const logs = await getLogsPaged(this.provider, { address: this.core }, this.lastBlock + 1, latest);
       for (const log of logs) this.apply(log);
       this.lastBlock = latest;
+      await this.noteBlockTime(latest);
       this.lastPollError = undefined;
       return logs.length;
     } catch (error) {

@@ -91,9 +91,33 @@ export const configSchema = z
         host: z.string().default("0.0.0.0"),
         port: port.default(8080),
         bodyLimitBytes: z.number().int().min(1).max(MAX_OBJECT_BYTES).default(MAX_OBJECT_BYTES),
+        /** A whole request, body included (64 MiB at 1 MB/s takes 64 s). */
+        requestTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+        /** A socket idle this long is closed. */
+        connectionTimeoutMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+        keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+        headersTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+        maxRequestsPerSocket: z.number().int().min(0).default(1000),
+        /** After `bodyGraceMs`, a PUT body must average this many bytes/s (0: no minimum). */
+        minBodyBytesPerS: z.number().int().min(0).default(65_536),
+        bodyGraceMs: z.number().int().min(0).max(600_000).default(10_000),
+        /** Challenges one validator may make per era. */
+        challengesPerEra: z.number().int().min(1).default(256),
       })
       .strict()
-      .default({ host: "0.0.0.0", port: 8080, bodyLimitBytes: MAX_OBJECT_BYTES }),
+      .default({
+        host: "0.0.0.0",
+        port: 8080,
+        bodyLimitBytes: MAX_OBJECT_BYTES,
+        requestTimeoutMs: 120_000,
+        connectionTimeoutMs: 60_000,
+        keepAliveTimeoutMs: 5000,
+        headersTimeoutMs: 30_000,
+        maxRequestsPerSocket: 1000,
+        minBodyBytesPerS: 65_536,
+        bodyGraceMs: 10_000,
+        challengesPerEra: 256,
+      }),
     /** /health, /ready and /metrics, on their own port (keep it private). */
     ops: z
       .object({ host: z.string().default("127.0.0.1"), port: port.default(9465) })

@@ -56,6 +56,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** How long in-flight requests may take to finish on stop (ms). */
   drainMs?: number;
+  /** How often expired replay nonces are pruned (ms). */
+  noncePruneMs?: number;
 }
 
 export interface RunningNode {
@@ -208,6 +210,16 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       logger,
       replicator,
       bodyLimitBytes: config.server.bodyLimitBytes,
+      limits: {
+        requestTimeoutMs: config.server.requestTimeoutMs,
+        connectionTimeoutMs: config.server.connectionTimeoutMs,
+        keepAliveTimeoutMs: config.server.keepAliveTimeoutMs,
+        headersTimeoutMs: config.server.headersTimeoutMs,
+        maxRequestsPerSocket: config.server.maxRequestsPerSocket,
+        minBodyBytesPerS: config.server.minBodyBytesPerS,
+        bodyGraceMs: config.server.bodyGraceMs,
+        challengesPerEra: config.server.challengesPerEra,
+      },
     });
     app = built.app;
     await replication?.register(app, auth);
@@ -256,6 +268,25 @@ async function serve(
   const scrubTimer =
     config.scrub.intervalS > 0 ? setInterval(() => void scrub(), config.scrub.intervalS * 1000) : undefined;
   scrubTimer?.unref();
+  // Replay nonces are kept until their request expires: forget the expired ones every minute.
+  const pruneNonces = () => {
+    try {
+      const n = store.meta.pruneNonces(Math.floor(Date.now() / 1000));
+      if (n > 0) logger.debug({ pruned: n }, "expired nonces pruned");
+    } catch (error) {
+      logger.warn({ err: error }, "nonce pruning failed");
+    }
+  };
+  const nonceTimer = setInterval(pruneNonces, options.noncePruneMs ?? 60_000);
+  nonceTimer.unref();
+  // A rejection nothing handled is logged and counted; the node goes on serving (when the process
+  // has no handler of its own: one installed by the embedding program wins).
+  const onRejection = (reason: unknown) => {
+    metrics.unhandledRejections.inc();
+    logger.error({ err: reason }, "unhandled promise rejection");
+  };
+  const ownsRejections = process.listenerCount("unhandledRejection") === 0;
+  if (ownsRejections) process.on("unhandledRejection", onRejection);
 
   let stopping = false;
   const ops = buildOpsServer({ metrics, store, chain, ready: () => !stopping });
@@ -278,6 +309,8 @@ async function serve(
     (closing ??= (async () => {
       stopping = true;
       if (scrubTimer !== undefined) clearInterval(scrubTimer);
+      clearInterval(nonceTimer);
+      if (ownsRejections) process.off("unhandledRejection", onRejection);
       logger.info({ drainMs }, "storage node stopping: draining in-flight requests");
       // close() stops accepting and waits for in-flight requests; past the deadline, sockets are cut.
       const deadline = setTimeout(() => app.server.closeAllConnections(), drainMs);

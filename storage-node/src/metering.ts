@@ -18,6 +18,8 @@ export class Metering {
   private eras = new Map<bigint, { era: number; end: number }>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** The era each cluster was in at the last check (see checkEras). */
+  private clusterEras = new Map<number, number>();
   /** Called once per (bucket, era) when the node sees the era ended. */
   onEraEnd: (bucket: bigint, era: number) => void = () => {};
 
@@ -57,9 +59,51 @@ export class Metering {
     return this.flushing;
   }
 
+  /**
+   * Snapshots, at each era's end, every bucket this node holds of that cluster (the first check
+   * after the end: the flush timer's period). An era that ended while the node was down has no
+   * snapshot: its usage record is refused rather than made up.
+   */
+  private async checkEras(): Promise<void> {
+    const now = Math.floor(this.clock() / 1000);
+    const byCluster = new Map<number, bigint[]>();
+    for (const bucket of this.store.buckets()) {
+      const cluster = await this.chain.bucketCluster(bucket).catch(() => undefined);
+      if (cluster === undefined) continue;
+      byCluster.set(cluster, [...(byCluster.get(cluster) ?? []), bucket]);
+    }
+    for (const [cluster, buckets] of byCluster) {
+      const era = (await this.chain.era(cluster, now)).era;
+      const seen = this.clusterEras.get(cluster);
+      if (seen !== undefined && era > seen) for (const bucket of buckets) this.onEraEnd(bucket, seen);
+      this.clusterEras.set(cluster, era);
+    }
+  }
+
   private async flushNow(): Promise<void> {
     const batch = this.pending;
     this.pending = new Map();
+    try {
+      await this.write(batch);
+    } catch (error) {
+      // Nothing counted is lost: what was not written goes back, merged with what came meanwhile.
+      for (const [bucket, p] of batch) {
+        const q = this.pending.get(bucket);
+        if (q === undefined) this.pending.set(bucket, p);
+        else
+          this.pending.set(bucket, {
+            at: Math.min(p.at, q.at),
+            servedBytes: p.servedBytes + q.servedBytes,
+            requests: p.requests + q.requests,
+          });
+      }
+      throw error;
+    }
+    await this.checkEras();
+  }
+
+  /** Writes `batch`, removing each bucket from it once written. */
+  private async write(batch: Map<bigint, Pending>): Promise<void> {
     const now = this.clock();
     for (const [bucket, known] of this.eras) {
       if (now >= known.end * 1000 && !batch.has(bucket)) {
@@ -71,6 +115,7 @@ export class Metering {
       const cluster = await this.chain.bucketCluster(bucket);
       const era = await this.chain.era(cluster, Math.floor(p.at / 1000));
       this.store.addUsage(bucket, era.era, p.servedBytes, p.requests);
+      batch.delete(bucket);
       const before = this.eras.get(bucket);
       if (before !== undefined && before.era !== era.era) this.onEraEnd(bucket, before.era);
       if (now >= era.end * 1000) {

@@ -17,6 +17,8 @@ export class NodeMetrics {
   readonly scrubProgress: Gauge;
   readonly scrubCorrupt: Counter;
   readonly scrubRuns: Counter<"outcome">;
+  readonly challenges: Counter<"outcome">;
+  readonly unhandledRejections: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -57,6 +59,17 @@ export class NodeMetrics {
       name: "ddc_node_scrub_runs_total",
       help: "Scrub passes, by outcome (ok, failed)",
       labelNames: ["outcome"],
+      registers,
+    });
+    this.challenges = new Counter({
+      name: "ddc_node_challenges_total",
+      help: "Validator challenges, by outcome (answered, limited, refused)",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.unhandledRejections = new Counter({
+      name: "ddc_node_unhandled_rejections_total",
+      help: "Promise rejections nothing handled (logged; the process goes on)",
       registers,
     });
     if (options.defaultMetrics === true) collectDefaultMetrics({ register: this.registry, prefix: "ddc_node_" });

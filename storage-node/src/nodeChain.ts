@@ -46,6 +46,10 @@ export class ViewNodeChain implements NodeChain {
   async ping(): Promise<void> {
     await this.provider.getBlockNumber();
   }
+
+  latestBlockTime(): number | undefined {
+    return this.view.latestBlockTime();
+  }
 }
 
 /**

@@ -2,11 +2,19 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { NodeConfig } from "./config";
-import type { EraUsage, NodeStore, ObjectRecord, PutOptions, StoredSnapshot } from "./ports";
+import {
+  ROW_OVERHEAD_BYTES,
+  type EraUsage,
+  type NodeStore,
+  type ObjectRecord,
+  type PutOptions,
+  type StoredSnapshot,
+  type WriteOutcome,
+} from "./ports";
 import { FsBlobStore, S3BlobStore, type BlobStore } from "./store/blobs";
 import { NotFoundError } from "./store/errors";
 import { MetaStore, type ObjectRecord as StoredRecord } from "./store/meta";
-import { ObjectStore, type CorruptionEvent } from "./store/objects";
+import { ObjectStore, type CorruptionEvent, type WriteResult } from "./store/objects";
 
 /**
  * The node's {@link NodeStore}: objects in an {@link ObjectStore} (blobs on disk or in S3, identity
@@ -29,17 +37,25 @@ export class PersistentNodeStore implements NodeStore {
     return this.meta.get(bucket, key);
   }
 
-  async put(bucket: bigint, key: string, token: bigint, body: Readable, options: PutOptions): Promise<ObjectRecord> {
-    return this.objects.put(bucket, key, token, body, {
+  async put(bucket: bigint, key: string, token: bigint, body: Readable, options: PutOptions): Promise<WriteOutcome> {
+    const r = await this.objects.put(bucket, key, token, body, {
       version: options.version,
       maxBytes: options.maxBytes,
       expectedSha256: options.expectedSha256,
       contentType: options.contentType,
     });
+    return this.outcome(r);
   }
 
-  delete(bucket: bigint, key: string, token: bigint, version: bigint): Promise<ObjectRecord> {
-    return this.objects.delete(bucket, key, token, version);
+  async delete(bucket: bigint, key: string, token: bigint, version: bigint): Promise<WriteOutcome> {
+    return this.outcome(await this.objects.delete(bucket, key, token, version));
+  }
+
+  /** The stored row when the write won; the row that beat it otherwise. */
+  private outcome(r: WriteResult): WriteOutcome {
+    const { applied, ...record } = r;
+    if (applied) return { applied, record };
+    return { applied, record: this.meta.get(record.bucket, record.key) ?? record };
   }
 
   /** The stored row of `record` (with its leaves); NotFoundError if it was replaced or deleted. */
@@ -71,6 +87,10 @@ export class PersistentNodeStore implements NodeStore {
 
   storedBytes(bucket: bigint): number {
     return this.meta.storedBytes(bucket);
+  }
+
+  chargedBytes(bucket: bigint): number {
+    return this.meta.chargedBytes(bucket, ROW_OVERHEAD_BYTES);
   }
 
   manifest(bucket: bigint): { key: string; version: bigint; sha256: string }[] {

@@ -6,6 +6,9 @@ import type { Readable } from "node:stream";
  * store, the authenticator and the chain view evolve behind them.
  */
 
+/** What each row (object or tombstone) costs against its bucket's cap besides its key and content. */
+export const ROW_OVERHEAD_BYTES = 256;
+
 /** An object's current row: a live object, or the tombstone of a delete. */
 export interface ObjectRecord {
   bucket: bigint;
@@ -36,12 +39,21 @@ export interface CodedError extends Error {
   code: string;
 }
 
+/**
+ * What a write or a delete did: `applied` when its version won and its row is stored (`record` is
+ * that row); otherwise nothing was stored and `record` is the row that won (a newer version).
+ */
+export interface WriteOutcome {
+  applied: boolean;
+  record: ObjectRecord;
+}
+
 export interface NodeStore {
   get(bucket: bigint, key: string): ObjectRecord | undefined;
   /** Stores a body (last writer wins by version); throws a CodedError `too-large` or `digest-mismatch`. */
-  put(bucket: bigint, key: string, token: bigint, body: Readable, options: PutOptions): Promise<ObjectRecord>;
+  put(bucket: bigint, key: string, token: bigint, body: Readable, options: PutOptions): Promise<WriteOutcome>;
   /** Writes a tombstone at `version` (the replaced blob is removed once unreferenced). */
-  delete(bucket: bigint, key: string, token: bigint, version: bigint): Promise<ObjectRecord>;
+  delete(bucket: bigint, key: string, token: bigint, version: bigint): Promise<WriteOutcome>;
   /** Bytes `[start, end)`, checked against the Merkle leaves; a corrupt blob throws `quarantined`. */
   read(record: ObjectRecord, start: number, end: number): Promise<Buffer>;
   /** Bytes `[start, end)` as a stream checked leaf by leaf (a corrupt leaf ends it with an error). */
@@ -51,6 +63,11 @@ export interface NodeStore {
   /** Live objects in key order after `startAfter`, with `prefix`, at most `limit`. */
   list(bucket: bigint, options: { prefix?: string; startAfter?: string; limit: number }): ObjectRecord[];
   storedBytes(bucket: bigint): number;
+  /**
+   * What a bucket's rows cost against its cap: the live objects' bytes plus, for every row
+   * (tombstones included), its key's UTF-8 bytes and {@link ROW_OVERHEAD_BYTES}.
+   */
+  chargedBytes(bucket: bigint): number;
   /** The live objects of a bucket sorted by key (key, version, sha256). */
   manifest(bucket: bigint): { key: string; version: bigint; sha256: string }[];
   /** The buckets this node holds objects (or tombstones) of. */
@@ -117,6 +134,8 @@ export interface NodeChain {
   era(cluster: number, at: number): Promise<{ era: number; start: number; end: number }>;
   /** Whether the chain answers (readiness). */
   ping(): Promise<void>;
+  /** The timestamp (Unix seconds) of the latest block the node has seen, if any (no chain read). */
+  latestBlockTime?(): number | undefined;
 }
 
 /** Writes to the other replicas (a later step): the coordinator collects their receipts. */

@@ -121,6 +121,23 @@ export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 export const LEAF_BYTES = 64 * 1024;
 /** The longest object key (bytes of UTF-8). */
 export const MAX_KEY_BYTES = 1024;
+/**
+ * Why `key` (an object key as the node sees it: the decoded request path after `/objects/`, so
+ * `%2F` is a `/`) is refused, or undefined when it is a valid key. A key is 1 to
+ * {@link MAX_KEY_BYTES} bytes of UTF-8 without control characters (U+0000–U+001F, U+007F) and
+ * without a `.` or `..` segment; empty segments (`a//b`, `a/`, `/a`) are allowed and are keys of
+ * their own.
+ */
+export function keyProblem(key: string): string | undefined {
+  if (key.length === 0) return "the object key is empty";
+  if (new TextEncoder().encode(key).length > MAX_KEY_BYTES)
+    return `the object key is longer than ${MAX_KEY_BYTES} bytes`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key)) return "the object key contains a control character (U+0000–U+001F, U+007F)";
+  if (key.split("/").some((s) => s === "." || s === "..")) return 'the object key has a "." or ".." segment';
+  return undefined;
+}
+
 /** The most objects one list call returns. */
 export const MAX_LIST_LIMIT = 1000;
 
@@ -226,11 +243,35 @@ export const ErrorCode = {
   QuorumFailed: "quorum-failed",
   ChainUnavailable: "chain-unavailable",
   Internal: "internal",
+  /** A write or delete lost to a newer version of the key: nothing was stored (409, `current` names it). */
+  Superseded: "superseded",
+  /** The node's disk is full (507): nothing was stored. */
+  NodeFull: "node-full",
+  /** The node's store is busy (503): retry. */
+  Busy: "busy",
+  /** An object key breaks a rule of {@link keyProblem} (400, the message names it). */
+  BadKey: "bad-key",
+  /** A PUT without `content-length` (411): chunked uploads are refused. */
+  LengthRequired: "length-required",
+  /** Too many requests of one kind (429): challenges per validator per era. */
+  RateLimited: "rate-limited",
+  /** The node's clock is too far from the chain's time to assign versions (503). */
+  ClockSkew: "clock-skew",
+  /** A request or its body was too slow (408). */
+  Timeout: "timeout",
 } as const;
 export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export interface ErrorBody {
-  error: { code: ErrorCodeName; message: string; node?: string };
+  error: {
+    code: ErrorCodeName;
+    message: string;
+    node?: string;
+    /** `superseded`: the version the node holds (decimal). */
+    current?: string;
+    /** `quorum-failed`: the replicas that did not hold the write, and why; `not-replica`: the key's replicas. */
+    replicas?: { id: number; url: string; reason?: string }[];
+  };
 }
 
 /** What a node answers to a PUT: the object's identity and the replicas' receipts. */

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Readable } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import cors from "@fastify/cors";
 import type { Signer, TypedDataDomain, TypedDataField } from "ethers";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -7,18 +7,22 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { NodeMetrics } from "./metrics";
 import type { Authenticator, NodeChain, NodeStore, ObjectRecord, Principal, Replicator } from "./ports";
-import { localReplicator } from "./ports";
+import { localReplicator, ROW_OVERHEAD_BYTES } from "./ports";
 import {
   CHALLENGE_TYPES,
   EMPTY_SHA256,
   ErrorCode,
   HEADER,
   LEAF_BYTES,
+  MAX_CLOCK_SKEW_MS,
   MAX_KEY_BYTES,
   MAX_LIST_LIMIT,
   MAX_OBJECT_BYTES,
   RECEIPT_TYPES,
   USAGE_TYPES,
+  keyProblem,
+  maxAcceptedVersion,
+  parseVersion,
   type BucketUsage,
   type ChallengeResponse,
   type ErrorBody,
@@ -55,7 +59,39 @@ export interface NodeServerDeps {
   bodyLimitBytes?: number;
   /** How often metered usage is written to the store (ms). */
   usageFlushMs?: number;
+  /** HTTP limits (see {@link DEFAULT_LIMITS}). */
+  limits?: Partial<ServerLimits>;
 }
+
+/** The server's time and rate limits (config.server). */
+export interface ServerLimits {
+  /** A whole request, body included, must arrive within this (ms); 64 MiB at 1 MB/s takes 64 s. */
+  requestTimeoutMs: number;
+  /** A socket idle this long is closed (ms). */
+  connectionTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (ms). */
+  keepAliveTimeoutMs: number;
+  /** The request's headers must arrive within this (ms). */
+  headersTimeoutMs: number;
+  /** Requests served on one keep-alive connection before it is closed (0: no limit). */
+  maxRequestsPerSocket: number;
+  /** After `bodyGraceMs`, a PUT body must average at least this many bytes/s since then (0: no minimum). */
+  minBodyBytesPerS: number;
+  bodyGraceMs: number;
+  /** Challenges one validator may make per era (per cluster). */
+  challengesPerEra: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  requestTimeoutMs: 120_000,
+  connectionTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  headersTimeoutMs: 30_000,
+  maxRequestsPerSocket: 1000,
+  minBodyBytesPerS: 64 * 1024,
+  bodyGraceMs: 10_000,
+  challengesPerEra: 256,
+};
 
 /** An answer other than success: the status, the protocol code, and extra headers. */
 export class NodeHttpError extends Error {
@@ -78,6 +114,22 @@ const STORE_STATUS: Record<string, number> = {
   [ErrorCode.NotFound]: 404,
   [ErrorCode.Quarantined]: 503,
   [ErrorCode.RangeNotSatisfiable]: 416,
+  // The disk or the database is full: nothing was stored.
+  SQLITE_FULL: 507,
+  ENOSPC: 507,
+  EDQUOT: 507,
+  // Another writer holds the database: retry.
+  SQLITE_BUSY: 503,
+  SQLITE_LOCKED: 503,
+};
+
+/** The protocol code of a store error code (system and SQLite codes map to node-full and busy). */
+const STORE_CODE: Record<string, ErrorCodeName> = {
+  SQLITE_FULL: ErrorCode.NodeFull,
+  ENOSPC: ErrorCode.NodeFull,
+  EDQUOT: ErrorCode.NodeFull,
+  SQLITE_BUSY: ErrorCode.Busy,
+  SQLITE_LOCKED: ErrorCode.Busy,
 };
 
 /**
@@ -132,12 +184,56 @@ function parseBucket(raw: string): bigint {
   return r.data;
 }
 
+/** The object key of a request (the decoded path after `/objects/`): 400 bad-key naming the rule it breaks. */
 function parseKey(raw: string | undefined): string {
-  if (raw === undefined || raw === "") throw new NodeHttpError(400, ErrorCode.BadRequest, "the object key is empty");
-  if (Buffer.byteLength(raw) > MAX_KEY_BYTES) {
-    throw new NodeHttpError(400, ErrorCode.BadRequest, `the object key is longer than ${MAX_KEY_BYTES} bytes`);
-  }
-  return raw;
+  const problem = keyProblem(raw ?? "");
+  if (problem !== undefined) throw new NodeHttpError(400, ErrorCode.BadKey, problem);
+  return raw!;
+}
+
+/**
+ * The body stream of a PUT, cut with a 408 timeout when it arrives slower than `minBytesPerS`
+ * (averaged from the end of the grace period), so that a slow body cannot hold a temporary file.
+ */
+function rateLimited(body: Readable, length: number, minBytesPerS: number, graceMs: number, clock: () => number) {
+  let received = 0;
+  const started = clock();
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      received += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const timer =
+    minBytesPerS > 0
+      ? setInterval(
+          () => {
+            const late = clock() - started - graceMs;
+            if (late <= 0 || received >= length) return;
+            if (received < (minBytesPerS * late) / 1000) {
+              clearInterval(timer);
+              const e = new NodeHttpError(
+                408,
+                ErrorCode.Timeout,
+                `the body arrived at less than ${minBytesPerS} bytes/s (${received} of ${length} bytes)`,
+                { connection: "close" },
+              );
+              out.destroy(e);
+              body.unpipe(out);
+              body.resume();
+            }
+          },
+          Math.min(1000, Math.max(50, graceMs)),
+        )
+      : undefined;
+  timer?.unref();
+  const stop = () => {
+    if (timer !== undefined) clearInterval(timer);
+  };
+  out.on("close", stop);
+  body.on("error", (e) => out.destroy(e));
+  body.pipe(out);
+  return { stream: out, stop };
 }
 
 /**
@@ -244,6 +340,11 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
   const replicator = deps.replicator ?? localReplicator;
   const bodyLimit = deps.bodyLimitBytes ?? MAX_OBJECT_BYTES;
   const versions = new VersionClock(clock);
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  /** Bytes announced by PUTs whose bodies are streaming, per bucket: counted against the cap. */
+  const reserved = new Map<bigint, bigint>();
+  /** Challenges per (cluster, era, validator). */
+  const challengeCounts = new Map<string, number>();
   const metering = new Metering(store, chain, clock, deps.usageFlushMs ?? 5000, (e) =>
     logger.error({ err: e }, "usage flush failed"),
   );
@@ -254,6 +355,10 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     bodyLimit,
     exposeHeadRoutes: false,
     return503OnClosing: true,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
     // On close, idle keep-alive connections are closed at once; busy ones finish their request.
     forceCloseConnections: "idle",
     // Keys are opaque: `a//b` and `a/` are keys of their own.
@@ -263,6 +368,8 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       maxParamLength: MAX_KEY_BYTES * 3 + 64,
     },
   });
+  // Node's default (60 s) would outlast a shorter request timeout; it must not exceed it.
+  app.server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   app.removeAllContentTypeParsers();
   // Bodies are read by the handlers themselves: PUT streams them into the store.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
@@ -301,13 +408,32 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
       return reply.code(error.status).send(errorBody(error.code, error.message, error.extra));
     }
-    // The authenticator's errors: { status, code }.
+    // The authenticator's and the replicator's errors: { status, code, extra? }.
     if (typeof e.status === "number" && typeof e.code === "string") {
-      return reply.code(e.status).send(errorBody(e.code as ErrorCodeName, e.message ?? e.code));
+      const extra = (error as { extra?: unknown }).extra;
+      return reply
+        .code(e.status)
+        .send(
+          errorBody(
+            e.code as ErrorCodeName,
+            e.message ?? e.code,
+            typeof extra === "object" && extra !== null ? (extra as Record<string, unknown>) : {},
+          ),
+        );
     }
     if (typeof e.code === "string" && STORE_STATUS[e.code] !== undefined) {
       if (e.code === ErrorCode.Quarantined) metrics.quarantinedServed.inc();
-      return reply.code(STORE_STATUS[e.code]).send(errorBody(e.code as ErrorCodeName, e.message ?? e.code));
+      const code = STORE_CODE[e.code];
+      if (code === undefined) {
+        return reply.code(STORE_STATUS[e.code]).send(errorBody(e.code as ErrorCodeName, e.message ?? e.code));
+      }
+      logger.error({ err: error, method: req.method, url: req.url }, "store failed");
+      if (code === ErrorCode.Busy) reply.header("retry-after", "1");
+      const message =
+        code === ErrorCode.NodeFull
+          ? "the node's storage is full: nothing was stored"
+          : "the node's store is busy: retry";
+      return reply.code(STORE_STATUS[e.code]).send(errorBody(code, message));
     }
     if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       return reply.code(413).send(errorBody(ErrorCode.TooLarge, `the body exceeds ${bodyLimit} bytes`));
@@ -370,6 +496,56 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     };
   };
 
+  /**
+   * The version of a write or delete: a peer's session may carry the coordinator's (at most 63 bits
+   * and at most MAX_CLOCK_SKEW_MS ahead of this node's clock: 400 otherwise); any other write gets
+   * the next of this node's clock, which must be close to the chain's time.
+   */
+  const versionOf = (req: FastifyRequest, principal: Principal): bigint => {
+    const forwarded = req.headers[HEADER.version];
+    if (principal.kind === "node" && forwarded !== undefined) {
+      const v = parseVersion(forwarded);
+      if (v === undefined) {
+        throw new NodeHttpError(
+          400,
+          ErrorCode.BadRequest,
+          `${HEADER.version} must be a decimal integer of at most 63 bits`,
+        );
+      }
+      if (v > maxAcceptedVersion(clock())) {
+        throw new NodeHttpError(
+          400,
+          ErrorCode.BadRequest,
+          `version ${v} is more than ${MAX_CLOCK_SKEW_MS} ms ahead of node ${node.id}'s clock`,
+        );
+      }
+      return v;
+    }
+    const chainTime = chain.latestBlockTime?.();
+    if (chainTime !== undefined && chainTime * 1000 - clock() > MAX_CLOCK_SKEW_MS / 2) {
+      throw new NodeHttpError(
+        503,
+        ErrorCode.ClockSkew,
+        `node ${node.id}'s clock is ${Math.round((chainTime * 1000 - clock()) / 1000)} s behind the chain's latest block: ` +
+          "it assigns no versions until its clock is set right",
+      );
+    }
+    return versions.next();
+  };
+
+  /** What a row costs against its bucket's cap (see NodeStore.chargedBytes). */
+  const rowCharge = (key: string, size: number) => BigInt(size + Buffer.byteLength(key) + ROW_OVERHEAD_BYTES);
+
+  /** 409 superseded: the write lost to `current`, nothing was stored. */
+  const superseded = (bucket: bigint, key: string, version: bigint, current: ObjectRecord) =>
+    new NodeHttpError(
+      409,
+      ErrorCode.Superseded,
+      `version ${version} of "${key}" in bucket ${bucket} lost to the stored version ${current.version}: nothing was stored`,
+      {},
+      { current: current.version.toString() },
+    );
+
   app.put("/v1/buckets/:bucket/objects/*", async (req, reply) => {
     const bucket = bucketOf(req);
     const key = keyOf(req);
@@ -377,47 +553,58 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     if (typeof announced !== "string" || !hex64.safeParse(announced.toLowerCase()).success) {
       throw new NodeHttpError(400, ErrorCode.BadRequest, `${HEADER.contentSha256} must be the body's SHA-256 in hex`);
     }
-    const length = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
-    if (length !== undefined && length > bodyLimit) {
+    const rawLength = req.headers["content-length"];
+    if (rawLength === undefined || req.headers["transfer-encoding"] !== undefined) {
+      throw new NodeHttpError(
+        411,
+        ErrorCode.LengthRequired,
+        "a PUT must announce its size in content-length (chunked uploads are refused)",
+        { connection: "close" },
+      );
+    }
+    if (!/^\d{1,16}$/.test(rawLength)) {
+      throw new NodeHttpError(400, ErrorCode.BadRequest, "content-length must be a decimal number of bytes");
+    }
+    const length = Number(rawLength);
+    if (length > bodyLimit) {
       throw new NodeHttpError(413, ErrorCode.TooLarge, `the body (${length} bytes) exceeds ${bodyLimit} bytes`);
     }
     const principal = await authenticate(req, announced.toLowerCase());
     await auth.authorize(principal, { op: "write", bucket, key });
     const where = await placement(bucket, key);
-    // A peer forwarding a coordinator's write keeps the coordinator's version.
-    let version: bigint;
-    const forwarded = req.headers[HEADER.version];
-    if (principal.kind === "node" && typeof forwarded === "string" && uint64.safeParse(forwarded).success) {
-      version = BigInt(forwarded);
-    } else {
-      version = versions.next();
-    }
+    const version = versionOf(req, principal);
     const cap = await auth.capBytes(bucket);
+    // The cap counts every row's key and overhead, and the bodies of PUTs still streaming.
     const old = store.get(bucket, key);
-    const others = BigInt(store.storedBytes(bucket)) - BigInt(old !== undefined && !old.deleted ? old.size : 0);
-    const room = cap - others;
-    if (room < 0n || (length !== undefined && BigInt(length) > room)) {
+    const oldCharge = old === undefined ? 0n : rowCharge(key, old.deleted ? 0 : old.size);
+    const need = rowCharge(key, length) - oldCharge;
+    const charged = BigInt(store.chargedBytes(bucket)) + (reserved.get(bucket) ?? 0n);
+    if (need > 0n && charged + need > cap) {
       throw new NodeHttpError(
         507,
         ErrorCode.CapExceeded,
-        `bucket ${bucket} would store ${others + BigInt(length ?? 0)} bytes, above its cap of ${cap}`,
+        `bucket ${bucket} would count ${charged + need} bytes (objects, keys and ${ROW_OVERHEAD_BYTES} bytes a row), above its cap of ${cap}`,
       );
     }
-    const maxBytes = room < BigInt(bodyLimit) ? Number(room) : bodyLimit;
-    let record: ObjectRecord;
+    const hold = need > 0n ? need : 0n;
+    reserved.set(bucket, (reserved.get(bucket) ?? 0n) + hold);
+    const body = rateLimited(req.body as Readable, length, limits.minBodyBytesPerS, limits.bodyGraceMs, clock);
+    let outcome;
     try {
-      record = await store.put(bucket, key, where.token, req.body as Readable, {
+      outcome = await store.put(bucket, key, where.token, body.stream, {
         version,
-        maxBytes,
+        maxBytes: length,
         expectedSha256: announced.toLowerCase(),
         contentType: contentTypeOf(req.headers["content-type"]),
       });
-    } catch (error) {
-      if ((error as { code?: unknown }).code === ErrorCode.TooLarge && maxBytes < bodyLimit) {
-        throw new NodeHttpError(507, ErrorCode.CapExceeded, `bucket ${bucket} would pass its cap of ${cap} bytes`);
-      }
-      throw error;
+    } finally {
+      body.stop();
+      const left = (reserved.get(bucket) ?? 0n) - hold;
+      if (left > 0n) reserved.set(bucket, left);
+      else reserved.delete(bucket);
     }
+    if (!outcome.applied) throw superseded(bucket, key, version, outcome.record);
+    const record = outcome.record;
     metrics.bytesIn.inc(record.size);
     const receipts = [await signReceipt(record)];
     const others2 = where.nodes.filter((n) => n.id !== node.id);
@@ -493,12 +680,9 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     const old = store.get(bucket, key);
     if (old === undefined || old.deleted)
       throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${key}" in bucket ${bucket}`);
-    const forwarded = req.headers[HEADER.version];
-    const version =
-      principal.kind === "node" && typeof forwarded === "string" && uint64.safeParse(forwarded).success
-        ? BigInt(forwarded)
-        : versions.next();
-    await store.delete(bucket, key, where.token, version);
+    const version = versionOf(req, principal);
+    const outcome = await store.delete(bucket, key, where.token, version);
+    if (!outcome.applied) throw superseded(bucket, key, version, outcome.record);
     const others = where.nodes.filter((n) => n.id !== node.id);
     if (others.length > 0 && principal.kind !== "node") {
       await replicator.replicateDelete({ bucket, key, version, replicas: others });
@@ -549,16 +733,14 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       throw new NodeHttpError(400, ErrorCode.BadRequest, `era ${era} has not begun (now ${current.era})`);
     await metering.flush();
     const buckets: BucketUsage[] = [];
+    let held = 0;
     for (const bucket of store.buckets()) {
       if ((await chain.bucketCluster(bucket)) !== cluster) continue;
+      held++;
       const u = store.usage(bucket, era);
-      let stored = u?.stored;
-      if (era === current.era) stored = snapshot(bucket);
-      else if (stored === undefined) {
-        // A closed era not yet snapshotted: the figures now are its end's (recorded once).
-        stored = snapshot(bucket);
-        store.closeEra(bucket, era, stored);
-      }
+      // A closed era's figures are those snapshotted at its end; a bucket without one is left out.
+      const stored = era === current.era ? snapshot(bucket) : u?.stored;
+      if (stored === undefined) continue;
       if (stored.objects === 0 && (u === undefined || u.requests === 0)) continue;
       buckets.push({
         bucket: bucket.toString(),
@@ -568,6 +750,18 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
         objects: stored.objects,
         manifestRoot: stored.manifestRoot,
       });
+    }
+    if (
+      era < current.era &&
+      held > 0 &&
+      buckets.length === 0 &&
+      !store.buckets().some((b) => store.usage(b, era)?.stored)
+    ) {
+      throw new NodeHttpError(
+        404,
+        ErrorCode.NotFound,
+        `node ${node.id} took no snapshot at the end of era ${era} of cluster ${cluster} (it was not running then): no usage record`,
+      );
     }
     buckets.sort((a, b) => (BigInt(a.bucket) < BigInt(b.bucket) ? -1 : 1));
     const value = { node: node.id, cluster, era, buckets };
@@ -582,8 +776,26 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
   metering.onEraEnd = (bucket, era) => store.closeEra(bucket, era, snapshot(bucket));
 
   app.post("/v1/qos/challenge", async (req, reply) => {
+    // Authenticated from its headers (the signed hash of the body it announces) before any byte
+    // of the body is read; the body must then have that hash.
+    const announced = req.headers[HEADER.contentSha256];
+    if (typeof announced !== "string" || !hex64.safeParse(announced.toLowerCase()).success) {
+      throw new NodeHttpError(400, ErrorCode.BadRequest, `${HEADER.contentSha256} must be the body's SHA-256 in hex`);
+    }
+    const principal = await authenticate(req, announced.toLowerCase());
+    if (principal.kind !== "validator") {
+      metrics.challenges.inc({ outcome: "refused" });
+      throw new NodeHttpError(403, ErrorCode.Forbidden, "challenges are for validators");
+    }
     const raw = await readSmall(req.body as Readable, 64 * 1024);
     const bodySha256 = createHash("sha256").update(raw).digest("hex");
+    if (bodySha256 !== announced.toLowerCase()) {
+      throw new NodeHttpError(
+        400,
+        ErrorCode.DigestMismatch,
+        `the body's SHA-256 is ${bodySha256}, not the announced one`,
+      );
+    }
     let json: unknown;
     try {
       json = JSON.parse(raw.toString("utf8"));
@@ -595,12 +807,39 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       const i = c.error.issues[0];
       throw new NodeHttpError(400, ErrorCode.BadRequest, `${i.path.join(".") || "body"}: ${i.message}`);
     }
-    const principal = await authenticate(req, bodySha256);
     const bucket = parseBucket(c.data.bucket);
     const cluster = await chain.bucketCluster(bucket);
-    if (principal.kind !== "validator" || principal.cluster !== cluster) {
+    if (principal.cluster !== cluster) {
+      metrics.challenges.inc({ outcome: "refused" });
       throw new NodeHttpError(403, ErrorCode.Forbidden, `challenges are for validators of cluster ${cluster}`);
     }
+    const era = (await chain.era(cluster, Math.floor(clock() / 1000))).era;
+    const counted = `${cluster}:${era}:${principal.account.toLowerCase()}`;
+    const n = (challengeCounts.get(counted) ?? 0) + 1;
+    if (n > limits.challengesPerEra) {
+      metrics.challenges.inc({ outcome: "limited" });
+      throw new NodeHttpError(
+        429,
+        ErrorCode.RateLimited,
+        `validator ${principal.account} made its ${limits.challengesPerEra} challenges of era ${era} in cluster ${cluster}`,
+      );
+    }
+    // Counts of past eras are dropped: only the current one limits.
+    for (const k of challengeCounts.keys()) {
+      if (k.startsWith(`${cluster}:`) && !k.startsWith(`${cluster}:${era}:`)) challengeCounts.delete(k);
+    }
+    challengeCounts.set(counted, n);
+    logger.info(
+      {
+        validator: principal.account,
+        cluster,
+        era,
+        bucket: bucket.toString(),
+        key: c.data.key,
+        leaf: c.data.leafIndex,
+      },
+      "challenge",
+    );
     const o = store.get(bucket, c.data.key);
     if (o === undefined || o.deleted) {
       throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${c.data.key}" in bucket ${bucket}`);
@@ -645,6 +884,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       nonce: c.data.nonce,
       signature,
     };
+    metrics.challenges.inc({ outcome: "answered" });
     return reply.send(answer);
   });
 

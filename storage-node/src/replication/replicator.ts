@@ -11,6 +11,8 @@ import { keyReplicas, keyToken, quorum } from "./ranges";
 
 export interface ReplicaFailure {
   node: number;
+  /** The replica's URL, as the chain lists it. */
+  url: string;
   reason: string;
 }
 
@@ -33,6 +35,11 @@ export class QuorumFailedError extends Error {
         failures.map((f) => `node ${f.node}: ${f.reason}`).join("; "),
     );
     this.name = "QuorumFailedError";
+  }
+
+  /** What the error body carries besides the message: the failed replicas, structured. */
+  get extra(): { replicas: { id: number; url: string; reason: string }[] } {
+    return { replicas: this.failures.map((f) => ({ id: f.node, url: f.url, reason: f.reason })) };
   }
 }
 
@@ -128,7 +135,7 @@ export class QuorumReplicator implements Replicator {
           .then((o) => {
             if (o.ok) values.push(o.value);
             else {
-              failures.push({ node: r.id, reason: o.reason });
+              failures.push({ node: r.id, url: r.url, reason: o.reason });
               if (o.hint) onFailure(r.id);
             }
             check();

@@ -329,6 +329,20 @@ export class MetaStore {
     return Number(r.n);
   }
 
+  /**
+   * A bucket's rows as they count against its cap: the live objects' bytes, plus for every row
+   * (tombstones included) its key's UTF-8 bytes and `perRow`.
+   */
+  chargedBytes(bucket: bigint, perRow: number): number {
+    const r = this.db
+      .prepare(
+        `SELECT COALESCE(SUM(CASE WHEN deleted = 0 THEN size ELSE 0 END + length(CAST(key AS BLOB)) + ?), 0) AS n
+         FROM objects WHERE bucket = ?`,
+      )
+      .get(perRow, u64Hex(bucket)) as { n: bigint };
+    return Number(r.n);
+  }
+
   /** How many live rows reference blob `sha256`. */
   refCount(sha256: string): number {
     const r = this.db.prepare("SELECT COUNT(*) AS n FROM objects WHERE sha256 = ? AND deleted = 0").get(sha256) as {

@@ -89,6 +89,14 @@ describe("storage-node replication: quorum writes", function () {
     expect(err.code).to.equal("quorum-failed");
     expect(err.message).to.contain(`node ${net.nodes[1].id}: unreachable`);
     expect(err.message).to.contain(`node ${net.nodes[2].id}: unreachable`);
+    const replicas = (res.json().error as { replicas: { id: number; url: string; reason: string }[] }).replicas;
+    expect(replicas.map((r) => r.id)).to.deep.equal([net.nodes[1].id, net.nodes[2].id].sort((a, b) => a - b));
+    for (const r of replicas) {
+      expect(r.url)
+        .to.be.a("string")
+        .and.match(/^http:\/\//);
+      expect(r.reason).to.match(/^unreachable/);
+    }
     expect(net.nodes[0].objects.meta.get(net.bucket, "k2")!.deleted).to.equal(false);
     const targets = net.nodes[0].objects.meta.dueHints(Date.now() + 60_000, 10).map((h) => h.target);
     expect(targets.sort()).to.deep.equal([net.nodes[1].id, net.nodes[2].id]);

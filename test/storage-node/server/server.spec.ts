@@ -39,6 +39,13 @@ import {
 } from "../../../storage-node/src/protocol";
 import { leafHashes, merkleRoot, toHex, verifyMerkleProof } from "../../../storage-node/src/store/merkle";
 import { appSession, newSessionKey, realParts, signRequest, validatorSession, type SessionKey } from "./helpers";
+import { connect } from "node:net";
+import { readdirSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { encodeSessionToken, signNodeSession } from "../../../storage-node/src/auth/sign";
+import type { NodeStore } from "../../../storage-node/src/ports";
+import { keyProblem, maxAcceptedVersion, type ErrorBody } from "../../../storage-node/src/protocol";
+import type { ServerLimits } from "../../../storage-node/src/server";
 
 const URL1 = NODE_PARAMS.urls[0];
 const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -250,12 +257,40 @@ describe("storage node server", function () {
         expiry: exp(),
       });
       const o = { session: k2, bucket: w.smallBucket };
-      expect((await put("k", Buffer.alloc(800), o)).statusCode).to.equal(201);
+      // A row costs its bytes, its key's bytes and 256: "k" with 487 bytes is 744.
+      expect((await put("k", Buffer.alloc(487), o)).statusCode).to.equal(201);
       expectError(await put("other", Buffer.alloc(300), o), 507, "cap-exceeded");
-      // 1000 − 800 + 1000 = 1000: exactly at the cap.
-      expect((await put("k", Buffer.alloc(1000, 1), o)).statusCode).to.equal(201);
-      expectError(await put("k", Buffer.alloc(1001), o), 507, "cap-exceeded");
-      expect(store.storedBytes(w.smallBucket)).to.equal(1000);
+      // 1000 − 744 + 744 … replacing "k" counts its old row out: 743 + 1 + 256 = 1000, exactly at the cap.
+      expect((await put("k", Buffer.alloc(743, 1), o)).statusCode).to.equal(201);
+      expectError(await put("k", Buffer.alloc(744), o), 507, "cap-exceeded");
+      expect(store.storedBytes(w.smallBucket)).to.equal(743);
+    });
+
+    it("the cap counts keys and a row's overhead: empty objects and tombstones are not free", async () => {
+      const k2 = await appSession(w.owner1, w.domain, {
+        bucket: w.smallBucket,
+        key,
+        operations: ALL_OPS,
+        expiry: exp(),
+      });
+      const o = { session: k2, bucket: w.smallBucket };
+      // Three empty objects with 1-byte keys: 3 × 257 = 771.
+      for (const k of ["a", "b", "c"]) expect((await put(k, Buffer.alloc(0), o)).statusCode).to.equal(201);
+      const res = await put("d", Buffer.alloc(0), o);
+      expectError(res, 507, "cap-exceeded");
+      expect((res.json() as { error: { message: string } }).error.message).to.equal(
+        "bucket 2 would count 1028 bytes (objects, keys and 256 bytes a row), above its cap of 1000",
+      );
+      // A delete leaves a tombstone that still counts.
+      const target = objectPath("a", w.smallBucket);
+      const d = await app.inject({
+        method: "DELETE",
+        url: target,
+        headers: signRequest(k2, key, { method: "DELETE", target, expires: exp() }),
+      });
+      expect(d.statusCode).to.equal(200);
+      expectError(await put("d", Buffer.alloc(0), o), 507, "cap-exceeded");
+      expect(store.chargedBytes(w.smallBucket)).to.equal(771);
     });
 
     it("a key this node does not hold: 421 not-replica naming the replicas", async () => {
@@ -710,6 +745,249 @@ describe("storage node server", function () {
       expectError(await get(`/v1/usage/${w.cluster}/99999`, {}, "GET", vs, vk), 400, "bad-request");
       expectError(await get(`/v1/usage/${w.cluster}/x`, {}, "GET", vs, vk), 400, "bad-request");
     });
+
+    it("a closed era this node took no snapshot of: 404 not-found, no figures made up", async () => {
+      await put(keyOn(true), "x");
+      const vk = newSessionKey();
+      const vs = await validatorSession(w.validator, w.domain, { cluster: Number(w.cluster), key: vk, expiry: exp() });
+      const current = (await parts.view.era(Number(w.cluster)))!.era;
+      // The era before the current one (an era of the chain's when the chain is at its first).
+      const past = current > 0 ? current - 1 : 0;
+      if (current === 0) return;
+      const res = await get(`/v1/usage/${w.cluster}/${past}`, {}, "GET", vs, vk);
+      expectError(res, 404, "not-found");
+      expect((res.json() as ErrorBody).error.message).to.equal(
+        `node 1 took no snapshot at the end of era ${past} of cluster ${w.cluster} (it was not running then): no usage record`,
+      );
+    });
+  });
+
+  describe("limits and refusals", () => {
+    /** Another server over the same parts, with its own limits or store. */
+    const build = async (o: { limits?: Partial<ServerLimits>; store?: NodeStore } = {}) => {
+      const built = buildNodeServer({
+        store: o.store ?? store,
+        auth: parts.auth,
+        chain: new ViewNodeChain(parts.view, ethers.provider),
+        node: { id: 1, url: URL1 },
+        signer: w.nodeKey1,
+        domain: w.domain,
+        metrics: new NodeMetrics(),
+        logger: pino({ level: "silent" }),
+        usageFlushMs: 0,
+        limits: o.limits,
+      });
+      await built.app.ready();
+      return built.app;
+    };
+    /** A PUT signed by node 2's session (replication's peer), carrying `version`. */
+    const nodePut = async (k: string, body: string, version: string, method: "PUT" | "DELETE" = "PUT") => {
+      const nk = newSessionKey();
+      const ns = encodeSessionToken(
+        await signNodeSession(w.nodeKey2, w.domain, { node: 2, sessionKey: nk.publicKey, expiry: exp() }),
+      );
+      const target = objectPath(k);
+      return app.inject({
+        method,
+        url: target,
+        ...(method === "PUT" ? { payload: Buffer.from(body) } : {}),
+        headers: {
+          [HEADER.version]: version,
+          ...signRequest(ns, nk, {
+            method,
+            target,
+            ...(method === "PUT" ? { body, contentType: "application/octet-stream" } : {}),
+            version,
+            expires: exp(),
+          }),
+        },
+      });
+    };
+    const messageOf = (res: { json(): unknown }) => (res.json() as ErrorBody).error.message;
+
+    it("a peer's version above 63 bits or far ahead of the clock: 400 bad-request, nothing stored", async () => {
+      const k = keyOn(true);
+      const big = nodePut(k, "x", (1n << 63n).toString());
+      const res = await big;
+      expectError(res, 400, "bad-request");
+      expect(messageOf(res)).to.equal("x-ddc-version must be a decimal integer of at most 63 bits");
+      const ahead = (maxAcceptedVersion(Date.now()) + 10_000_000n).toString();
+      const res2 = await nodePut(k, "x", ahead);
+      expectError(res2, 400, "bad-request");
+      expect(messageOf(res2)).to.match(/^version \d+ is more than 300000 ms ahead of node 1's clock$/);
+      expect(store.get(w.bucket, k)).to.equal(undefined);
+    });
+
+    it("a write or delete that loses to a newer version: 409 superseded with the current version, no receipt", async () => {
+      const k = keyOn(true);
+      const current = ((await put(k, "new")).json() as PutResult).version;
+      const res = await nodePut(k, "old", "5");
+      expectError(res, 409, "superseded");
+      expect((res.json() as ErrorBody).error.current).to.equal(current);
+      expect(res.json()).to.not.have.property("receipts");
+      const d = await nodePut(k, "", "6", "DELETE");
+      expectError(d, 409, "superseded");
+      expect((d.json() as ErrorBody).error.current).to.equal(current);
+      const got = await get(objectPath(k));
+      expect(got.statusCode).to.equal(200);
+      expect(got.body).to.equal("new");
+    });
+
+    it("refuses awkward keys: 400 bad-key naming the rule", async () => {
+      // (A URL's "." and ".." segments, %2E-encoded or not, are resolved by clients: see keyProblem below.)
+      const cases: [string, string][] = [
+        ["a%01b", "the object key contains a control character (U+0000–U+001F, U+007F)"],
+        ["a%7Fb", "the object key contains a control character (U+0000–U+001F, U+007F)"],
+        ["x".repeat(1025), "the object key is longer than 1024 bytes"],
+      ];
+      for (const [k, message] of cases) {
+        const res = await put(k, "x");
+        expectError(res, 400, "bad-key");
+        expect(messageOf(res)).to.equal(message);
+      }
+      // Empty segments are keys of their own.
+      expect((await put(keyOn(true, "e//"), "x")).statusCode).to.equal(201);
+    });
+
+    it("a full disk or database: 507 node-full; a busy database: 503 busy; the process goes on", async () => {
+      const failing = (code: string, on: "put" | "get") =>
+        new Proxy(store, {
+          get(target, prop, receiver) {
+            if (prop === on) {
+              return () => {
+                const e = Object.assign(new Error(`${code}: simulated`), { code });
+                if (on === "put") return Promise.reject(e);
+                throw e;
+              };
+            }
+            const v = Reflect.get(target, prop, receiver) as unknown;
+            return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        }) as NodeStore;
+      const k = keyOn(true);
+      for (const [code, on, status, name] of [
+        ["SQLITE_FULL", "put", 507, "node-full"],
+        ["ENOSPC", "put", 507, "node-full"],
+        ["SQLITE_BUSY", "get", 503, "busy"],
+      ] as const) {
+        const other = await build({ store: failing(code, on) });
+        const target = objectPath(k);
+        const res = await other.inject({
+          method: "PUT",
+          url: target,
+          payload: Buffer.from("x"),
+          headers: signRequest(session, key, {
+            method: "PUT",
+            target,
+            body: "x",
+            contentType: "application/octet-stream",
+            expires: exp(),
+          }),
+        });
+        expectError(res, status, name);
+        await other.close();
+      }
+    });
+
+    it("a PUT body slower than the minimum rate is cut (408) and its temporary file removed", async () => {
+      const slow = await build({ limits: { minBodyBytesPerS: 1000, bodyGraceMs: 200 } });
+      await slow.listen({ host: "127.0.0.1", port: 0 });
+      const { port } = slow.server.address() as AddressInfo;
+      const k = keyOn(true);
+      const target = objectPath(k);
+      const body = Buffer.alloc(100_000, 7);
+      const headers = signRequest(session, key, {
+        method: "PUT",
+        target,
+        body,
+        contentType: "application/octet-stream",
+        expires: exp(),
+      });
+      const socket = connect(port, "127.0.0.1");
+      const answer = new Promise<string>((resolve) => {
+        let text = "";
+        socket.on("data", (d) => (text += d.toString()));
+        socket.on("close", () => resolve(text));
+        socket.on("error", () => resolve(text));
+      });
+      socket.write(
+        `PUT ${target} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: ${body.length}\r\n` +
+          Object.entries(headers)
+            .map(([h, v]) => `${h}: ${v}\r\n`)
+            .join("") +
+          "\r\n",
+      );
+      socket.write(body.subarray(0, 10));
+      await new Promise((r) => setTimeout(r, 100));
+      // The temporary file is there while the body streams.
+      expect(readdirSync(join(parts.dir, "tmp")).length).to.equal(1);
+      const text = await answer;
+      expect(text).to.match(/^HTTP\/1.1 408 /);
+      expect(text).to.include('"code":"timeout"');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(readdirSync(join(parts.dir, "tmp"))).to.deep.equal([]);
+      expect(store.get(w.bucket, k)).to.equal(undefined);
+      socket.destroy();
+      await slow.close();
+    });
+
+    it("a PUT without content-length (chunked): 411 length-required; concurrent PUTs cannot share the cap's room", async () => {
+      const listening = await build({ limits: { minBodyBytesPerS: 0 } });
+      await listening.listen({ host: "127.0.0.1", port: 0 });
+      const { port } = listening.server.address() as AddressInfo;
+      const k2 = await appSession(w.owner1, w.domain, {
+        bucket: w.smallBucket,
+        key,
+        operations: ALL_OPS,
+        expiry: exp(),
+      });
+      const send = (target: string, body: Buffer, chunked: boolean, partial: boolean) => {
+        const headers = signRequest(k2, key, {
+          method: "PUT",
+          target,
+          body,
+          contentType: "application/octet-stream",
+          expires: exp(),
+        });
+        const socket = connect(port, "127.0.0.1");
+        const answer = new Promise<string>((resolve) => {
+          let text = "";
+          socket.on("data", (d) => {
+            text += d.toString();
+            if (/\r\n\r\n[\s\S]*}$/.test(text)) resolve(text);
+          });
+          socket.on("close", () => resolve(text));
+        });
+        const length = chunked ? "transfer-encoding: chunked" : `content-length: ${body.length}`;
+        socket.write(
+          `PUT ${target} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\n${length}\r\n` +
+            Object.entries(headers)
+              .map(([h, v]) => `${h}: ${v}\r\n`)
+              .join("") +
+            "\r\n",
+        );
+        if (chunked) socket.write(`${body.length.toString(16)}\r\n${body.toString()}\r\n0\r\n\r\n`);
+        else socket.write(partial ? body.subarray(0, 100) : body);
+        return { socket, answer, rest: () => socket.write(body.subarray(100)) };
+      };
+      const chunked = send(objectPath("c", w.smallBucket), Buffer.from("hello"), true, false);
+      const text = await chunked.answer;
+      expect(text).to.match(/^HTTP\/1.1 411 /);
+      expect(text).to.include('"code":"length-required"');
+      chunked.socket.destroy();
+      // 600 + 1 + 256 = 857 reserved while the first body streams: a second 600 does not fit.
+      const first = send(objectPath("a", w.smallBucket), Buffer.alloc(600, 1), false, true);
+      await new Promise((r) => setTimeout(r, 100));
+      const second = send(objectPath("b", w.smallBucket), Buffer.alloc(600, 2), false, false);
+      const refused = await second.answer;
+      expect(refused).to.match(/^HTTP\/1.1 507 /);
+      expect(refused).to.include('"code":"cap-exceeded"');
+      first.rest();
+      expect(await first.answer).to.match(/^HTTP\/1.1 201 /);
+      first.socket.destroy();
+      second.socket.destroy();
+      await listening.close();
+    });
   });
 
   it("counts requests by route and status in /metrics", async () => {
@@ -750,6 +1028,16 @@ describe("storage node server: pure parts", () => {
       }
     })();
     expect(e?.headers).to.deep.equal({ "content-range": "bytes */10" });
+  });
+
+  it("keyProblem: dot segments, control characters, length; empty segments are keys", () => {
+    expect(keyProblem("a/../b")).to.equal('the object key has a "." or ".." segment');
+    expect(keyProblem("./a")).to.equal('the object key has a "." or ".." segment');
+    expect(keyProblem("a/.")).to.equal('the object key has a "." or ".." segment');
+    expect(keyProblem("a\nb")).to.equal("the object key contains a control character (U+0000–U+001F, U+007F)");
+    expect(keyProblem("")).to.equal("the object key is empty");
+    expect(keyProblem("é".repeat(513))).to.equal("the object key is longer than 1024 bytes");
+    for (const ok of ["a//b", "a/", "/a", "a/.b/..c", "é".repeat(512)]) expect(keyProblem(ok)).to.equal(undefined);
   });
 
   it("manifestRoot of no objects is the root of one empty leaf", () => {
