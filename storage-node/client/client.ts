@@ -3,11 +3,11 @@ import { z } from "zod";
 import {
   ALL_OPS,
   HEADER,
-  LEAF_BYTES,
   MAX_KEY_BYTES,
   MAX_LIST_LIMIT,
   MAX_OBJECT_BYTES,
   Op,
+  decodeReceiptHeader,
   storageDomain,
   type ListResult,
   type ObjectInfo,
@@ -20,21 +20,15 @@ import { ClientErrorCode, StorageClientError } from "./errors";
 import { MANIFEST_CONTENT_TYPE, encodeManifest, parseManifest, partKey, partRanges, type Manifest } from "./manifest";
 import { encodeSessionToken, newSessionKey, signAppSession, signRequest, type SessionKeyPair } from "../src/auth/sign";
 import { replicasFor } from "../src/placement";
-import {
-  fromHex,
-  leafCount,
-  leafHashes,
-  merkleRoot,
-  portableSha256,
-  toHex,
-  type Sha256Factory,
-} from "../src/store/merkle";
+import { portableSha256, type Sha256Factory } from "../src/store/merkle";
 import { normHex, receiptSigner, sha256Hex } from "./verify";
 
 /** The part of a fetch response the client reads (WHATWG fetch, undici's or the browser's). */
 export interface FetchResponse {
   status: number;
   headers: { get(name: string): string | null };
+  /** The body as a stream (WHATWG); read chunk by chunk so that a cap holds. */
+  body?: ReadableStream<Uint8Array> | null;
   arrayBuffer(): Promise<ArrayBuffer>;
 }
 export type FetchLike = (
@@ -58,7 +52,10 @@ export interface StorageClientOptions {
   fetch?: FetchLike;
   /** Default: @noble/hashes; the Node entry passes node:crypto's. */
   sha256?: Sha256Factory;
-  /** Called when a replica fails and the next one is tried (or a list goes on without it). */
+  /**
+   * Called when a replica fails and the next one is tried, or a list goes on without a node or
+   * ignores what a node answered out of bounds (the error names the node).
+   */
   onRetry?: (error: StorageClientError) => void;
   /** How long a request signature is valid (s; default 300). */
   requestTtlS?: number;
@@ -129,14 +126,10 @@ const objectInfoSchema = z.object({
   root: z.string(),
 });
 const listSchema = z.object({ objects: z.array(objectInfoSchema), next: z.string().optional() });
-const leavesSchema = z.object({
-  version: int.transform(String),
-  size: z.number().int().nonnegative(),
-  sha256: hash,
-  root: z.string(),
-  leafSize: z.literal(LEAF_BYTES),
-  leaves: z.array(hash),
-});
+/** The most bytes a JSON answer (a write's result, a list page, an error) may have. */
+const MAX_JSON_BYTES = 8 * 1024 * 1024;
+/** The most pages one `list` call fetches unless told otherwise; the last one yielded has `next`. */
+export const DEFAULT_MAX_LIST_PAGES = 1000;
 const errorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), node: z.string().optional() }),
 });
@@ -153,7 +146,14 @@ interface Fetched {
   version: string;
   root: string;
   contentType: string;
+  /** The URL of the node that served it. */
+  node: string;
+  /** The manifest it holds, when asked to follow one and it is typed as one. */
+  manifest?: Manifest;
 }
+
+/** A limit on an answer's body: a number of bytes, or one computed from its headers (which may throw). */
+type BodyLimit = number | ((headers: FetchResponse["headers"]) => number);
 
 /** RFC 3986 escaping, stricter than encodeURIComponent: the target a node sees is the one signed. */
 function escape(s: string): string {
@@ -192,6 +192,32 @@ function concat(chunks: Uint8Array[]): Uint8Array {
     at += c.length;
   }
   return out;
+}
+
+/**
+ * An answer's body, read chunk by chunk up to `cap` bytes; undefined (and the rest left unread) as
+ * soon as it says or proves to be longer.
+ */
+async function readCapped(res: FetchResponse, cap: number): Promise<Uint8Array | undefined> {
+  const length = res.headers.get("content-length");
+  if (length !== null && Number(length) > cap) return undefined;
+  if (res.body === undefined || res.body === null) {
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    return bytes.length > cap ? undefined : bytes;
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return concat(chunks);
+    n += value.length;
+    if (n > cap) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
 }
 
 function opsOf(operations: SessionOptions["operations"]): number {
@@ -294,20 +320,20 @@ export class DdcStorageClient {
     return { ...result, parts };
   }
 
-  /** The object's bytes (a split object's, joined), or those of `range`, verified. */
+  /**
+   * The object's bytes (a split object's, joined), or those of `range`, verified against the
+   * serving node's signed receipt (see {@link fetchWhole}). A range is cut from the whole object
+   * (or from the whole parts it covers): the receipt covers the content's SHA-256 only.
+   */
   async get(bucket: BucketRef, key: string, options: { range?: ByteRange } = {}): Promise<Uint8Array> {
     const id = bucketId(bucket);
     checkKey(key);
-    if (options.range === undefined) {
-      const whole = await this.fetchWhole(id, key);
-      const manifest = this.asManifest(key, whole);
-      return manifest === undefined ? whole.data : this.joinParts(id, key, manifest);
-    }
-    const head = await this.headRaw(id, key);
-    const manifest = this.isManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
+    const whole = await this.fetchWhole(id, key, { manifest: true });
+    const manifest = whole.manifest;
+    if (options.range === undefined) return manifest === undefined ? whole.data : this.joinParts(id, key, whole);
     if (manifest === undefined) {
-      const { start, end } = this.clampRange(key, options.range, head.size);
-      return this.fetchRange(id, key, start, end);
+      const { start, end } = this.clampRange(key, options.range, whole.data.length);
+      return whole.data.subarray(start, end + 1);
     }
     const { start, end } = this.clampRange(key, options.range, manifest.size);
     const chunks: Uint8Array[] = [];
@@ -318,31 +344,31 @@ export class DdcStorageClient {
       if (pe < start || ps > end) continue;
       const from = Math.max(start, ps) - ps;
       const to = Math.min(end, pe) - ps;
-      chunks.push(
-        from === 0 && to === part.size - 1
-          ? (await this.fetchPart(id, part)).data
-          : await this.fetchRange(id, part.key, from, to, part.sha256),
-      );
+      chunks.push((await this.fetchPart(id, part)).data.subarray(from, to + 1));
     }
     return concat(chunks);
   }
 
-  /** The object's metadata (a split object's total size and SHA-256). */
+  /** The object's metadata (a split object's total size and SHA-256), checked against the node's receipt. */
   async head(bucket: BucketRef, key: string): Promise<ObjectHead> {
     const id = bucketId(bucket);
     checkKey(key);
     const head = await this.headRaw(id, key);
-    const manifest = this.isManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
+    const manifest = this.isManifest(head) ? (await this.fetchWhole(id, key, { manifest: true })).manifest : undefined;
     if (manifest === undefined) return head;
     return { ...head, size: manifest.size, sha256: manifest.sha256, parts: manifest.parts.length };
   }
 
-  /** Deletes the object (a split object's manifest first, then its parts). */
+  /**
+   * Deletes the object; a split object's parts after its manifest. Only an object typed as a
+   * manifest ({@link MANIFEST_CONTENT_TYPE}) has parts: any other is deleted alone, whatever its
+   * bytes.
+   */
   async remove(bucket: BucketRef, key: string): Promise<{ key: string; parts: number }> {
     const id = bucketId(bucket);
     checkKey(key);
     const head = await this.headRaw(id, key);
-    const manifest = this.isManifest(head) ? this.asManifest(key, await this.fetchWhole(id, key)) : undefined;
+    const manifest = this.isManifest(head) ? (await this.fetchWhole(id, key, { manifest: true })).manifest : undefined;
     await this.deleteObject(id, key);
     for (const part of manifest?.parts ?? []) {
       try {
@@ -362,7 +388,7 @@ export class DdcStorageClient {
    */
   async *list(
     bucket: BucketRef,
-    options: { prefix?: string; startAfter?: string; limit?: number } = {},
+    options: { prefix?: string; startAfter?: string; limit?: number; maxPages?: number } = {},
   ): AsyncGenerator<ListResult> {
     const id = bucketId(bucket);
     const limit = options.limit ?? MAX_LIST_LIMIT;
@@ -371,11 +397,19 @@ export class DdcStorageClient {
         ClientErrorCode.InvalidArgument,
         `limit must be 1 to ${MAX_LIST_LIMIT}, got ${limit}`,
       );
+    const maxPages = options.maxPages ?? DEFAULT_MAX_LIST_PAGES;
+    if (!Number.isInteger(maxPages) || maxPages < 1)
+      throw new StorageClientError(
+        ClientErrorCode.InvalidArgument,
+        `maxPages must be a positive integer, got ${maxPages}`,
+      );
     let startAfter = options.startAfter;
-    for (;;) {
+    // At most `maxPages` pages: the last one's `next` says where to go on.
+    for (let pages = 1; ; pages++) {
       const page = await this.listPage(id, options.prefix, startAfter, limit);
       yield page;
-      if (page.next === undefined) return;
+      // `next` is the page's last key, after `startAfter`: each page moves forward.
+      if (page.next === undefined || pages >= maxPages) return;
       startAfter = page.next;
     }
   }
@@ -389,7 +423,7 @@ export class DdcStorageClient {
     op: number,
     method: string,
     target: string,
-    extra: { body?: Uint8Array; bodySha256?: string; headers?: Record<string, string> } = {},
+    extra: { body?: Uint8Array; bodySha256?: string; headers?: Record<string, string>; limit?: BodyLimit } = {},
   ): Promise<Answer> {
     if (node.url === "")
       throw new StorageClientError(ClientErrorCode.NoReplicas, `node ${node.id} has no URL registered`, {
@@ -424,9 +458,23 @@ export class DdcStorageClient {
         body: extra.body,
         signal: controller.signal,
       });
-      const body = method === "HEAD" ? new Uint8Array(0) : new Uint8Array(await res.arrayBuffer());
-      answer = { status: res.status, headers: res.headers, body };
+      // A success's body is capped by the caller (an object's by its receipt), anything else as JSON.
+      const ok = res.status >= 200 && res.status < 300;
+      const limit = extra.limit ?? MAX_JSON_BYTES;
+      const cap = !ok ? MAX_JSON_BYTES : typeof limit === "function" ? limit(res.headers) : limit;
+      const body = method === "HEAD" ? new Uint8Array(0) : await readCapped(res, cap);
+      if (body === undefined && ok)
+        throw new StorageClientError(
+          ClientErrorCode.BadResponse,
+          `${method} ${target}: ${url} answered more than the ${cap} bytes expected`,
+          { status: res.status, node: url },
+        );
+      answer = { status: res.status, headers: res.headers, body: body ?? new Uint8Array(0) };
     } catch (error) {
+      if (error instanceof StorageClientError) {
+        controller.abort();
+        throw error;
+      }
       if (controller.signal.aborted)
         throw new StorageClientError(
           ClientErrorCode.Timeout,
@@ -459,14 +507,15 @@ export class DdcStorageClient {
 
   /**
    * Runs `attempt` on the key's replicas in order until one succeeds. A retryable failure (down,
-   * slow, 5xx, wrong bytes) and, with `notFoundNext`, a 404 move on to the next replica; a node
-   * saying it is no replica of the key makes the client re-read the cluster once.
+   * slow, 5xx, wrong bytes) and, for a `read`, a 404 or a receipt that does not verify move on to
+   * the next replica; a node saying it is no replica of the key makes the client re-read the
+   * cluster once.
    */
   private async onReplicas<T>(
     bucket: string,
     key: string,
-    attempt: (node: NodeInfo) => Promise<T>,
-    notFoundNext = false,
+    attempt: (node: NodeInfo, map: ClusterMap) => Promise<T>,
+    read = false,
   ): Promise<T> {
     let map = await this.directory.forBucket(BigInt(bucket));
     let refreshed = false;
@@ -476,7 +525,7 @@ export class DdcStorageClient {
       let restart = false;
       for (const node of replicas) {
         try {
-          return await attempt(node);
+          return await attempt(node, map);
         } catch (error) {
           if (!(error instanceof StorageClientError)) throw error;
           if (error.code === "not-replica" && !refreshed) {
@@ -485,7 +534,8 @@ export class DdcStorageClient {
             restart = true;
             break;
           }
-          if (!(error.retryable || (notFoundNext && error.status === 404))) throw error;
+          const readNext = read && (error.status === 404 || error.code === ClientErrorCode.BadReceipt);
+          if (!(error.retryable || readNext)) throw error;
           failures.push(error);
           this.onRetry(error);
         }
@@ -586,44 +636,113 @@ export class DdcStorageClient {
     return parsed.data as z.infer<S>;
   }
 
-  private etagOf(node: NodeInfo, answer: Answer, what: string): string {
-    const etag = answer.headers.get("etag");
-    const m = etag === null ? null : /^(?:W\/)?"?(?:0x)?([0-9a-fA-F]{64})"?$/.exec(etag);
-    if (m === null)
-      throw new StorageClientError(
-        ClientErrorCode.BadResponse,
-        `${what}: ${node.url} answered without a SHA-256 ETag`,
-        {
-          status: answer.status,
-          node: node.url,
-        },
-      );
-    return m[1].toLowerCase();
+  /**
+   * The receipt a node answers with an object (`x-ddc-receipt`), checked: it is for this bucket
+   * and key, by this node, a replica of the key, signed by its registered key, and its version and
+   * SHA-256 are those the answer's `x-ddc-version` and ETag announce. Throws `bad-receipt`.
+   */
+  private servedReceipt(
+    node: NodeInfo,
+    map: ClusterMap,
+    bucket: string,
+    key: string,
+    headers: FetchResponse["headers"],
+    what: string,
+  ): SignedReceipt {
+    const bad = (why: string) =>
+      new StorageClientError(ClientErrorCode.BadReceipt, `${what}: ${node.url} answered ${why}`, { node: node.url });
+    const header = headers.get(HEADER.receipt);
+    if (header === null) throw bad(`no receipt (${HEADER.receipt})`);
+    let json: unknown;
+    try {
+      json = decodeReceiptHeader(header);
+    } catch {
+      throw bad("a receipt that is not base64url JSON");
+    }
+    const parsed = receiptSchema.safeParse(json);
+    if (!parsed.success) throw bad(`a malformed receipt (${parsed.error.issues[0].path.join(".")})`);
+    const r = parsed.data as SignedReceipt;
+    if (r.node !== node.id) throw bad(`a receipt of node ${r.node}, not its own (${node.id})`);
+    if (r.bucket !== bucket || r.key !== key) throw bad(`a receipt for ${r.bucket}/${r.key}, not ${bucket}/${key}`);
+    if (!replicasFor(map.ring, map.replicationFactor, map.distinctNodes, key).includes(node.id))
+      throw bad(`a receipt, but node ${node.id} is not a replica of ${key}`);
+    let signer: string;
+    try {
+      signer = receiptSigner(this.domain, r);
+    } catch {
+      throw bad("a receipt with a malformed signature");
+    }
+    if (signer.toLowerCase() !== node.signingKey.toLowerCase())
+      throw bad(`a receipt signed by ${signer}, not by its registered key ${node.signingKey}`);
+    const version = headers.get(HEADER.version);
+    if (version !== null && version !== r.version) throw bad(`version ${version}, but a receipt of ${r.version}`);
+    const etag = headers.get("etag");
+    if (etag !== null && !etag.toLowerCase().includes(normHex(r.sha256)))
+      throw bad(`ETag ${etag}, but a receipt of SHA-256 ${normHex(r.sha256)}`);
+    return r;
   }
 
-  /** The whole object from the first replica that has it, its bytes checked against its ETag. */
-  private fetchWhole(bucket: string, key: string): Promise<Fetched> {
+  /**
+   * The whole object from the first replica that has it: its node's receipt checked
+   * ({@link servedReceipt}), the body read up to the receipt's size and hashed to the receipt's
+   * SHA-256. `expected` (a part named by a manifest) is the content the node must hold: another
+   * one moves on to the next replica. With `manifest`, an object typed as a manifest is parsed
+   * (a malformed one moves on too).
+   */
+  private fetchWhole(
+    bucket: string,
+    key: string,
+    options: { expected?: { sha256: string; size: number }; manifest?: boolean } = {},
+  ): Promise<Fetched> {
     const target = objectPath(bucket, key);
     return this.onReplicas(
       bucket,
       key,
-      async (node) => {
-        const answer = await this.request(node, bucket, Op.Read, "GET", target);
-        const etag = this.etagOf(node, answer, `GET ${key}`);
+      async (node, map) => {
+        const corrupt = (why: string) =>
+          new StorageClientError(ClientErrorCode.CorruptData, `GET ${key}: ${node.url} ${why}`, { node: node.url });
+        let receipt: SignedReceipt | undefined;
+        const answer = await this.request(node, bucket, Op.Read, "GET", target, {
+          limit: (headers) => {
+            receipt = this.servedReceipt(node, map, bucket, key, headers, `GET ${key}`);
+            const e = options.expected;
+            if (e !== undefined && (normHex(receipt.sha256) !== e.sha256 || receipt.size !== e.size))
+              throw corrupt(
+                `holds ${receipt.size} bytes of SHA-256 ${normHex(receipt.sha256)}, not the ${e.size} bytes of ${e.sha256} its manifest names`,
+              );
+            return receipt.size;
+          },
+        });
+        const r = receipt!;
         const actual = sha256Hex(this.sha256, answer.body);
-        if (actual !== etag)
-          throw new StorageClientError(
-            ClientErrorCode.CorruptData,
-            `GET ${key}: ${node.url} answered ${answer.body.length} bytes whose SHA-256 is ${actual}, not its ETag ${etag}`,
-            { status: answer.status, node: node.url },
+        if (answer.body.length !== r.size || actual !== normHex(r.sha256))
+          throw corrupt(
+            `answered ${answer.body.length} bytes whose SHA-256 is ${actual}, not the ${r.size} bytes of ${normHex(r.sha256)} its receipt names`,
           );
-        return {
+        const contentType = (answer.headers.get("content-type") ?? "").split(";")[0].trim();
+        const fetched: Fetched = {
           data: answer.body,
-          sha256: etag,
-          version: answer.headers.get(HEADER.version) ?? "",
-          root: answer.headers.get(HEADER.root) ?? "",
-          contentType: (answer.headers.get("content-type") ?? "").split(";")[0].trim(),
+          sha256: actual,
+          version: r.version,
+          root: normHex(answer.headers.get(HEADER.root) ?? ""),
+          contentType,
+          node: node.url,
         };
+        if (options.manifest === true && contentType === MANIFEST_CONTENT_TYPE) {
+          try {
+            fetched.manifest = parseManifest(key, answer.body);
+          } catch (error) {
+            throw new StorageClientError(
+              ClientErrorCode.BadResponse,
+              `GET ${key}: ${node.url}: ${(error as Error).message}`,
+              {
+                status: answer.status,
+                node: node.url,
+              },
+            );
+          }
+        }
+        return fetched;
       },
       true,
     );
@@ -634,28 +753,13 @@ export class DdcStorageClient {
     return head.contentType === MANIFEST_CONTENT_TYPE;
   }
 
-  /** The manifest an object holds, if it is one (marked with the manifest's content type: then it must parse). */
-  private asManifest(key: string, whole: Fetched): Manifest | undefined {
-    if (whole.contentType !== MANIFEST_CONTENT_TYPE) return undefined;
-    try {
-      return parseManifest(key, whole.data);
-    } catch (error) {
-      throw new StorageClientError(ClientErrorCode.BadResponse, (error as Error).message);
-    }
+  /** A part of a split object: a replica that holds another content than the manifest names is skipped. */
+  private fetchPart(bucket: string, part: Manifest["parts"][number]): Promise<Fetched> {
+    return this.fetchWhole(bucket, part.key, { expected: { sha256: part.sha256, size: part.size } });
   }
 
-  /** A part of a split object; a replica whose part is not the one the manifest names is skipped. */
-  private async fetchPart(bucket: string, part: Manifest["parts"][number]): Promise<Fetched> {
-    const got = await this.fetchWhole(bucket, part.key);
-    if (got.sha256 !== part.sha256 || got.data.length !== part.size)
-      throw new StorageClientError(
-        ClientErrorCode.CorruptData,
-        `${part.key} has ${got.data.length} bytes of SHA-256 ${got.sha256}, not the ${part.size} bytes of ${part.sha256} its manifest names (rewritten since?)`,
-      );
-    return got;
-  }
-
-  private async joinParts(bucket: string, key: string, manifest: Manifest): Promise<Uint8Array> {
+  private async joinParts(bucket: string, key: string, whole: Fetched): Promise<Uint8Array> {
+    const manifest = whole.manifest!;
     const chunks: Uint8Array[] = [];
     for (const part of manifest.parts) chunks.push((await this.fetchPart(bucket, part)).data);
     const data = concat(chunks);
@@ -663,7 +767,8 @@ export class DdcStorageClient {
     if (actual !== manifest.sha256)
       throw new StorageClientError(
         ClientErrorCode.CorruptData,
-        `${key}: the joined parts have SHA-256 ${actual}, not ${manifest.sha256} as the manifest says`,
+        `${key}: the parts of the manifest ${whole.node} served join to SHA-256 ${actual}, not ${manifest.sha256} as the manifest says`,
+        { node: whole.node },
       );
     return data;
   }
@@ -680,79 +785,27 @@ export class DdcStorageClient {
     return { start: range.start, end };
   }
 
-  /**
-   * Bytes `start..end` (inclusive) of one object, checked without fetching the whole: the node's
-   * leaf hashes (`GET …?leaves=1`) must make its root, and the 64 KiB-aligned leaves covering the
-   * range must hash to them. A node without that extension answers the object itself: its bytes
-   * are then checked against its ETag and the range cut out. `sha256`, when known (a part named by
-   * a manifest), is the content the node must hold.
-   */
-  private fetchRange(bucket: string, key: string, start: number, end: number, sha256?: string): Promise<Uint8Array> {
-    const target = objectPath(bucket, key);
-    return this.onReplicas(
-      bucket,
-      key,
-      async (node) => {
-        const corrupt = (what: string) =>
-          new StorageClientError(ClientErrorCode.CorruptData, `GET ${key} ${start}-${end}: ${node.url} ${what}`, {
-            node: node.url,
-          });
-        const first = await this.request(node, bucket, Op.Read, "GET", `${target}?leaves=1`);
-        if (!(first.headers.get("content-type") ?? "").startsWith("application/json")) {
-          const etag = this.etagOf(node, first, `GET ${key}`);
-          const actual = sha256Hex(this.sha256, first.body);
-          if (actual !== etag) throw corrupt(`answered bytes whose SHA-256 is ${actual}, not its ETag ${etag}`);
-          if (sha256 !== undefined && etag !== sha256) throw corrupt(`holds ${etag}, not ${sha256}`);
-          if (end >= first.body.length) throw corrupt(`answered ${first.body.length} bytes, too few for the range`);
-          return first.body.subarray(start, end + 1);
-        }
-        const leaves = this.parse(node, leavesSchema, first, `GET ${key} leaves`);
-        if (sha256 !== undefined && normHex(leaves.sha256) !== sha256)
-          throw corrupt(`holds ${leaves.sha256}, not ${sha256}`);
-        const hashes = leaves.leaves.map((h) => fromHex(normHex(h)));
-        if (hashes.length !== leafCount(leaves.size))
-          throw corrupt(`answered ${hashes.length} leaf hashes for ${leaves.size} bytes`);
-        if (toHex(merkleRoot(hashes, this.sha256)) !== normHex(leaves.root))
-          throw corrupt(`answered leaf hashes that do not make its root ${normHex(leaves.root)}`);
-        if (end >= leaves.size) throw corrupt(`says the object has ${leaves.size} bytes, too few for the range`);
-        const firstLeaf = Math.floor(start / LEAF_BYTES);
-        const from = firstLeaf * LEAF_BYTES;
-        const to = Math.min(leaves.size, (Math.floor(end / LEAF_BYTES) + 1) * LEAF_BYTES) - 1;
-        const answer = await this.request(node, bucket, Op.Read, "GET", target, {
-          headers: { range: `bytes=${from}-${to}` },
-        });
-        if (this.etagOf(node, answer, `GET ${key}`) !== normHex(leaves.sha256))
-          throw corrupt("answered a range of another version than its leaves (rewritten meanwhile?)");
-        if (answer.body.length !== to - from + 1)
-          throw corrupt(`answered ${answer.body.length} bytes for the range ${from}-${to}`);
-        leafHashes(answer.body, this.sha256).forEach((h, i) => {
-          if (toHex(h) !== toHex(hashes[firstLeaf + i]))
-            throw corrupt(`answered leaf ${firstLeaf + i}, whose hash is not the one in its leaf list`);
-        });
-        return answer.body.subarray(start - from, end - from + 1);
-      },
-      true,
-    );
-  }
-
+  /** HEAD of one object: its size, version and SHA-256 as its node's receipt says (checked). */
   private headRaw(bucket: string, key: string): Promise<ObjectHead> {
     const target = objectPath(bucket, key);
     return this.onReplicas(
       bucket,
       key,
-      async (node) => {
+      async (node, map) => {
         const answer = await this.request(node, bucket, Op.Read, "HEAD", target);
+        const r = this.servedReceipt(node, map, bucket, key, answer.headers, `HEAD ${key}`);
         const size = Number(answer.headers.get("content-length") ?? NaN);
-        if (!Number.isInteger(size) || size < 0)
-          throw new StorageClientError(ClientErrorCode.BadResponse, `HEAD ${key}: ${node.url} answered no size`, {
-            status: answer.status,
-            node: node.url,
-          });
+        if (size !== r.size)
+          throw new StorageClientError(
+            ClientErrorCode.BadReceipt,
+            `HEAD ${key}: ${node.url} answered ${answer.headers.get("content-length") ?? "no"} bytes, but a receipt of ${r.size}`,
+            { status: answer.status, node: node.url },
+          );
         return {
           key,
-          version: answer.headers.get(HEADER.version) ?? "",
-          size,
-          sha256: this.etagOf(node, answer, `HEAD ${key}`),
+          version: r.version,
+          size: r.size,
+          sha256: normHex(r.sha256),
           root: normHex(answer.headers.get(HEADER.root) ?? ""),
           contentType: (answer.headers.get("content-type") ?? "").split(";")[0].trim(),
         };
@@ -781,19 +834,47 @@ export class DdcStorageClient {
       ),
     );
     const failures: StorageClientError[] = [];
-    const merged = new Map<string, ObjectInfo>();
+    // Each key's entries by content (version, SHA-256, size), with the nodes that answered each.
+    const votes = new Map<string, Map<string, { entry: ObjectInfo; nodes: number }>>();
     let more = false;
-    for (const a of answers) {
+    for (const [i, a] of answers.entries()) {
       if (a.status === "rejected") {
         if (!(a.reason instanceof StorageClientError) || !a.reason.retryable) throw a.reason;
         failures.push(a.reason);
         continue;
       }
-      if (a.value.next !== undefined) more = true;
+      const node = members[i];
+      // A node answering keys outside the prefix or not after `start-after`, or a `next` that does
+      // not move forward, misbehaves: those entries (and its `next`) are dropped, and it is named.
+      const p = prefix ?? "";
+      const inBounds = (k: string) => k.startsWith(p) && (startAfter === undefined || k > startAfter);
+      const out = a.value.objects.filter((o) => !inBounds(o.key));
+      const badNext = a.value.next !== undefined && startAfter !== undefined && a.value.next <= startAfter;
+      if (out.length > 0 || badNext)
+        this.onRetry(
+          new StorageClientError(
+            ClientErrorCode.BadResponse,
+            `list ${bucket}: ${node.url} answered ${out.length > 0 ? `${out.length} keys outside the prefix "${p}" or not after "${startAfter ?? ""}" (${out[0].key}…)` : `a next "${a.value.next ?? ""}" not after "${startAfter ?? ""}"`}; ignored`,
+            { node: node.url },
+          ),
+        );
+      if (a.value.next !== undefined && !badNext) more = true;
       for (const o of a.value.objects) {
-        const had = merged.get(o.key);
-        if (had === undefined || BigInt(o.version || 0) > BigInt(had.version || 0)) merged.set(o.key, o);
+        if (!inBounds(o.key)) continue;
+        const id = `${o.version}/${normHex(o.sha256)}/${o.size}`;
+        const byContent = votes.get(o.key) ?? new Map<string, { entry: ObjectInfo; nodes: number }>();
+        const had = byContent.get(id);
+        byContent.set(id, { entry: had?.entry ?? o, nodes: (had?.nodes ?? 0) + 1 });
+        votes.set(o.key, byContent);
       }
+    }
+    // The entry most nodes agree on; between equally many, the highest version.
+    const merged = new Map<string, ObjectInfo>();
+    for (const [key, byContent] of votes) {
+      const best = [...byContent.values()].reduce((x, y) =>
+        y.nodes > x.nodes || (y.nodes === x.nodes && BigInt(y.entry.version) > BigInt(x.entry.version)) ? y : x,
+      );
+      merged.set(key, best.entry);
     }
     // Every key lives on `rf` members: with fewer failures, each key has been seen at least once.
     const tolerated = Math.min(map.replicationFactor, map.distinctNodes) - 1;

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { JsonRpcProvider, Wallet, type Provider, type TypedDataDomain } from "ethers";
+import { JsonRpcProvider, Wallet, type Provider, type TypedDataDomain, type TypedDataField } from "ethers";
 import Fastify, { type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { IDDC__factory } from "../../typechain-types";
@@ -12,7 +12,7 @@ import { NodeMetrics } from "./metrics";
 import { NodeClusters, ViewNodeChain } from "./nodeChain";
 import { openNodeStore, PersistentNodeStore } from "./nodeStore";
 import type { NodeChain, NodeStore, Replicator } from "./ports";
-import { storageDomain } from "./protocol";
+import { RECEIPT_TYPES, storageDomain } from "./protocol";
 import { BLOCKING, checkRegistration, describeDifferences } from "./register";
 import { ReplicationNode } from "./replication";
 import { Periodic } from "./replication/replicator";
@@ -166,6 +166,16 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       // The authenticator asks whether the nonce was seen; the store answers whether it is new.
       seenNonce: (key, nonce, expires, now) => !store.useNonce(key, nonce, expires, now),
     });
+    // Every row the node stores (its writes, replica writes, repair copies) keeps its signed receipt.
+    store.objects.signReceipt = (row) =>
+      signer.signTypedData(domain, RECEIPT_TYPES as unknown as Record<string, TypedDataField[]>, {
+        node: reg.id,
+        bucket: row.bucket,
+        key: row.key,
+        version: row.version,
+        sha256: `0x${row.sha256}`,
+        size: row.size,
+      });
     const parts: NodeParts = { id: reg.id, signer, domain, store, view, auth, metrics, logger };
     // Replication runs unless the configuration turns it off or a test brings its own replicator.
     let replication: ReplicationNode | undefined;

@@ -85,6 +85,10 @@ export class PersistentNodeStore implements NodeStore {
     return this.meta.list(bucket, options);
   }
 
+  keepReceipt(record: ObjectRecord, signature: string): void {
+    this.meta.setReceipt(record.bucket, record.key, record.version, record.sha256, signature);
+  }
+
   storedBytes(bucket: bigint): number {
     return this.meta.storedBytes(bucket);
   }

@@ -22,6 +22,11 @@ export interface ObjectRecord {
   deleted: boolean;
   /** The Content-Type it was written with (application/octet-stream when none was given). */
   contentType?: string;
+  /**
+   * This node's EIP-712 signature over its `Receipt` for this row (node, bucket, key, version,
+   * sha256, size), kept with the row when it was stored; absent on rows stored without one.
+   */
+  receipt?: string;
 }
 
 export interface PutOptions {
@@ -68,6 +73,8 @@ export interface NodeStore {
    * (tombstones included), its key's UTF-8 bytes and {@link ROW_OVERHEAD_BYTES}.
    */
   chargedBytes(bucket: bigint): number;
+  /** Keeps `signature` as the receipt of `record`'s row, if the row is still that version and content. */
+  keepReceipt?(record: ObjectRecord, signature: string): void;
   /** The live objects of a bucket sorted by key (key, version, sha256). */
   manifest(bucket: bigint): { key: string; version: bigint; sha256: string }[];
   /** The buckets this node holds objects (or tombstones) of. */

@@ -105,6 +105,12 @@ export const HEADER = {
   node: "x-ddc-node",
   /** Set by a coordinator when it forwards a write to the other replicas. */
   replicaOf: "x-ddc-replica-of",
+  /**
+   * On GET and HEAD of an object: the serving node's {@link SignedReceipt} for the row it serves
+   * (base64url of its JSON, see {@link encodeReceiptHeader}), signed when the node stored the row.
+   * Its `version` and `sha256` are those of `x-ddc-version` and the ETag.
+   */
+  receipt: "x-ddc-receipt",
 } as const;
 
 /** A request may be signed for at most this long ahead (seconds): it bounds the replay window. */
@@ -293,6 +299,21 @@ export interface SignedReceipt {
   sha256: string;
   size: number;
   signature: string;
+}
+
+/** The value of {@link HEADER.receipt}: base64url (no padding) of the receipt's JSON. */
+export function encodeReceiptHeader(r: SignedReceipt): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(r));
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The JSON of a {@link HEADER.receipt} value (to be checked by the reader); throws when not base64url JSON. */
+export function decodeReceiptHeader(value: string): unknown {
+  if (!/^[A-Za-z0-9_-]*$/.test(value)) throw new Error("not base64url");
+  const bin = atob(value.replace(/-/g, "+").replace(/_/g, "/"));
+  return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
 }
 
 export interface ObjectInfo {

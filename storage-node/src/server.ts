@@ -23,6 +23,7 @@ import {
   keyProblem,
   maxAcceptedVersion,
   parseVersion,
+  encodeReceiptHeader,
   type BucketUsage,
   type ChallengeResponse,
   type ErrorBody,
@@ -304,8 +305,9 @@ function wantsLeaves(query: unknown): boolean {
   return q?.leaves === "1" || q?.leaves === "true";
 }
 
-function objectHeaders(reply: FastifyReply, o: ObjectRecord): void {
+function objectHeaders(reply: FastifyReply, o: ObjectRecord, receipt: SignedReceipt): void {
   reply.header("etag", `"${o.sha256}"`);
+  reply.header(HEADER.receipt, encodeReceiptHeader(receipt));
   reply.header(HEADER.version, o.version.toString());
   reply.header(HEADER.root, o.root);
   reply.header("accept-ranges", "bytes");
@@ -390,7 +392,15 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       HEADER.version,
       HEADER.replicaOf,
     ],
-    exposedHeaders: ["etag", "content-range", "accept-ranges", HEADER.version, HEADER.root, HEADER.node],
+    exposedHeaders: [
+      "etag",
+      "content-range",
+      "accept-ranges",
+      HEADER.version,
+      HEADER.root,
+      HEADER.node,
+      HEADER.receipt,
+    ],
     maxAge: 600,
   });
 
@@ -623,7 +633,18 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     return reply.code(201).header(HEADER.version, result.version).send(result);
   });
 
-  /** GET and HEAD: the object's headers; GET also its bytes (a range of them). */
+  /** The receipt kept with the row; a row stored without one is signed now and the signature kept. */
+  const rowReceipt = async (o: ObjectRecord): Promise<SignedReceipt> => {
+    if (o.receipt !== undefined) {
+      const r = { node: node.id, bucket: o.bucket.toString(), key: o.key, version: o.version.toString() };
+      return { ...r, sha256: o.sha256, size: o.size, signature: o.receipt };
+    }
+    const signed = await signReceipt(o);
+    store.keepReceipt?.(o, signed.signature);
+    return signed;
+  };
+
+  /** GET and HEAD: the object's headers (its receipt included); GET also its bytes (a range of them). */
   const serve = async (req: FastifyRequest, reply: FastifyReply, body: boolean) => {
     const bucket = bucketOf(req);
     const key = keyOf(req);
@@ -632,6 +653,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     const o = store.get(bucket, key);
     if (o === undefined || o.deleted)
       throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${key}" in bucket ${bucket}`);
+    const receipt = await rowReceipt(o);
     if (body && wantsLeaves(req.query)) {
       const leaves: LeavesResult = {
         key: o.key,
@@ -642,12 +664,12 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
         leafSize: LEAF_BYTES,
         leaves: (await store.leaves(o)).map(toHex),
       };
-      objectHeaders(reply, o);
+      objectHeaders(reply, o, receipt);
       metering.count(bucket, 0);
       return reply.header("content-type", "application/json; charset=utf-8").send(leaves);
     }
     if (etagMatches(req.headers["if-none-match"], o.sha256)) {
-      objectHeaders(reply, o);
+      objectHeaders(reply, o, receipt);
       metering.count(bucket, 0);
       return reply.code(304).send();
     }
@@ -657,7 +679,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     // Read and checked whole before any header is set: a corrupt blob answers a clean error.
     const buffered = body && end - start <= BUFFER_LIMIT;
     const bytes = buffered ? (end === start ? Buffer.alloc(0) : await store.read(o, start, end)) : undefined;
-    objectHeaders(reply, o);
+    objectHeaders(reply, o, receipt);
     if (range !== undefined) reply.code(206).header("content-range", `bytes ${start}-${end - 1}/${o.size}`);
     reply.header("content-type", o.contentType ?? DEFAULT_CONTENT_TYPE);
     reply.header("content-length", end - start);

@@ -56,6 +56,8 @@ export interface ObjectRecord {
    * later record does not give one.
    */
   cluster?: number;
+  /** This node's EIP-712 signature over its receipt for the row; undefined when none was kept. */
+  receipt?: string;
 }
 
 /** What apply() did: whether the record won, and the row stored before it (if any). */
@@ -163,6 +165,8 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE objects ADD COLUMN cluster INTEGER;
    CREATE INDEX objects_cluster_token ON objects (cluster, token, bucket, key);
    CREATE INDEX objects_no_cluster ON objects (bucket) WHERE cluster IS NULL;`,
+  // 5: the node's signed receipt for each row, answered on GET and HEAD
+  `ALTER TABLE objects ADD COLUMN receipt TEXT;`,
 ];
 
 /** The content type of an object stored without one. */
@@ -181,6 +185,7 @@ interface ObjectRow {
   updated_at: bigint;
   content_type: string;
   cluster: bigint | null;
+  receipt: string | null;
 }
 
 function splitLeaves(blob: Buffer): Buffer[] {
@@ -203,6 +208,7 @@ function toRecord(r: ObjectRow): ObjectRecord {
     updatedAt: Number(r.updated_at),
     contentType: r.content_type,
     ...(r.cluster === null || r.cluster === undefined ? {} : { cluster: Number(r.cluster) }),
+    ...(r.receipt === null || r.receipt === undefined ? {} : { receipt: r.receipt }),
   };
 }
 
@@ -268,12 +274,12 @@ export class MetaStore {
       if (previous !== undefined && !wins(record, previous)) return { applied: false, previous };
       this.db
         .prepare(
-          `INSERT INTO objects (bucket, key, version, sha256, size, root, leaves, deleted, token, updated_at, content_type, cluster)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO objects (bucket, key, version, sha256, size, root, leaves, deleted, token, updated_at, content_type, cluster, receipt)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (bucket, key) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256,
              size = excluded.size, root = excluded.root, leaves = excluded.leaves, deleted = excluded.deleted,
              token = excluded.token, updated_at = excluded.updated_at, content_type = excluded.content_type,
-             cluster = COALESCE(excluded.cluster, objects.cluster)`,
+             cluster = COALESCE(excluded.cluster, objects.cluster), receipt = excluded.receipt`,
         )
         .run(
           bucket,
@@ -288,9 +294,20 @@ export class MetaStore {
           Math.trunc(record.updatedAt),
           record.contentType ?? DEFAULT_CONTENT_TYPE,
           record.cluster ?? null,
+          record.deleted ? null : (record.receipt ?? null),
         );
       return { applied: true, previous };
     })();
+  }
+
+  /** Keeps `signature` as the receipt of (bucket, key) if its row is still `version` with `sha256`. */
+  setReceipt(bucket: bigint, key: string, version: bigint, sha256: string, signature: string): boolean {
+    const r = this.db
+      .prepare(
+        "UPDATE objects SET receipt = ? WHERE bucket = ? AND key = ? AND version = ? AND sha256 = ? AND deleted = 0",
+      )
+      .run(signature, u64Hex(bucket), key, checkVersion(version), sha256);
+    return r.changes > 0;
   }
 
   /** Live objects of a bucket in key order (byte order of UTF-8), after `startAfter`, at most `limit`. */

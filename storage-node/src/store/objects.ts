@@ -22,7 +22,18 @@ export interface ObjectStoreOptions {
   onCorrupt?: (e: CorruptionEvent) => void;
   /** ms since the epoch (tests fix it). */
   now?: () => number;
+  /** Signs this node's receipt for a row about to be stored (see {@link ObjectStore.signReceipt}). */
+  signReceipt?: ReceiptSigner;
 }
+
+/** The node's EIP-712 signature over its `Receipt` of a row (node id and domain are the signer's). */
+export type ReceiptSigner = (row: {
+  bucket: bigint;
+  key: string;
+  version: bigint;
+  sha256: string;
+  size: number;
+}) => Promise<string>;
 
 /** A put's or a delete's outcome: the record written, and whether it won over the stored one. */
 export type WriteResult = ObjectRecord & { applied: boolean };
@@ -49,6 +60,12 @@ function leafHashesEqual(a: Uint8Array, b: Uint8Array): boolean {
 export class ObjectStore {
   /** Called before and after the metadata commit of a put (crash tests inject a kill here). */
   failpoint?: (step: ObjectPutStep) => void | Promise<void>;
+  /**
+   * Signs the node's receipt of every row a put stores (a write it coordinates, a replica write, a
+   * repair copy: all come through {@link put}); the signature is kept with the row and answered on
+   * GET and HEAD. Set once the node knows its id and the chain's domain.
+   */
+  signReceipt?: ReceiptSigner;
   private readonly onCorrupt?: (e: CorruptionEvent) => void;
   private readonly now: () => number;
   /** Digests of puts between their digest being known and their commit: not removed meanwhile. */
@@ -65,6 +82,7 @@ export class ObjectStore {
   ) {
     this.onCorrupt = opts.onCorrupt;
     this.now = opts.now ?? Date.now;
+    this.signReceipt = opts.signReceipt;
   }
 
   /**
@@ -119,6 +137,7 @@ export class ObjectStore {
         contentType: opts.contentType ?? DEFAULT_CONTENT_TYPE,
         ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
       };
+      if (this.signReceipt !== undefined) record.receipt = await this.signReceipt(record);
       await this.failpoint?.("before-commit");
       const { applied, previous } = this.meta.apply(record);
       // Whatever happens next, the replaced blob is garbage once committed.

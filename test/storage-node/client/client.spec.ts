@@ -235,7 +235,7 @@ describe("storage-node client", function () {
       expect(retries[0].code).to.equal(ClientErrorCode.CorruptData);
       expect(retries[0].node).to.equal(primary.url);
       expect(retries[0].message).to.contain(`GET c: ${primary.url} answered 1000 bytes whose SHA-256 is `);
-      expect(retries[0].message).to.contain(`not its ETag ${sha(data)}`);
+      expect(retries[0].message).to.contain(`not the 1000 bytes of ${sha(data)} its receipt names`);
     });
 
     it("fails naming every node when all answer wrong bytes", async function () {
@@ -266,44 +266,77 @@ describe("storage-node client", function () {
       );
     });
 
-    it("returns a range checked against the leaf hashes (leaf-aligned fetch)", async function () {
+    it("returns a range cut from the whole object checked against the node's receipt", async function () {
       const data = randomBytes(20 * 65536 + 100);
       await seed("big", data);
       const [primary] = replicas("big");
       const got = await client().get(BUCKET, "big", { range: { start: 70_000, end: 140_000 } });
       expect(Buffer.from(got).equals(data.subarray(70_000, 140_001))).to.equal(true);
-      expect(primary.seen.slice(-3)).to.deep.equal([
-        "HEAD /v1/buckets/7/objects/big",
-        "GET /v1/buckets/7/objects/big?leaves=1",
-        "GET /v1/buckets/7/objects/big",
-      ]);
+      expect(primary.seen.slice(-1)).to.deep.equal(["GET /v1/buckets/7/objects/big"]);
       const tail = await client().get(BUCKET, "big", { range: { start: 20 * 65536 + 90 } });
       expect(Buffer.from(tail).equals(data.subarray(20 * 65536 + 90))).to.equal(true);
+      primary.behaviour = "corrupt";
+      const again = await client().get(BUCKET, "big", { range: { start: 5, end: 9 } });
+      expect(Buffer.from(again).equals(data.subarray(5, 10))).to.equal(true);
+      expect(retries.map((e) => [e.code, e.node])).to.deep.equal([[ClientErrorCode.CorruptData, primary.url]]);
     });
 
-    it("rejects a range whose leaf does not hash right, naming the node, and uses the next", async function () {
-      const data = randomBytes(20 * 65536 + 100);
-      await seed("big", data);
-      const [primary] = replicas("big");
-      primary.behaviour = "corrupt";
-      const got = await client().get(BUCKET, "big", { range: { start: 20 * 65536, end: 20 * 65536 + 99 } });
-      expect(Buffer.from(got).equals(data.subarray(20 * 65536))).to.equal(true);
-      expect(retries.map((e) => [e.code, e.node])).to.deep.equal([[ClientErrorCode.CorruptData, primary.url]]);
-      expect(retries[0].message).to.equal(
-        `GET big 1310720-1310819: ${primary.url} answered leaf 20, whose hash is not the one in its leaf list`,
+    it("refuses content a node vouches for itself: forged bytes with matching ETag and root, a receipt by another key", async function () {
+      const data = randomBytes(1000);
+      await seed("doc", data);
+      const [primary, second] = replicas("doc");
+      primary.behaviour = "forge";
+      for (const range of [undefined, { start: 0, end: 9 }]) {
+        const got = await client().get(BUCKET, "doc", { range });
+        expect(Buffer.from(got).equals(range === undefined ? data : data.subarray(0, 10))).to.equal(true);
+      }
+      expect(retries.map((e) => [e.code, e.node])).to.deep.equal([
+        [ClientErrorCode.BadReceipt, primary.url],
+        [ClientErrorCode.BadReceipt, primary.url],
+      ]);
+      expect(retries[0].message).to.match(
+        new RegExp(
+          `^GET doc: ${primary.url} answered a receipt signed by 0x[0-9a-fA-F]{40}, not by its registered key ${primary.key.address}$`,
+        ),
+      );
+      const head = await client().head(BUCKET, "doc");
+      expect(head).to.include({ size: 1000, sha256: sha(data) });
+      second.behaviour = "forge";
+      replicas("doc")[2].behaviour = "no-receipt";
+      const err = (await client()
+        .get(BUCKET, "doc")
+        .catch((e: unknown) => e)) as StorageClientError;
+      expect(err.code).to.equal(ClientErrorCode.AllReplicasFailed);
+      expect(err.attempts.map((e) => e.node)).to.deep.equal(replicas("doc").map((n) => n.url));
+      expect(err.attempts[2].message).to.equal(
+        `GET doc: ${replicas("doc")[2].url} answered no receipt (x-ddc-receipt)`,
       );
     });
 
-    it("checks a range against the whole object on a node without the leaves extension", async function () {
-      const data = randomBytes(2 * 1024 * 1024);
-      await seed("noleaves", data);
-      for (const n of nodes) n.leaves = false;
-      const got = await client().get(BUCKET, "noleaves", { range: { start: 5, end: 9 } });
-      expect(Buffer.from(got).equals(data.subarray(5, 10))).to.equal(true);
-      replicas("noleaves")[0].behaviour = "corrupt";
-      const again = await client().get(BUCKET, "noleaves", { range: { start: 5, end: 9 } });
-      expect(Buffer.from(again).equals(data.subarray(5, 10))).to.equal(true);
-      expect(retries.map((e) => e.code)).to.deep.equal([ClientErrorCode.CorruptData]);
+    it("refuses a receipt replayed from another key", async function () {
+      const a = randomBytes(100);
+      await seed("a", a);
+      await seed("b", randomBytes(200));
+      const [primary] = replicas("b");
+      const receiptOfA = (await client().put(BUCKET, "a", a)).receipts[0];
+      primary.objects.set("b", { ...primary.objects.get("a")!, receipt: receiptOfA });
+      retries = [];
+      await client().get(BUCKET, "b");
+      expect(retries.map((e) => e.code)).to.deep.equal([ClientErrorCode.BadReceipt]);
+      expect(retries[0].message).to.match(/answered a receipt (of node \d+, not its own|for 7\/a, not 7\/b)/);
+    });
+
+    it("caps the body at the receipt's size: a node sending bytes without end is cut off and the next used", async function () {
+      const data = randomBytes(1000);
+      await seed("capped", data);
+      const [primary] = replicas("capped");
+      primary.behaviour = "endless";
+      const got = await client().get(BUCKET, "capped");
+      expect(Buffer.from(got).equals(data)).to.equal(true);
+      expect(retries.map((e) => [e.code, e.node])).to.deep.equal([[ClientErrorCode.BadResponse, primary.url]]);
+      expect(retries[0].message).to.equal(
+        `GET /v1/buckets/7/objects/capped: ${primary.url} answered more than the 1000 bytes expected`,
+      );
     });
 
     it("refuses a range past the end", async function () {
@@ -387,6 +420,66 @@ describe("storage-node client", function () {
     });
   });
 
+  describe("small split objects (hand-made manifests)", function () {
+    /** Parts of 10 bytes under `key` and a typed manifest naming them, on every replica. */
+    async function split(key: string, data: Buffer, contentType = MANIFEST_CONTENT_TYPE) {
+      const parts = [];
+      for (let i = 0, n = 1; i < data.length; i += 10, n++) {
+        const bytes = data.subarray(i, i + 10);
+        await seed(partKey(key, n), bytes);
+        parts.push({ key: partKey(key, n), size: bytes.length, sha256: sha(bytes) });
+      }
+      const manifest = {
+        format: "ddc-manifest",
+        version: 1,
+        size: data.length,
+        sha256: sha(data),
+        partSize: 10,
+        parts,
+      };
+      const bytes = new TextEncoder().encode(JSON.stringify(manifest));
+      await client().put(BUCKET, key, bytes, { contentType });
+      const [primary, ...rest] = replicas(key);
+      for (const n of rest) n.objects.set(key, primary.objects.get(key)!);
+    }
+
+    it("a part whose replica holds other content than the manifest names is read from the next replica", async function () {
+      const data = randomBytes(25);
+      await split("f", data);
+      const [first] = replicas(partKey("f", 2));
+      first.objects.set(partKey("f", 2), { ...first.objects.get(partKey("f", 2))!, data: Buffer.from("0123456789") });
+      expect(Buffer.from(await client().get(BUCKET, "f")).equals(data)).to.equal(true);
+      expect(
+        Buffer.from(await client().get(BUCKET, "f", { range: { start: 12, end: 13 } })).equals(data.subarray(12, 14)),
+      ).to.equal(true);
+      expect(retries.map((e) => [e.code, e.node])).to.deep.equal([
+        [ClientErrorCode.CorruptData, first.url],
+        [ClientErrorCode.CorruptData, first.url],
+      ]);
+      expect(retries[0].message).to.equal(
+        `GET f.part-00002: ${first.url} holds 10 bytes of SHA-256 ${sha(Buffer.from("0123456789"))}, not the 10 bytes of ${sha(data.subarray(10, 20))} its manifest names`,
+      );
+      for (const n of replicas(partKey("f", 2)))
+        n.objects.set(partKey("f", 2), { ...n.objects.get(partKey("f", 2))!, data: Buffer.from("0123456789") });
+      const err = (await client()
+        .get(BUCKET, "f")
+        .catch((e: unknown) => e)) as StorageClientError;
+      expect(err.code).to.equal(ClientErrorCode.AllReplicasFailed);
+      expect(err.attempts.map((e) => e.node)).to.deep.equal(replicas(partKey("f", 2)).map((n) => n.url));
+      expect(err.attempts.every((e) => e.node !== "")).to.equal(true);
+    });
+
+    it("remove deletes the parts of a typed manifest only", async function () {
+      const data = randomBytes(15);
+      await split("m", data);
+      await split("u", data, "application/x-untyped");
+      expect(await client().remove(BUCKET, "u")).to.deep.equal({ key: "u", parts: 0 });
+      expect(replicas(partKey("u", 1))[0].objects.has(partKey("u", 1))).to.equal(true);
+      expect(await client().remove(BUCKET, "m")).to.deep.equal({ key: "m", parts: 2 });
+      expect(replicas(partKey("m", 1))[0].objects.has(partKey("m", 1))).to.equal(false);
+    });
+  });
+
   describe("head, remove and list", function () {
     it("heads and removes an object", async function () {
       const data = randomBytes(100);
@@ -425,6 +518,42 @@ describe("storage-node client", function () {
         .catch((e: unknown) => e)) as StorageClientError;
       expect(err.code).to.equal(ClientErrorCode.AllReplicasFailed);
       expect(err.message).to.contain("list 7: 3 of 3 nodes failed, more than the 2 a complete listing survives");
+    });
+  });
+
+  describe("list: misbehaving nodes", function () {
+    it("a node ignoring start-after and the prefix, always sending next: its stray keys dropped, named, no loop", async function () {
+      for (const k of ["a/1", "a/2", "a/3", "b/1"]) await seed(k, new TextEncoder().encode(k));
+      nodes[0].behaviour = "list-loop";
+      const pages: string[][] = [];
+      for await (const page of client().list(BUCKET, { prefix: "a/", limit: 2, maxPages: 10 }))
+        pages.push(page.objects.map((o) => o.key));
+      expect(pages).to.deep.equal([["a/1", "a/2"], ["a/3"]]);
+      expect(retries.length).to.be.greaterThan(0);
+      expect(retries.every((e) => e.code === ClientErrorCode.BadResponse && e.node === nodes[0].url)).to.equal(true);
+      expect(retries[0].message).to.match(
+        new RegExp(`^list 7: ${nodes[0].url} answered \\d+ keys outside the prefix "a/" or not after`),
+      );
+    });
+
+    it("caps the pages of one call: the last page's next says where to go on", async function () {
+      for (const k of ["k1", "k2", "k3"]) await seed(k, new TextEncoder().encode(k));
+      const pages: Array<{ keys: string[]; next?: string }> = [];
+      for await (const page of client().list(BUCKET, { limit: 1, maxPages: 2 }))
+        pages.push({ keys: page.objects.map((o) => o.key), next: page.next });
+      expect(pages).to.deep.equal([
+        { keys: ["k1"], next: "k1" },
+        { keys: ["k2"], next: "k2" },
+      ]);
+    });
+
+    it("prefers the entry the replicas agree on over one node's higher version", async function () {
+      const data = new TextEncoder().encode("honest");
+      await seed("v", data);
+      replicas("v")[0].behaviour = "list-lie";
+      const objects = [];
+      for await (const page of client().list(BUCKET)) objects.push(...page.objects);
+      expect(objects.map((o) => [o.key, o.sha256])).to.deep.equal([["v", sha(data)]]);
     });
   });
 

@@ -3,8 +3,10 @@ import { ed25519 } from "@noble/curves/ed25519";
 import { Wallet, getBytes, toUtf8Bytes, type TypedDataDomain, type TypedDataField } from "ethers";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { decodeSessionToken, fromBase64url } from "../../../storage-node/src/auth/sign";
+import { Readable } from "node:stream";
 import {
   EMPTY_SHA256,
+  encodeReceiptHeader,
   HEADER,
   LEAF_BYTES,
   RECEIPT_TYPES,
@@ -29,12 +31,24 @@ export type Behaviour =
   /** Signs receipts with a key that is not its registered one. */
   | "wrong-key"
   /** Says 421 not-replica to writes. */
-  | "not-replica";
+  | "not-replica"
+  /** Serves other bytes than it stores, with their ETag and root, and a receipt by an unregistered key. */
+  | "forge"
+  /** Serves no receipt. */
+  | "no-receipt"
+  /** Sends bytes without end after an object's own. */
+  | "endless"
+  /** Lists ignoring start-after and the prefix, always with a `next`. */
+  | "list-loop"
+  /** Lists every key at a higher version and another SHA-256 than it holds. */
+  | "list-lie";
 
 interface Stored {
   data: Buffer;
   version: bigint;
   contentType: string;
+  /** Served instead of this node's own receipt (a replayed one). */
+  receipt?: SignedReceipt;
 }
 
 export interface FakeNode {
@@ -161,9 +175,30 @@ export async function startFakeNode(
       data = Buffer.from(data);
       data[data.length - 1] ^= 0xff;
     }
-    reply.header("etag", `"${sha(o.data)}"`);
+    const forged = node.behaviour === "forge";
+    if (forged) data = Buffer.from(`not what was stored at ${key}`);
+    const served = forged ? data : o.data;
+    reply.header("etag", `"${sha(served)}"`);
     reply.header(HEADER.version, o.version.toString());
-    reply.header(HEADER.root, rootOf(o.data));
+    reply.header(HEADER.root, rootOf(served));
+    if (node.behaviour !== "no-receipt") {
+      const bucket = (req.params as { bucket: string }).bucket;
+      const value = {
+        node: id,
+        bucket: BigInt(bucket),
+        key,
+        version: o.version,
+        sha256: `0x${sha(served)}`,
+        size: served.length,
+      };
+      const signature = await (forged ? other : node.key).signTypedData(
+        domain,
+        RECEIPT_TYPES as unknown as Record<string, TypedDataField[]>,
+        value,
+      );
+      const own: SignedReceipt = { ...value, bucket, version: o.version.toString(), sha256: sha(served), signature };
+      reply.header(HEADER.receipt, encodeReceiptHeader(o.receipt ?? own));
+    }
     if (node.leaves && req.url.endsWith("?leaves=1")) {
       return reply.send({
         key,
@@ -184,6 +219,18 @@ export async function startFakeNode(
       data = data.subarray(start, end + 1);
     }
     if (req.method === "HEAD") return reply.header("content-length", data.length).send();
+    if (node.behaviour === "endless") {
+      const chunk = Buffer.alloc(64 * 1024, 7);
+      let sent = 0;
+      const stream = new Readable({
+        read() {
+          // Endless for a client that reads on; a bound so that the test's process ends.
+          this.push(sent === 0 ? data : sent > 1024 ? null : chunk);
+          sent++;
+        },
+      });
+      return reply.send(stream);
+    }
     return reply.send(data);
   };
   app.get("/v1/buckets/:bucket/objects/*", serve);
@@ -200,17 +247,22 @@ export async function startFakeNode(
     if (!authenticated(req, EMPTY_SHA256)) return fail(reply, node.url, 401, "bad-signature", "bad signature");
     const q = req.query as { prefix?: string; "start-after"?: string; limit?: string };
     const limit = Number(q.limit ?? 1000);
+    const loop = node.behaviour === "list-loop";
+    const lie = node.behaviour === "list-lie";
     const rows: ObjectInfo[] = [...node.objects.entries()]
-      .filter(([k]) => k.startsWith(q.prefix ?? "") && (q["start-after"] === undefined || k > q["start-after"]))
+      .filter(
+        ([k]) => loop || (k.startsWith(q.prefix ?? "") && (q["start-after"] === undefined || k > q["start-after"])),
+      )
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .slice(0, limit)
       .map(([key, o]) => ({
         key,
-        version: o.version.toString(),
+        version: (lie ? o.version + 1_000_000n : o.version).toString(),
         size: o.data.length,
-        sha256: sha(o.data),
+        sha256: lie ? "00".repeat(32) : sha(o.data),
         root: rootOf(o.data),
       }));
+    if (loop) return reply.send({ objects: rows, next: rows[0]?.key ?? "a" });
     return reply.send(rows.length === limit ? { objects: rows, next: rows[rows.length - 1].key } : { objects: rows });
   });
 

@@ -29,6 +29,8 @@ import {
   MAX_OBJECT_BYTES,
   Op,
   RECEIPT_TYPES,
+  decodeReceiptHeader,
+  type SignedReceipt,
   USAGE_TYPES,
   storageDomain,
   type ChallengeResponse,
@@ -427,6 +429,37 @@ describe("storage node server", function () {
       expect(res.headers["content-length"]).to.equal("1000");
     });
 
+    it("GET and HEAD answer the node's signed receipt for the row, kept with the row", async () => {
+      const row = store.get(w.bucket, k)!;
+      for (const method of ["GET", "HEAD", "GET"] as const) {
+        const res = await get(objectPath(k), {}, method);
+        expect(res.statusCode).to.equal(200);
+        const rc = decodeReceiptHeader(String(res.headers[HEADER.receipt])) as SignedReceipt;
+        expect(rc).to.include({ node: 1, bucket: w.bucket.toString(), key: k, sha256: sha(body), size: 1000 });
+        expect(rc.version).to.equal(row.version.toString()).and.equal(res.headers[HEADER.version]);
+        const value = { ...rc, sha256: `0x${rc.sha256}` };
+        expect(verifyTypedData(w.domain, eip712(RECEIPT_TYPES), value, rc.signature)).to.equal(w.nodeKey1.address);
+        expect(store.get(w.bucket, k)!.receipt).to.equal(rc.signature);
+      }
+      const leaves = await get(`${objectPath(k)}?leaves=1`);
+      expect(leaves.headers[HEADER.receipt]).to.be.a("string");
+    });
+
+    it("a row stored with a receipt answers that one; a new version replaces it", async () => {
+      const signed: string[] = [];
+      store.objects.signReceipt = async (r) => {
+        signed.push(`${r.key}@${r.version}`);
+        return `0x${"ab".repeat(65)}`;
+      };
+      expect((await put(k, Buffer.from("new"))).statusCode).to.equal(201);
+      const row = store.get(w.bucket, k)!;
+      expect(signed).to.deep.equal([`${k}@${row.version}`]);
+      expect(row.receipt).to.equal(`0x${"ab".repeat(65)}`);
+      const res = await get(objectPath(k), {}, "HEAD");
+      const rc = decodeReceiptHeader(String(res.headers[HEADER.receipt])) as SignedReceipt;
+      expect(rc).to.include({ signature: `0x${"ab".repeat(65)}`, version: row.version.toString(), size: 3 });
+    });
+
     it("HEAD: the same headers, no body", async () => {
       const res = await get(objectPath(k), {}, "HEAD");
       expect(res.statusCode).to.equal(200);
@@ -621,7 +654,8 @@ describe("storage node server", function () {
       const res = await get(objectPath(k), { origin: "https://app.example" });
       expect(res.headers["access-control-allow-origin"]).to.equal("*");
       const exposed = String(res.headers["access-control-expose-headers"]);
-      for (const h of ["etag", "content-range", HEADER.version, HEADER.root]) expect(exposed).to.include(h);
+      for (const h of ["etag", "content-range", HEADER.version, HEADER.root, HEADER.receipt])
+        expect(exposed).to.include(h);
     });
   });
 

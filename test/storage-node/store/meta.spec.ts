@@ -34,7 +34,7 @@ describe("storage-node/store/meta: MetaStore", () => {
   afterEach(() => m.close());
 
   it("migrates once; WAL and synchronous NORMAL", () => {
-    expect(m.schemaVersion).to.equal(4);
+    expect(m.schemaVersion).to.equal(5);
     expect(m.db.pragma("journal_mode", { simple: true })).to.equal("wal");
     expect(m.db.pragma("synchronous", { simple: true })).to.equal(1n);
   });
@@ -48,6 +48,19 @@ describe("storage-node/store/meta: MetaStore", () => {
     expect(() => m.apply(rec({ key: "x", bucket: -1n }))).to.throw("not a uint64: -1");
     expect(() => m.apply(rec({ key: "x", token: 1n << 64n }))).to.throw(`not a uint64: ${1n << 64n}`);
     expect(() => m.apply(tomb({ key: "x", sha256: "ab" }))).to.throw("apply: a tombstone has no content");
+  });
+
+  it("keeps a row's receipt; a later version or a tombstone drops it; setReceipt needs the same row", () => {
+    const v1 = rec({ key: "k", version: 1n, sha256: "aa".repeat(32), receipt: "0x01" });
+    m.apply(v1);
+    expect(m.get(v1.bucket, "k")?.receipt).to.equal("0x01");
+    m.apply(rec({ key: "k", version: 2n, sha256: "bb".repeat(32) }));
+    expect(m.get(v1.bucket, "k")?.receipt).to.equal(undefined);
+    expect(m.setReceipt(v1.bucket, "k", 1n, "aa".repeat(32), "0x02")).to.equal(false);
+    expect(m.setReceipt(v1.bucket, "k", 2n, "bb".repeat(32), "0x03")).to.equal(true);
+    expect(m.get(v1.bucket, "k")?.receipt).to.equal("0x03");
+    m.apply(tomb({ key: "k", version: 3n }));
+    expect(m.get(v1.bucket, "k")?.receipt).to.equal(undefined);
   });
 
   it("last writer wins: a higher version, at an equal one the larger sha256; tombstones are records", () => {
