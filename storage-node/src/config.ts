@@ -89,7 +89,7 @@ export const configSchema = z
     server: z
       .object({
         host: z.string().default("0.0.0.0"),
-        port: port.default(8080),
+        port: port.default(8090),
         bodyLimitBytes: z.number().int().min(1).max(MAX_OBJECT_BYTES).default(MAX_OBJECT_BYTES),
         /** A whole request, body included (64 MiB at 1 MB/s takes 64 s). */
         requestTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
@@ -103,11 +103,17 @@ export const configSchema = z
         bodyGraceMs: z.number().int().min(0).max(600_000).default(10_000),
         /** Challenges one validator may make per era. */
         challengesPerEra: z.number().int().min(1).default(256),
+        /**
+         * Refuse to assign versions while this node's clock is behind the chain's latest block by
+         * more than half the allowed skew. Off for a development chain whose time is moved
+         * (`evm_increaseTime`), where block times run ahead of every clock.
+         */
+        clockCheck: z.boolean().default(true),
       })
       .strict()
       .default({
         host: "0.0.0.0",
-        port: 8080,
+        port: 8090,
         bodyLimitBytes: MAX_OBJECT_BYTES,
         requestTimeoutMs: 120_000,
         connectionTimeoutMs: 60_000,
@@ -117,6 +123,7 @@ export const configSchema = z
         minBodyBytesPerS: 65_536,
         bodyGraceMs: 10_000,
         challengesPerEra: 256,
+        clockCheck: true,
       }),
     /** /health, /ready and /metrics, on their own port (keep it private). */
     ops: z

@@ -220,6 +220,7 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       logger,
       replicator,
       bodyLimitBytes: config.server.bodyLimitBytes,
+      clockCheck: config.server.clockCheck,
       limits: {
         requestTimeoutMs: config.server.requestTimeoutMs,
         connectionTimeoutMs: config.server.connectionTimeoutMs,

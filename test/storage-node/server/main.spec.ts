@@ -33,7 +33,8 @@ function configFor(
     version: overrides.version ?? "1.0.0",
   };
   raw.data.dir = mkdtempSync(join(tmpdir(), "ddc-node-"));
-  raw.server = { host: "127.0.0.1", port: 0 };
+  // The Hardhat chain's time runs ahead of the clock (other tests move it): no clock check.
+  raw.server = { host: "127.0.0.1", port: 0, clockCheck: false };
   raw.ops = { host: "127.0.0.1", port: 0 };
   // One node of the fixture's cluster runs here: writes are this node's copy only.
   raw.replication = { enabled: false };
@@ -84,11 +85,11 @@ describe("storage node configuration", () => {
 
   it("a missing key variable, a clash of ports, a missing file", () => {
     const raw = JSON.parse(readFileSync(EXAMPLE, "utf8")) as Record<string, Record<string, unknown>>;
-    raw.ops = { host: "0.0.0.0", port: 8080 };
+    raw.ops = { host: "0.0.0.0", port: 8090 };
     expect(() => parseConfig(raw, "n.json", { DDC_NODE_KEYSTORE_PASSWORD: "x" }))
       .to.throw(ConfigError)
       .with.property("problems")
-      .that.deep.equals(["ops.port: the same as server.port (8080)"]);
+      .that.deep.equals(["ops.port: the same as server.port (8090)"]);
     raw.ops = { host: "127.0.0.1", port: 9465 };
     expect(() => parseConfig(raw, "n.json", {}))
       .to.throw(ConfigError)

@@ -784,10 +784,13 @@ describe("storage node server", function () {
       await put(keyOn(true), "x");
       const vk = newSessionKey();
       const vs = await validatorSession(w.validator, w.domain, { cluster: Number(w.cluster), key: vk, expiry: exp() });
-      const current = (await parts.view.era(Number(w.cluster)))!.era;
-      // The era before the current one (an era of the chain's when the chain is at its first).
-      const past = current > 0 ? current - 1 : 0;
-      if (current === 0) return;
+      // Move the chain past an era's end, so that the era before the current one is closed.
+      const before = (await parts.view.era(Number(w.cluster)))!;
+      await time.increaseTo(before.end + 1);
+      await ethers.provider.send("evm_mine", []);
+      const current = (await parts.view.era(Number(w.cluster), before.end + 1))!.era;
+      expect(current).to.equal(before.era + 1);
+      const past = before.era;
       const res = await get(`/v1/usage/${w.cluster}/${past}`, {}, "GET", vs, vk);
       expectError(res, 404, "not-found");
       expect((res.json() as ErrorBody).error.message).to.equal(
@@ -798,7 +801,9 @@ describe("storage node server", function () {
 
   describe("limits and refusals", () => {
     /** Another server over the same parts, with its own limits or store. */
-    const build = async (o: { limits?: Partial<ServerLimits>; store?: NodeStore } = {}) => {
+    const build = async (
+      o: { limits?: Partial<ServerLimits>; store?: NodeStore; clock?: () => number; clockCheck?: boolean } = {},
+    ) => {
       const built = buildNodeServer({
         store: o.store ?? store,
         auth: parts.auth,
@@ -810,6 +815,8 @@ describe("storage node server", function () {
         logger: pino({ level: "silent" }),
         usageFlushMs: 0,
         limits: o.limits,
+        clock: o.clock,
+        clockCheck: o.clockCheck,
       });
       await built.app.ready();
       return built.app;
@@ -838,6 +845,70 @@ describe("storage node server", function () {
       });
     };
     const messageOf = (res: { json(): unknown }) => (res.json() as ErrorBody).error.message;
+
+    it("challenges past the validator's limit for the era: 429 rate-limited, naming the limit", async () => {
+      const limited = await build({ limits: { challengesPerEra: 2 } });
+      try {
+        const k = keyOn(true);
+        await put(k, randomBytes(100));
+        const vk = newSessionKey();
+        const vs = await validatorSession(w.validator, w.domain, {
+          cluster: Number(w.cluster),
+          key: vk,
+          expiry: exp(),
+        });
+        const ask = (nonce: string) => {
+          const payload = JSON.stringify({ seed: "0x01", bucket: w.bucket.toString(), key: k, leafIndex: 0, nonce });
+          const target = "/v1/qos/challenge";
+          return limited.inject({
+            method: "POST",
+            url: target,
+            payload,
+            headers: {
+              "content-type": "application/json",
+              ...signRequest(vs, vk, { method: "POST", target, body: payload, expires: exp() }),
+            },
+          });
+        };
+        expect((await ask("a")).statusCode).to.equal(200);
+        expect((await ask("b")).statusCode).to.equal(200);
+        const third = await ask("c");
+        expectError(third, 429, "rate-limited");
+        expect((third.json() as ErrorBody).error.message).to.include(`made its 2 challenges of era`);
+      } finally {
+        await limited.close();
+      }
+    });
+
+    it("a clock behind the chain's latest block: writes 503 clock-skew with the check on, none assigned; off, accepted", async () => {
+      await ethers.provider.send("evm_mine", []);
+      await parts.view.poll();
+      const chainTime = parts.view.latestBlockTime()!;
+      expect(chainTime).to.be.a("number");
+      const behind = () => (chainTime - 600) * 1000;
+      const checked = await build({ clock: behind, clockCheck: true });
+      const k = keyOn(true);
+      const target = objectPath(k);
+      const signed = () =>
+        signRequest(session, key, { method: "PUT", target, body: "x", contentType: "text/plain", expires: exp() });
+      try {
+        const res = await checked.inject({ method: "PUT", url: target, payload: "x", headers: signed() });
+        expectError(res, 503, "clock-skew");
+        expect((res.json() as ErrorBody).error.message).to.match(
+          /^node 1's clock is (599|600|601) s behind the chain's latest block: it assigns no versions/,
+        );
+        expect(store.get(w.bucket, k)).to.equal(undefined);
+      } finally {
+        await checked.close();
+      }
+      const unchecked = await build({ clock: behind, clockCheck: false });
+      try {
+        const res = await unchecked.inject({ method: "PUT", url: target, payload: "x", headers: signed() });
+        expect(res.statusCode).to.equal(201);
+      } finally {
+        await unchecked.close();
+      }
+    });
 
     it("a peer's version above 63 bits or far ahead of the clock: 400 bad-request, nothing stored", async () => {
       const k = keyOn(true);
