@@ -358,6 +358,8 @@ describe("storage-node auth", function () {
       const node = await signNodeSession(f.stranger, f.domain, {
         node: 2,
         sessionKey: key.publicKey,
+        // Issued now by the chain's clock (other tests move it ahead of the wall clock).
+        issuedAt: exp - 60,
         expiry: exp + 3600,
       });
       await expectError(
@@ -369,6 +371,8 @@ describe("storage-node auth", function () {
       const val = await signValidatorSession(f.stranger, f.domain, {
         cluster: 1,
         sessionKey: key.publicKey,
+        // Issued now by the chain's clock (other tests move it ahead of the wall clock).
+        issuedAt: exp - 60,
         expiry: exp + 3600,
       });
       await expectError(
@@ -814,6 +818,8 @@ describe("storage-node auth", function () {
       const peer = await signNodeSession(f.nodeKey2, f.domain, {
         node: 2,
         sessionKey: key.publicKey,
+        // Issued now by the chain's clock (other tests move it ahead of the wall clock).
+        issuedAt: exp - 60,
         expiry: exp + 3600,
       });
       const p = await n.auth.authenticate(req({ key, token: peer }, { method: "PUT", expires: exp }));
@@ -823,6 +829,8 @@ describe("storage-node auth", function () {
       const outsider = await signNodeSession(f.node3Key, f.domain, {
         node: 3,
         sessionKey: key.publicKey,
+        // Issued now by the chain's clock (other tests move it ahead of the wall clock).
+        issuedAt: exp - 60,
         expiry: exp + 3600,
       });
       const p3 = await n.auth.authenticate(req({ key, token: outsider }, { expires: exp }));
@@ -835,6 +843,8 @@ describe("storage-node auth", function () {
       const val = await signValidatorSession(f.validator, f.domain, {
         cluster: 1,
         sessionKey: key.publicKey,
+        // Issued now by the chain's clock (other tests move it ahead of the wall clock).
+        issuedAt: exp - 60,
         expiry: exp + 3600,
       });
       const pv = await n.auth.authenticate(
@@ -947,6 +957,8 @@ describe("storage-node auth", function () {
       const peer = await signNodeSession(f.nodeKey2, f.domain, {
         node: 2,
         sessionKey: key.publicKey,
+        // Issued now by the chain's clock (other tests move it ahead of the wall clock).
+        issuedAt: exp - 60,
         expiry: exp + 3600,
       });
       expect((await n.auth.authenticate(req({ key, token: peer }, { expires: exp }))).kind).to.equal("node");
