@@ -359,7 +359,7 @@ describe("storage-node auth", function () {
         node: 2,
         sessionKey: key.publicKey,
         // Issued now by the chain's clock (other tests move it ahead of the wall clock).
-        issuedAt: exp - 60,
+        issuedAt: n.now(),
         expiry: exp + 3600,
       });
       await expectError(
@@ -372,7 +372,7 @@ describe("storage-node auth", function () {
         cluster: 1,
         sessionKey: key.publicKey,
         // Issued now by the chain's clock (other tests move it ahead of the wall clock).
-        issuedAt: exp - 60,
+        issuedAt: n.now(),
         expiry: exp + 3600,
       });
       await expectError(
@@ -386,6 +386,7 @@ describe("storage-node auth", function () {
         bucket: f.bucket,
         sessionKey: key.publicKey,
         operations: ALL_OPS,
+        issuedAt: n.now(),
         expiry: exp + 3600,
       });
       const po = await n.auth.authenticate(req({ key, token: other }, { expires: exp }));
@@ -819,7 +820,7 @@ describe("storage-node auth", function () {
         node: 2,
         sessionKey: key.publicKey,
         // Issued now by the chain's clock (other tests move it ahead of the wall clock).
-        issuedAt: exp - 60,
+        issuedAt: n.now(),
         expiry: exp + 3600,
       });
       const p = await n.auth.authenticate(req({ key, token: peer }, { method: "PUT", expires: exp }));
@@ -830,7 +831,7 @@ describe("storage-node auth", function () {
         node: 3,
         sessionKey: key.publicKey,
         // Issued now by the chain's clock (other tests move it ahead of the wall clock).
-        issuedAt: exp - 60,
+        issuedAt: n.now(),
         expiry: exp + 3600,
       });
       const p3 = await n.auth.authenticate(req({ key, token: outsider }, { expires: exp }));
@@ -844,7 +845,7 @@ describe("storage-node auth", function () {
         cluster: 1,
         sessionKey: key.publicKey,
         // Issued now by the chain's clock (other tests move it ahead of the wall clock).
-        issuedAt: exp - 60,
+        issuedAt: n.now(),
         expiry: exp + 3600,
       });
       const pv = await n.auth.authenticate(
@@ -958,7 +959,7 @@ describe("storage-node auth", function () {
         node: 2,
         sessionKey: key.publicKey,
         // Issued now by the chain's clock (other tests move it ahead of the wall clock).
-        issuedAt: exp - 60,
+        issuedAt: n.now(),
         expiry: exp + 3600,
       });
       expect((await n.auth.authenticate(req({ key, token: peer }, { expires: exp }))).kind).to.equal("node");
