@@ -273,7 +273,8 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
       if (!out.applied && !(now?.version === version && now.sha256 === sha256)) {
         return reply.code(200).send({ superseded: true, version: (now?.version ?? version).toString() });
       }
-      const receipt = await deps.identity.receipt({ bucket, key, version, sha256, size: out.size });
+      // The receipt the store signed as it kept the row (or as it kept this very row meanwhile).
+      const receipt = await deps.identity.receipt(out.applied || now === undefined ? out : now);
       return reply.code(201).send({ receipt });
     });
 

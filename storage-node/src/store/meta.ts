@@ -167,6 +167,8 @@ const MIGRATIONS: string[] = [
    CREATE INDEX objects_no_cluster ON objects (bucket) WHERE cluster IS NULL;`,
   // 5: the node's signed receipt for each row, answered on GET and HEAD
   `ALTER TABLE objects ADD COLUMN receipt TEXT;`,
+  // 6: receipts name the Merkle root: the kept ones (without it) are dropped, signed anew when asked
+  `UPDATE objects SET receipt = NULL;`,
 ];
 
 /** The content type of an object stored without one. */

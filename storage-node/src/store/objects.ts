@@ -33,6 +33,7 @@ export type ReceiptSigner = (row: {
   version: bigint;
   sha256: string;
   size: number;
+  root: string;
 }) => Promise<string>;
 
 /** A put's or a delete's outcome: the record written, and whether it won over the stored one. */
