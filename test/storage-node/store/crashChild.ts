@@ -29,7 +29,10 @@ async function main() {
   await new Promise(() => undefined);
 }
 
-main().catch((e) => {
-  process.send!({ error: String(e) });
-  process.exit(1);
-});
+// Runs only as its own process (the test runner loads every file under test/ too).
+if (require.main === module) {
+  main().catch((e) => {
+    process.send!({ error: String(e) });
+    process.exit(1);
+  });
+}
