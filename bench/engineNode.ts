@@ -49,6 +49,9 @@ export async function startEngineNode(o: {
         server: { host: "127.0.0.1", port: o.port },
         ops: { host: "127.0.0.1", port: await freePort() },
         scrub: { intervalS: 0 },
+        // One node in a cluster of replication factor 1: nothing to copy to, so replication's
+        // loops (hints, repair, ring watch, anti-entropy) stay off and cost the run nothing.
+        replication: { enabled: false },
         log: { level: "warn" },
       },
       null,
@@ -89,7 +92,8 @@ export async function startEngineNode(o: {
     pid: child.pid,
     describe:
       "storage-node/src/main.ts's startStorageNode in a Node process of its own, the filesystem blob store, " +
-      "authorisation on (an app session, every request signed)",
+      "authorisation on (an app session, every request signed), one node in a cluster of replication " +
+      "factor 1 with replication off (`replication.enabled: false`: no peer to copy to)",
     profiles: () => {
       try {
         return readdirSync(profileDir).map((f) => join(profileDir, f));
