@@ -62,6 +62,8 @@ export interface AuthenticatorOptions {
   maxRefusedSessions?: number;
   /** The most verified GET/HEAD request signatures kept: 10,000 unless given. */
   maxReads?: number;
+  /** The most decoded session tokens kept (by their header text): 10,000 unless given. */
+  maxDecodedTokens?: number;
 }
 
 /** A verified session: who signed it, and its key ready for ed25519. */
@@ -126,7 +128,8 @@ function sessionId(t: SessionToken): string | undefined {
  * seen before, the EIP-712 recovery of the session's signer. Verified sessions are kept in a
  * bounded LRU keyed by their canonical fields and signature (not the token's text); sessions whose
  * recovery failed in a smaller one; verified GET/HEAD request signatures in a third, so that a
- * signed read repeated as it is (a presigned URL) costs no ed25519 verification. Chain facts
+ * signed read repeated as it is (a presigned URL) costs no ed25519 verification; and decoded
+ * tokens by their header text, so that a session's requests decode and check its token once. Chain facts
  * (roles, statuses, membership, keys) come from the {@link ChainView}, itself cached and
  * invalidated by the core's events.
  */
@@ -139,6 +142,8 @@ export class RequestAuthenticator {
   private readonly sessions: Lru<string, Verified>;
   private readonly refused: Lru<string, true>;
   private readonly reads: Lru<string, true>;
+  /** Session tokens decoded from their header text, with their canonical id (a pure function of the text). */
+  private readonly decoded: Lru<string, { token: SessionToken; id: string | undefined }>;
   readonly stats: AuthStats = { recoveries: 0, signatureChecks: 0, readHits: 0 };
 
   constructor(options: AuthenticatorOptions) {
@@ -150,6 +155,7 @@ export class RequestAuthenticator {
     this.sessions = new Lru(options.maxSessions ?? 10_000);
     this.refused = new Lru(options.maxRefusedSessions ?? 1_000);
     this.reads = new Lru(options.maxReads ?? 10_000);
+    this.decoded = new Lru(options.maxDecodedTokens ?? 10_000);
   }
 
   /** How many verified sessions are cached. */
@@ -232,12 +238,19 @@ export class RequestAuthenticator {
       throw unauthenticated(`${HEADER.contentSha256}: expected 64 hex digits`);
     }
     if (needsNonce(method) && nonce === undefined) throw unauthenticated(`${HEADER.nonce}: a ${method} needs a nonce`);
-    let token: SessionToken;
-    try {
-      token = decodeSessionToken(tokenText);
-    } catch (error) {
-      throw unauthenticated((error as Error).message);
+    // A session's requests carry the same token text: it is decoded and checked field by field once.
+    let decoded = this.decoded.get(tokenText);
+    if (decoded === undefined) {
+      let t: SessionToken;
+      try {
+        t = decodeSessionToken(tokenText);
+      } catch (error) {
+        throw unauthenticated((error as Error).message);
+      }
+      decoded = { token: t, id: sessionId(t) };
+      this.decoded.set(tokenText, decoded);
     }
+    const { token, id } = decoded;
 
     const now = this.now();
     if (token.issuedAt > now + MAX_CLOCK_SKEW_S) {
@@ -254,7 +267,6 @@ export class RequestAuthenticator {
     if (expires - now > MAX_REQUEST_TTL_S) {
       throw new AuthError(401, ErrorCode.RequestExpired, `the request expires more than ${MAX_REQUEST_TTL_S} s ahead`);
     }
-    const id = sessionId(token);
     if (id === undefined || this.refused.get(id) !== undefined) throw badSessionSignature();
     let session = this.sessions.get(id);
     const key = session?.key ?? sessionKeyObject(token.sessionKey);
