@@ -16,7 +16,7 @@ import {
 import { BucketRole, BucketStatus, type BucketInfo, type ChainView, type ClusterInfo } from "../chain";
 import { NodeError } from "./errors";
 import { Lru } from "./lru";
-import { APP_TYPES, NODE_TYPES, VALIDATOR_TYPES, decodeSessionToken, fromBase64url, needsNonce } from "./sign";
+import { APP_TYPES, NODE_TYPES, VALIDATOR_TYPES, decodeSessionToken, needsNonce } from "./sign";
 
 export { NodeError } from "./errors";
 
@@ -88,6 +88,7 @@ export interface AuthStats {
 const ED25519_SPKI = Buffer.from("302a300506032b6570032100", "hex");
 const NONCE = /^[A-Za-z0-9_-]{8,64}$/;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
+const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
 const OP_BIT: Record<Operation, number> = { read: Op.Read, write: Op.Write, delete: Op.Delete, list: Op.List };
 /** The order of secp256k1, and half of it: a signature's `s` above the half is folded below it. */
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -224,12 +225,10 @@ export class RequestAuthenticator {
     const contentType = method === "PUT" ? header("content-type", false) : undefined;
     if (!/^\d{1,15}$/.test(expiresText)) throw unauthenticated(`${HEADER.expires}: expected unix seconds`);
     const expires = Number(expiresText);
-    let signature: Uint8Array;
-    try {
-      signature = fromBase64url(signatureText);
-    } catch {
-      signature = new Uint8Array(0);
-    }
+    // The alphabet checked as fromBase64url checks it; node's decoder then (the hot path, no copies).
+    const signature: Uint8Array = BASE64URL.test(signatureText)
+      ? Buffer.from(signatureText.replace(/=+$/, ""), "base64url")
+      : new Uint8Array(0);
     if (signature.length !== 64) throw unauthenticated(`${HEADER.signature}: expected 64 bytes, base64url`);
     if (nonce !== undefined && !NONCE.test(nonce)) {
       throw unauthenticated(`${HEADER.nonce}: expected 8 to 64 characters of base64url`);
