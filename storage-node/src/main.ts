@@ -164,6 +164,7 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       // The authenticator asks whether the nonce was seen; the store answers whether it is new.
       seenNonce: (key, nonce, expires, now) => !store.useNonce(key, nonce, expires, now),
     });
+    metrics.watchAuth(auth.stats);
     const parts: NodeParts = { id: reg.id, signer, domain, store, view, auth, metrics, logger };
     // Replication runs unless the configuration turns it off or a test brings its own replicator.
     let replication: ReplicationNode | undefined;
