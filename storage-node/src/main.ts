@@ -173,6 +173,7 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
         RECEIPT_TYPES as unknown as Record<string, TypedDataField[]>,
         receiptMessage(reg.id, row),
       );
+    metrics.watchAuth(auth.stats);
     const parts: NodeParts = { id: reg.id, signer, domain, store, view, auth, metrics, logger };
     // Replication runs unless the configuration turns it off or a test brings its own replicator.
     let replication: ReplicationNode | undefined;

@@ -223,6 +223,8 @@ export function wins(a: { version: bigint; sha256: string }, b: { version: bigin
 export class MetaStore {
   readonly db: Database.Database;
   private nonceStmt?: Database.Statement;
+  /** The read path's one query, prepared once (a GET looks its row up on every request). */
+  private getStmt?: Database.Statement;
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
@@ -253,8 +255,8 @@ export class MetaStore {
 
   /** The row of (bucket, key), tombstone included. */
   get(bucket: bigint, key: string): ObjectRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM objects WHERE bucket = ? AND key = ?").get(u64Hex(bucket), key) as
-      ObjectRow | undefined;
+    this.getStmt ??= this.db.prepare("SELECT * FROM objects WHERE bucket = ? AND key = ?");
+    const row = this.getStmt.get(u64Hex(bucket), key) as ObjectRow | undefined;
     return row === undefined ? undefined : toRecord(row);
   }
 
