@@ -14,6 +14,8 @@ const ROOT = join(__dirname, "..");
 
 export interface EngineNode {
   origin: string;
+  /** The ops server (/metrics). */
+  opsOrigin: string;
   pid: number | undefined;
   /** How it ran, for the report. */
   describe: string;
@@ -33,6 +35,7 @@ export async function startEngineNode(o: {
 }): Promise<EngineNode> {
   mkdirSync(o.dir, { recursive: true });
   const config = join(o.dir, "node.json");
+  const opsPort = await freePort();
   writeFileSync(
     config,
     JSON.stringify(
@@ -47,8 +50,11 @@ export async function startEngineNode(o: {
         },
         data: { dir: join(o.dir, "data"), blobs: { kind: "fs" } },
         server: { host: "127.0.0.1", port: o.port },
-        ops: { host: "127.0.0.1", port: await freePort() },
+        ops: { host: "127.0.0.1", port: opsPort },
         scrub: { intervalS: 0 },
+        // One node in a cluster of replication factor 1: nothing to copy to, so replication's
+        // loops (hints, repair, ring watch, anti-entropy) stay off and cost the run nothing.
+        replication: { enabled: false },
         log: { level: "warn" },
       },
       null,
@@ -86,10 +92,12 @@ export async function startEngineNode(o: {
   }
   return {
     origin: `http://127.0.0.1:${o.port}`,
+    opsOrigin: `http://127.0.0.1:${opsPort}`,
     pid: child.pid,
     describe:
       "storage-node/src/main.ts's startStorageNode in a Node process of its own, the filesystem blob store, " +
-      "authorisation on (an app session, every request signed)",
+      "authorisation on (an app session, every request signed), one node in a cluster of replication " +
+      "factor 1 with replication off (`replication.enabled: false`: no peer to copy to)",
     profiles: () => {
       try {
         return readdirSync(profileDir).map((f) => join(profileDir, f));

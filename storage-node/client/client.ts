@@ -3,6 +3,7 @@ import { z } from "zod";
 import {
   ALL_OPS,
   HEADER,
+  LEAF_BYTES,
   MAX_KEY_BYTES,
   MAX_LIST_LIMIT,
   MAX_OBJECT_BYTES,
@@ -20,7 +21,16 @@ import { ClientErrorCode, StorageClientError } from "./errors";
 import { MANIFEST_CONTENT_TYPE, encodeManifest, parseManifest, partKey, partRanges, type Manifest } from "./manifest";
 import { encodeSessionToken, newSessionKey, signAppSession, signRequest, type SessionKeyPair } from "../src/auth/sign";
 import { replicasFor } from "../src/placement";
-import { portableSha256, type Sha256Factory } from "../src/store/merkle";
+import {
+  hashLeaf,
+  leafCount,
+  leafHashes,
+  merkleRoot,
+  fromHex as fromHexBytes,
+  portableSha256,
+  toHex,
+  type Sha256Factory,
+} from "../src/store/merkle";
 import { normHex, receiptSigner, sha256Hex } from "./verify";
 
 /** The part of a fetch response the client reads (WHATWG fetch, undici's or the browser's). */
@@ -107,7 +117,17 @@ const receiptSchema = z.object({
   version: int.transform(String),
   sha256: hash,
   size: z.number().int().nonnegative(),
+  root: hash,
   signature: z.string().regex(/^0x[0-9a-fA-F]+$/),
+});
+const leavesSchema = z.object({
+  key: z.string(),
+  version: int.transform(String),
+  size: z.number().int().nonnegative(),
+  sha256: hash,
+  root: hash,
+  leafSize: z.number().int().positive(),
+  leaves: z.array(hash),
 });
 const putResultSchema = z.object({
   bucket: int.transform(String),
@@ -322,20 +342,24 @@ export class DdcStorageClient {
 
   /**
    * The object's bytes (a split object's, joined), or those of `range`, verified against the
-   * serving node's signed receipt (see {@link fetchWhole}). A range is cut from the whole object
-   * (or from the whole parts it covers): the receipt covers the content's SHA-256 only.
+   * serving node's signed receipt. The whole object hashes to the receipt's SHA-256 (see
+   * {@link fetchWhole}); a range is read as the {@link LEAF_BYTES} leaves that cover it, each
+   * checked against the leaf hashes whose Merkle root the receipt signs (see {@link fetchRange}).
    */
   async get(bucket: BucketRef, key: string, options: { range?: ByteRange } = {}): Promise<Uint8Array> {
     const id = bucketId(bucket);
     checkKey(key);
-    const whole = await this.fetchWhole(id, key, { manifest: true });
-    const manifest = whole.manifest;
-    if (options.range === undefined) return manifest === undefined ? whole.data : this.joinParts(id, key, whole);
-    if (manifest === undefined) {
-      const { start, end } = this.clampRange(key, options.range, whole.data.length);
-      return whole.data.subarray(start, end + 1);
+    if (options.range === undefined) {
+      const whole = await this.fetchWhole(id, key, { manifest: true });
+      return whole.manifest === undefined ? whole.data : this.joinParts(id, key, whole);
     }
-    const { start, end } = this.clampRange(key, options.range, manifest.size);
+    const range = options.range;
+    this.clampRange(key, range, Number.MAX_SAFE_INTEGER);
+    // Only a manifest's bytes are read whole (it is small); any other object's range leaf by leaf.
+    const head = await this.headRaw(id, key);
+    const manifest = this.isManifest(head) ? (await this.fetchWhole(id, key, { manifest: true })).manifest : undefined;
+    if (manifest === undefined) return this.fetchRange(id, key, range);
+    const { start, end } = this.clampRange(key, range, manifest.size);
     const chunks: Uint8Array[] = [];
     let offset = 0;
     for (const part of manifest.parts) {
@@ -344,7 +368,9 @@ export class DdcStorageClient {
       if (pe < start || ps > end) continue;
       const from = Math.max(start, ps) - ps;
       const to = Math.min(end, pe) - ps;
-      chunks.push((await this.fetchPart(id, part)).data.subarray(from, to + 1));
+      chunks.push(
+        await this.fetchRange(id, part.key, { start: from, end: to }, { sha256: part.sha256, size: part.size }),
+      );
     }
     return concat(chunks);
   }
@@ -561,6 +587,7 @@ export class DdcStorageClient {
 
   private async putObject(bucket: string, key: string, data: Uint8Array, contentType?: string): Promise<PutResult> {
     const sha256 = sha256Hex(this.sha256, data);
+    const root = toHex(merkleRoot(leafHashes(data, this.sha256), this.sha256));
     const map = await this.directory.forBucket(BigInt(bucket));
     return this.onReplicas(bucket, key, async (node) => {
       const target = objectPath(bucket, key);
@@ -570,7 +597,7 @@ export class DdcStorageClient {
         headers: { "content-type": contentType ?? "application/octet-stream" },
       });
       const result = this.parse(node, putResultSchema, answer, "PUT");
-      this.checkPut(node, map, { bucket, key, sha256, size: data.length }, result);
+      this.checkPut(node, map, { bucket, key, sha256, size: data.length, root }, result);
       return result;
     });
   }
@@ -579,7 +606,7 @@ export class DdcStorageClient {
   private checkPut(
     node: NodeInfo,
     map: ClusterMap,
-    sent: { bucket: string; key: string; sha256: string; size: number },
+    sent: { bucket: string; key: string; sha256: string; size: number; root: string },
     result: PutResult,
   ): void {
     const url = node.url;
@@ -589,6 +616,7 @@ export class DdcStorageClient {
       throw bad(`a result for ${result.bucket}/${result.key}, not ${sent.bucket}/${sent.key}`);
     if (normHex(result.sha256) !== sent.sha256 || result.size !== sent.size)
       throw bad(`SHA-256 ${normHex(result.sha256)} and ${result.size} bytes, not ${sent.sha256} and ${sent.size}`);
+    if (normHex(result.root) !== sent.root) throw bad(`Merkle root ${normHex(result.root)}, not ${sent.root}`);
     if (result.receipts.length === 0) throw bad("no receipt");
     const replicas = new Set(replicasFor(map.ring, map.replicationFactor, map.distinctNodes, sent.key));
     const seen = new Set<number>();
@@ -601,7 +629,8 @@ export class DdcStorageClient {
         r.key !== sent.key ||
         r.version !== result.version ||
         normHex(r.sha256) !== sent.sha256 ||
-        r.size !== sent.size
+        r.size !== sent.size ||
+        normHex(r.root) !== sent.root
       )
         throw bad(`a receipt of node ${r.node} that does not match the object sent`);
       const expected = map.nodes.get(r.node)?.signingKey ?? "";
@@ -679,6 +708,9 @@ export class DdcStorageClient {
     const etag = headers.get("etag");
     if (etag !== null && !etag.toLowerCase().includes(normHex(r.sha256)))
       throw bad(`ETag ${etag}, but a receipt of SHA-256 ${normHex(r.sha256)}`);
+    const root = headers.get(HEADER.root);
+    if (root !== null && normHex(root) !== normHex(r.root))
+      throw bad(`Merkle root ${normHex(root)}, but a receipt of root ${normHex(r.root)}`);
     return r;
   }
 
@@ -743,6 +775,92 @@ export class DdcStorageClient {
           }
         }
         return fetched;
+      },
+      true,
+    );
+  }
+
+  /**
+   * Bytes `range` of one object from the first replica that serves them right, without the whole
+   * object: the node's leaf hashes (`?leaves=1`, under its checked receipt) must be as many as the
+   * receipt's size makes and have the receipt's Merkle root; then the {@link LEAF_BYTES}-aligned
+   * bytes covering the range are fetched (under the same receipt) and each leaf hashed against its
+   * leaf hash. Every body is capped at its expected size. `expected` (a part named by a manifest)
+   * is the content the node must hold. A wrong leaf, root or receipt moves on to the next replica.
+   */
+  private fetchRange(
+    bucket: string,
+    key: string,
+    range: ByteRange,
+    expected?: { sha256: string; size: number },
+  ): Promise<Uint8Array> {
+    const target = objectPath(bucket, key);
+    return this.onReplicas(
+      bucket,
+      key,
+      async (node, map) => {
+        const corrupt = (why: string) =>
+          new StorageClientError(ClientErrorCode.CorruptData, `GET ${key}: ${node.url} ${why}`, { node: node.url });
+        let receipt: SignedReceipt | undefined;
+        const listed = await this.request(node, bucket, Op.Read, "GET", `${target}?leaves=1`, {
+          limit: (headers) => {
+            receipt = this.servedReceipt(node, map, bucket, key, headers, `GET ${key}?leaves=1`);
+            if (
+              expected !== undefined &&
+              (normHex(receipt.sha256) !== expected.sha256 || receipt.size !== expected.size)
+            )
+              throw corrupt(
+                `holds ${receipt.size} bytes of SHA-256 ${normHex(receipt.sha256)}, not the ${expected.size} bytes of ${expected.sha256} its manifest names`,
+              );
+            // `{"leaves":["<64 hex>",…]}` and the rest of the object's identity.
+            return 1024 + 6 * key.length + 67 * leafCount(receipt.size);
+          },
+        });
+        const r = receipt!;
+        const list = this.parse(node, leavesSchema, listed, `GET ${key}?leaves=1`);
+        const leaves = list.leaves.map(normHex);
+        const root = toHex(merkleRoot(leaves.map(fromHexBytes), this.sha256));
+        if (
+          list.key !== key ||
+          list.version !== r.version ||
+          normHex(list.sha256) !== normHex(r.sha256) ||
+          list.size !== r.size ||
+          list.leafSize !== LEAF_BYTES ||
+          leaves.length !== leafCount(r.size) ||
+          root !== normHex(r.root)
+        )
+          throw new StorageClientError(
+            ClientErrorCode.BadReceipt,
+            `GET ${key}?leaves=1: ${node.url} answered ${leaves.length} leaves of ${list.leafSize} bytes with Merkle root ${root} for ${list.size} bytes at version ${list.version}, not the ${leafCount(r.size)} leaves of root ${normHex(r.root)} its receipt names (${r.size} bytes at version ${r.version})`,
+            { node: node.url },
+          );
+        const { start, end } = this.clampRange(key, range, r.size);
+        const first = Math.floor(start / LEAF_BYTES);
+        const last = Math.floor(end / LEAF_BYTES);
+        const from = first * LEAF_BYTES;
+        const to = Math.min(r.size, (last + 1) * LEAF_BYTES);
+        const answer = await this.request(node, bucket, Op.Read, "GET", target, {
+          headers: { range: `bytes=${from}-${to - 1}` },
+          limit: (headers) => {
+            const again = this.servedReceipt(node, map, bucket, key, headers, `GET ${key}`);
+            if (again.version !== r.version || normHex(again.root) !== normHex(r.root))
+              throw new StorageClientError(
+                ClientErrorCode.BadReceipt,
+                `GET ${key}: ${node.url} served version ${again.version} (root ${normHex(again.root)}) after the leaves of ${r.version}`,
+                { node: node.url },
+              );
+            return to - from;
+          },
+        });
+        if (answer.body.length !== to - from)
+          throw corrupt(`answered ${answer.body.length} bytes for bytes ${from}-${to - 1}, not ${to - from}`);
+        for (let i = first; i <= last; i++) {
+          const chunk = answer.body.subarray(i * LEAF_BYTES - from, Math.min(to, (i + 1) * LEAF_BYTES) - from);
+          const actual = toHex(hashLeaf(chunk, this.sha256));
+          if (actual !== leaves[i])
+            throw corrupt(`answered leaf ${i} whose hash is ${actual}, not ${leaves[i]} as its Merkle leaves name`);
+        }
+        return answer.body.subarray(start - from, end - from + 1);
       },
       true,
     );

@@ -1,5 +1,5 @@
 import { verifyTypedData, type TypedDataDomain, type TypedDataField } from "ethers";
-import { RECEIPT_TYPES, type SignedReceipt } from "../src/protocol";
+import { RECEIPT_TYPES, receiptMessage, type SignedReceipt } from "../src/protocol";
 import type { Sha256Factory } from "../src/store/merkle";
 
 /** The whole of `data` hashed with `sha256`, lower-case hex. */
@@ -22,13 +22,6 @@ export function normHex(h: string): string {
 
 /** The address that signed a receipt (EIP-712 `Receipt` in the storage domain). */
 export function receiptSigner(domain: TypedDataDomain, r: SignedReceipt): string {
-  const value = {
-    node: r.node,
-    bucket: BigInt(r.bucket),
-    key: r.key,
-    version: BigInt(r.version),
-    sha256: `0x${normHex(r.sha256)}`,
-    size: r.size,
-  };
+  const value = receiptMessage(r.node, { ...r, bucket: BigInt(r.bucket), version: BigInt(r.version) });
   return verifyTypedData(domain, RECEIPT_TYPES as unknown as Record<string, TypedDataField[]>, value, r.signature);
 }

@@ -12,7 +12,7 @@ import { NodeMetrics } from "./metrics";
 import { NodeClusters, ViewNodeChain } from "./nodeChain";
 import { openNodeStore, PersistentNodeStore } from "./nodeStore";
 import type { NodeChain, NodeStore, Replicator } from "./ports";
-import { RECEIPT_TYPES, storageDomain } from "./protocol";
+import { RECEIPT_TYPES, receiptMessage, storageDomain } from "./protocol";
 import { BLOCKING, checkRegistration, describeDifferences } from "./register";
 import { ReplicationNode } from "./replication";
 import { Periodic } from "./replication/replicator";
@@ -168,14 +168,12 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
     });
     // Every row the node stores (its writes, replica writes, repair copies) keeps its signed receipt.
     store.objects.signReceipt = (row) =>
-      signer.signTypedData(domain, RECEIPT_TYPES as unknown as Record<string, TypedDataField[]>, {
-        node: reg.id,
-        bucket: row.bucket,
-        key: row.key,
-        version: row.version,
-        sha256: `0x${row.sha256}`,
-        size: row.size,
-      });
+      signer.signTypedData(
+        domain,
+        RECEIPT_TYPES as unknown as Record<string, TypedDataField[]>,
+        receiptMessage(reg.id, row),
+      );
+    metrics.watchAuth(auth.stats);
     const parts: NodeParts = { id: reg.id, signer, domain, store, view, auth, metrics, logger };
     // Replication runs unless the configuration turns it off or a test brings its own replicator.
     let replication: ReplicationNode | undefined;

@@ -74,4 +74,37 @@ export class NodeMetrics {
     });
     if (options.defaultMetrics === true) collectDefaultMetrics({ register: this.registry, prefix: "ddc_node_" });
   }
+
+  /**
+   * The authenticator's work, read when scraped (nothing per request): ed25519 verifications of
+   * request signatures, GET/HEAD signatures found verified already, EIP-712 session recoveries.
+   */
+  watchAuth(stats: { signatureChecks: number; readHits: number; recoveries: number }): void {
+    const registers = [this.registry];
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    counter(
+      "ddc_node_auth_signature_checks_total",
+      "Request signatures verified (ed25519)",
+      () => stats.signatureChecks,
+    );
+    counter(
+      "ddc_node_auth_read_cache_hits_total",
+      "GET/HEAD requests whose exact signature was verified before (no ed25519 check)",
+      () => stats.readHits,
+    );
+    counter(
+      "ddc_node_auth_session_recoveries_total",
+      "Sessions whose EIP-712 signer was recovered",
+      () => stats.recoveries,
+    );
+  }
 }

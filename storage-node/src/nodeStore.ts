@@ -163,17 +163,25 @@ export function blobStoreFor(data: NodeConfig["data"], env: NodeJS.ProcessEnv = 
   return new S3BlobStore({ client, bucket: b.bucket, prefix: b.prefix, stagingDir: join(data.dir, "s3-staging") });
 }
 
+/** Bytes of small blobs (one leaf at most) the node keeps in memory once read and checked. */
+export const VERIFIED_CACHE_BYTES = 32 * 1024 * 1024;
+
 /**
  * Opens the node's store from `data`: the metadata database (migrated), the blob store, and the
- * start-up clean-up (temporaries of interrupted puts, unreferenced blobs).
+ * start-up clean-up (temporaries of interrupted puts, unreferenced blobs). Small blobs read and
+ * checked are kept in memory up to `verifiedCacheBytes` (VERIFIED_CACHE_BYTES unless given; see
+ * VerifiedBlobCache).
  */
 export async function openNodeStore(
   data: NodeConfig["data"],
-  options: { env?: NodeJS.ProcessEnv; onCorrupt?: (e: CorruptionEvent) => void } = {},
+  options: { env?: NodeJS.ProcessEnv; onCorrupt?: (e: CorruptionEvent) => void; verifiedCacheBytes?: number } = {},
 ): Promise<{ store: PersistentNodeStore; opened: { tempsRemoved: number; orphansRemoved: number } }> {
   const meta = new MetaStore(metaFile(data.dir));
   try {
-    const objects = new ObjectStore(blobStoreFor(data, options.env), meta, { onCorrupt: options.onCorrupt });
+    const objects = new ObjectStore(blobStoreFor(data, options.env), meta, {
+      onCorrupt: options.onCorrupt,
+      verifiedCacheBytes: options.verifiedCacheBytes ?? VERIFIED_CACHE_BYTES,
+    });
     const opened = await objects.open();
     return { store: new PersistentNodeStore(objects), opened };
   } catch (error) {

@@ -24,7 +24,7 @@ export interface ObjectRecord {
   contentType?: string;
   /**
    * This node's EIP-712 signature over its `Receipt` for this row (node, bucket, key, version,
-   * sha256, size), kept with the row when it was stored; absent on rows stored without one.
+   * sha256, size, root), kept with the row when it was stored; absent on rows stored without one.
    */
   receipt?: string;
 }

@@ -65,9 +65,10 @@ export const VALIDATOR_SESSION_TYPES = {
 } as const;
 
 /**
- * A storage receipt: node `node` holds `(bucket, key, version)` with this content. Signed by the
- * node's registered signing key (EIP-712, {@link storageDomain}); the writer keeps the receipts a
- * write returns.
+ * A storage receipt: node `node` holds `(bucket, key, version)` with this content: `size` bytes of
+ * SHA-256 `sha256` whose Merkle root over the {@link LEAF_BYTES} leaves is `root` (so that a range
+ * is checked leaf by leaf, without the whole object). Signed by the node's registered signing key
+ * (EIP-712, {@link storageDomain}); the writer keeps the receipts a write returns.
  */
 export const RECEIPT_TYPES = {
   Receipt: [
@@ -77,8 +78,48 @@ export const RECEIPT_TYPES = {
     { name: "version", type: "uint64" },
     { name: "sha256", type: "bytes32" },
     { name: "size", type: "uint64" },
+    { name: "root", type: "bytes32" },
   ],
 } as const;
+
+/** The content a receipt names (hashes in hex, with or without 0x). */
+export interface ReceiptRow {
+  bucket: bigint;
+  key: string;
+  version: bigint;
+  sha256: string;
+  size: number;
+  root: string;
+}
+
+const hex0x = (h: string) => `0x${h.toLowerCase().replace(/^0x/, "")}`;
+
+/** The EIP-712 `Receipt` message of node `node` for `row`. */
+export function receiptMessage(node: number, row: ReceiptRow) {
+  return {
+    node,
+    bucket: row.bucket,
+    key: row.key,
+    version: row.version,
+    sha256: hex0x(row.sha256),
+    size: row.size,
+    root: hex0x(row.root),
+  };
+}
+
+/** The receipt as it travels: `row` and node `node`'s `signature` over {@link receiptMessage}. */
+export function signedReceipt(node: number, row: ReceiptRow, signature: string): SignedReceipt {
+  return {
+    node,
+    bucket: row.bucket.toString(),
+    key: row.key,
+    version: row.version.toString(),
+    sha256: row.sha256,
+    size: row.size,
+    root: row.root,
+    signature,
+  };
+}
 
 /** The session token as it travels (JSON, then base64url). Integers are decimal strings or numbers. */
 export type SessionToken =
@@ -298,6 +339,8 @@ export interface SignedReceipt {
   version: string;
   sha256: string;
   size: number;
+  /** The Merkle root over the content's {@link LEAF_BYTES} leaves (hex). */
+  root: string;
   signature: string;
 }
 

@@ -24,6 +24,8 @@ import {
   maxAcceptedVersion,
   parseVersion,
   encodeReceiptHeader,
+  receiptMessage,
+  signedReceipt,
   type BucketUsage,
   type ChallengeResponse,
   type ErrorBody,
@@ -488,24 +490,16 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
   };
 
   const signReceipt = async (o: ObjectRecord): Promise<SignedReceipt> => {
-    const value = {
-      node: node.id,
-      bucket: o.bucket,
-      key: o.key,
-      version: o.version,
-      sha256: `0x${o.sha256}`,
-      size: o.size,
-    };
-    const signature = await signer.signTypedData(domain, eip712(RECEIPT_TYPES), value);
-    return {
-      node: node.id,
-      bucket: o.bucket.toString(),
-      key: o.key,
-      version: o.version.toString(),
-      sha256: o.sha256,
-      size: o.size,
-      signature,
-    };
+    const signature = await signer.signTypedData(domain, eip712(RECEIPT_TYPES), receiptMessage(node.id, o));
+    return signedReceipt(node.id, o, signature);
+  };
+
+  /** The receipt kept with the row; a row stored without one is signed now and the signature kept. */
+  const rowReceipt = async (o: ObjectRecord): Promise<SignedReceipt> => {
+    if (o.receipt !== undefined) return signedReceipt(node.id, o, o.receipt);
+    const signed = await signReceipt(o);
+    store.keepReceipt?.(o, signed.signature);
+    return signed;
   };
 
   /**
@@ -618,7 +612,8 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     if (!outcome.applied) throw superseded(bucket, key, version, outcome.record);
     const record = outcome.record;
     metrics.bytesIn.inc(record.size);
-    const receipts = [await signReceipt(record)];
+    // The receipt the store signed when it kept the row: one signature per stored row.
+    const receipts = [await rowReceipt(record)];
     const others2 = where.nodes.filter((n) => n.id !== node.id);
     if (others2.length > 0 && principal.kind !== "node") {
       receipts.push(...(await replicator.replicateWrite({ bucket, key, version, record, replicas: others2 })));
@@ -634,17 +629,6 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     };
     return reply.code(201).header(HEADER.version, result.version).send(result);
   });
-
-  /** The receipt kept with the row; a row stored without one is signed now and the signature kept. */
-  const rowReceipt = async (o: ObjectRecord): Promise<SignedReceipt> => {
-    if (o.receipt !== undefined) {
-      const r = { node: node.id, bucket: o.bucket.toString(), key: o.key, version: o.version.toString() };
-      return { ...r, sha256: o.sha256, size: o.size, signature: o.receipt };
-    }
-    const signed = await signReceipt(o);
-    store.keepReceipt?.(o, signed.signature);
-    return signed;
-  };
 
   /** GET and HEAD: the object's headers (its receipt included); GET also its bytes (a range of them). */
   const serve = async (req: FastifyRequest, reply: FastifyReply, body: boolean) => {

@@ -3,7 +3,7 @@ import type { Signer, TypedDataDomain } from "ethers";
 import { request } from "undici";
 import { z } from "zod";
 import { encodeSessionToken, newSessionKey, signNodeSession, signRequest } from "../auth/sign";
-import { HEADER, RECEIPT_TYPES, type SignedReceipt } from "../protocol";
+import { HEADER, RECEIPT_TYPES, receiptMessage, signedReceipt, type SignedReceipt } from "../protocol";
 import type { ObjectRecord } from "../store/meta";
 import type { ReplicationChain } from "./ports";
 
@@ -75,26 +75,16 @@ export class NodeIdentity {
     };
   }
 
-  /** This node's signed receipt for a row it holds. */
-  async receipt(r: Pick<ObjectRecord, "bucket" | "key" | "version" | "sha256" | "size">): Promise<SignedReceipt> {
-    const value = {
-      node: this.node,
-      bucket: r.bucket,
-      key: r.key,
-      version: r.version,
-      sha256: `0x${r.sha256}`,
-      size: r.size,
-    };
-    const signature = await this.signer.signTypedData(this.domain, eip712(RECEIPT_TYPES), value);
-    return {
-      node: this.node,
-      bucket: r.bucket.toString(),
-      key: r.key,
-      version: r.version.toString(),
-      sha256: r.sha256,
-      size: r.size,
-      signature,
-    };
+  /**
+   * This node's signed receipt for a row it holds: the signature the store kept with the row when
+   * there is one (it signed the row as it stored it), else one signed now.
+   */
+  async receipt(
+    r: Pick<ObjectRecord, "bucket" | "key" | "version" | "sha256" | "size" | "root"> & { receipt?: string },
+  ): Promise<SignedReceipt> {
+    if (r.receipt !== undefined) return signedReceipt(this.node, r, r.receipt);
+    const signature = await this.signer.signTypedData(this.domain, eip712(RECEIPT_TYPES), receiptMessage(this.node, r));
+    return signedReceipt(this.node, r, signature);
   }
 }
 
@@ -108,6 +98,7 @@ export const SignedReceiptSchema = z.object({
   version: Uint,
   sha256: Hex64,
   size: z.number().int().nonnegative(),
+  root: Hex64,
   signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/),
 });
 

@@ -1,6 +1,6 @@
 import { verifyTypedData, type TypedDataDomain } from "ethers";
 import type { ObjectRecord as PortRecord, ReplicaInfo, Replicator } from "../ports";
-import { ErrorCode, RECEIPT_TYPES, type SignedReceipt } from "../protocol";
+import { ErrorCode, RECEIPT_TYPES, receiptMessage, type SignedReceipt } from "../protocol";
 import type { HintOp } from "../store/meta";
 import type { ObjectStore } from "../store/objects";
 import { readWhole } from "./local";
@@ -147,7 +147,7 @@ export class QuorumReplicator implements Replicator {
   /** Whether `r` is node `node`'s valid receipt for exactly this row. */
   async verifyReceipt(
     node: number,
-    row: Pick<Row, "bucket" | "key" | "version" | "sha256" | "size">,
+    row: Pick<Row, "bucket" | "key" | "version" | "sha256" | "size" | "root">,
     r: SignedReceipt,
   ) {
     if (
@@ -156,7 +156,8 @@ export class QuorumReplicator implements Replicator {
       r.key !== row.key ||
       r.version !== row.version.toString() ||
       r.sha256 !== row.sha256 ||
-      r.size !== row.size
+      r.size !== row.size ||
+      r.root !== row.root
     )
       return false;
     const info = await this.deps.chain.node(node);
@@ -165,7 +166,7 @@ export class QuorumReplicator implements Replicator {
       const signer = verifyTypedData(
         this.deps.domain,
         RECEIPT_TYPES as unknown as Record<string, { name: string; type: string }[]>,
-        { node, bucket: row.bucket, key: row.key, version: row.version, sha256: `0x${row.sha256}`, size: row.size },
+        receiptMessage(node, row),
         r.signature,
       );
       return signer.toLowerCase() === info.signingKey.toLowerCase();

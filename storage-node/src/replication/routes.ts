@@ -15,7 +15,7 @@ import {
   type ErrorCodeName,
 } from "../protocol";
 import { StoreError } from "../store/errors";
-import type { TokenCursor } from "../store/meta";
+import type { ObjectRecord as StoredRecord, TokenCursor } from "../store/meta";
 import type { ObjectStore } from "../store/objects";
 import { assignClusters, readWhole } from "./local";
 import { NodeIdentity, rowToWire } from "./peers";
@@ -214,6 +214,14 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
       return cluster;
     }
 
+    /** The row's kept receipt; a row stored without one (no signing hook) keeps the one signed now. */
+    async function keptReceipt(row: StoredRecord) {
+      const receipt = await deps.identity.receipt(row);
+      if (row.receipt === undefined)
+        deps.store.meta.setReceipt(row.bucket, row.key, row.version, row.sha256, receipt.signature);
+      return receipt;
+    }
+
     scope.put("/v1/internal/replicas/:bucket/*", async (req, reply) => {
       const from = peer(req);
       const { bucket, "*": key } = parse(BucketKey, req.params, "path");
@@ -224,7 +232,7 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
       const current = deps.store.meta.get(bucket, key);
       if (current !== undefined && current.version === version && current.sha256 === sha256 && !current.deleted) {
         // Held already (a repair, a hint): the body is not needed.
-        const receipt = await deps.identity.receipt(current);
+        const receipt = await keptReceipt(current);
         return reply.code(201).send({ receipt });
       }
       // The bucket's cap, as for a client's write: what the others take, plus this body.
@@ -273,7 +281,8 @@ export async function registerReplicationRoutes(app: FastifyInstance, deps: Repl
       if (!out.applied && !(now?.version === version && now.sha256 === sha256)) {
         return reply.code(200).send({ superseded: true, version: (now?.version ?? version).toString() });
       }
-      const receipt = await deps.identity.receipt({ bucket, key, version, sha256, size: out.size });
+      // The receipt the store signed as it kept the row (or as it kept this very row meanwhile).
+      const receipt = await keptReceipt(out.applied || now === undefined ? out : now);
       return reply.code(201).send({ receipt });
     });
 

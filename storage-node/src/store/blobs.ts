@@ -226,7 +226,8 @@ export class FsBlobStore implements BlobStore {
     }
     try {
       const want = Math.max(0, endInclusive - start + 1);
-      const buf = Buffer.alloc(want);
+      // Not zero-filled: only the bytes read are handed out (a short read returns fewer).
+      const buf = Buffer.allocUnsafe(want);
       let got = 0;
       while (got < want) {
         const { bytesRead } = await fh.read(buf, got, want - got, start + got);

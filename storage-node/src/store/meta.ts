@@ -167,6 +167,8 @@ const MIGRATIONS: string[] = [
    CREATE INDEX objects_no_cluster ON objects (bucket) WHERE cluster IS NULL;`,
   // 5: the node's signed receipt for each row, answered on GET and HEAD
   `ALTER TABLE objects ADD COLUMN receipt TEXT;`,
+  // 6: receipts name the Merkle root: the kept ones (without it) are dropped, signed anew when asked
+  `UPDATE objects SET receipt = NULL;`,
 ];
 
 /** The content type of an object stored without one. */
@@ -221,6 +223,8 @@ export function wins(a: { version: bigint; sha256: string }, b: { version: bigin
 export class MetaStore {
   readonly db: Database.Database;
   private nonceStmt?: Database.Statement;
+  /** The read path's one query, prepared once (a GET looks its row up on every request). */
+  private getStmt?: Database.Statement;
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
@@ -251,8 +255,8 @@ export class MetaStore {
 
   /** The row of (bucket, key), tombstone included. */
   get(bucket: bigint, key: string): ObjectRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM objects WHERE bucket = ? AND key = ?").get(u64Hex(bucket), key) as
-      ObjectRow | undefined;
+    this.getStmt ??= this.db.prepare("SELECT * FROM objects WHERE bucket = ? AND key = ?");
+    const row = this.getStmt.get(u64Hex(bucket), key) as ObjectRow | undefined;
     return row === undefined ? undefined : toRecord(row);
   }
 

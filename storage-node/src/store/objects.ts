@@ -24,6 +24,77 @@ export interface ObjectStoreOptions {
   now?: () => number;
   /** Signs this node's receipt for a row about to be stored (see {@link ObjectStore.signReceipt}). */
   signReceipt?: ReceiptSigner;
+  /**
+   * Bytes of small blobs (one leaf at most) kept in memory once read and checked (see
+   * {@link VerifiedBlobCache}); 0, the default, keeps none.
+   */
+  verifiedCacheBytes?: number;
+}
+
+/**
+ * Small blobs (at most one Merkle leaf) already read and checked against their leaf, by SHA-256,
+ * least recently used first out, bounded in bytes. A blob is content-addressed: a copy checked
+ * once stays the blob's bytes for as long as the blob exists, so a read found here skips the disk
+ * and the re-hash. What it skips is noticing a disk that went bad since: the scrub still re-reads
+ * every blob from the disk (never from here), and a blob quarantined (by the scrub or a read) or
+ * removed is dropped from here at once.
+ */
+export class VerifiedBlobCache {
+  private readonly map = new Map<string, Buffer>();
+  private held = 0;
+  private dropped = 0;
+
+  constructor(
+    readonly maxBytes: number,
+    readonly maxBlobBytes = LEAF_BYTES,
+  ) {}
+
+  /** Bytes held. */
+  get bytes(): number {
+    return this.held;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(sha256: string): Buffer | undefined {
+    const b = this.map.get(sha256);
+    if (b === undefined) return undefined;
+    this.map.delete(sha256);
+    this.map.set(sha256, b);
+    return b;
+  }
+
+  /** Counts the blobs dropped so far: a read takes it before the disk, and keeps its bytes only if unchanged. */
+  get generation(): number {
+    return this.dropped;
+  }
+
+  /**
+   * Keeps a checked blob's whole content, unless larger than `maxBlobBytes` or `maxBytes`, or a
+   * blob was dropped since `generation` (a read that raced a quarantine or a removal keeps nothing).
+   */
+  set(sha256: string, bytes: Buffer, generation: number): void {
+    if (generation !== this.dropped || bytes.length > this.maxBlobBytes || bytes.length > this.maxBytes) return;
+    this.forget(sha256);
+    this.map.set(sha256, bytes);
+    this.held += bytes.length;
+    while (this.held > this.maxBytes) this.forget(this.map.keys().next().value as string);
+  }
+
+  /** Drops a blob being quarantined or removed. */
+  drop(sha256: string): void {
+    this.dropped++;
+    this.forget(sha256);
+  }
+
+  private forget(sha256: string): void {
+    const b = this.map.get(sha256);
+    if (b === undefined) return;
+    this.map.delete(sha256);
+    this.held -= b.length;
+  }
 }
 
 /** The node's EIP-712 signature over its `Receipt` of a row (node id and domain are the signer's). */
@@ -33,6 +104,7 @@ export type ReceiptSigner = (row: {
   version: bigint;
   sha256: string;
   size: number;
+  root: string;
 }) => Promise<string>;
 
 /** A put's or a delete's outcome: the record written, and whether it won over the stored one. */
@@ -74,6 +146,8 @@ export class ObjectStore {
   private readonly garbage = new Set<string>();
   /** Removals in progress, by digest: a put of that content waits for its end. */
   private readonly removing = new Map<string, Promise<void>>();
+  /** Small blobs read and checked already (none unless `verifiedCacheBytes`). */
+  readonly verified: VerifiedBlobCache;
 
   constructor(
     readonly blobs: BlobStore,
@@ -83,6 +157,7 @@ export class ObjectStore {
     this.onCorrupt = opts.onCorrupt;
     this.now = opts.now ?? Date.now;
     this.signReceipt = opts.signReceipt;
+    this.verified = new VerifiedBlobCache(opts.verifiedCacheBytes ?? 0);
   }
 
   /**
@@ -193,6 +268,7 @@ export class ObjectStore {
     for (const sha of [...this.garbage]) {
       this.garbage.delete(sha);
       if (this.removing.has(sha) || this.committing.has(sha) || this.meta.refCount(sha) > 0) continue;
+      this.verified.drop(sha);
       // Registered before any await: a put reaching this digest from now on waits for the end.
       const removal = this.blobs
         .remove(sha)
@@ -224,6 +300,7 @@ export class ObjectStore {
   /** Quarantines a bad blob, records it, queues a repair of every object using it, tells the node. */
   private async corrupt(record: ObjectRecord, detail: string): Promise<IntegrityError> {
     const sha = record.sha256;
+    this.verified.drop(sha);
     const at = this.now();
     const users = this.meta.bySha256(sha);
     if (users.length === 0) users.push(record);
@@ -271,11 +348,16 @@ export class ObjectStore {
 
   /**
    * Bytes start..end (inclusive) of an object, checked against its Merkle leaves (the covering
-   * leaves are read and hashed whole). `end = start - 1` reads nothing.
+   * leaves are read and hashed whole). `end = start - 1` reads nothing. A small blob (one leaf)
+   * read and checked before may come from {@link verified} instead.
    */
   async read(record: ObjectRecord, start: number, end: number): Promise<Buffer> {
     this.checkRange(record, start, end);
     if (end < start) return Buffer.alloc(0);
+    const small = record.size <= this.verified.maxBlobBytes;
+    const kept = small ? this.verified.get(record.sha256) : undefined;
+    if (kept !== undefined && kept.length === record.size) return kept.subarray(start, end + 1);
+    const generation = this.verified.generation;
     const first = Math.floor(start / LEAF_BYTES);
     const last = Math.floor(end / LEAF_BYTES);
     const from = first * LEAF_BYTES;
@@ -293,6 +375,7 @@ export class ObjectStore {
       if (!leafHashesEqual(hashLeaf(chunk, nodeSha256), record.leaves[i]))
         throw await this.corrupt(record, `leaf ${i}`);
     }
+    if (small && from === 0 && bytes.length === record.size) this.verified.set(record.sha256, bytes, generation);
     return bytes.subarray(start - from, end - from + 1);
   }
 

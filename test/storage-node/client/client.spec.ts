@@ -266,19 +266,62 @@ describe("storage-node client", function () {
       );
     });
 
-    it("returns a range cut from the whole object checked against the node's receipt", async function () {
+    it("reads a range as the leaves that cover it, checked against the receipt's Merkle root", async function () {
       const data = randomBytes(20 * 65536 + 100);
       await seed("big", data);
       const [primary] = replicas("big");
       const got = await client().get(BUCKET, "big", { range: { start: 70_000, end: 140_000 } });
       expect(Buffer.from(got).equals(data.subarray(70_000, 140_001))).to.equal(true);
-      expect(primary.seen.slice(-1)).to.deep.equal(["GET /v1/buckets/7/objects/big"]);
+      expect(primary.seen.slice(-3)).to.deep.equal([
+        "HEAD /v1/buckets/7/objects/big",
+        "GET /v1/buckets/7/objects/big?leaves=1",
+        "GET /v1/buckets/7/objects/big",
+      ]);
+      // Leaves 1 and 2 only, of the 21.
+      expect(primary.servedBytes).to.equal(2 * 65536);
       const tail = await client().get(BUCKET, "big", { range: { start: 20 * 65536 + 90 } });
       expect(Buffer.from(tail).equals(data.subarray(20 * 65536 + 90))).to.equal(true);
-      primary.behaviour = "corrupt";
-      const again = await client().get(BUCKET, "big", { range: { start: 5, end: 9 } });
-      expect(Buffer.from(again).equals(data.subarray(5, 10))).to.equal(true);
+      expect(primary.servedBytes).to.equal(2 * 65536 + 100);
+      const whole = await client().get(BUCKET, "big");
+      expect(Buffer.from(whole).equals(data)).to.equal(true);
+      expect(primary.servedBytes).to.equal(2 * 65536 + 100 + data.length);
+      expect(retries).to.deep.equal([]);
+    });
+
+    it("refuses a range with a wrong leaf and reads it from the next replica", async function () {
+      const data = randomBytes(3 * 65536 + 7);
+      await seed("leafy", data);
+      const [primary, second] = replicas("leafy");
+      primary.behaviour = "wrong-leaf";
+      const got = await client().get(BUCKET, "leafy", { range: { start: 65_540, end: 3 * 65536 + 2 } });
+      expect(Buffer.from(got).equals(data.subarray(65_540, 3 * 65536 + 3))).to.equal(true);
       expect(retries.map((e) => [e.code, e.node])).to.deep.equal([[ClientErrorCode.CorruptData, primary.url]]);
+      expect(retries[0].message).to.match(
+        new RegExp(
+          `^GET leafy: ${primary.url} answered leaf 1 whose hash is [0-9a-f]{64}, not [0-9a-f]{64} as its Merkle leaves name$`,
+        ),
+      );
+      expect(second.servedBytes).to.equal(2 * 65536 + 7);
+      // A whole read is checked against the SHA-256: the wrong-leaf node serves whole objects right.
+      expect(Buffer.from(await client().get(BUCKET, "leafy")).equals(data)).to.equal(true);
+    });
+
+    it("refuses a receipt whose Merkle root is not its leaves' and reads the range from the next replica", async function () {
+      const data = randomBytes(4 * 65536);
+      await seed("rooted", data);
+      const [primary, second] = replicas("rooted");
+      primary.behaviour = "wrong-root";
+      const got = await client().get(BUCKET, "rooted", { range: { start: 3 * 65536, end: 3 * 65536 + 9 } });
+      expect(Buffer.from(got).equals(data.subarray(3 * 65536, 3 * 65536 + 10))).to.equal(true);
+      expect(retries.map((e) => [e.code, e.node])).to.deep.equal([[ClientErrorCode.BadReceipt, primary.url]]);
+      expect(retries[0].message).to.match(
+        new RegExp(
+          `^GET rooted\\?leaves=1: ${primary.url} answered 4 leaves of 65536 bytes with Merkle root [0-9a-f]{64} for 262144 bytes at version \\d+, not the 4 leaves of root ${"11".repeat(32)} its receipt names`,
+        ),
+      );
+      // No byte of the object from the primary; one leaf from the second.
+      expect(primary.servedBytes).to.equal(0);
+      expect(second.servedBytes).to.equal(65536);
     });
 
     it("refuses content a node vouches for itself: forged bytes with matching ETag and root, a receipt by another key", async function () {
@@ -290,7 +333,9 @@ describe("storage-node client", function () {
         const got = await client().get(BUCKET, "doc", { range });
         expect(Buffer.from(got).equals(range === undefined ? data : data.subarray(0, 10))).to.equal(true);
       }
+      // The range: its HEAD, then its leaves, each refused on the primary.
       expect(retries.map((e) => [e.code, e.node])).to.deep.equal([
+        [ClientErrorCode.BadReceipt, primary.url],
         [ClientErrorCode.BadReceipt, primary.url],
         [ClientErrorCode.BadReceipt, primary.url],
       ]);

@@ -41,7 +41,11 @@ export type Behaviour =
   /** Lists ignoring start-after and the prefix, always with a `next`. */
   | "list-loop"
   /** Lists every key at a higher version and another SHA-256 than it holds. */
-  | "list-lie";
+  | "list-lie"
+  /** Flips a byte of the first leaf of every range it serves (whole objects are served right). */
+  | "wrong-leaf"
+  /** Signs (with its own key) receipts naming a Merkle root that is not its content's. */
+  | "wrong-root";
 
 interface Stored {
   data: Buffer;
@@ -62,6 +66,8 @@ export interface FakeNode {
   leaves: boolean;
   /** Requests seen: `METHOD target`. */
   seen: string[];
+  /** Object bytes served (GET bodies, leaf lists aside). */
+  servedBytes: number;
   close(): Promise<void>;
 }
 
@@ -92,6 +98,7 @@ export async function startFakeNode(
     behaviour: options.behaviour ?? "ok",
     leaves: options.leaves ?? true,
     seen: [],
+    servedBytes: 0,
     close: async () => {
       await app.close();
     },
@@ -138,7 +145,15 @@ export async function startFakeNode(
     const key = keyOf(req);
     const version = BigInt(Date.now()) * 1000n + BigInt(node.objects.size);
     node.objects.set(key, { data: body, version, contentType: String(req.headers["content-type"] ?? "") });
-    const value = { node: id, bucket: BigInt(bucket), key, version, sha256: `0x${sha(body)}`, size: body.length };
+    const value = {
+      node: id,
+      bucket: BigInt(bucket),
+      key,
+      version,
+      sha256: `0x${sha(body)}`,
+      size: body.length,
+      root: `0x${rootOf(body)}`,
+    };
     const signer = node.behaviour === "wrong-key" ? other : node.key;
     const signature = await signer.signTypedData(
       domain,
@@ -152,6 +167,7 @@ export async function startFakeNode(
       version: version.toString(),
       sha256: sha(body),
       size: body.length,
+      root: rootOf(body),
       signature,
     };
     return reply.code(201).send({
@@ -180,7 +196,8 @@ export async function startFakeNode(
     const served = forged ? data : o.data;
     reply.header("etag", `"${sha(served)}"`);
     reply.header(HEADER.version, o.version.toString());
-    reply.header(HEADER.root, rootOf(served));
+    const root = node.behaviour === "wrong-root" ? "11".repeat(32) : rootOf(served);
+    reply.header(HEADER.root, root);
     if (node.behaviour !== "no-receipt") {
       const bucket = (req.params as { bucket: string }).bucket;
       const value = {
@@ -190,13 +207,21 @@ export async function startFakeNode(
         version: o.version,
         sha256: `0x${sha(served)}`,
         size: served.length,
+        root: `0x${root}`,
       };
       const signature = await (forged ? other : node.key).signTypedData(
         domain,
         RECEIPT_TYPES as unknown as Record<string, TypedDataField[]>,
         value,
       );
-      const own: SignedReceipt = { ...value, bucket, version: o.version.toString(), sha256: sha(served), signature };
+      const own: SignedReceipt = {
+        ...value,
+        bucket,
+        version: o.version.toString(),
+        sha256: sha(served),
+        root,
+        signature,
+      };
       reply.header(HEADER.receipt, encodeReceiptHeader(o.receipt ?? own));
     }
     if (node.leaves && req.url.endsWith("?leaves=1")) {
@@ -217,6 +242,10 @@ export async function startFakeNode(
       const end = Math.min(Number(m[2]), data.length - 1);
       reply.code(206).header("content-range", `bytes ${start}-${end}/${data.length}`);
       data = data.subarray(start, end + 1);
+      if (node.behaviour === "wrong-leaf" && data.length > 0) {
+        data = Buffer.from(data);
+        data[0] ^= 0xff;
+      }
     }
     if (req.method === "HEAD") return reply.header("content-length", data.length).send();
     if (node.behaviour === "endless") {
@@ -231,6 +260,7 @@ export async function startFakeNode(
       });
       return reply.send(stream);
     }
+    node.servedBytes += data.length;
     return reply.send(data);
   };
   app.get("/v1/buckets/:bucket/objects/*", serve);

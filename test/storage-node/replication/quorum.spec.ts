@@ -3,7 +3,8 @@ import { createServer, type Server } from "node:http";
 import { randomBytes } from "node:crypto";
 import { ethers } from "hardhat";
 import { verifyTypedData } from "ethers";
-import { RECEIPT_TYPES, type SignedReceipt } from "../../../storage-node/src/protocol";
+import { RECEIPT_TYPES, receiptMessage, type SignedReceipt } from "../../../storage-node/src/protocol";
+import { leafHashes, merkleRoot, toHex } from "../../../storage-node/src/store/merkle";
 import { buildNet, eventually, ownerClient, type Net } from "./harness";
 
 /** Node i of the net answers nothing at all: its port accepts and never replies. */
@@ -17,7 +18,7 @@ function receiptSigner(net: Net, r: SignedReceipt): string {
   return verifyTypedData(
     net.domain,
     RECEIPT_TYPES as unknown as Record<string, { name: string; type: string }[]>,
-    { node: r.node, bucket: r.bucket, key: r.key, version: r.version, sha256: `0x${r.sha256}`, size: r.size },
+    receiptMessage(r.node, { ...r, bucket: BigInt(r.bucket), version: BigInt(r.version) }),
     r.signature,
   );
 }
@@ -42,8 +43,10 @@ describe("storage-node replication: quorum writes", function () {
     const receipts = res.json().receipts as SignedReceipt[];
     // The coordinator's own, and at least one other (a majority of 3).
     expect(receipts.length).to.be.at.least(2);
+    const root = toHex(merkleRoot(leafHashes(body)));
     for (const r of receipts) {
       const node = net.nodes.find((n) => n.id === r.node)!;
+      expect(r.root).to.equal(root);
       expect(receiptSigner(net, r)).to.equal(node.wallet.address);
     }
     await eventually(() => net.nodes.every((n) => n.objects.meta.get(net.bucket, "a/b c.bin") !== undefined));
@@ -52,6 +55,30 @@ describe("storage-node replication: quorum writes", function () {
       expect(got.status).to.equal(200);
       expect(got.body.equals(body)).to.equal(true);
     }
+  });
+
+  it("each replica signs one receipt per write: the coordinator and the replicas answer the one the store kept", async function () {
+    const counts = new Map<number, number>();
+    for (const n of net.nodes) {
+      const sign = n.wallet.signTypedData.bind(n.wallet);
+      n.wallet.signTypedData = (domain, types, value) => {
+        if ("Receipt" in types) counts.set(n.id, (counts.get(n.id) ?? 0) + 1);
+        return sign(domain, types, value);
+      };
+    }
+    const res = await client.put(net.nodes[0], "once", randomBytes(3 * 65536 + 1));
+    expect(res.status, res.body.toString()).to.equal(201);
+    await eventually(() => net.nodes.every((n) => n.objects.meta.get(net.bucket, "once") !== undefined));
+    const receipts = res.json().receipts as SignedReceipt[];
+    for (const r of receipts) {
+      const row = net.nodes.find((n) => n.id === r.node)!.objects.meta.get(net.bucket, "once")!;
+      expect(r.signature).to.equal(row.receipt);
+      expect(r.root).to.equal(row.root);
+    }
+    expect([...counts.entries()].sort()).to.deep.equal(net.nodes.map((n) => [n.id, 1]).sort());
+    // Reads answer the kept receipt: no new signature.
+    for (const n of net.nodes) expect((await client.get(n, "once")).status).to.equal(200);
+    expect([...counts.values()]).to.deep.equal(net.nodes.map(() => 1));
   });
 
   it("with one replica down: 201 with two receipts; the hint delivers the write when it returns", async function () {
@@ -120,46 +147,49 @@ describe("storage-node replication: quorum writes", function () {
     }
   });
 
-  it("a replica that answers a receipt signed by another key is not counted", async function () {
-    await net.stop(1);
-    await net.stop(2);
-    const liar = ethers.Wallet.createRandom();
-    const lie = async (port: number, nodeId: number) => {
-      const server = createServer((req, res) => {
-        const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", async () => {
-          const key = decodeURIComponent(req.url!.split("/").slice(5).join("/"));
-          const body = Buffer.concat(chunks);
-          const receipt = {
-            node: nodeId,
-            bucket: net.bucket.toString(),
-            key,
-            version: String(req.headers["x-ddc-version"]),
-            sha256: String(req.headers["x-ddc-content-sha256"]),
-            size: body.length,
-          };
-          const signature = await liar.signTypedData(
-            net.domain,
-            RECEIPT_TYPES as unknown as Record<string, { name: string; type: string }[]>,
-            { ...receipt, sha256: `0x${receipt.sha256}` },
-          );
-          res.writeHead(201, { "content-type": "application/json" });
-          res.end(JSON.stringify({ receipt: { ...receipt, signature } }));
+  for (const how of ["signed by another key", "naming another Merkle root"] as const)
+    it(`a replica that answers a receipt ${how} is not counted`, async function () {
+      await net.stop(1);
+      await net.stop(2);
+      const other = ethers.Wallet.createRandom();
+      const lie = async (port: number, nodeId: number) => {
+        const liar = how === "signed by another key" ? other : net.nodes.find((n) => n.id === nodeId)!.wallet;
+        const server = createServer((req, res) => {
+          const chunks: Buffer[] = [];
+          req.on("data", (c: Buffer) => chunks.push(c));
+          req.on("end", async () => {
+            const key = decodeURIComponent(req.url!.split("/").slice(5).join("/"));
+            const body = Buffer.concat(chunks);
+            const receipt = {
+              node: nodeId,
+              bucket: net.bucket.toString(),
+              key,
+              version: String(req.headers["x-ddc-version"]),
+              sha256: String(req.headers["x-ddc-content-sha256"]),
+              size: body.length,
+              root: how === "signed by another key" ? toHex(merkleRoot(leafHashes(body))) : "22".repeat(32),
+            };
+            const signature = await liar.signTypedData(
+              net.domain,
+              RECEIPT_TYPES as unknown as Record<string, { name: string; type: string }[]>,
+              receiptMessage(nodeId, { ...receipt, bucket: net.bucket, version: BigInt(receipt.version) }),
+            );
+            res.writeHead(201, { "content-type": "application/json" });
+            res.end(JSON.stringify({ receipt: { ...receipt, signature } }));
+          });
         });
-      });
-      await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
-      return server;
-    };
-    const servers = [await lie(net.nodes[1].port, net.nodes[1].id), await lie(net.nodes[2].port, net.nodes[2].id)];
-    try {
-      const res = await client.put(net.nodes[0], "k4", Buffer.from("lies"));
-      expect(res.status).to.equal(503);
-      expect((res.json().error as { message: string }).message).to.contain("a receipt that does not verify");
-    } finally {
-      for (const s of servers) await new Promise((r) => s.close(r));
-    }
-  });
+        await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+        return server;
+      };
+      const servers = [await lie(net.nodes[1].port, net.nodes[1].id), await lie(net.nodes[2].port, net.nodes[2].id)];
+      try {
+        const res = await client.put(net.nodes[0], "k4", Buffer.from("lies"));
+        expect(res.status).to.equal(503);
+        expect((res.json().error as { message: string }).message).to.contain("a receipt that does not verify");
+      } finally {
+        for (const s of servers) await new Promise((r) => s.close(r));
+      }
+    });
 
   it("last writer wins: an older version does not overwrite a newer one (superseded)", async function () {
     const n1 = net.nodes[0];

@@ -29,6 +29,7 @@ import {
   MAX_OBJECT_BYTES,
   Op,
   RECEIPT_TYPES,
+  receiptMessage,
   decodeReceiptHeader,
   type SignedReceipt,
   USAGE_TYPES,
@@ -196,11 +197,11 @@ describe("storage node server", function () {
       expect(res.headers[HEADER.version]).to.equal(r.version);
       expect(r.receipts).to.have.length(1);
       const rc = r.receipts[0];
-      expect(rc).to.include({ node: 1, key: k, version: r.version, sha256: sha(body), size: 100_000 });
+      expect(rc).to.include({ node: 1, key: k, version: r.version, sha256: sha(body), size: 100_000, root: r.root });
       const signer = verifyTypedData(
         w.domain,
         eip712(RECEIPT_TYPES),
-        { ...rc, sha256: `0x${rc.sha256}` },
+        receiptMessage(rc.node, { ...rc, bucket: BigInt(rc.bucket), version: BigInt(rc.version) }),
         rc.signature,
       );
       expect(signer).to.equal(w.nodeKey1.address);
@@ -437,7 +438,8 @@ describe("storage node server", function () {
         const rc = decodeReceiptHeader(String(res.headers[HEADER.receipt])) as SignedReceipt;
         expect(rc).to.include({ node: 1, bucket: w.bucket.toString(), key: k, sha256: sha(body), size: 1000 });
         expect(rc.version).to.equal(row.version.toString()).and.equal(res.headers[HEADER.version]);
-        const value = { ...rc, sha256: `0x${rc.sha256}` };
+        const value = receiptMessage(rc.node, { ...rc, bucket: BigInt(rc.bucket), version: BigInt(rc.version) });
+        expect(rc.root).to.equal(row.root);
         expect(verifyTypedData(w.domain, eip712(RECEIPT_TYPES), value, rc.signature)).to.equal(w.nodeKey1.address);
         expect(store.get(w.bucket, k)!.receipt).to.equal(rc.signature);
       }

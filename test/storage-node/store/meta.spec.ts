@@ -34,7 +34,7 @@ describe("storage-node/store/meta: MetaStore", () => {
   afterEach(() => m.close());
 
   it("migrates once; WAL and synchronous NORMAL", () => {
-    expect(m.schemaVersion).to.equal(5);
+    expect(m.schemaVersion).to.equal(6);
     expect(m.db.pragma("journal_mode", { simple: true })).to.equal("wal");
     expect(m.db.pragma("synchronous", { simple: true })).to.equal(1n);
   });

@@ -217,6 +217,42 @@ describe("storage-node/store/objects: ObjectStore", () => {
     expect(corrupt.map((c) => c.detail)).to.deep.equal(["missing"]);
   });
 
+  it("keeps small blobs read and checked in memory, bounded in bytes; the scrub still reads the disk and drops a bad one", async () => {
+    const dir = tempDir("objects-verified");
+    const blobs = new FsBlobStore(join(dir, "data"));
+    const meta = new MetaStore(join(dir, "meta.sqlite"));
+    const store = new ObjectStore(blobs, meta, { now: () => NOW, verifiedCacheBytes: 2500 });
+    await store.open();
+    const small = [1, 2, 3].map((seed) => content(1000, seed));
+    for (const [i, b] of small.entries()) {
+      await store.put(1n, `s${i}`, 1n, Readable.from([b]), { version: 1n, maxBytes: 1 << 20 });
+    }
+    const big = content(LEAF_BYTES + 1, 9);
+    await store.put(1n, "big", 1n, Readable.from([big]), { version: 1n, maxBytes: 1 << 20 });
+    expect(store.verified.size).to.equal(0);
+    // Read, checked, kept; a range of a kept blob is served from memory too.
+    const s0 = meta.get(1n, "s0")!;
+    expect((await store.read(s0, 0, 999)).equals(small[0])).to.equal(true);
+    expect(store.verified.size).to.equal(1);
+    expect((await store.read(s0, 10, 19)).equals(small[0].subarray(10, 20))).to.equal(true);
+    // A blob of more than one leaf is never kept; the bound holds (the least recently used goes).
+    await store.read(meta.get(1n, "big")!, 0, big.length - 1);
+    await store.read(meta.get(1n, "s1")!, 0, 999);
+    await store.read(meta.get(1n, "s2")!, 0, 999);
+    expect(store.verified.size).to.equal(2);
+    expect(store.verified.bytes).to.equal(2000);
+    expect(store.verified.get(s0.sha256)).to.equal(undefined);
+    // A disk going bad under a kept blob: reads still serve the checked copy (the right bytes)...
+    const s2 = meta.get(1n, "s2")!;
+    flipByte(blobs.pathOf(s2.sha256), 5);
+    expect((await store.read(s2, 0, 999)).equals(small[2])).to.equal(true);
+    // ...until the scrub, which reads the disk, finds it, quarantines it and drops the copy.
+    expect(await store.scrub()).to.deep.equal({ checked: 4, corrupt: 1 });
+    expect(store.verified.get(s2.sha256)).to.equal(undefined);
+    expect((await rejection(store.read(s2, 0, 999))).code).to.equal(ErrorCode.Quarantined);
+    meta.close();
+  });
+
   describe("corruption", () => {
     async function corrupted() {
       const s = setup();
