@@ -1,28 +1,16 @@
 import { expect } from "chai";
-import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { hashOfJson } from "../../manager-bot/src/evidence";
 import { BotStore } from "../../manager-bot/src/store";
 import { tempDir } from "../helpers/temp";
+import { runDdc } from "../helpers/ddcProcess";
 
-const ROOT = join(__dirname, "..", "..");
-const run = promisify(execFile);
 const KEY = "0x" + "22".repeat(32);
 
 /** `ddc bot …` as a separate process: its exit code, stdout and stderr. */
-async function ddc(args: string[], env: NodeJS.ProcessEnv = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(ROOT, "bin", "ddc"), ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, DDC_BOT_KEY: KEY, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function ddc(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runDdc(args, { PATH: process.env.PATH, DDC_BOT_KEY: KEY, ...env });
 }
 
 describe("manager bot: `ddc bot` commands without a chain", function () {

@@ -1,35 +1,21 @@
 import { expect } from "chai";
-import { execFile, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { isKnownThirdPartyWarning } from "../../hardhat.config";
 import { ROOT, findRoot } from "../../lib/root";
 import { tempDir } from "../helpers/temp";
+import { runDdc, type DdcResult } from "../helpers/ddcProcess";
 
-const run = promisify(execFile);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const dist = require("../../scripts/dist.cjs") as { STAMP: string; staleness(): string | undefined };
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = DdcResult;
 
 /** `node <root>/bin/ddc <args>` as a separate process. */
-async function ddc(root: string, args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(root, "bin", "ddc"), ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function ddc(root: string, args: string[]): Promise<Result> {
+  return runDdc(args, { PATH: process.env.PATH }, root);
 }
 
 const FALLBACK = "running the TypeScript sources (slow); npm run build:ts compiles them\n";

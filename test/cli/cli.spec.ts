@@ -24,16 +24,13 @@ import { readRecord, type DeploymentRecord } from "../../deploy/record";
 import { SAFE_CONTRACT_NAMES, contractNetworks, safeArtifact, type SafeSingletons } from "../../deploy/safe";
 import { freePort, startNode, type LocalNode } from "../helpers/localNode";
 import { devAccount, tempDir } from "../helpers/temp";
+import { runDdc, ROOT, type DdcResult } from "../helpers/ddcProcess";
 
 const run = promisify(execFile);
-const ROOT = join(__dirname, "..", "..");
+
 const account = (i: number) => devAccount(i);
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = DdcResult;
 
 describe("the ddc CLI, end to end against npx hardhat node", function () {
   this.timeout(600_000);
@@ -47,16 +44,7 @@ describe("the ddc CLI, end to end against npx hardhat node", function () {
     const e = { ...env, ...extraEnv };
     delete e.DDC_PRIVATE_KEY;
     if (key !== undefined) e.DDC_PRIVATE_KEY = account(key).privateKey;
-    try {
-      const { stdout, stderr } = await run(process.execPath, [join(ROOT, "bin", "ddc"), ...args], {
-        cwd: ROOT,
-        env: e,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const e2 = error as { code: number; stdout: string; stderr: string };
-      return { code: e2.code, stdout: e2.stdout, stderr: e2.stderr };
-    }
+    return runDdc(args, e);
   }
 
   async function json<T>(args: string[], key?: number): Promise<T> {

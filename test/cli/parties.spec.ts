@@ -17,19 +17,16 @@ import { MemoryReportBook } from "../../manager-bot/src/validate";
 import { DDCGovernanceToken__factory, DDCGovernor__factory, IDDC__factory } from "../../typechain-types";
 import { freePort, startNode, type LocalNode } from "../helpers/localNode";
 import { devAccount, tempDir } from "../helpers/temp";
+import { runDdc, ROOT, type DdcResult } from "../helpers/ddcProcess";
 
 const run = promisify(execFile);
-const ROOT = join(__dirname, "..", "..");
+
 const USD = 1_000_000n;
 
 /** A key a party holds. */
 type Key = { address: string; privateKey: string };
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = DdcResult;
 
 /**
  * Each party from a FRESH account (a random key the node never funded), driving `ddc` as separate
@@ -53,16 +50,7 @@ describe("the parties from fresh accounts, with ddc against npx hardhat node", f
     const e = { ...env };
     delete e.DDC_PRIVATE_KEY;
     if (key !== undefined) e.DDC_PRIVATE_KEY = key.privateKey;
-    try {
-      const { stdout, stderr } = await run(process.execPath, [join(ROOT, "bin", "ddc"), ...args], {
-        cwd: ROOT,
-        env: e,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const f = error as { code: number; stdout: string; stderr: string };
-      return { code: f.code, stdout: f.stdout, stderr: f.stderr };
-    }
+    return runDdc(args, e);
   }
 
   async function ok(args: string[], key?: Key): Promise<string> {

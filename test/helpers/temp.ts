@@ -14,6 +14,12 @@ export function devAccount(i: number, provider?: Provider): HDNodeWallet {
   return provider === undefined ? w : w.connect(provider);
 }
 
+/** The private key of a development account (one of the first 30), by its address. */
+export function devKeyOf(address: string): string {
+  for (let i = 0; i < 30; i++) if (devAccount(i).address === address) return devAccount(i).privateKey;
+  throw new Error(`${address} is not a development account`);
+}
+
 /** A fresh directory under the system's temporary one. */
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `ddc-${prefix}-`));

@@ -9,9 +9,10 @@ import { buildProgram } from "../../cli/main";
 import { loadConfig } from "../../storage-node/src/config";
 import { startStorageNode, type RunningNode } from "../../storage-node/src/main";
 import { createStorageClient, StorageClientError, type DdcStorageClient } from "../../storage-node/client/node";
-import { CLUSTER_PARAMS, exampleFixture, GIB, NODE_PARAMS, RENT, USD } from "../helpers/fixtures";
+import { exampleFixture, NODE_PARAMS, RENT } from "../helpers/fixtures";
+import { singleNodeCluster } from "./singleNode";
 import { freePort } from "../helpers/localNode";
-import { devAccount, tempDir } from "../helpers/temp";
+import { devKeyOf, tempDir } from "../helpers/temp";
 
 /**
  * The node end to end: started by `startStorageNode` from a configuration file, on the Hardhat
@@ -48,12 +49,6 @@ async function rpcBridge(): Promise<{ url: string; server: Server }> {
   return { url: `http://127.0.0.1:${a.port}`, server };
 }
 
-/** The private key of a Hardhat signer (a development account). */
-function keyOf(address: string): string {
-  for (let i = 0; i < 30; i++) if (devAccount(i).address === address) return devAccount(i).privateKey;
-  throw new Error(`${address} is not a development account`);
-}
-
 describe("storage node end to end: a node from its config file, the client and ddc object", function () {
   this.timeout(300_000);
   const logger = pino({ level: "silent" });
@@ -67,19 +62,12 @@ describe("storage node end to end: a node from its config file, the client and d
   const bucket = 2n;
 
   before(async () => {
-    f = await exampleFixture();
-    chainId = Number((await ethers.provider.getNetwork()).chainId);
     const port = await freePort();
     nodeUrl = `http://127.0.0.1:${port}`;
     // Node 1 registered at the URL it serves; a cluster of node 1 alone (one replica per key)
     // holding bucket 2, with a deposit.
-    await f.ddc.connect(f.provider1).nodeChangeParams(1n, { ...NODE_PARAMS, urls: [nodeUrl] });
-    await f.ddc.connect(f.manager).clusterCreate(f.manager.address, { ...CLUSTER_PARAMS, replicationFactor: 1 }, GIB);
-    await f.ddc.connect(f.manager).clusterAddNode(2n, 1n, [5n]);
-    await f.ddc.connect(f.manager).clusterReserveResource(2n, 100n);
-    await f.ddc.connect(f.owner1).bucketCreate(2n, '{"engine":"ddc-storage"}');
-    await f.ddc.connect(f.owner1).accountDeposit(2n, 1000n * USD);
-    await f.ddc.connect(f.owner1).bucketAllocIntoCluster(bucket, 10n);
+    ({ f } = await singleNodeCluster(nodeUrl));
+    chainId = Number((await ethers.provider.getNetwork()).chainId);
 
     bridge = await rpcBridge();
     const file = join(dir, "node.json");
@@ -106,7 +94,7 @@ describe("storage node end to end: a node from its config file, the client and d
         2,
       ),
     );
-    const env = { DDC_NODE_KEY: keyOf(f.nodeKey1.address) };
+    const env = { DDC_NODE_KEY: devKeyOf(f.nodeKey1.address) };
     node = await startStorageNode(loadConfig(file, env), { env, logger });
     client = createStorageClient({ provider: ethers.provider, signer: f.owner1, chainId, core: f.coreAddress });
   });
@@ -205,7 +193,7 @@ describe("storage node end to end: a node from its config file, the client and d
       console.error = (...a: unknown[]) => void err.push(a.join(" "));
       process.stderr.write = ((s: string) => err.push(String(s)) > 0) as typeof process.stderr.write;
       const saved = process.env.DDC_PRIVATE_KEY;
-      process.env.DDC_PRIVATE_KEY = keyOf(f.owner1.address);
+      process.env.DDC_PRIVATE_KEY = devKeyOf(f.owner1.address);
       process.exitCode = undefined;
       try {
         await buildProgram().parseAsync(["node", "ddc", "--deployment", record, "--rpc", bridge.url, ...args]);

@@ -9,9 +9,10 @@ import S3rver from "s3rver";
 import { parseConfig } from "../../storage-node/src/config";
 import { startStorageNode, type RunningNode } from "../../storage-node/src/main";
 import { createStorageClient, type DdcStorageClient } from "../../storage-node/client/node";
-import { CLUSTER_PARAMS, exampleFixture, GIB, NODE_PARAMS, RENT, USD } from "../helpers/fixtures";
+import { NODE_PARAMS, RENT } from "../helpers/fixtures";
+import { singleNodeCluster } from "./singleNode";
 import { freePort } from "../helpers/localNode";
-import { devAccount, tempDir } from "../helpers/temp";
+import { devKeyOf, tempDir } from "../helpers/temp";
 
 /**
  * A node whose blobs live in an S3-compatible store (`data.blobs.kind: "s3"`), built from its
@@ -38,21 +39,11 @@ describe("storage node on the S3 backend (s3rver)", function () {
     const addr = await s3.run();
     endpoint = `http://127.0.0.1:${addr.port}`;
 
-    const f = await exampleFixture();
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    await f.ddc.connect(f.provider1).nodeChangeParams(1n, { ...NODE_PARAMS, urls: [url] });
-    await f.ddc.connect(f.manager).clusterCreate(f.manager.address, { ...CLUSTER_PARAMS, replicationFactor: 1 }, GIB);
-    await f.ddc.connect(f.manager).clusterAddNode(2n, 1n, [5n]);
-    await f.ddc.connect(f.manager).clusterReserveResource(2n, 100n);
-    await f.ddc.connect(f.owner1).bucketCreate(2n, '{"engine":"ddc-storage"}');
-    await f.ddc.connect(f.owner1).accountDeposit(2n, 1000n * USD);
-    await f.ddc.connect(f.owner1).bucketAllocIntoCluster(bucket, 10n);
-
-    let nodeKey = "";
-    for (let i = 0; i < 30; i++) if (devAccount(i).address === f.nodeKey1.address) nodeKey = devAccount(i).privateKey;
+    const { f } = await singleNodeCluster(url);
     const env = {
-      DDC_NODE_KEY: nodeKey,
+      DDC_NODE_KEY: devKeyOf(f.nodeKey1.address),
       AWS_ACCESS_KEY_ID: "S3RVER",
       AWS_SECRET_ACCESS_KEY: "S3RVER",
     };
