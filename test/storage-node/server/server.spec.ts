@@ -100,23 +100,40 @@ describe("storage node server", function () {
     }
   };
 
-  beforeEach(async () => {
-    w = await loadFixture(world);
-    parts = await realParts({ provider: ethers.provider, core: w.coreAddress, domain: w.domain, nodeId: 1 });
-    store = parts.store;
-    metrics = new NodeMetrics();
-    ({ app } = buildNodeServer({
-      store,
+  /** A server over this test's parts (node 1), with its own limits, store, clock or metrics if given. */
+  const serverOn = async (
+    o: {
+      limits?: Partial<ServerLimits>;
+      store?: NodeStore;
+      clock?: () => number;
+      clockCheck?: boolean;
+      metrics?: NodeMetrics;
+    } = {},
+  ): Promise<FastifyInstance> => {
+    const built = buildNodeServer({
+      store: o.store ?? store,
       auth: parts.auth,
       chain: new ViewNodeChain(parts.view, ethers.provider),
       node: { id: 1, url: URL1 },
       signer: w.nodeKey1,
       domain: w.domain,
-      metrics,
+      metrics: o.metrics ?? new NodeMetrics(),
       logger: pino({ level: "silent" }),
       usageFlushMs: 0,
-    }));
-    await app.ready();
+      limits: o.limits,
+      clock: o.clock,
+      clockCheck: o.clockCheck,
+    });
+    await built.app.ready();
+    return built.app;
+  };
+
+  beforeEach(async () => {
+    w = await loadFixture(world);
+    parts = await realParts({ provider: ethers.provider, core: w.coreAddress, domain: w.domain, nodeId: 1 });
+    store = parts.store;
+    metrics = new NodeMetrics();
+    app = await serverOn({ metrics });
     key = newSessionKey();
     session = await appSession(w.owner1, w.domain, { bucket: w.bucket, key, operations: ALL_OPS, expiry: exp() });
     ring = (await parts.view.cluster(Number(w.cluster)))!.ring;
@@ -802,27 +819,6 @@ describe("storage node server", function () {
   });
 
   describe("limits and refusals", () => {
-    /** Another server over the same parts, with its own limits or store. */
-    const build = async (
-      o: { limits?: Partial<ServerLimits>; store?: NodeStore; clock?: () => number; clockCheck?: boolean } = {},
-    ) => {
-      const built = buildNodeServer({
-        store: o.store ?? store,
-        auth: parts.auth,
-        chain: new ViewNodeChain(parts.view, ethers.provider),
-        node: { id: 1, url: URL1 },
-        signer: w.nodeKey1,
-        domain: w.domain,
-        metrics: new NodeMetrics(),
-        logger: pino({ level: "silent" }),
-        usageFlushMs: 0,
-        limits: o.limits,
-        clock: o.clock,
-        clockCheck: o.clockCheck,
-      });
-      await built.app.ready();
-      return built.app;
-    };
     /** A PUT signed by node 2's session (replication's peer), carrying `version`. */
     const nodePut = async (k: string, body: string, version: string, method: "PUT" | "DELETE" = "PUT") => {
       const nk = newSessionKey();
@@ -849,7 +845,7 @@ describe("storage node server", function () {
     const messageOf = (res: { json(): unknown }) => (res.json() as ErrorBody).error.message;
 
     it("challenges past the validator's limit for the era: 429 rate-limited, naming the limit", async () => {
-      const limited = await build({ limits: { challengesPerEra: 2 } });
+      const limited = await serverOn({ limits: { challengesPerEra: 2 } });
       try {
         const k = keyOn(true);
         await put(k, randomBytes(100));
@@ -888,7 +884,7 @@ describe("storage node server", function () {
       const chainTime = parts.view.latestBlockTime()!;
       expect(chainTime).to.be.a("number");
       const behind = () => (chainTime - 600) * 1000;
-      const checked = await build({ clock: behind, clockCheck: true });
+      const checked = await serverOn({ clock: behind, clockCheck: true });
       const k = keyOn(true);
       const target = objectPath(k);
       const signed = () =>
@@ -903,7 +899,7 @@ describe("storage node server", function () {
       } finally {
         await checked.close();
       }
-      const unchecked = await build({ clock: behind, clockCheck: false });
+      const unchecked = await serverOn({ clock: behind, clockCheck: false });
       try {
         const res = await unchecked.inject({ method: "PUT", url: target, payload: "x", headers: signed() });
         expect(res.statusCode).to.equal(201);
@@ -977,7 +973,7 @@ describe("storage node server", function () {
         ["ENOSPC", "put", 507, "node-full"],
         ["SQLITE_BUSY", "get", 503, "busy"],
       ] as const) {
-        const other = await build({ store: failing(code, on) });
+        const other = await serverOn({ store: failing(code, on) });
         const target = objectPath(k);
         const res = await other.inject({
           method: "PUT",
@@ -997,7 +993,7 @@ describe("storage node server", function () {
     });
 
     it("a PUT body slower than the minimum rate is cut (408) and its temporary file removed", async () => {
-      const slow = await build({ limits: { minBodyBytesPerS: 1000, bodyGraceMs: 200 } });
+      const slow = await serverOn({ limits: { minBodyBytesPerS: 1000, bodyGraceMs: 200 } });
       await slow.listen({ host: "127.0.0.1", port: 0 });
       const { port } = slow.server.address() as AddressInfo;
       const k = keyOn(true);
@@ -1039,7 +1035,7 @@ describe("storage node server", function () {
     });
 
     it("a PUT without content-length (chunked): 411 length-required; concurrent PUTs cannot share the cap's room", async () => {
-      const listening = await build({ limits: { minBodyBytesPerS: 0 } });
+      const listening = await serverOn({ limits: { minBodyBytesPerS: 0 } });
       await listening.listen({ host: "127.0.0.1", port: 0 });
       const { port } = listening.server.address() as AddressInfo;
       const k2 = await appSession(w.owner1, w.domain, {
