@@ -362,6 +362,7 @@ async function main(): Promise<void> {
   const servers: Served[] = [];
   let world: EngineWorld | undefined;
   let node: EngineNode | undefined;
+  let uncached: EngineNode | undefined;
   try {
     log(`${OBJECTS} files of 4 KiB and ${OBJECTS} of 1 MiB in ${files}…`);
     writeFiles(files);
@@ -386,6 +387,18 @@ async function main(): Promise<void> {
       log(`writing the ${2 * OBJECTS} objects through the node's API…`);
       await writeObjects(client, node, files);
       servers.push({ name: "ddc", origin: node.origin, pid: node.pid, stop: () => Promise.resolve() });
+      // The same node with no checked copies in memory (`data.cache.bytes: 0`): every GET reads the
+      // disk and hashes its leaves. A second process of the same registered node, its own data.
+      log("the same node without its cache of checked objects…");
+      uncached = await startEngineNode({
+        world,
+        port: await freePort(),
+        url: node.origin,
+        dir: join(work, "node-uncached"),
+        cacheBytes: 0,
+      });
+      await writeObjects(client, uncached, files);
+      servers.push({ name: "ddc-uncached", origin: uncached.origin, pid: uncached.pid, stop: () => Promise.resolve() });
     } catch (error) {
       nodeError = (error as Error).message.split("\n").slice(0, 6).join(" ");
       log(`the node is left out: ${nodeError}`);
@@ -404,7 +417,7 @@ async function main(): Promise<void> {
       for (let round = 0; round <= RUNS; round++) {
         for (const s of servers) {
           const requests =
-            s.name === "ddc" && client !== undefined
+            s.name.startsWith("ddc") && client !== undefined
               ? signedGets(client, size)
               : Array.from({ length: OBJECTS }, (_, i) => ({
                   method: "GET" as const,
@@ -493,6 +506,7 @@ async function main(): Promise<void> {
   } finally {
     for (const s of servers) await s.stop();
     if (node !== undefined) await node.stop();
+    if (uncached !== undefined) await uncached.stop();
     if (world !== undefined) await world.chain.stop();
     rmSync(work, { recursive: true, force: true });
   }
@@ -509,7 +523,8 @@ function writeReports(m: Outcome): void {
   const notes: string[] = [];
   const problems: string[] = [];
   const hasNode = !("error" in m.node);
-  const servers = hasNode ? ["ddc", "nginx", "node-http"] : ["nginx", "node-http"];
+  const hasUncached = hasNode && m.gets.has(`ddc-uncached-${SIZES[0].label}`);
+  const servers = [...(hasNode ? ["ddc"] : []), ...(hasUncached ? ["ddc-uncached"] : []), "nginx", "node-http"];
   const get = (server: string, size: Size) => {
     const runs = m.gets.get(`${server}-${size.label}`);
     if (runs === undefined) throw new Error(`bench: no GET runs for ${server} ${size.label}`);
@@ -542,6 +557,16 @@ function writeReports(m: Outcome): void {
       unit: "x",
       n: RUNS,
     });
+    if (!hasUncached) continue;
+    const cold = get("ddc-uncached", size).reqPerSec;
+    for (const base of ["nginx", "node-http"]) {
+      ratios.push({
+        name: `get-${size.label}-uncached-vs-${base}`,
+        value: round(cold / get(base, size).reqPerSec, 2),
+        unit: "x",
+        n: RUNS,
+      });
+    }
   }
   if (m.fresh.length > 0) {
     const fresh = summarise(m.fresh);
@@ -597,26 +622,30 @@ function writeReports(m: Outcome): void {
     }),
   );
   if (hasNode) {
-    const get1 = get("ddc", SIZES[1]);
+    const get1 = get(hasUncached ? "ddc-uncached" : "ddc", SIZES[1]);
     const hashShare = (m.sha.ms * get1.reqPerSec * (SIZES[1].bytes / 2 ** 20)) / 1000;
     rows.push({ name: "get-1mib-hash-share", value: round(hashShare, 2), unit: "core", n: RUNS });
     notes.push(
-      "Where integrity checking is paid: before a GET's response starts, the node reads the Merkle leaves " +
-        "covering the bytes it serves (64 KiB each: a range is widened to whole leaves) and hashes each one " +
-        "(the store's `hashLeaf`, SHA-256 of 0x00 ‖ the leaf, node:crypto) against the leaf hashes recorded at " +
-        "the write; a mismatch quarantines the blob and answers 503, no byte sent. It runs synchronously on the " +
-        "node's one event loop (ObjectStore.read, after the blob is read and before the first header goes out), " +
-        "the thread that also parses, authenticates and writes. " +
+      "Where integrity checking is paid: the first GET of an object reads the Merkle leaves covering the " +
+        "bytes it serves (64 KiB each: a range is widened to whole leaves) and hashes each one (the store's " +
+        "`hashLeaf`, SHA-256 of 0x00 ‖ the leaf, node:crypto) against the leaf hashes recorded at the write, " +
+        "before any header goes out; a mismatch quarantines the blob and answers 503, no byte sent. It runs " +
+        "synchronously on the node's one event loop (ObjectStore.read), the thread that also parses, " +
+        "authenticates and writes. " +
         `Its cost: ${fmt(m.sha.ms, 2)} ms per MiB on one core here (runs ${m.sha.runs.map((x) => fmt(x, 2)).join(", ")} ` +
-        `ms, \`sha256-per-mib\`), so at the node's ${fmt(get1.reqPerSec)} GETs of 1 MiB a second ${fmt(hashShare, 2)} ` +
-        "of a core (`get-1mib-hash-share`), added to every 1 MiB GET's latency and the ceiling on the node's 1 MiB " +
-        `rate: one core hashing and nothing else would serve at most ${fmt(1000 / m.sha.ms)} MiB a second. ` +
-        "A 4 KiB object is one leaf (a few microseconds to hash); the node keeps small blobs (one leaf at most) " +
-        "that it has read and checked in memory, by SHA-256, up to 32 MiB (least recently used out; dropped when " +
-        "quarantined or removed), so the 4 KiB GETs here, 64 objects, are served from that copy after their first " +
-        "read: no disk read and no re-hash. A copy does not notice the disk going bad under it; the scrub still " +
-        "re-reads every blob from the disk and drops a bad one from memory when it quarantines it. The 1 MiB " +
-        "objects are never kept: each 1 MiB GET reads the disk (the page cache) and hashes its 16 leaves.",
+        "ms, `sha256-per-mib`)" +
+        (hasUncached
+          ? `: at the uncached node's ${fmt(get1.reqPerSec)} GETs of 1 MiB a second, ${fmt(hashShare, 2)} of a core ` +
+            "(`get-1mib-hash-share`), added to every such GET's latency. "
+          : ". ") +
+        "An object read whole and checked is then kept in memory, by SHA-256 (the node's `data.cache`: " +
+        "256 MiB by default, objects up to 8 MiB, least recently used out; dropped at once when quarantined " +
+        "or removed), and later GETs of it, whole or a range, are answered from that copy: no disk read, no " +
+        "re-hash, one write of a buffer. The 64 + 64 objects here fit, so the `ddc` rows pay the check once per " +
+        "object and the `ddc-uncached` rows (the same node with `data.cache.bytes: 0`, a second process on its " +
+        "own copy of the objects) pay it on every GET. What a copy in memory does not notice is the disk going " +
+        "bad under it; the scrub re-reads every blob from the disk (never from memory) and drops a bad one " +
+        "from memory when it quarantines it.",
     );
   } else {
     notes.push(`**The node is missing from this run**: ${"error" in m.node ? m.node.error : ""}`);

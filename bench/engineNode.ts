@@ -32,6 +32,10 @@ export async function startEngineNode(o: {
   profile?: boolean;
   /** Extra environment for the node (switches it exposes). */
   env?: Record<string, string>;
+  /** The URL registered for the node (a second process of the same node listens on another port). */
+  url?: string;
+  /** `data.cache.bytes` (the node's default unless given; 0 keeps no checked copy in memory). */
+  cacheBytes?: number;
 }): Promise<EngineNode> {
   mkdirSync(o.dir, { recursive: true });
   const config = join(o.dir, "node.json");
@@ -44,11 +48,15 @@ export async function startEngineNode(o: {
         node: {
           id: o.world.nodeId,
           key: { env: "DDC_NODE_KEY" },
-          url: `http://127.0.0.1:${o.port}`,
+          url: o.url ?? `http://127.0.0.1:${o.port}`,
           capacity: "1000",
           rent: "1000000",
         },
-        data: { dir: join(o.dir, "data"), blobs: { kind: "fs" } },
+        data: {
+          dir: join(o.dir, "data"),
+          blobs: { kind: "fs" },
+          ...(o.cacheBytes === undefined ? {} : { cache: { bytes: o.cacheBytes } }),
+        },
         server: { host: "127.0.0.1", port: o.port },
         ops: { host: "127.0.0.1", port: opsPort },
         scrub: { intervalS: 0 },

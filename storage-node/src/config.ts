@@ -5,6 +5,11 @@ import { DdcError } from "../../lib/errors";
 import { redactUrl } from "../../lib/redact";
 import { MAX_OBJECT_BYTES } from "./protocol";
 
+/** Memory for objects read whole and checked (`data.cache.bytes`). */
+export const VERIFIED_CACHE_BYTES = 256 * 1024 * 1024;
+/** The largest object that memory keeps (`data.cache.maxObjectBytes`). */
+export const VERIFIED_CACHE_MAX_OBJECT_BYTES = 8 * 1024 * 1024;
+
 /**
  * The storage node's configuration: a JSON file plus the environment, validated once at start with
  * every problem listed (the field's path and the file). Secrets are never in the file: the node's
@@ -84,6 +89,17 @@ export const configSchema = z
             { error: (issue) => (issue.code === "invalid_union" ? 'one of "fs" or "s3"' : undefined) },
           )
           .default({ kind: "fs" }),
+        /**
+         * Objects read whole and checked are kept in memory (LRU, bounded in bytes), so a hot
+         * object skips the disk and the re-hash; the scrub still re-reads every blob from the disk.
+         */
+        cache: z
+          .object({
+            bytes: z.number().int().min(0).default(VERIFIED_CACHE_BYTES),
+            maxObjectBytes: z.number().int().min(0).max(MAX_OBJECT_BYTES).default(VERIFIED_CACHE_MAX_OBJECT_BYTES),
+          })
+          .strict()
+          .default({ bytes: VERIFIED_CACHE_BYTES, maxObjectBytes: VERIFIED_CACHE_MAX_OBJECT_BYTES }),
       })
       .strict(),
     server: z
@@ -272,7 +288,7 @@ export function describeConfig(c: NodeConfig): Record<string, unknown> {
     core: c.chain.core,
     node: { id: c.node.id, url: c.node.url, version: c.node.version, capacity: c.node.capacity.toString() },
     key: c.node.key.kind === "env" ? `env ${c.node.key.name}` : `keystore ${c.node.key.file}`,
-    data: { dir: c.data.dir, blobs: c.data.blobs.kind },
+    data: { dir: c.data.dir, blobs: c.data.blobs.kind, cache: c.data.cache },
     server: c.server,
     ops: c.ops,
   };

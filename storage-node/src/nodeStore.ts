@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { S3Client } from "@aws-sdk/client-s3";
-import type { NodeConfig } from "./config";
+import { VERIFIED_CACHE_BYTES, VERIFIED_CACHE_MAX_OBJECT_BYTES, type NodeConfig } from "./config";
 import {
   ROW_OVERHEAD_BYTES,
   type EraUsage,
@@ -145,7 +145,10 @@ export const metaFile = (dir: string) => join(dir, "meta.sqlite");
  * The blob store `data.blobs` names: on disk under `data.dir` (`blobs/`, `tmp/`, `quarantine/`), or
  * an S3 bucket (staging its uploads in `<data.dir>/s3-staging/`).
  */
-export function blobStoreFor(data: NodeConfig["data"], env: NodeJS.ProcessEnv = process.env): BlobStore {
+export function blobStoreFor(
+  data: Pick<NodeConfig["data"], "dir" | "blobs">,
+  env: NodeJS.ProcessEnv = process.env,
+): BlobStore {
   const b = data.blobs;
   if (b.kind === "fs") return new FsBlobStore(data.dir);
   // Credentials come from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, an
@@ -163,24 +166,21 @@ export function blobStoreFor(data: NodeConfig["data"], env: NodeJS.ProcessEnv = 
   return new S3BlobStore({ client, bucket: b.bucket, prefix: b.prefix, stagingDir: join(data.dir, "s3-staging") });
 }
 
-/** Bytes of small blobs (one leaf at most) the node keeps in memory once read and checked. */
-export const VERIFIED_CACHE_BYTES = 32 * 1024 * 1024;
-
 /**
  * Opens the node's store from `data`: the metadata database (migrated), the blob store, and the
- * start-up clean-up (temporaries of interrupted puts, unreferenced blobs). Small blobs read and
- * checked are kept in memory up to `verifiedCacheBytes` (VERIFIED_CACHE_BYTES unless given; see
- * VerifiedBlobCache).
+ * start-up clean-up (temporaries of interrupted puts, unreferenced blobs). Objects read whole and
+ * checked are kept in memory as `data.cache` says (see VerifiedBlobCache).
  */
 export async function openNodeStore(
-  data: NodeConfig["data"],
-  options: { env?: NodeJS.ProcessEnv; onCorrupt?: (e: CorruptionEvent) => void; verifiedCacheBytes?: number } = {},
+  data: Omit<NodeConfig["data"], "cache"> & Partial<Pick<NodeConfig["data"], "cache">>,
+  options: { env?: NodeJS.ProcessEnv; onCorrupt?: (e: CorruptionEvent) => void } = {},
 ): Promise<{ store: PersistentNodeStore; opened: { tempsRemoved: number; orphansRemoved: number } }> {
   const meta = new MetaStore(metaFile(data.dir));
   try {
     const objects = new ObjectStore(blobStoreFor(data, options.env), meta, {
       onCorrupt: options.onCorrupt,
-      verifiedCacheBytes: options.verifiedCacheBytes ?? VERIFIED_CACHE_BYTES,
+      verifiedCacheBytes: data.cache?.bytes ?? VERIFIED_CACHE_BYTES,
+      verifiedCacheMaxBlobBytes: data.cache?.maxObjectBytes ?? VERIFIED_CACHE_MAX_OBJECT_BYTES,
     });
     const opened = await objects.open();
     return { store: new PersistentNodeStore(objects), opened };

@@ -25,15 +25,17 @@ export interface ObjectStoreOptions {
   /** Signs this node's receipt for a row about to be stored (see {@link ObjectStore.signReceipt}). */
   signReceipt?: ReceiptSigner;
   /**
-   * Bytes of small blobs (one leaf at most) kept in memory once read and checked (see
-   * {@link VerifiedBlobCache}); 0, the default, keeps none.
+   * Bytes of blobs kept in memory once read whole and checked (see {@link VerifiedBlobCache});
+   * 0, the default, keeps none.
    */
   verifiedCacheBytes?: number;
+  /** The largest blob that cache keeps (one leaf, 64 KiB, unless given). */
+  verifiedCacheMaxBlobBytes?: number;
 }
 
 /**
- * Small blobs (at most one Merkle leaf) already read and checked against their leaf, by SHA-256,
- * least recently used first out, bounded in bytes. A blob is content-addressed: a copy checked
+ * Blobs (up to `maxBlobBytes` each) already read whole and checked against their leaves, by
+ * SHA-256, least recently used first out, bounded in bytes. A blob is content-addressed: a copy checked
  * once stays the blob's bytes for as long as the blob exists, so a read found here skips the disk
  * and the re-hash. What it skips is noticing a disk that went bad since: the scrub still re-reads
  * every blob from the disk (never from here), and a blob quarantined (by the scrub or a read) or
@@ -146,7 +148,7 @@ export class ObjectStore {
   private readonly garbage = new Set<string>();
   /** Removals in progress, by digest: a put of that content waits for its end. */
   private readonly removing = new Map<string, Promise<void>>();
-  /** Small blobs read and checked already (none unless `verifiedCacheBytes`). */
+  /** Blobs read whole and checked already (none unless `verifiedCacheBytes`). */
   readonly verified: VerifiedBlobCache;
 
   constructor(
@@ -157,7 +159,7 @@ export class ObjectStore {
     this.onCorrupt = opts.onCorrupt;
     this.now = opts.now ?? Date.now;
     this.signReceipt = opts.signReceipt;
-    this.verified = new VerifiedBlobCache(opts.verifiedCacheBytes ?? 0);
+    this.verified = new VerifiedBlobCache(opts.verifiedCacheBytes ?? 0, opts.verifiedCacheMaxBlobBytes ?? LEAF_BYTES);
   }
 
   /**
@@ -348,14 +350,14 @@ export class ObjectStore {
 
   /**
    * Bytes start..end (inclusive) of an object, checked against its Merkle leaves (the covering
-   * leaves are read and hashed whole). `end = start - 1` reads nothing. A small blob (one leaf)
-   * read and checked before may come from {@link verified} instead.
+   * leaves are read and hashed whole). `end = start - 1` reads nothing. A blob read whole and
+   * checked before may come from {@link verified} instead.
    */
   async read(record: ObjectRecord, start: number, end: number): Promise<Buffer> {
     this.checkRange(record, start, end);
     if (end < start) return Buffer.alloc(0);
-    const small = record.size <= this.verified.maxBlobBytes;
-    const kept = small ? this.verified.get(record.sha256) : undefined;
+    const cacheable = record.size <= this.verified.maxBlobBytes;
+    const kept = cacheable ? this.verified.get(record.sha256) : undefined;
     if (kept !== undefined && kept.length === record.size) return kept.subarray(start, end + 1);
     const generation = this.verified.generation;
     const first = Math.floor(start / LEAF_BYTES);
@@ -375,7 +377,7 @@ export class ObjectStore {
       if (!leafHashesEqual(hashLeaf(chunk, nodeSha256), record.leaves[i]))
         throw await this.corrupt(record, `leaf ${i}`);
     }
-    if (small && from === 0 && bytes.length === record.size) this.verified.set(record.sha256, bytes, generation);
+    if (cacheable && from === 0 && bytes.length === record.size) this.verified.set(record.sha256, bytes, generation);
     return bytes.subarray(start - from, end - from + 1);
   }
 

@@ -53,6 +53,7 @@ describe("storage node configuration", () => {
       passwordEnv: "DDC_NODE_KEYSTORE_PASSWORD",
     });
     expect(c.server.bodyLimitBytes).to.equal(64 * 1024 * 1024);
+    expect(c.data.cache).to.deep.equal({ bytes: 256 * 1024 * 1024, maxObjectBytes: 8 * 1024 * 1024 });
     expect(c.node.version).to.equal(JSON.parse(readFileSync(join(__dirname, "../../../package.json"), "utf8")).version);
     expect(c.logLevel).to.equal("info");
   });
@@ -64,6 +65,7 @@ describe("storage node configuration", () => {
     raw.chain.core = "0x12";
     raw.node.capacity = 1000;
     raw.data.blobs = { kind: "ftp" };
+    raw.data.cache = { bytes: -1, maxObjectBytes: 65 * 1024 * 1024 };
     raw.ops = { host: "0.0.0.0", port: 8080 };
     raw.extra = {};
     writeFileSync(file, JSON.stringify(raw));
@@ -77,6 +79,8 @@ describe("storage node configuration", () => {
       expect(e.problems).to.include("chain.core: an address (0x + 40 hex digits)");
       expect(e.problems).to.include("node.capacity: a whole number as a decimal string");
       expect(e.problems).to.include('data.blobs.kind: one of "fs" or "s3"');
+      expect(e.problems).to.include("data.cache.bytes: Too small: expected number to be >=0");
+      expect(e.problems).to.include("data.cache.maxObjectBytes: Too big: expected number to be <=67108864");
       expect(e.problems.some((p) => p.startsWith("(the file): Unrecognized key") && p.includes("extra"))).to.equal(
         true,
       );

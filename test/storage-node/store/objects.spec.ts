@@ -253,6 +253,43 @@ describe("storage-node/store/objects: ObjectStore", () => {
     meta.close();
   });
 
+  it("keeps a larger blob when the cache's per-blob bound allows, only once read whole, and serves its ranges from memory", async () => {
+    const dir = tempDir("objects-verified-large");
+    const blobs = new FsBlobStore(join(dir, "data"));
+    const meta = new MetaStore(join(dir, "meta.sqlite"));
+    const size = 3 * LEAF_BYTES + 7;
+    const store = new ObjectStore(blobs, meta, {
+      now: () => NOW,
+      verifiedCacheBytes: 2 * size,
+      verifiedCacheMaxBlobBytes: size,
+    });
+    await store.open();
+    const data = content(size, 4);
+    const larger = content(size + 1, 5);
+    await store.put(1n, "a", 1n, Readable.from([data]), { version: 1n, maxBytes: 1 << 20 });
+    await store.put(1n, "b", 1n, Readable.from([larger]), { version: 1n, maxBytes: 1 << 20 });
+    const a = meta.get(1n, "a")!;
+    // A range read hashes only its leaves and keeps nothing.
+    expect(
+      (await store.read(a, LEAF_BYTES, LEAF_BYTES + 9)).equals(data.subarray(LEAF_BYTES, LEAF_BYTES + 10)),
+    ).to.equal(true);
+    expect(store.verified.size).to.equal(0);
+    expect((await store.read(a, 0, size - 1)).equals(data)).to.equal(true);
+    expect(store.verified.bytes).to.equal(size);
+    // Above the per-blob bound: never kept.
+    expect((await store.read(meta.get(1n, "b")!, 0, size)).equals(larger)).to.equal(true);
+    expect(store.verified.size).to.equal(1);
+    // The disk goes bad under the kept copy: ranges still come from the checked copy...
+    flipByte(blobs.pathOf(a.sha256), 2 * LEAF_BYTES + 3);
+    const tail = await store.read(a, 2 * LEAF_BYTES, size - 1);
+    expect(tail.equals(data.subarray(2 * LEAF_BYTES))).to.equal(true);
+    // ...until the scrub drops it with the quarantine.
+    expect(await store.scrub()).to.deep.equal({ checked: 2, corrupt: 1 });
+    expect(store.verified.size).to.equal(0);
+    expect((await rejection(store.read(a, 0, 9))).code).to.equal(ErrorCode.Quarantined);
+    meta.close();
+  });
+
   describe("corruption", () => {
     async function corrupted() {
       const s = setup();
