@@ -6,7 +6,7 @@ import prettier from "eslint-config-prettier";
  * The layers, bottom first: a folder may import from the folders before it, never from those after
  * it (README.md, "Layout"). scripts/, bench/ and test/ sit on top and may import anything.
  */
-const LAYERS = ["lib", "storage-node", "governance", "deploy", "manager-bot", "cli"];
+const LAYERS = ["lib", "storage-node", "governance", "deploy", "manager-bot", "validator", "cli"];
 
 /** Where the tools and tests live: no layer imports from them. */
 const TOP = ["scripts", "bench", "test"];
