@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { ManifestEntry } from "./bucketManifest";
 
 /**
  * What the HTTP server needs from the rest of the node: the object store, the authenticator and
@@ -75,8 +76,8 @@ export interface NodeStore {
   chargedBytes(bucket: bigint): number;
   /** Keeps `signature` as the receipt of `record`'s row, if the row is still that version and content. */
   keepReceipt?(record: ObjectRecord, signature: string): void;
-  /** The live objects of a bucket sorted by key (key, version, sha256). */
-  manifest(bucket: bigint): { key: string; version: bigint; sha256: string }[];
+  /** The live objects of a bucket sorted by key (byte order of UTF-8). */
+  manifest(bucket: bigint): ManifestEntry[];
   /** The buckets this node holds objects (or tombstones) of. */
   buckets(): bigint[];
   /** Adds served bytes and requests to (bucket, era). */

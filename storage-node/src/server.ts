@@ -36,7 +36,12 @@ import {
   type SignedReceipt,
   type UsageRecord,
 } from "./protocol";
-import { hashLeaf, leafCount, merkleProof, merkleRoot, toHex } from "./store/merkle";
+import { leafCount, merkleProof, toHex } from "./store/merkle";
+import {
+  manifestLeaf as bucketManifestLeaf,
+  manifestRoot as bucketManifestRoot,
+  type ManifestEntry,
+} from "./bucketManifest";
 import { Metering } from "./metering";
 
 /** The protocol's EIP-712 types as ethers takes them (they are declared `as const`). */
@@ -276,16 +281,17 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return { start, end: Math.min(last, size - 1) + 1 };
 }
 
-/** SHA-256 of one object entry as the manifest root's leaf data: `<key>\n<version>\n<sha256>`. */
-export function manifestLeaf(e: { key: string; version: bigint; sha256: string }): Uint8Array {
-  return hashLeaf(Buffer.from(`${e.key}\n${e.version}\n${e.sha256}`, "utf8"), () => createHash("sha256") as never);
+/** SHA-256 through node:crypto (several times faster than the portable one). */
+const nodeSha256 = () => createHash("sha256") as never;
+
+/** The leaf hash of one manifest entry (see bucketManifest.ts). */
+export function manifestLeaf(e: ManifestEntry): Uint8Array {
+  return bucketManifestLeaf(e, nodeSha256);
 }
 
-/** The manifest root of a bucket (see USAGE_TYPES), 0x-hex. */
-export function manifestRoot(entries: { key: string; version: bigint; sha256: string }[]): string {
-  const sha = () => createHash("sha256") as never;
-  const leaves = entries.length === 0 ? [hashLeaf(new Uint8Array(0), sha)] : entries.map(manifestLeaf);
-  return `0x${toHex(merkleRoot(leaves, sha))}`;
+/** The manifest root of a bucket's entries (see bucketManifest.ts and USAGE_TYPES), 0x-hex. */
+export function manifestRoot(entries: readonly ManifestEntry[]): string {
+  return bucketManifestRoot(entries, nodeSha256);
 }
 
 /** The content type of an object written without one. */

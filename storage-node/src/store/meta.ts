@@ -72,6 +72,8 @@ export interface ManifestEntry {
   version: bigint;
   sha256: string;
   size: number;
+  /** Merkle root over the content's leaves, lowercase hex. */
+  root: string;
 }
 
 export interface RepairTask {
@@ -336,7 +338,7 @@ export class MetaStore {
     let after: string | undefined;
     for (;;) {
       const page = this.list(bucket, { startAfter: after, limit: pageSize });
-      for (const r of page) yield { key: r.key, version: r.version, sha256: r.sha256, size: r.size };
+      for (const r of page) yield { key: r.key, version: r.version, sha256: r.sha256, size: r.size, root: r.root };
       if (page.length < pageSize) return;
       after = page[page.length - 1].key;
     }

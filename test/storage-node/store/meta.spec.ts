@@ -98,7 +98,13 @@ describe("storage-node/store/meta: MetaStore", () => {
     expect(m.storedBytes(3n)).to.equal(0);
     expect(m.refCount(sha("same"))).to.equal(5);
     expect([...m.manifest(1n, 2)].map((e) => e.key)).to.deep.equal(["a", "b/1", "b/2", "b0", "c"]);
-    expect([...m.manifest(1n)][0]).to.deep.equal({ key: "a", version: 1n, sha256: sha("same"), size: 1 });
+    expect([...m.manifest(1n)][0]).to.deep.equal({
+      key: "a",
+      version: 1n,
+      sha256: sha("same"),
+      size: 1,
+      root: sha("root:a"),
+    });
   });
 
   it("orders keys by their UTF-8 bytes", () => {
