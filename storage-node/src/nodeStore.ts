@@ -114,8 +114,21 @@ export class PersistentNodeStore implements NodeStore {
     return this.meta.bucketUsage(bucket, era);
   }
 
-  closeEra(bucket: bigint, era: number, snapshot: StoredSnapshot): void {
-    this.meta.closeEra(bucket, era, snapshot);
+  closeEra(
+    bucket: bigint,
+    era: number,
+    snapshot: StoredSnapshot,
+    manifest?: { entries: ManifestEntry[]; keepEras: number },
+  ): void {
+    this.meta.closeEra(bucket, era, snapshot, manifest);
+  }
+
+  eraManifest(bucket: bigint, era: number): { objects: number; manifestRoot: string } | undefined {
+    return this.meta.eraManifest(bucket, era);
+  }
+
+  eraManifestEntries(bucket: bigint, era: number, options: { startAfter?: string; limit: number }): ManifestEntry[] {
+    return this.meta.eraManifestEntries(bucket, era, options);
   }
 
   health(): { quarantined: number; repairs: number; hints: number } {

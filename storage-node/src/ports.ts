@@ -84,8 +84,21 @@ export interface NodeStore {
   addUsage(bucket: bigint, era: number, servedBytes: number, requests: number): void;
   /** What (bucket, era) recorded: served bytes, requests, and the stored figures if the era was closed. */
   usage(bucket: bigint, era: number): EraUsage | undefined;
-  /** Records the stored figures of a closed era (once: a second call keeps the first). */
-  closeEra(bucket: bigint, era: number, snapshot: StoredSnapshot): void;
+  /**
+   * Records the stored figures of a closed era (once: a second call keeps the first). With
+   * `manifest`, also the entries they were taken from (their root is `snapshot.manifestRoot`), and
+   * the bucket's kept manifests are cut to the `keepEras` latest eras.
+   */
+  closeEra(
+    bucket: bigint,
+    era: number,
+    snapshot: StoredSnapshot,
+    manifest?: { entries: ManifestEntry[]; keepEras: number },
+  ): void;
+  /** The manifest kept at the end of (bucket, era): its object count and root; undefined if none is kept. */
+  eraManifest(bucket: bigint, era: number): { objects: number; manifestRoot: string } | undefined;
+  /** Entries of the manifest kept at the end of (bucket, era), in key order, after `startAfter`, at most `limit`. */
+  eraManifestEntries(bucket: bigint, era: number, options: { startAfter?: string; limit: number }): ManifestEntry[];
   /** Blobs quarantined, repairs and hints queued (metrics). */
   health(): { quarantined: number; repairs: number; hints: number };
   /** Checks every blob against its hashes; `onProgress(done, total)`. */

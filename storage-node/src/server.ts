@@ -90,6 +90,8 @@ export interface ServerLimits {
   bodyGraceMs: number;
   /** Challenges one validator may make per era (per cluster). */
   challengesPerEra: number;
+  /** Closed eras per bucket whose era-end manifest is kept (config qos.manifestEras). */
+  manifestEras: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -101,6 +103,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   minBodyBytesPerS: 64 * 1024,
   bodyGraceMs: 10_000,
   challengesPerEra: 256,
+  manifestEras: 8,
 };
 
 /** An answer other than success: the status, the protocol code, and extra headers. */
@@ -783,11 +786,22 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     return { ...value, signature };
   };
 
-  const snapshot = (bucket: bigint) => {
+  /** A bucket's live manifest: its entries, and the stored figures they give. */
+  const liveManifest = (bucket: bigint) => {
     const entries = store.manifest(bucket);
-    return { storedBytes: store.storedBytes(bucket), objects: entries.length, manifestRoot: manifestRoot(entries) };
+    const figures = {
+      storedBytes: store.storedBytes(bucket),
+      objects: entries.length,
+      manifestRoot: manifestRoot(entries),
+    };
+    return { entries, figures };
   };
-  metering.onEraEnd = (bucket, era) => store.closeEra(bucket, era, snapshot(bucket));
+  const snapshot = (bucket: bigint) => liveManifest(bucket).figures;
+  // The era-end figures, and the entries their root covers (kept for the last eras, for validators).
+  metering.onEraEnd = (bucket, era) => {
+    const m = liveManifest(bucket);
+    store.closeEra(bucket, era, m.figures, { entries: m.entries, keepEras: limits.manifestEras });
+  };
 
   app.post("/v1/qos/challenge", async (req, reply) => {
     // Authenticated from its headers (the signed hash of the body it announces) before any byte
