@@ -141,6 +141,14 @@ export const configSchema = z
         challengesPerEra: 256,
         clockCheck: true,
       }),
+    /** What the node keeps for its cluster's validators. */
+    qos: z
+      .object({
+        /** Closed eras per bucket whose era-end manifest is kept (listed to validators); older ones are dropped. */
+        manifestEras: z.number().int().min(1).max(1024).default(8),
+      })
+      .strict()
+      .default({ manifestEras: 8 }),
     /** /health, /ready and /metrics, on their own port (keep it private). */
     ops: z
       .object({ host: z.string().default("127.0.0.1"), port: port.default(9465) })
@@ -290,6 +298,7 @@ export function describeConfig(c: NodeConfig): Record<string, unknown> {
     key: c.node.key.kind === "env" ? `env ${c.node.key.name}` : `keystore ${c.node.key.file}`,
     data: { dir: c.data.dir, blobs: c.data.blobs.kind, cache: c.data.cache },
     server: c.server,
+    qos: c.qos,
     ops: c.ops,
   };
 }

@@ -228,6 +228,7 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
         minBodyBytesPerS: config.server.minBodyBytesPerS,
         bodyGraceMs: config.server.bodyGraceMs,
         challengesPerEra: config.server.challengesPerEra,
+        manifestEras: config.qos.manifestEras,
       },
     });
     app = built.app;

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { S3Client } from "@aws-sdk/client-s3";
+import type { ManifestEntry } from "./bucketManifest";
 import { VERIFIED_CACHE_BYTES, VERIFIED_CACHE_MAX_OBJECT_BYTES, type NodeConfig } from "./config";
 import {
   ROW_OVERHEAD_BYTES,
@@ -97,8 +98,8 @@ export class PersistentNodeStore implements NodeStore {
     return this.meta.chargedBytes(bucket, ROW_OVERHEAD_BYTES);
   }
 
-  manifest(bucket: bigint): { key: string; version: bigint; sha256: string }[] {
-    return [...this.meta.manifest(bucket)].map((e) => ({ key: e.key, version: e.version, sha256: e.sha256 }));
+  manifest(bucket: bigint): ManifestEntry[] {
+    return [...this.meta.manifest(bucket)];
   }
 
   buckets(): bigint[] {
@@ -113,8 +114,21 @@ export class PersistentNodeStore implements NodeStore {
     return this.meta.bucketUsage(bucket, era);
   }
 
-  closeEra(bucket: bigint, era: number, snapshot: StoredSnapshot): void {
-    this.meta.closeEra(bucket, era, snapshot);
+  closeEra(
+    bucket: bigint,
+    era: number,
+    snapshot: StoredSnapshot,
+    manifest?: { entries: ManifestEntry[]; keepEras: number },
+  ): void {
+    this.meta.closeEra(bucket, era, snapshot, manifest);
+  }
+
+  eraManifest(bucket: bigint, era: number): { objects: number; manifestRoot: string } | undefined {
+    return this.meta.eraManifest(bucket, era);
+  }
+
+  eraManifestEntries(bucket: bigint, era: number, options: { startAfter?: string; limit: number }): ManifestEntry[] {
+    return this.meta.eraManifestEntries(bucket, era, options);
   }
 
   health(): { quarantined: number; repairs: number; hints: number } {

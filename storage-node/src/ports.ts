@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { ManifestEntry } from "./bucketManifest";
 
 /**
  * What the HTTP server needs from the rest of the node: the object store, the authenticator and
@@ -75,16 +76,29 @@ export interface NodeStore {
   chargedBytes(bucket: bigint): number;
   /** Keeps `signature` as the receipt of `record`'s row, if the row is still that version and content. */
   keepReceipt?(record: ObjectRecord, signature: string): void;
-  /** The live objects of a bucket sorted by key (key, version, sha256). */
-  manifest(bucket: bigint): { key: string; version: bigint; sha256: string }[];
+  /** The live objects of a bucket sorted by key (byte order of UTF-8). */
+  manifest(bucket: bigint): ManifestEntry[];
   /** The buckets this node holds objects (or tombstones) of. */
   buckets(): bigint[];
   /** Adds served bytes and requests to (bucket, era). */
   addUsage(bucket: bigint, era: number, servedBytes: number, requests: number): void;
   /** What (bucket, era) recorded: served bytes, requests, and the stored figures if the era was closed. */
   usage(bucket: bigint, era: number): EraUsage | undefined;
-  /** Records the stored figures of a closed era (once: a second call keeps the first). */
-  closeEra(bucket: bigint, era: number, snapshot: StoredSnapshot): void;
+  /**
+   * Records the stored figures of a closed era (once: a second call keeps the first). With
+   * `manifest`, also the entries they were taken from (their root is `snapshot.manifestRoot`), and
+   * the bucket's kept manifests are cut to the `keepEras` latest eras.
+   */
+  closeEra(
+    bucket: bigint,
+    era: number,
+    snapshot: StoredSnapshot,
+    manifest?: { entries: ManifestEntry[]; keepEras: number },
+  ): void;
+  /** The manifest kept at the end of (bucket, era): its object count and root; undefined if none is kept. */
+  eraManifest(bucket: bigint, era: number): { objects: number; manifestRoot: string } | undefined;
+  /** Entries of the manifest kept at the end of (bucket, era), in key order, after `startAfter`, at most `limit`. */
+  eraManifestEntries(bucket: bigint, era: number, options: { startAfter?: string; limit: number }): ManifestEntry[];
   /** Blobs quarantined, repairs and hints queued (metrics). */
   health(): { quarantined: number; repairs: number; hints: number };
   /** Checks every blob against its hashes; `onProgress(done, total)`. */

@@ -441,9 +441,11 @@ export const CHALLENGE_TYPES = {
 /**
  * A node's usage record of one era of one cluster (GET /v1/usage/:cluster/:era), signed by the
  * node key (EIP-712, {@link storageDomain}). `manifestRoot` is the Merkle root over the bucket's
- * live objects sorted by key, one leaf per object: the UTF-8 bytes of `<key>\n<version>\n<sha256>`
- * (version in decimal, sha256 in lowercase hex) hashed as a leaf (SHA-256(0x00 ‖ bytes)); a bucket
- * without objects has the root of one empty leaf.
+ * live objects sorted by key (byte order of UTF-8), one leaf per object: the UTF-8 bytes of
+ * `<key>\n<version>\n<sha256>\n<size>\n<root>` (version and size in decimal, sha256 and the
+ * object's Merkle root in lowercase hex without 0x) hashed as a leaf (SHA-256(0x00 ‖ bytes)); a
+ * bucket without objects has the root of one empty leaf. So a challenge answer's size and root are
+ * bound to what the node's manifest claims (`manifestRoot` in bucketManifest.ts computes it).
  */
 export const USAGE_TYPES = {
   UsageRecord: [

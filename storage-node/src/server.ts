@@ -36,7 +36,12 @@ import {
   type SignedReceipt,
   type UsageRecord,
 } from "./protocol";
-import { hashLeaf, leafCount, merkleProof, merkleRoot, toHex } from "./store/merkle";
+import { leafCount, merkleProof, toHex } from "./store/merkle";
+import {
+  manifestLeaf as bucketManifestLeaf,
+  manifestRoot as bucketManifestRoot,
+  type ManifestEntry,
+} from "./bucketManifest";
 import { Metering } from "./metering";
 
 /** The protocol's EIP-712 types as ethers takes them (they are declared `as const`). */
@@ -85,6 +90,8 @@ export interface ServerLimits {
   bodyGraceMs: number;
   /** Challenges one validator may make per era (per cluster). */
   challengesPerEra: number;
+  /** Closed eras per bucket whose era-end manifest is kept (config qos.manifestEras). */
+  manifestEras: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -96,6 +103,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   minBodyBytesPerS: 64 * 1024,
   bodyGraceMs: 10_000,
   challengesPerEra: 256,
+  manifestEras: 8,
 };
 
 /** An answer other than success: the status, the protocol code, and extra headers. */
@@ -276,16 +284,17 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return { start, end: Math.min(last, size - 1) + 1 };
 }
 
-/** SHA-256 of one object entry as the manifest root's leaf data: `<key>\n<version>\n<sha256>`. */
-export function manifestLeaf(e: { key: string; version: bigint; sha256: string }): Uint8Array {
-  return hashLeaf(Buffer.from(`${e.key}\n${e.version}\n${e.sha256}`, "utf8"), () => createHash("sha256") as never);
+/** SHA-256 through node:crypto (several times faster than the portable one). */
+const nodeSha256 = () => createHash("sha256") as never;
+
+/** The leaf hash of one manifest entry (see bucketManifest.ts). */
+export function manifestLeaf(e: ManifestEntry): Uint8Array {
+  return bucketManifestLeaf(e, nodeSha256);
 }
 
-/** The manifest root of a bucket (see USAGE_TYPES), 0x-hex. */
-export function manifestRoot(entries: { key: string; version: bigint; sha256: string }[]): string {
-  const sha = () => createHash("sha256") as never;
-  const leaves = entries.length === 0 ? [hashLeaf(new Uint8Array(0), sha)] : entries.map(manifestLeaf);
-  return `0x${toHex(merkleRoot(leaves, sha))}`;
+/** The manifest root of a bucket's entries (see bucketManifest.ts and USAGE_TYPES), 0x-hex. */
+export function manifestRoot(entries: readonly ManifestEntry[]): string {
+  return bucketManifestRoot(entries, nodeSha256);
 }
 
 /** The content type of an object written without one. */
@@ -777,11 +786,22 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     return { ...value, signature };
   };
 
-  const snapshot = (bucket: bigint) => {
+  /** A bucket's live manifest: its entries, and the stored figures they give. */
+  const liveManifest = (bucket: bigint) => {
     const entries = store.manifest(bucket);
-    return { storedBytes: store.storedBytes(bucket), objects: entries.length, manifestRoot: manifestRoot(entries) };
+    const figures = {
+      storedBytes: store.storedBytes(bucket),
+      objects: entries.length,
+      manifestRoot: manifestRoot(entries),
+    };
+    return { entries, figures };
   };
-  metering.onEraEnd = (bucket, era) => store.closeEra(bucket, era, snapshot(bucket));
+  const snapshot = (bucket: bigint) => liveManifest(bucket).figures;
+  // The era-end figures, and the entries their root covers (kept for the last eras, for validators).
+  metering.onEraEnd = (bucket, era) => {
+    const m = liveManifest(bucket);
+    store.closeEra(bucket, era, m.figures, { entries: m.entries, keepEras: limits.manifestEras });
+  };
 
   app.post("/v1/qos/challenge", async (req, reply) => {
     // Authenticated from its headers (the signed hash of the body it announces) before any byte

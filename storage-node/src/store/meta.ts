@@ -72,6 +72,8 @@ export interface ManifestEntry {
   version: bigint;
   sha256: string;
   size: number;
+  /** Merkle root over the content's leaves, lowercase hex. */
+  root: string;
 }
 
 export interface RepairTask {
@@ -169,6 +171,15 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE objects ADD COLUMN receipt TEXT;`,
   // 6: receipts name the Merkle root: the kept ones (without it) are dropped, signed anew when asked
   `UPDATE objects SET receipt = NULL;`,
+  // 7: the manifest of a bucket at the end of an era (its figures and its entries), so that a
+  // validator lists what a usage record's manifest root covers; the last few eras are kept
+  `CREATE TABLE era_manifests (
+     bucket TEXT NOT NULL, era INTEGER NOT NULL, object_count INTEGER NOT NULL, manifest_root TEXT NOT NULL,
+     PRIMARY KEY (bucket, era)) WITHOUT ROWID;
+   CREATE TABLE era_manifest_entries (
+     bucket TEXT NOT NULL, era INTEGER NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL,
+     sha256 TEXT NOT NULL, size INTEGER NOT NULL, root TEXT NOT NULL,
+     PRIMARY KEY (bucket, era, key)) WITHOUT ROWID;`,
 ];
 
 /** The content type of an object stored without one. */
@@ -336,7 +347,7 @@ export class MetaStore {
     let after: string | undefined;
     for (;;) {
       const page = this.list(bucket, { startAfter: after, limit: pageSize });
-      for (const r of page) yield { key: r.key, version: r.version, sha256: r.sha256, size: r.size };
+      for (const r of page) yield { key: r.key, version: r.version, sha256: r.sha256, size: r.size, root: r.root };
       if (page.length < pageSize) return;
       after = page[page.length - 1].key;
     }
@@ -665,17 +676,85 @@ export class MetaStore {
     return out;
   }
 
-  /** Records the stored figures of a closed era, once: an era already closed keeps its first figures. */
-  closeEra(bucket: bigint, era: number, stored: StoredFigures): void {
-    this.db
+  /**
+   * Records the stored figures of a closed era, once: an era already closed keeps its first figures.
+   * With `manifest`, the entries the figures were taken from (their root is `stored.manifestRoot`)
+   * are kept with them, in the same transaction, and the bucket's kept manifests are cut to the
+   * `keepEras` latest eras. Returns whether the figures were recorded (false: the era was closed).
+   */
+  closeEra(
+    bucket: bigint,
+    era: number,
+    stored: StoredFigures,
+    manifest?: { entries: Iterable<ManifestEntry>; keepEras: number },
+  ): boolean {
+    const b = u64Hex(bucket);
+    return this.db.transaction((): boolean => {
+      const recorded =
+        this.db
+          .prepare(
+            `INSERT INTO usage (bucket, era, served_bytes, requests, stored_bytes, object_count, manifest_root)
+             VALUES (?, ?, 0, 0, ?, ?, ?)
+             ON CONFLICT (era, bucket) DO UPDATE SET stored_bytes = excluded.stored_bytes,
+               object_count = excluded.object_count, manifest_root = excluded.manifest_root
+             WHERE usage.stored_bytes IS NULL`,
+          )
+          .run(b, era, stored.storedBytes, stored.objects, stored.manifestRoot).changes > 0;
+      if (!recorded || manifest === undefined) return recorded;
+      this.db
+        .prepare("INSERT INTO era_manifests (bucket, era, object_count, manifest_root) VALUES (?, ?, ?, ?)")
+        .run(b, era, stored.objects, stored.manifestRoot);
+      const insert = this.db.prepare(
+        "INSERT INTO era_manifest_entries (bucket, era, key, version, sha256, size, root) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      );
+      for (const e of manifest.entries) insert.run(b, era, e.key, checkVersion(e.version), e.sha256, e.size, e.root);
+      this.pruneEraManifests(bucket, manifest.keepEras);
+      return true;
+    })();
+  }
+
+  /** Drops a bucket's kept manifests but those of its `keep` latest eras. */
+  private pruneEraManifests(bucket: bigint, keep: number): void {
+    const b = u64Hex(bucket);
+    const oldest = this.db
+      .prepare("SELECT era FROM era_manifests WHERE bucket = ? ORDER BY era DESC LIMIT 1 OFFSET ?")
+      .get(b, Math.max(0, keep - 1)) as { era: bigint } | undefined;
+    if (oldest === undefined) return;
+    this.db.prepare("DELETE FROM era_manifests WHERE bucket = ? AND era < ?").run(b, oldest.era);
+    this.db.prepare("DELETE FROM era_manifest_entries WHERE bucket = ? AND era < ?").run(b, oldest.era);
+  }
+
+  /** The manifest kept at the end of (bucket, era): its object count and root; undefined if none is kept. */
+  eraManifest(bucket: bigint, era: number): { objects: number; manifestRoot: string } | undefined {
+    const r = this.db
+      .prepare("SELECT object_count, manifest_root FROM era_manifests WHERE bucket = ? AND era = ?")
+      .get(u64Hex(bucket), era) as { object_count: bigint; manifest_root: string } | undefined;
+    return r === undefined ? undefined : { objects: Number(r.object_count), manifestRoot: r.manifest_root };
+  }
+
+  /** Entries of the manifest kept at the end of (bucket, era), in key order, after `startAfter`, at most `limit`. */
+  eraManifestEntries(bucket: bigint, era: number, opts: { startAfter?: string; limit: number }): ManifestEntry[] {
+    const rows = this.db
       .prepare(
-        `INSERT INTO usage (bucket, era, served_bytes, requests, stored_bytes, object_count, manifest_root)
-         VALUES (?, ?, 0, 0, ?, ?, ?)
-         ON CONFLICT (era, bucket) DO UPDATE SET stored_bytes = excluded.stored_bytes,
-           object_count = excluded.object_count, manifest_root = excluded.manifest_root
-         WHERE usage.stored_bytes IS NULL`,
+        `SELECT key, version, sha256, size, root FROM era_manifest_entries
+         WHERE bucket = ? AND era = ? AND key > ? ORDER BY key LIMIT ?`,
       )
-      .run(u64Hex(bucket), era, stored.storedBytes, stored.objects, stored.manifestRoot);
+      .all(u64Hex(bucket), era, opts.startAfter ?? "", opts.limit) as {
+      key: string;
+      version: bigint;
+      sha256: string;
+      size: bigint;
+      root: string;
+    }[];
+    return rows.map((r) => ({ key: r.key, version: r.version, sha256: r.sha256, size: Number(r.size), root: r.root }));
+  }
+
+  /** The eras whose manifest of `bucket` is kept, in order. */
+  eraManifestEras(bucket: bigint): number[] {
+    const rows = this.db.prepare("SELECT era FROM era_manifests WHERE bucket = ? ORDER BY era").all(u64Hex(bucket)) as {
+      era: bigint;
+    }[];
+    return rows.map((r) => Number(r.era));
   }
 
   /** The buckets with an object, a tombstone or a usage row here, in order. */

@@ -54,6 +54,7 @@ describe("storage node configuration", () => {
     });
     expect(c.server.bodyLimitBytes).to.equal(64 * 1024 * 1024);
     expect(c.data.cache).to.deep.equal({ bytes: 256 * 1024 * 1024, maxObjectBytes: 8 * 1024 * 1024 });
+    expect(c.qos).to.deep.equal({ manifestEras: 8 });
     expect(c.node.version).to.equal(JSON.parse(readFileSync(join(__dirname, "../../../package.json"), "utf8")).version);
     expect(c.logLevel).to.equal("info");
   });
@@ -67,6 +68,7 @@ describe("storage node configuration", () => {
     raw.data.blobs = { kind: "ftp" };
     raw.data.cache = { bytes: -1, maxObjectBytes: 65 * 1024 * 1024 };
     raw.ops = { host: "0.0.0.0", port: 8080 };
+    raw.qos = { manifestEras: 0 };
     raw.extra = {};
     writeFileSync(file, JSON.stringify(raw));
     try {
@@ -81,6 +83,7 @@ describe("storage node configuration", () => {
       expect(e.problems).to.include('data.blobs.kind: one of "fs" or "s3"');
       expect(e.problems).to.include("data.cache.bytes: Too small: expected number to be >=0");
       expect(e.problems).to.include("data.cache.maxObjectBytes: Too big: expected number to be <=67108864");
+      expect(e.problems).to.include("qos.manifestEras: Too small: expected number to be >=1");
       expect(e.problems.some((p) => p.startsWith("(the file): Unrecognized key") && p.includes("extra"))).to.equal(
         true,
       );

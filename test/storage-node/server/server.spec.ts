@@ -769,9 +769,10 @@ describe("storage node server", function () {
       const u = res.json() as UsageRecord;
       expect(u).to.include({ node: 1, cluster: Number(w.cluster), era: Number(era) });
       expect(u.buckets).to.have.length(1);
-      const entries = [a, b]
-        .sort()
-        .map((k) => ({ key: k, version: store.get(w.bucket, k)!.version, sha256: store.get(w.bucket, k)!.sha256 }));
+      const entries = [a, b].sort().map((k) => {
+        const o = store.get(w.bucket, k)!;
+        return { key: k, version: o.version, sha256: o.sha256, size: o.size, root: o.root };
+      });
       expect(u.buckets[0]).to.deep.equal({
         bucket: w.bucket.toString(),
         storedBytes: "11",
@@ -780,10 +781,13 @@ describe("storage node server", function () {
         objects: 2,
         manifestRoot: manifestRoot(entries),
       });
-      // The leaf encoding, recomputed by hand: SHA-256(0x00 ‖ "<key>\n<version>\n<sha256>").
+      // The leaf encoding, recomputed by hand: SHA-256(0x00 ‖ "<key>\n<version>\n<sha256>\n<size>\n<root>").
+      expect(entries.map((e) => e.size)).to.deep.equal(a < b ? [5, 6] : [6, 5]);
       const leaves = entries.map((e) =>
         createHash("sha256")
-          .update(Buffer.concat([Buffer.of(0), Buffer.from(`${e.key}\n${e.version}\n${e.sha256}`)]))
+          .update(
+            Buffer.concat([Buffer.of(0), Buffer.from(`${e.key}\n${e.version}\n${e.sha256}\n${e.size}\n${e.root}`)]),
+          )
           .digest(),
       );
       expect(u.buckets[0].manifestRoot).to.equal(`0x${toHex(merkleRoot(leaves))}`);

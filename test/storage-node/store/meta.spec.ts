@@ -34,7 +34,7 @@ describe("storage-node/store/meta: MetaStore", () => {
   afterEach(() => m.close());
 
   it("migrates once; WAL and synchronous NORMAL", () => {
-    expect(m.schemaVersion).to.equal(6);
+    expect(m.schemaVersion).to.equal(7);
     expect(m.db.pragma("journal_mode", { simple: true })).to.equal("wal");
     expect(m.db.pragma("synchronous", { simple: true })).to.equal(1n);
   });
@@ -98,7 +98,13 @@ describe("storage-node/store/meta: MetaStore", () => {
     expect(m.storedBytes(3n)).to.equal(0);
     expect(m.refCount(sha("same"))).to.equal(5);
     expect([...m.manifest(1n, 2)].map((e) => e.key)).to.deep.equal(["a", "b/1", "b/2", "b0", "c"]);
-    expect([...m.manifest(1n)][0]).to.deep.equal({ key: "a", version: 1n, sha256: sha("same"), size: 1 });
+    expect([...m.manifest(1n)][0]).to.deep.equal({
+      key: "a",
+      version: 1n,
+      sha256: sha("same"),
+      size: 1,
+      root: sha("root:a"),
+    });
   });
 
   it("orders keys by their UTF-8 bytes", () => {
@@ -279,6 +285,66 @@ describe("storage-node/store/meta: MetaStore", () => {
     m.enqueueHint({ target: 2, bucket: 1n, key: "k", version: 1n, op: "put" }, 1);
     m.enqueueHint({ target: 3, bucket: 1n, key: "k", version: 1n, op: "put" }, 1);
     expect(m.queueCounts()).to.deep.equal({ quarantined: 1, repairs: 1, hints: 2 });
+  });
+
+  it("keeps a closed era's manifest with its figures, once; lists it in key order by page", () => {
+    const entries = ["b", "a/1", "é", "Z"]
+      .sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      .map((key, i) => ({ key, version: BigInt(i + 1), sha256: sha(key), size: i * 10, root: sha(`root:${key}`) }));
+    expect(entries.map((e) => e.key)).to.deep.equal(["Z", "a/1", "b", "é"]);
+    const figures = { storedBytes: 60, objects: 4, manifestRoot: "0xaa" };
+    expect(m.closeEra(5n, 3, figures, { entries, keepEras: 8 })).to.equal(true);
+    // A second close of the era keeps the first figures and entries.
+    const other = [{ key: "x", version: 9n, sha256: sha("x"), size: 1, root: sha("root:x") }];
+    expect(
+      m.closeEra(5n, 3, { storedBytes: 1, objects: 1, manifestRoot: "0xbb" }, { entries: other, keepEras: 8 }),
+    ).to.equal(false);
+    expect(m.eraManifest(5n, 3)).to.deep.equal({ objects: 4, manifestRoot: "0xaa" });
+    expect(m.bucketUsage(5n, 3)?.stored).to.deep.equal(figures);
+    expect(m.eraManifestEntries(5n, 3, { limit: 100 })).to.deep.equal(entries);
+    expect(m.eraManifestEntries(5n, 3, { limit: 2 })).to.deep.equal(entries.slice(0, 2));
+    expect(m.eraManifestEntries(5n, 3, { startAfter: "a/1", limit: 2 })).to.deep.equal(entries.slice(2, 4));
+    expect(m.eraManifestEntries(5n, 3, { startAfter: "é", limit: 2 })).to.deep.equal([]);
+    // No manifest kept: another era, another bucket, or figures closed without entries.
+    expect(m.eraManifest(5n, 2)).to.equal(undefined);
+    expect(m.eraManifest(6n, 3)).to.equal(undefined);
+    expect(m.closeEra(6n, 3, { storedBytes: 0, objects: 0, manifestRoot: "0xcc" })).to.equal(true);
+    expect(m.eraManifest(6n, 3)).to.equal(undefined);
+    // An era closed with no objects keeps an empty manifest.
+    expect(
+      m.closeEra(7n, 3, { storedBytes: 0, objects: 0, manifestRoot: "0xdd" }, { entries: [], keepEras: 8 }),
+    ).to.equal(true);
+    expect(m.eraManifest(7n, 3)).to.deep.equal({ objects: 0, manifestRoot: "0xdd" });
+    expect(m.eraManifestEntries(7n, 3, { limit: 10 })).to.deep.equal([]);
+  });
+
+  it("keeps the manifests of a bucket's last N closed eras: older ones are dropped when a new one is stored", () => {
+    const entry = (era: number) => ({ key: `k${era}`, version: 1n, sha256: sha(`${era}`), size: era, root: sha("r") });
+    const close = (bucket: bigint, era: number, keepEras: number) =>
+      m.closeEra(
+        bucket,
+        era,
+        { storedBytes: era, objects: 1, manifestRoot: `0x${era}` },
+        { entries: [entry(era)], keepEras },
+      );
+    for (const era of [1, 2, 3]) close(1n, era, 3);
+    close(2n, 1, 3);
+    expect(m.eraManifestEras(1n)).to.deep.equal([1, 2, 3]);
+    close(1n, 4, 3);
+    expect(m.eraManifestEras(1n)).to.deep.equal([2, 3, 4]);
+    expect(m.eraManifest(1n, 1)).to.equal(undefined);
+    expect(m.eraManifestEntries(1n, 1, { limit: 10 })).to.deep.equal([]);
+    expect(m.eraManifestEntries(1n, 2, { limit: 10 })).to.deep.equal([entry(2)]);
+    // Another bucket's manifests are its own; the usage figures of a dropped era stay.
+    expect(m.eraManifestEras(2n)).to.deep.equal([1]);
+    expect(m.bucketUsage(1n, 1)?.stored).to.deep.equal({ storedBytes: 1, objects: 1, manifestRoot: "0x1" });
+    // A smaller N cuts to it at the next era stored.
+    close(1n, 5, 1);
+    expect(m.eraManifestEras(1n)).to.deep.equal([5]);
+    expect(
+      (m.db.prepare("SELECT COUNT(*) AS n FROM era_manifest_entries WHERE bucket = ?").get(u64Hex(1n)) as { n: bigint })
+        .n,
+    ).to.equal(1n);
   });
 
   it("u64Hex is 16 hex digits", () => {
