@@ -7,7 +7,8 @@ import { signReport, type ReportBody } from "../../manager-bot/src/report";
 import { ChainView } from "../../storage-node/src/chain";
 import { storageDomain } from "../../storage-node/src/protocol";
 import { describeValidatorConfig, loadValidatorKey, type ValidatorConfig } from "./config";
-import { measureEra, systemClock, type Clock, type EraMeasurement } from "./eraRun";
+import { ChainClock } from "../../lib/chainClock";
+import { measureEra, type Clock, type EraMeasurement } from "./eraRun";
 import { ValidatorMetrics } from "./metrics";
 import { ValidatorSessions } from "./nodeApi";
 import { postReport, type BotAnswer } from "./submit";
@@ -60,9 +61,12 @@ export async function startValidator(
   options: StartValidatorOptions = {},
 ): Promise<RunningValidator> {
   const logger = options.logger ?? validatorLogger(config.logLevel);
-  const clock = options.clock ?? systemClock;
   const provider =
     options.provider ?? new JsonRpcProvider(config.chain.rpcUrl, undefined, { staticNetwork: false, cacheTimeout: -1 });
+  // Eras are the chain's: probes, challenges and the era's end follow the chain's time.
+  const chainClock = options.clock === undefined ? new ChainClock(provider, 250) : undefined;
+  await chainClock?.start();
+  const clock: Clock = options.clock ?? chainClock!;
   const signer = options.signer ?? (await loadValidatorKey(config, options.env));
   const address = getAddress(await signer.getAddress());
   const metrics = options.metrics ?? new ValidatorMetrics({ defaultMetrics: options.metrics === undefined });
@@ -236,6 +240,7 @@ export async function startValidator(
       stopping.abort();
       await Promise.allSettled(loops);
       view.stop();
+      chainClock?.stop();
       await ops?.close();
     },
   };
