@@ -521,6 +521,9 @@ export interface ManifestPage {
  * answered (`at`, ms since the epoch), signed by the node key (EIP-712, {@link storageDomain}) over
  * the validator's `nonce` (16 to 64 hex digits, as sent).
  */
+/** A probe's nonce: 16 to 64 hex digits. */
+export const PROBE_NONCE = /^[0-9a-fA-F]{16,64}$/;
+
 export const PROBE_TYPES = {
   Probe: [
     { name: "node", type: "uint32" },

@@ -13,6 +13,8 @@ import {
   DEFAULT_MANIFEST_LIMIT,
   MANIFEST_PAGE_TYPES,
   MAX_MANIFEST_LIMIT,
+  PROBE_NONCE,
+  PROBE_TYPES,
   EMPTY_SHA256,
   ErrorCode,
   HEADER,
@@ -36,6 +38,7 @@ import {
   type LeavesResult,
   type ListResult,
   type ManifestPage,
+  type ProbeResponse,
   type PutResult,
   type SignedReceipt,
   type UsageRecord,
@@ -208,6 +211,8 @@ const manifestQuery = z
     limit: z.coerce.number().int().min(1).max(MAX_MANIFEST_LIMIT).default(DEFAULT_MANIFEST_LIMIT),
   })
   .strict();
+
+const probeQuery = z.object({ nonce: z.string().regex(PROBE_NONCE, "16 to 64 hex digits") }).strict();
 
 function parseBucket(raw: string): bigint {
   const r = uint64.safeParse(raw);
@@ -922,6 +927,26 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       signature,
     };
     return reply.send(page);
+  });
+
+  // A probe answers the node's clock, signed: no store access, no metering (it is nobody's usage).
+  app.get("/v1/qos/probe", async (req, reply) => {
+    const q = probeQuery.safeParse(req.query);
+    if (!q.success) {
+      const i = q.error.issues[0];
+      throw new NodeHttpError(400, ErrorCode.BadRequest, `${i.path.join(".") || "query"}: ${i.message}`);
+    }
+    const principal = await authenticate(req);
+    if (principal.kind !== "validator") {
+      metrics.probes.inc({ outcome: "refused" });
+      throw new NodeHttpError(403, ErrorCode.Forbidden, "probes are for validators");
+    }
+    const at = Math.floor(clock());
+    const value = { node: node.id, nonce: q.data.nonce, at };
+    const signature = await signer.signTypedData(domain, eip712(PROBE_TYPES), value);
+    metrics.probes.inc({ outcome: "answered" });
+    const answer: ProbeResponse = { ...value, signature };
+    return reply.send(answer);
   });
 
   app.post("/v1/qos/challenge", async (req, reply) => {

@@ -13,9 +13,11 @@ import type { NodeStore } from "../../../storage-node/src/ports";
 import {
   ALL_OPS,
   MANIFEST_PAGE_TYPES,
+  PROBE_TYPES,
   storageDomain,
   type ErrorBody,
   type ManifestPage,
+  type ProbeResponse,
   type UsageRecord,
 } from "../../../storage-node/src/protocol";
 import { buildNodeServer, eip712, type ServerLimits } from "../../../storage-node/src/server";
@@ -428,6 +430,81 @@ describe("storage node: what validators ask (manifests, probes, faults)", functi
         "bad-request",
         `era ${firstEra + 1} has not begun (now ${firstEra})`,
       );
+    });
+  });
+  describe("GET /v1/qos/probe", () => {
+    const nonce = "00112233445566778899aabbccddeeff";
+
+    it("answers the nonce and the node's clock, signed over Probe, without using the store", async () => {
+      // A store that throws on any use: a probe must not need it.
+      const refusing = new Proxy(
+        {},
+        {
+          get: (_t, name) => () => {
+            throw new Error(`the store was used: ${String(name)}`);
+          },
+        },
+      ) as NodeStore;
+      const probeMetrics = new NodeMetrics();
+      const built = await serverOn({ store: refusing, metrics: probeMetrics });
+      try {
+        now = 1_700_000_123_456;
+        for (const n of [nonce, "ABCDEF0123456789", "f".repeat(64)]) {
+          const res = await get(`/v1/qos/probe?nonce=${n}`, { on: built.app });
+          expect(res.statusCode, res.body).to.equal(200);
+          const answer = res.json() as ProbeResponse;
+          expect(answer).to.deep.equal({ node: 1, nonce: n, at: 1_700_000_123_456, signature: answer.signature });
+          expect(
+            verifyTypedData(w.domain, eip712(PROBE_TYPES), { node: 1, nonce: n, at: now }, answer.signature),
+          ).to.equal(w.nodeKey1.address);
+          // Another time or nonce does not recover to the node key.
+          expect(
+            verifyTypedData(w.domain, eip712(PROBE_TYPES), { node: 1, nonce: n, at: now + 1 }, answer.signature),
+          ).to.not.equal(w.nodeKey1.address);
+        }
+        const text = await probeMetrics.registry.metrics();
+        expect(text).to.include('ddc_node_probes_total{outcome="answered"} 3');
+      } finally {
+        await built.app.close();
+      }
+    });
+
+    it("counts in no bucket's usage", async () => {
+      await put("a", "alpha");
+      for (let i = 0; i < 3; i++) expect((await get(`/v1/qos/probe?nonce=${nonce}`)).statusCode).to.equal(200);
+      await metering.flush();
+      expect(store.meta.usage(firstEra)).to.deep.equal([]);
+      // A read is counted: the check above would see one.
+      expect((await get(`/v1/buckets/${w.bucket}/objects/a`, { session, key })).statusCode).to.equal(200);
+      await metering.flush();
+      expect(store.meta.usage(firstEra)).to.deep.equal([
+        { bucket: w.bucket, era: firstEra, servedBytes: 5, requests: 1 },
+      ]);
+    });
+
+    it("a nonce of 16 to 64 hex digits, nothing else: 400; not a validator: 403, counted as refused", async () => {
+      const bad: [string, string][] = [
+        ["", "nonce: Invalid input: expected string, received undefined"],
+        ["?nonce=" + "a".repeat(15), "nonce: 16 to 64 hex digits"],
+        ["?nonce=" + "a".repeat(65), "nonce: 16 to 64 hex digits"],
+        ["?nonce=" + "g".repeat(16), "nonce: 16 to 64 hex digits"],
+        ["?nonce=0x" + "a".repeat(16), "nonce: 16 to 64 hex digits"],
+      ];
+      for (const [q, message] of bad) {
+        expectError(await get(`/v1/qos/probe${q}`), 400, "bad-request", message);
+      }
+      const extra = await get(`/v1/qos/probe?nonce=${nonce}&x=1`);
+      expectError(extra, 400, "bad-request");
+      expect((extra.json() as ErrorBody).error.message).to.include("Unrecognized key");
+      expectError(
+        await get(`/v1/qos/probe?nonce=${nonce}`, { session, key }),
+        403,
+        "forbidden",
+        "probes are for validators",
+      );
+      const text = await metrics.registry.metrics();
+      expect(text).to.include('ddc_node_probes_total{outcome="refused"} 1');
+      expect(text).to.not.include('ddc_node_probes_total{outcome="answered"}');
     });
   });
 });
