@@ -1,3 +1,4 @@
+import type { ManifestPage } from "./protocol";
 import { hashLeaf, merkleRoot, portableSha256, toHex, type Sha256Factory } from "./store/merkle";
 
 /**
@@ -39,4 +40,38 @@ export function manifestLeaf(e: ManifestEntry, hash: Sha256Factory = portableSha
 export function manifestRoot(entries: readonly ManifestEntry[], hash: Sha256Factory = portableSha256): string {
   const leaves = entries.length === 0 ? [hashLeaf(new Uint8Array(0), hash)] : entries.map((e) => manifestLeaf(e, hash));
   return `0x${toHex(merkleRoot(leaves, hash))}`;
+}
+
+/** The entries of a manifest page as they travel, as {@link ManifestEntry} (version a bigint). */
+export function pageEntries(page: Pick<ManifestPage, "entries">): ManifestEntry[] {
+  return page.entries.map((e) => ({
+    key: e.key,
+    version: BigInt(e.version),
+    sha256: e.sha256,
+    size: e.size,
+    root: e.root,
+  }));
+}
+
+/**
+ * The EIP-712 `ManifestPage` message (`MANIFEST_PAGE_TYPES`) of a page asked with `startAfter`
+ * ("" for the first page), its `pageRoot` recomputed from the entries: what the node's signature
+ * must recover against.
+ */
+export function manifestPageMessage(
+  page: Omit<ManifestPage, "signature">,
+  startAfter = "",
+  hash: Sha256Factory = portableSha256,
+) {
+  return {
+    node: page.node,
+    cluster: page.cluster,
+    era: page.era,
+    bucket: BigInt(page.bucket),
+    objects: page.objects,
+    manifestRoot: page.manifestRoot,
+    startAfter,
+    pageRoot: manifestRoot(pageEntries(page), hash),
+    next: page.next ?? "",
+  };
 }

@@ -18,6 +18,7 @@ export class NodeMetrics {
   readonly scrubCorrupt: Counter;
   readonly scrubRuns: Counter<"outcome">;
   readonly challenges: Counter<"outcome">;
+  readonly probes: Counter<"outcome">;
   readonly unhandledRejections: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -64,6 +65,12 @@ export class NodeMetrics {
     this.challenges = new Counter({
       name: "ddc_node_challenges_total",
       help: "Validator challenges, by outcome (answered, limited, refused)",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.probes = new Counter({
+      name: "ddc_node_probes_total",
+      help: "Validator probes, by outcome (answered, refused, failed)",
       labelNames: ["outcome"],
       registers,
     });

@@ -102,6 +102,10 @@ export class PersistentNodeStore implements NodeStore {
     return [...this.meta.manifest(bucket)];
   }
 
+  changeCount(): number {
+    return this.meta.totalChanges();
+  }
+
   buckets(): bigint[] {
     return this.meta.buckets();
   }

@@ -78,6 +78,11 @@ export interface NodeStore {
   keepReceipt?(record: ObjectRecord, signature: string): void;
   /** The live objects of a bucket sorted by key (byte order of UTF-8). */
   manifest(bucket: bigint): ManifestEntry[];
+  /**
+   * A number that moves whenever the store writes anything: figures derived from the rows (a live
+   * manifest root) are cached against it. Without it nothing is cached.
+   */
+  changeCount?(): number;
   /** The buckets this node holds objects (or tombstones) of. */
   buckets(): bigint[];
   /** Adds served bytes and requests to (bucket, era). */

@@ -464,6 +464,81 @@ export const USAGE_TYPES = {
   ],
 } as const;
 
+/** The most entries one manifest page lists (`limit` of GET /v1/qos/manifest), and the default. */
+export const MAX_MANIFEST_LIMIT = 10_000;
+export const DEFAULT_MANIFEST_LIMIT = 1000;
+
+/**
+ * A page of a bucket's manifest (GET /v1/qos/manifest/:cluster/:era/:bucket, validator session),
+ * signed by the node key (EIP-712, {@link storageDomain}). `objects` and `manifestRoot` are those of
+ * the whole manifest (for a closed era, the usage record's); `pageRoot` is the manifest root of
+ * this page's entries alone, so the signature covers them (a validator recomputes it from
+ * `entries`: `manifestPageMessage` in bucketManifest.ts); `startAfter` is the request's
+ * `start-after` and `next` the answer's, "" when absent.
+ */
+export const MANIFEST_PAGE_TYPES = {
+  ManifestPage: [
+    { name: "node", type: "uint32" },
+    { name: "cluster", type: "uint32" },
+    { name: "era", type: "uint32" },
+    { name: "bucket", type: "uint64" },
+    { name: "objects", type: "uint64" },
+    { name: "manifestRoot", type: "bytes32" },
+    { name: "startAfter", type: "string" },
+    { name: "pageRoot", type: "bytes32" },
+    { name: "next", type: "string" },
+  ],
+} as const;
+
+/** One object of a manifest page (hashes lowercase hex without 0x, version decimal). */
+export interface ManifestPageEntry {
+  key: string;
+  version: string;
+  sha256: string;
+  size: number;
+  root: string;
+}
+
+/** The answer of GET /v1/qos/manifest/:cluster/:era/:bucket. */
+export interface ManifestPage {
+  node: number;
+  cluster: number;
+  era: number;
+  bucket: string;
+  /** Entries in the whole manifest. */
+  objects: number;
+  /** 0x + 64 hex: the root of all entries. */
+  manifestRoot: string;
+  /** In key order (byte order of UTF-8). */
+  entries: ManifestPageEntry[];
+  /** Pass as `start-after` for the next page; absent on the last page. */
+  next?: string;
+  signature: string;
+}
+
+/**
+ * A probe's answer (GET /v1/qos/probe?nonce=…, validator session): the node's clock when it
+ * answered (`at`, ms since the epoch), signed by the node key (EIP-712, {@link storageDomain}) over
+ * the validator's `nonce` (16 to 64 hex digits, as sent).
+ */
+/** A probe's nonce: 16 to 64 hex digits. */
+export const PROBE_NONCE = /^[0-9a-fA-F]{16,64}$/;
+
+export const PROBE_TYPES = {
+  Probe: [
+    { name: "node", type: "uint32" },
+    { name: "nonce", type: "string" },
+    { name: "at", type: "uint64" },
+  ],
+} as const;
+
+export interface ProbeResponse {
+  node: number;
+  nonce: string;
+  at: number;
+  signature: string;
+}
+
 export interface BucketUsage {
   bucket: string;
   storedBytes: string;

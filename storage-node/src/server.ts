@@ -10,6 +10,11 @@ import type { Authenticator, NodeChain, NodeStore, ObjectRecord, Principal, Repl
 import { localReplicator, ROW_OVERHEAD_BYTES } from "./ports";
 import {
   CHALLENGE_TYPES,
+  DEFAULT_MANIFEST_LIMIT,
+  MANIFEST_PAGE_TYPES,
+  MAX_MANIFEST_LIMIT,
+  PROBE_NONCE,
+  PROBE_TYPES,
   EMPTY_SHA256,
   ErrorCode,
   HEADER,
@@ -32,6 +37,8 @@ import {
   type ErrorCodeName,
   type LeavesResult,
   type ListResult,
+  type ManifestPage,
+  type ProbeResponse,
   type PutResult,
   type SignedReceipt,
   type UsageRecord,
@@ -43,6 +50,7 @@ import {
   type ManifestEntry,
 } from "./bucketManifest";
 import { Metering } from "./metering";
+import { Lru } from "./auth/lru";
 
 /** The protocol's EIP-712 types as ethers takes them (they are declared `as const`). */
 export const eip712 = (t: object) => t as Record<string, TypedDataField[]>;
@@ -189,6 +197,22 @@ const listQuery = z
     limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(MAX_LIST_LIMIT),
   })
   .strict();
+
+/** A uint32 in decimal as it travels in a path (no sign, exponent, spaces or leading zeros). */
+const decimalUint32 = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,9})$/)
+  .transform(Number)
+  .refine((v) => v <= 0xffff_ffff);
+
+const manifestQuery = z
+  .object({
+    "start-after": z.string().max(MAX_KEY_BYTES).optional(),
+    limit: z.coerce.number().int().min(1).max(MAX_MANIFEST_LIMIT).default(DEFAULT_MANIFEST_LIMIT),
+  })
+  .strict();
+
+const probeQuery = z.object({ nonce: z.string().regex(PROBE_NONCE, "16 to 64 hex digits") }).strict();
 
 function parseBucket(raw: string): bigint {
   const r = uint64.safeParse(raw);
@@ -796,12 +820,134 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     };
     return { entries, figures };
   };
-  const snapshot = (bucket: bigint) => liveManifest(bucket).figures;
+  /**
+   * The live figures of a bucket, cached until the store next writes: a validator paging through
+   * the current era's manifest gets its root on every page, which is O(objects) to compute.
+   */
+  const liveFigures = new Lru<bigint, { changes: number; figures: ReturnType<typeof liveManifest>["figures"] }>(1024);
+  const snapshot = (bucket: bigint) => {
+    const changes = store.changeCount?.();
+    const cached = changes === undefined ? undefined : liveFigures.get(bucket);
+    if (cached !== undefined && cached.changes === changes) return cached.figures;
+    const figures = liveManifest(bucket).figures;
+    if (changes !== undefined) liveFigures.set(bucket, { changes, figures });
+    return figures;
+  };
   // The era-end figures, and the entries their root covers (kept for the last eras, for validators).
   metering.onEraEnd = (bucket, era) => {
     const m = liveManifest(bucket);
     store.closeEra(bucket, era, m.figures, { entries: m.entries, keepEras: limits.manifestEras });
   };
+
+  app.get("/v1/qos/manifest/:cluster/:era/:bucket", async (req, reply) => {
+    const p = z.object({ cluster: decimalUint32, era: decimalUint32, bucket: z.string() }).safeParse(req.params);
+    if (!p.success) throw new NodeHttpError(400, ErrorCode.BadRequest, "cluster and era must be uint32 in decimal");
+    const { cluster, era } = p.data;
+    const bucket = parseBucket(p.data.bucket);
+    const q = manifestQuery.safeParse(req.query);
+    if (!q.success) {
+      const i = q.error.issues[0];
+      throw new NodeHttpError(400, ErrorCode.BadRequest, `${i.path.join(".") || "query"}: ${i.message}`);
+    }
+    const principal = await authenticate(req);
+    if (principal.kind !== "validator") {
+      throw new NodeHttpError(403, ErrorCode.Forbidden, "manifests are for validators");
+    }
+    if (principal.cluster !== cluster) {
+      throw new NodeHttpError(403, ErrorCode.Forbidden, `manifests are for validators of cluster ${cluster}`);
+    }
+    const held = await chain.bucketCluster(bucket);
+    if (held !== cluster) {
+      throw new NodeHttpError(
+        404,
+        ErrorCode.NotFound,
+        `bucket ${bucket} is not in cluster ${cluster} (it is in ${held})`,
+      );
+    }
+    const current = (await chain.era(cluster, Math.floor(clock() / 1000))).era;
+    if (era > current) {
+      throw new NodeHttpError(400, ErrorCode.BadRequest, `era ${era} has not begun (now ${current})`);
+    }
+    const startAfter = q.data["start-after"] ?? "";
+    const limit = q.data.limit;
+    let whole: { objects: number; manifestRoot: string } | undefined;
+    let rows: ManifestEntry[];
+    if (era === current) {
+      // The live rows; the page and the root are read with no await between them: they agree.
+      whole = snapshot(bucket);
+      rows = store
+        .list(bucket, { startAfter, limit: limit + 1 })
+        .map((o) => ({ key: o.key, version: o.version, sha256: o.sha256, size: o.size, root: o.root }));
+    } else {
+      whole = store.eraManifest(bucket, era);
+      if (whole === undefined) {
+        // An era that just ended may not be snapshotted yet: the flush does it when the node saw it end.
+        await metering.flush();
+        whole = store.eraManifest(bucket, era);
+      }
+      if (whole === undefined) {
+        throw new NodeHttpError(
+          404,
+          ErrorCode.NotFound,
+          `node ${node.id} keeps no manifest of bucket ${bucket} at the end of era ${era} ` +
+            `(it was not running then, or the era is older than the last ${limits.manifestEras} it keeps)`,
+        );
+      }
+      rows = store.eraManifestEntries(bucket, era, { startAfter, limit: limit + 1 });
+    }
+    const entries = rows.slice(0, limit);
+    const next = rows.length > limit ? entries[entries.length - 1].key : undefined;
+    const value = {
+      node: node.id,
+      cluster,
+      era,
+      bucket,
+      objects: whole.objects,
+      manifestRoot: whole.manifestRoot,
+      startAfter,
+      pageRoot: manifestRoot(entries),
+      next: next ?? "",
+    };
+    const signature = await signer.signTypedData(domain, eip712(MANIFEST_PAGE_TYPES), value);
+    const page: ManifestPage = {
+      node: node.id,
+      cluster,
+      era,
+      bucket: bucket.toString(),
+      objects: whole.objects,
+      manifestRoot: whole.manifestRoot,
+      entries: entries.map((e) => ({
+        key: e.key,
+        version: e.version.toString(),
+        sha256: e.sha256,
+        size: e.size,
+        root: e.root,
+      })),
+      ...(next === undefined ? {} : { next }),
+      signature,
+    };
+    return reply.send(page);
+  });
+
+  // A probe answers the node's clock, signed: no store access, no metering (it is nobody's usage).
+  app.get("/v1/qos/probe", async (req, reply) => {
+    const q = probeQuery.safeParse(req.query);
+    if (!q.success) {
+      const i = q.error.issues[0];
+      throw new NodeHttpError(400, ErrorCode.BadRequest, `${i.path.join(".") || "query"}: ${i.message}`);
+    }
+    const principal = await authenticate(req);
+    if (principal.kind !== "validator") {
+      metrics.probes.inc({ outcome: "refused" });
+      throw new NodeHttpError(403, ErrorCode.Forbidden, "probes are for validators");
+    }
+    const at = Math.floor(clock());
+    const value = { node: node.id, nonce: q.data.nonce, at };
+    const signature = await signer.signTypedData(domain, eip712(PROBE_TYPES), value);
+    metrics.probes.inc({ outcome: "answered" });
+    const answer: ProbeResponse = { ...value, signature };
+    return reply.send(answer);
+  });
 
   app.post("/v1/qos/challenge", async (req, reply) => {
     // Authenticated from its headers (the signed hash of the body it announces) before any byte

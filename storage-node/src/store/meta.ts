@@ -236,6 +236,7 @@ export class MetaStore {
   private nonceStmt?: Database.Statement;
   /** The read path's one query, prepared once (a GET looks its row up on every request). */
   private getStmt?: Database.Statement;
+  private changesStmt?: Database.Statement;
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
@@ -262,6 +263,15 @@ export class MetaStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * Rows written through this connection since it opened (SQLite's `total_changes()`), any table:
+   * it moves on every write, so a figure derived from the rows can be cached against it.
+   */
+  totalChanges(): number {
+    this.changesStmt ??= this.db.prepare("SELECT total_changes() AS n");
+    return Number((this.changesStmt.get() as { n: bigint }).n);
   }
 
   /** The row of (bucket, key), tombstone included. */
