@@ -10,6 +10,7 @@ import { RequestAuthenticator } from "./auth/verify";
 import { ChainView, type ChainViewOptions } from "./chain";
 import { NodeMetrics } from "./metrics";
 import { NodeClusters, ViewNodeChain } from "./nodeChain";
+import { ChainClock } from "../../lib/chainClock";
 import { openNodeStore, PersistentNodeStore } from "./nodeStore";
 import type { NodeChain, NodeStore, Replicator } from "./ports";
 import { RECEIPT_TYPES, receiptMessage, storageDomain } from "./protocol";
@@ -152,10 +153,13 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       })
     ).store;
   const view = new ChainView({ ...options.chainView, provider, core: config.chain.core });
+  // The chain's time places requests in eras (usage records, manifests, challenge counts).
+  const eraClock = new ChainClock(provider);
   let app: FastifyInstance | undefined;
   let ops: FastifyInstance | undefined;
   try {
     await view.start();
+    await eraClock.start();
     const chain: NodeChain = new ViewNodeChain(view, provider);
     const { chainId } = await provider.getNetwork();
     const domain = storageDomain(chainId, config.chain.core);
@@ -219,6 +223,7 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       replicator,
       bodyLimitBytes: config.server.bodyLimitBytes,
       clockCheck: config.server.clockCheck,
+      eraClock: () => eraClock.now(),
       limits: {
         requestTimeoutMs: config.server.requestTimeoutMs,
         connectionTimeoutMs: config.server.connectionTimeoutMs,
@@ -232,12 +237,17 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       },
     });
     app = built.app;
+    app.addHook("onClose", (_app, done) => {
+      eraClock.stop();
+      done();
+    });
     await replication?.register(app, auth);
     await options.routes?.(app, parts);
     const background = backgroundWork(replication, clusters, config.replication.ringIntervalMs, logger);
     return await serve(config, { ...parts, app, metering: built.metering, chain, options, background });
   } catch (error) {
     view.stop();
+    eraClock.stop();
     await app?.close().catch(() => undefined);
     await ops?.close().catch(() => undefined);
     store.close();

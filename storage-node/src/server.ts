@@ -71,6 +71,11 @@ export interface NodeServerDeps {
   logger: Logger;
   /** Milliseconds since the epoch (tests move it). */
   clock?: () => number;
+  /**
+   * The chain's time (ms), which places requests in eras (the era clock of startStorageNode: the
+   * latest block's timestamp carried forward); `clock` unless given.
+   */
+  eraClock?: () => number;
   /** Refuse to coordinate writes while the clock is behind the chain's latest block (config.server.clockCheck; off unless set). */
   clockCheck?: boolean;
   replicator?: Replicator;
@@ -376,6 +381,8 @@ async function readSmall(stream: Readable, limit: number): Promise<Buffer> {
 export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; metering: Metering } {
   const { store, auth, chain, node, signer, domain, metrics, logger } = deps;
   const clock = deps.clock ?? Date.now;
+  // Eras are the chain's: usage, manifests and challenge counts are placed by the chain's time.
+  const eraNow = deps.eraClock ?? clock;
   const replicator = deps.replicator ?? localReplicator;
   const bodyLimit = deps.bodyLimitBytes ?? MAX_OBJECT_BYTES;
   const versions = new VersionClock(clock);
@@ -384,7 +391,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
   const reserved = new Map<bigint, bigint>();
   /** Challenges per (cluster, era, validator). */
   const challengeCounts = new Map<string, number>();
-  const metering = new Metering(store, chain, clock, deps.usageFlushMs ?? 5000, (e) =>
+  const metering = new Metering(store, chain, eraNow, deps.usageFlushMs ?? 5000, (e) =>
     logger.error({ err: e }, "usage flush failed"),
   );
 
@@ -769,7 +776,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
 
   /** The usage of (cluster, era), signed: stored figures live for the current era, snapshotted for a closed one. */
   const usageRecord = async (cluster: number, era: number): Promise<UsageRecord> => {
-    const current = await chain.era(cluster, Math.floor(clock() / 1000));
+    const current = await chain.era(cluster, Math.floor(eraNow() / 1000));
     if (era > current.era)
       throw new NodeHttpError(400, ErrorCode.BadRequest, `era ${era} has not begun (now ${current.era})`);
     await metering.flush();
@@ -864,7 +871,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
         `bucket ${bucket} is not in cluster ${cluster} (it is in ${held})`,
       );
     }
-    const current = (await chain.era(cluster, Math.floor(clock() / 1000))).era;
+    const current = (await chain.era(cluster, Math.floor(eraNow() / 1000))).era;
     if (era > current) {
       throw new NodeHttpError(400, ErrorCode.BadRequest, `era ${era} has not begun (now ${current})`);
     }
@@ -987,7 +994,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       metrics.challenges.inc({ outcome: "refused" });
       throw new NodeHttpError(403, ErrorCode.Forbidden, `challenges are for validators of cluster ${cluster}`);
     }
-    const era = (await chain.era(cluster, Math.floor(clock() / 1000))).era;
+    const era = (await chain.era(cluster, Math.floor(eraNow() / 1000))).era;
     const counted = `${cluster}:${era}:${principal.account.toLowerCase()}`;
     const n = (challengeCounts.get(counted) ?? 0) + 1;
     if (n > limits.challengesPerEra) {

@@ -74,7 +74,9 @@ describe("validator: scoring", () => {
     expect(s.availabilityBps).to.equal(7_500);
     expect(s.latencyMs).to.equal(12);
     expect(s.score).to.equal(7_500);
-    expect(s.reasons).to.deep.equal(["5 of 20 probes failed (first: no answer within 2000 ms from http://127.0.0.1:1)"]);
+    expect(s.reasons).to.deep.equal([
+      "5 of 20 probes failed (first: no answer within 2000 ms from http://127.0.0.1:1)",
+    ]);
   });
 
   it("a counted challenge failure makes the node not retrievable and scores 0; an uncounted timeout does not", () => {
@@ -82,7 +84,13 @@ describe("validator: scoring", () => {
     const ok = scoreNode(obs({ challenges: { sent: 30, passed: 30, failures: [timeout], retried: 1 } }));
     expect(ok.retrievable).to.equal(true);
     expect(ok.score).to.equal(10_000);
-    const wrong = { ...timeout, key: "b", leafIndex: 3, what: "leaf 3's bytes do not lead to the object's root", counted: true };
+    const wrong = {
+      ...timeout,
+      key: "b",
+      leafIndex: 3,
+      what: "leaf 3's bytes do not lead to the object's root",
+      counted: true,
+    };
     const bad = scoreNode(obs({ challenges: { sent: 30, passed: 29, failures: [timeout, wrong], retried: 1 } }));
     expect(bad.retrievable).to.equal(false);
     expect(bad.score).to.equal(0);
@@ -94,7 +102,13 @@ describe("validator: scoring", () => {
 
   it("an invalid usage record scores 0 whatever else; a missing one does not", () => {
     const lie = scoreNode(
-      obs({ usage: { record: "invalid", problems: ["bucket 1: claims 5000 bytes, its manifest sums 1000"], unconfirmedKeys: 0 } }),
+      obs({
+        usage: {
+          record: "invalid",
+          problems: ["bucket 1: claims 5000 bytes, its manifest sums 1000"],
+          unconfirmedKeys: 0,
+        },
+      }),
     );
     expect(lie.score).to.equal(0);
     expect(lie.retrievable).to.equal(true);
@@ -196,7 +210,9 @@ describe("validator: what a node is challenged on", () => {
     // 1 leaf of 10: about 200 of 2000 draws (binomial: 4 standard deviations is ±54).
     const small = a.filter((p) => p.candidate.entry.key === "small").length;
     expect(small).to.be.within(146, 254);
-    expect(a.every((p) => p.leafIndex >= 0 && p.leafIndex < (p.candidate.entry.key === "small" ? 1 : 9))).to.equal(true);
+    expect(a.every((p) => p.leafIndex >= 0 && p.leafIndex < (p.candidate.entry.key === "small" ? 1 : 9))).to.equal(
+      true,
+    );
     expect(new Set(a.filter((p) => p.candidate.entry.key === "large").map((p) => p.leafIndex)).size).to.equal(9);
     expect(pickLeaves([], 30, new SeededRandom(seed))).to.deep.equal([]);
   });

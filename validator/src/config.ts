@@ -39,9 +39,7 @@ export const validatorConfigSchema = z
     /** The clusters to validate; every cluster naming this validator unless given. */
     clusters: z.array(z.number().int().min(1).max(0xffff_ffff)).min(1).optional(),
     /** The manager bots' intakes the reports go to (each one gets every report). */
-    bots: z
-      .array(z.object({ url: httpUrl }).strict())
-      .default([]),
+    bots: z.array(z.object({ url: httpUrl }).strict()).default([]),
     /** Where the copies of the reports and the detail files are kept (relative: from the file's directory). */
     dataDir: z.string().min(1),
     probes: z

@@ -238,7 +238,10 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
             m.obs.challenges.retried++;
             at(clock.now() + 1_000 + randomInt(0, Math.max(1, room)), () => attempt(true));
           } else {
-            log.warn({ node: m.target.id, bucket: spec.bucket.toString(), key: spec.entry.key, leaf: spec.leafIndex, what }, "challenge failed");
+            log.warn(
+              { node: m.target.id, bucket: spec.bucket.toString(), key: spec.entry.key, leaf: spec.leafIndex, what },
+              "challenge failed",
+            );
           }
         }
       };
@@ -285,7 +288,9 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
   const watch = (async () => {
     while (!ctx.signal.aborted && clock.now() < lastMs) {
       await clock.sleep(MEMBERS_EVERY_MS, ctx.signal);
-      await addMembers(true).catch((error: unknown) => log.warn({ what: (error as Error).message }, "members not read"));
+      await addMembers(true).catch((error: unknown) =>
+        log.warn({ what: (error as Error).message }, "members not read"),
+      );
     }
   })();
   at(Math.max(clock.now(), startMs + 0.05 * (endMs - startMs)), () =>
@@ -322,7 +327,14 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
       let unreachable = false;
       for (const b of usage.buckets) {
         try {
-          const manifest = await fetchManifest(m.target, ctx.sessions, ctx.cluster, ctx.era, b.bucket, ctx.config.challenges.timeoutMs);
+          const manifest = await fetchManifest(
+            m.target,
+            ctx.sessions,
+            ctx.cluster,
+            ctx.era,
+            b.bucket,
+            ctx.config.challenges.timeoutMs,
+          );
           const sum = manifest.entries.reduce((s, e) => s + BigInt(e.size), 0n);
           if (manifest.root !== b.manifestRoot || manifest.entries.length !== b.objects) {
             m.obs.usage.problems.push(

@@ -233,7 +233,8 @@ export async function fetchManifest(
       target: `/v1/qos/manifest/${cluster}/${era}/${bucket}?${query}`,
       timeoutMs,
     });
-    if (r.status !== 200) throw new NodeCallError(`manifest of bucket ${bucket}: ${httpError(r.status, r.json)}`, r.status >= 500);
+    if (r.status !== 200)
+      throw new NodeCallError(`manifest of bucket ${bucket}: ${httpError(r.status, r.json)}`, r.status >= 500);
     const p = manifestPage.safeParse(r.json);
     if (!p.success) throw new NodeCallError(`manifest of bucket ${bucket}: the answer is not a manifest page`, false);
     const page = p.data;
@@ -273,9 +274,11 @@ export async function fetchManifest(
       }
       entries.push(e);
     }
-    if (entries.length > maxEntries) throw new NodeCallError(`manifest of bucket ${bucket}: over ${maxEntries} entries`, false);
+    if (entries.length > maxEntries)
+      throw new NodeCallError(`manifest of bucket ${bucket}: over ${maxEntries} entries`, false);
     if (page.next === undefined) break;
-    if (page.entries.length === 0) throw new NodeCallError(`manifest of bucket ${bucket}: an empty page with a next`, false);
+    if (page.entries.length === 0)
+      throw new NodeCallError(`manifest of bucket ${bucket}: an empty page with a next`, false);
     after = page.next;
   }
   const root = manifestRoot(entries, nodeSha256);
@@ -336,7 +339,13 @@ export async function challenge(
   if (!p.success) throw new NodeCallError("the answer is not a challenge answer", false);
   const a = p.data;
   const e = c.entry;
-  if (a.node !== node.id || a.key !== e.key || BigInt(a.bucket) !== c.bucket || a.nonce !== nonce || a.seed !== c.seed) {
+  if (
+    a.node !== node.id ||
+    a.key !== e.key ||
+    BigInt(a.bucket) !== c.bucket ||
+    a.nonce !== nonce ||
+    a.seed !== c.seed
+  ) {
     throw new NodeCallError("the answer is for another node, object, nonce or seed", false);
   }
   if (BigInt(a.version) !== e.version || bare(a.sha256) !== e.sha256 || a.size !== e.size || bare(a.root) !== e.root) {
@@ -346,14 +355,17 @@ export async function challenge(
       false,
     );
   }
-  if (a.leafIndex !== c.leafIndex) throw new NodeCallError(`the answer is leaf ${a.leafIndex}, not ${c.leafIndex}`, false);
+  if (a.leafIndex !== c.leafIndex)
+    throw new NodeCallError(`the answer is leaf ${a.leafIndex}, not ${c.leafIndex}`, false);
   const leaf = Buffer.from(a.leaf, "base64");
   const expected = Math.min(64 * 1024, e.size - c.leafIndex * 64 * 1024);
   if (leaf.length !== Math.max(0, expected)) {
     throw new NodeCallError(`leaf ${c.leafIndex} is ${leaf.length} bytes, the object's is ${expected}`, false);
   }
   const leafHash = hashLeaf(leaf, nodeSha256);
-  if (!verifyMerkleProof({ leafHash, index: c.leafIndex, count: a.leafCount, proof: a.proof, root: e.root }, nodeSha256)) {
+  if (
+    !verifyMerkleProof({ leafHash, index: c.leafIndex, count: a.leafCount, proof: a.proof, root: e.root }, nodeSha256)
+  ) {
     throw new NodeCallError(
       `leaf ${c.leafIndex}'s bytes (hash ${toHex(leafHash).slice(0, 12)}…) do not lead to the object's root by the path sent: wrong bytes or a bad Merkle path`,
       false,

@@ -12,7 +12,13 @@ import { AbiCoder, concat, getAddress, keccak256, toBeHex, type Provider } from 
  * seed differs, so three validators' challenges are independent samples that add up. Anyone can
  * recompute a seed afterwards and check that a validator chose as it says.
  */
-export function challengeSeed(blockHash: string, validator: string, node: number, cluster: number, era: number): string {
+export function challengeSeed(
+  blockHash: string,
+  validator: string,
+  node: number,
+  cluster: number,
+  era: number,
+): string {
   return keccak256(
     AbiCoder.defaultAbiCoder().encode(
       ["bytes32", "address", "uint32", "uint32", "uint32"],

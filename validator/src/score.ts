@@ -52,7 +52,8 @@ export function scoreNode(o: NodeObservations): NodeScore {
   else if (o.probes.ok < o.probes.sent) {
     const first = o.probes.failures[0];
     reasons.push(
-      `${o.probes.sent - o.probes.ok} of ${o.probes.sent} probes failed` + (first === undefined ? "" : ` (first: ${first.what})`),
+      `${o.probes.sent - o.probes.ok} of ${o.probes.sent} probes failed` +
+        (first === undefined ? "" : ` (first: ${first.what})`),
     );
   }
   const counted = o.challenges.failures.filter((f) => f.counted);
@@ -221,7 +222,11 @@ export function pickLeaves(
 ): { candidate: Candidate; leafIndex: number }[] {
   if (candidates.length === 0) return [];
   const ordered = [...candidates].sort((a, b) =>
-    a.bucket !== b.bucket ? (a.bucket < b.bucket ? -1 : 1) : Buffer.compare(Buffer.from(a.entry.key), Buffer.from(b.entry.key)),
+    a.bucket !== b.bucket
+      ? a.bucket < b.bucket
+        ? -1
+        : 1
+      : Buffer.compare(Buffer.from(a.entry.key), Buffer.from(b.entry.key)),
   );
   const ends: number[] = [];
   let total = 0;

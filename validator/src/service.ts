@@ -178,7 +178,10 @@ export async function startValidator(
         last = era.era;
         const info = await view.cluster(cluster);
         if (info?.validators.includes(address) !== true) {
-          logger.warn({ cluster, era: era.era }, "this key is not a validator of the cluster: nothing measured this era");
+          logger.warn(
+            { cluster, era: era.era },
+            "this key is not a validator of the cluster: nothing measured this era",
+          );
           continue;
         }
         const measured = await measureEra({
@@ -218,7 +221,9 @@ export async function startValidator(
         await provider.getBlockNumber();
         return { status: "ready" };
       } catch (error) {
-        return reply.code(503).send({ status: "unready", detail: `the RPC node does not answer: ${(error as Error).message}` });
+        return reply
+          .code(503)
+          .send({ status: "unready", detail: `the RPC node does not answer: ${(error as Error).message}` });
       }
     });
     ops.get("/metrics", async (_req, reply) =>

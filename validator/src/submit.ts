@@ -89,4 +89,3 @@ export async function postReport(report: SignedReport, url: string, options: Pos
   }
   return last;
 }
-
