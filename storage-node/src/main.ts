@@ -18,6 +18,7 @@ import { BLOCKING, checkRegistration, describeDifferences } from "./register";
 import { ReplicationNode } from "./replication";
 import { Periodic } from "./replication/replicator";
 import { buildNodeServer } from "./server";
+import { activeFaults, faultsFromEnv, FAULTS_ENV, parseFaults, type NodeFaults } from "./faults";
 
 /**
  * The storage node's composition root: the one place that builds its parts from the
@@ -59,6 +60,8 @@ export interface StartOptions {
   drainMs?: number;
   /** How often expired replay nonces are pruned (ms). */
   noncePruneMs?: number;
+  /** Faults to inject (tests, the demo; see faults.ts): instead of the environment's DDC_NODE_FAULTS. */
+  faults?: Partial<NodeFaults>;
 }
 
 export interface RunningNode {
@@ -117,7 +120,18 @@ export class NotRegisteredError extends Error {
 
 /** Starts the node: checks its registration, serves the API and the ops endpoints, scrubs periodically. */
 export async function startStorageNode(config: NodeConfig, options: StartOptions = {}): Promise<RunningNode> {
+  // Read once, before anything starts: a bad value stops the start.
+  const faults =
+    options.faults !== undefined
+      ? parseFaults(options.faults, "options.faults")
+      : faultsFromEnv(options.env ?? process.env);
   const logger = options.logger ?? nodeLogger(config.logLevel);
+  if (faults !== undefined) {
+    logger.warn(
+      { faults: activeFaults(faults) },
+      `fault injection on (${options.faults !== undefined ? "options.faults" : FAULTS_ENV}): this node misbehaves on purpose, for tests and the demo only`,
+    );
+  }
   const provider =
     options.provider ?? new JsonRpcProvider(config.chain.rpcUrl, undefined, { staticNetwork: false, cacheTimeout: -1 });
   const signer = options.signer ?? (await loadNodeKey(config, options.env));
@@ -224,6 +238,7 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       bodyLimitBytes: config.server.bodyLimitBytes,
       clockCheck: config.server.clockCheck,
       eraClock: () => eraClock.now(),
+      faults,
       limits: {
         requestTimeoutMs: config.server.requestTimeoutMs,
         connectionTimeoutMs: config.server.connectionTimeoutMs,

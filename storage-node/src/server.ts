@@ -51,6 +51,7 @@ import {
 } from "./bucketManifest";
 import { Metering } from "./metering";
 import { Lru } from "./auth/lru";
+import { hasWrongBytes, isDropped, NO_FAULTS, type NodeFaults } from "./faults";
 
 /** The protocol's EIP-712 types as ethers takes them (they are declared `as const`). */
 export const eip712 = (t: object) => t as Record<string, TypedDataField[]>;
@@ -84,6 +85,8 @@ export interface NodeServerDeps {
   usageFlushMs?: number;
   /** HTTP limits (see {@link DEFAULT_LIMITS}). */
   limits?: Partial<ServerLimits>;
+  /** Misbehaviour on purpose, for tests and the demo (faults.ts); none unless given. */
+  faults?: Partial<NodeFaults>;
 }
 
 /** The server's time and rate limits (config.server). */
@@ -326,6 +329,14 @@ export function manifestRoot(entries: readonly ManifestEntry[]): string {
   return bucketManifestRoot(entries, nodeSha256);
 }
 
+/** A copy of `bytes` with its first byte flipped (one zero byte for none): bytes that do not match their hash. */
+function flipFirstByte(bytes: Buffer): Buffer {
+  if (bytes.length === 0) return Buffer.alloc(1);
+  const out = Buffer.from(bytes);
+  out[0] ^= 0xff;
+  return out;
+}
+
 /** The content type of an object written without one. */
 export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 
@@ -387,6 +398,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
   const bodyLimit = deps.bodyLimitBytes ?? MAX_OBJECT_BYTES;
   const versions = new VersionClock(clock);
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const faults: NodeFaults = { ...NO_FAULTS, ...deps.faults };
   /** Bytes announced by PUTs whose bodies are streaming, per bucket: counted against the cap. */
   const reserved = new Map<bigint, bigint>();
   /** Challenges per (cluster, era, validator). */
@@ -506,6 +518,14 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     metrics.latency.observe({ route, method: req.method }, reply.elapsedTime / 1000);
     done();
   });
+
+  if (faults.delayMs > 0) {
+    // Fault injection: every validator-facing answer, errors included, is held.
+    app.addHook("onSend", async (req, _reply, payload) => {
+      if (req.url.startsWith("/v1/qos/")) await new Promise((r) => setTimeout(r, faults.delayMs));
+      return payload;
+    });
+  }
 
   /** Authenticates with the body hash the client announced (a PUT) or that of an empty body. */
   const authenticate = (req: FastifyRequest, bodySha256 = EMPTY_SHA256): Promise<Principal> =>
@@ -677,7 +697,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     const principal = await authenticate(req);
     await auth.authorize(principal, { op: "read", bucket, key });
     const o = store.get(bucket, key);
-    if (o === undefined || o.deleted)
+    if (o === undefined || o.deleted || isDropped(faults, bucket, key))
       throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${key}" in bucket ${bucket}`);
     const receipt = await rowReceipt(o);
     if (body && wantsLeaves(req.query)) {
@@ -792,7 +812,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       if (stored.objects === 0 && (u === undefined || u.requests === 0)) continue;
       buckets.push({
         bucket: bucket.toString(),
-        storedBytes: stored.storedBytes.toString(),
+        storedBytes: (BigInt(stored.storedBytes) + BigInt(faults.inflateUsageBytes)).toString(),
         servedBytes: (u?.servedBytes ?? 0).toString(),
         requests: (u?.requests ?? 0).toString(),
         objects: stored.objects,
@@ -948,6 +968,10 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       metrics.probes.inc({ outcome: "refused" });
       throw new NodeHttpError(403, ErrorCode.Forbidden, "probes are for validators");
     }
+    if (faults.failProbes) {
+      metrics.probes.inc({ outcome: "failed" });
+      throw new NodeHttpError(503, ErrorCode.Internal, `node ${node.id} failed to answer the probe`);
+    }
     const at = Math.floor(clock());
     const value = { node: node.id, nonce: q.data.nonce, at };
     const signature = await signer.signTypedData(domain, eip712(PROBE_TYPES), value);
@@ -1022,7 +1046,7 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       "challenge",
     );
     const o = store.get(bucket, c.data.key);
-    if (o === undefined || o.deleted) {
+    if (o === undefined || o.deleted || isDropped(faults, bucket, c.data.key)) {
       throw new NodeHttpError(404, ErrorCode.NotFound, `no object "${c.data.key}" in bucket ${bucket}`);
     }
     const count = leafCount(o.size);
@@ -1034,7 +1058,9 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
       );
     }
     const start = c.data.leafIndex * LEAF_BYTES;
-    const leaf = o.size === 0 ? Buffer.alloc(0) : await store.read(o, start, Math.min(o.size, start + LEAF_BYTES));
+    const read = o.size === 0 ? Buffer.alloc(0) : await store.read(o, start, Math.min(o.size, start + LEAF_BYTES));
+    // Fault injection: other bytes than the hash and proof below are made of (a copy: reads may be cached).
+    const leaf = hasWrongBytes(faults, bucket, o.key) ? flipFirstByte(read) : read;
     const leaves = await store.leaves(o);
     const proof = merkleProof(leaves, c.data.leafIndex).map(toHex);
     const leafHash = toHex(leaves[c.data.leafIndex]);

@@ -9,6 +9,7 @@ import { Wallet } from "ethers";
 import pino from "pino";
 import { exampleFixture, NODE_PARAMS } from "../../helpers/fixtures";
 import { ConfigError, loadConfig, parseConfig, type NodeConfig } from "../../../storage-node/src/config";
+import { FaultsError } from "../../../storage-node/src/faults";
 import { NotRegisteredError, startStorageNode } from "../../../storage-node/src/main";
 import { checkRegistration } from "../../../storage-node/src/register";
 import type { ObjectRecord } from "../../../storage-node/src/ports";
@@ -302,6 +303,77 @@ describe("storage node start, registration and stop", function () {
       });
     } finally {
       await node.close();
+    }
+  });
+  it("DDC_NODE_FAULTS: a bad value stops the start naming it; a good one is logged as a warning and acted on", async () => {
+    const f = await loadFixture(exampleFixture);
+    const { chainId } = await ethers.provider.getNetwork();
+    const domain = storageDomain(chainId, f.coreAddress);
+    const config = configFor(f.coreAddress);
+    const start = (env: NodeJS.ProcessEnv, lines: string[] = []) =>
+      startStorageNode(config, {
+        provider: ethers.provider,
+        signer: f.nodeKey1 as never,
+        logger: pino({ level: "info" }, { write: (line: string) => lines.push(line) }),
+        env,
+      });
+    const bad = await start({ DDC_NODE_FAULTS: '{"dropFraction":2}' }).catch((e: unknown) => e);
+    expect(bad).to.be.instanceOf(FaultsError);
+    expect((bad as Error).message).to.equal(
+      "DDC_NODE_FAULTS: invalid faults: dropFraction: Too big: expected number to be <=1",
+    );
+    const notJson = await start({ DDC_NODE_FAULTS: "drop everything" }).catch((e: unknown) => e);
+    expect((notJson as Error).message).to.match(/^DDC_NODE_FAULTS is not JSON: /);
+
+    const key = newSessionKey();
+    const exp = Math.floor(Date.now() / 1000) + 300;
+    const session = await appSession(f.owner1, domain, { bucket: 1n, key, operations: ALL_OPS, expiry: exp });
+    const target = "/v1/buckets/1/objects/a";
+    const read = (url: string) =>
+      fetch(`${url}${target}`, {
+        headers: signRequest(session, key, { method: "GET", target, expires: exp, nonce: false }),
+      });
+    const faultLines = (lines: string[]) =>
+      lines
+        .map((l) => JSON.parse(l) as { level: number; msg: string; faults?: unknown })
+        .filter((l) => l.msg.startsWith("fault injection"))
+        .map(({ level, msg, faults }) => ({ level, msg, faults }));
+
+    // Without the variable: no warning, the object is served.
+    const plainLines: string[] = [];
+    const plain = await start({}, plainLines);
+    try {
+      const put = await fetch(`${plain.url}${target}`, {
+        method: "PUT",
+        body: "hello",
+        headers: signRequest(session, key, {
+          method: "PUT",
+          target,
+          body: "hello",
+          contentType: "text/plain;charset=UTF-8",
+          expires: exp,
+        }),
+      });
+      expect(put.status).to.equal(201);
+      expect((await read(plain.url)).status).to.equal(200);
+      expect(faultLines(plainLines)).to.deep.equal([]);
+    } finally {
+      await plain.close();
+    }
+    // With it: one warning listing the faults on, and the object is lost.
+    const faultyLines: string[] = [];
+    const faulty = await start({ DDC_NODE_FAULTS: '{"dropFraction":1,"delayMs":0}' }, faultyLines);
+    try {
+      expect(faultLines(faultyLines)).to.deep.equal([
+        {
+          level: 40,
+          msg: "fault injection on (DDC_NODE_FAULTS): this node misbehaves on purpose, for tests and the demo only",
+          faults: { dropFraction: 1 },
+        },
+      ]);
+      expect((await read(faulty.url)).status).to.equal(404);
+    } finally {
+      await faulty.close();
     }
   });
 });

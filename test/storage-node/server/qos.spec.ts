@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
@@ -6,22 +7,35 @@ import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { CLUSTER_PARAMS, exampleFixture, USD } from "../../helpers/fixtures";
 import { manifestPageMessage, manifestRoot, type ManifestEntry } from "../../../storage-node/src/bucketManifest";
+import {
+  faultsFromEnv,
+  faultSelects,
+  FaultsError,
+  NO_FAULTS,
+  parseFaults,
+  type NodeFaults,
+} from "../../../storage-node/src/faults";
 import { NodeMetrics } from "../../../storage-node/src/metrics";
 import { ViewNodeChain } from "../../../storage-node/src/nodeChain";
 import type { PersistentNodeStore } from "../../../storage-node/src/nodeStore";
 import type { NodeStore } from "../../../storage-node/src/ports";
 import {
   ALL_OPS,
+  CHALLENGE_TYPES,
+  LEAF_BYTES,
   MANIFEST_PAGE_TYPES,
   PROBE_TYPES,
   storageDomain,
   type ErrorBody,
+  type ChallengeResponse,
+  type ListResult,
   type ManifestPage,
   type ProbeResponse,
   type UsageRecord,
 } from "../../../storage-node/src/protocol";
 import { buildNodeServer, eip712, type ServerLimits } from "../../../storage-node/src/server";
 import type { Metering } from "../../../storage-node/src/metering";
+import { leafHashes, toHex, verifyMerkleProof } from "../../../storage-node/src/store/merkle";
 import { appSession, newSessionKey, realParts, signRequest, validatorSession, type SessionKey } from "./helpers";
 
 const URL1 = "https://node.example:8080";
@@ -68,7 +82,9 @@ describe("storage node: what validators ask (manifests, probes, faults)", functi
   const exp = () => Math.floor(Date.now() / 1000) + 300;
 
   /** A server over this test's parts (node 1) on the test's clock. */
-  const serverOn = async (o: { limits?: Partial<ServerLimits>; store?: NodeStore; metrics?: NodeMetrics } = {}) => {
+  const serverOn = async (
+    o: { limits?: Partial<ServerLimits>; store?: NodeStore; metrics?: NodeMetrics; faults?: Partial<NodeFaults> } = {},
+  ) => {
     const built = buildNodeServer({
       store: o.store ?? store,
       auth: parts.auth,
@@ -81,6 +97,7 @@ describe("storage node: what validators ask (manifests, probes, faults)", functi
       usageFlushMs: 0,
       limits: o.limits,
       clock: () => now,
+      faults: o.faults,
     });
     await built.app.ready();
     return built;
@@ -130,17 +147,35 @@ describe("storage node: what validators ask (manifests, probes, faults)", functi
     });
   };
   /** A signed GET (the validator's session unless given). */
-  const get = (target: string, o: { session?: string; key?: SessionKey; on?: FastifyInstance } = {}) =>
+  /** A signed GET or HEAD (the validator's session unless given). */
+  const get = (
+    target: string,
+    o: { session?: string; key?: SessionKey; on?: FastifyInstance; method?: "GET" | "HEAD" } = {},
+  ) =>
     (o.on ?? app).inject({
-      method: "GET",
+      method: o.method ?? "GET",
       url: target,
       headers: signRequest(o.session ?? vsession, o.key ?? vkey, {
-        method: "GET",
+        method: o.method ?? "GET",
         target,
         expires: exp(),
         nonce: false,
       }),
     });
+  /** A validator's challenge of leaf `leafIndex` of `k` in bucket 1. */
+  const challenge = (k: string, leafIndex: number, on = app) => {
+    const payload = JSON.stringify({ seed: "s", bucket: w.bucket.toString(), key: k, leafIndex, nonce: "n" });
+    const target = "/v1/qos/challenge";
+    return on.inject({
+      method: "POST",
+      url: target,
+      payload,
+      headers: {
+        "content-type": "application/json",
+        ...signRequest(vsession, vkey, { method: "POST", target, body: payload, expires: exp() }),
+      },
+    });
+  };
   const manifestPath = (era: number, q = "", bucket = w.bucket, cluster = Number(w.cluster)) =>
     `/v1/qos/manifest/${cluster}/${era}/${bucket}${q === "" ? "" : `?${q}`}`;
 
@@ -505,6 +540,242 @@ describe("storage node: what validators ask (manifests, probes, faults)", functi
       const text = await metrics.registry.metrics();
       expect(text).to.include('ddc_node_probes_total{outcome="refused"} 1');
       expect(text).to.not.include('ddc_node_probes_total{outcome="answered"}');
+    });
+  });
+  describe("fault injection", () => {
+    const objectPath = (k: string) => `/v1/buckets/${w.bucket}/objects/${k}`;
+    /** The selection rule, recomputed: SHA-256("<salt><bucket>/<key>") mod 10,000 below fraction × 10,000. */
+    const selected = (salt: string, fraction: number, k: string) =>
+      BigInt(`0x${createHash("sha256").update(`${salt}${w.bucket}/${k}`).digest("hex")}`) % 10_000n <
+      BigInt(fraction * 10_000);
+    const keys = Array.from({ length: 20 }, (_, i) => `key-${i}`);
+
+    it("dropFraction: selected keys answer 404 to GET, HEAD and challenges, and stay in lists, manifests and usage", async () => {
+      await app.close();
+      ({ app, metering } = await serverOn({ faults: { dropFraction: 0.5 } }));
+      for (const k of keys) expect((await put(k, `content of ${k}`)).statusCode).to.equal(201);
+      const lost = keys.filter((k) => selected("", 0.5, k));
+      const kept = keys.filter((k) => !selected("", 0.5, k));
+      expect(lost.length).to.be.within(1, 19);
+      expect(keys.filter((k) => faultSelects("", 0.5, w.bucket, k))).to.deep.equal(lost);
+      for (const k of lost) {
+        expectError(await get(objectPath(k), { session, key }), 404, "not-found", `no object "${k}" in bucket 1`);
+        expect((await get(objectPath(k), { session, key, method: "HEAD" })).statusCode).to.equal(404);
+        expectError(await get(`${objectPath(k)}?leaves=1`, { session, key }), 404, "not-found");
+        expectError(await challenge(k, 0), 404, "not-found", `no object "${k}" in bucket 1`);
+      }
+      for (const k of kept) {
+        const res = await get(objectPath(k), { session, key });
+        expect(res.statusCode).to.equal(200);
+        expect(res.body).to.equal(`content of ${k}`);
+        expect((await challenge(k, 0)).statusCode).to.equal(200);
+      }
+      const list = (await get(`/v1/buckets/${w.bucket}/objects`, { session, key })).json() as ListResult;
+      expect(list.objects).to.have.length(20);
+      const page = (await get(manifestPath(firstEra))).json() as ManifestPage;
+      expect(page.entries).to.deep.equal(liveEntries().map(wire));
+      expect(page.objects).to.equal(20);
+      const usage = (await get(`/v1/usage/${w.cluster}/${firstEra}`)).json() as UsageRecord;
+      expect(usage.buckets[0]).to.include({
+        objects: 20,
+        storedBytes: String(keys.reduce((n, k) => n + `content of ${k}`.length, 0)),
+        manifestRoot: manifestRoot(liveEntries()),
+      });
+    });
+
+    it("dropFraction 1 loses every key, 0 none", async () => {
+      await put("a", "alpha");
+      const all = await serverOn({ faults: { dropFraction: 1 } });
+      const none = await serverOn({ faults: { dropFraction: 0 } });
+      try {
+        expect((await get(objectPath("a"), { session, key, on: all.app })).statusCode).to.equal(404);
+        expect((await get(objectPath("a"), { session, key, on: none.app })).statusCode).to.equal(200);
+      } finally {
+        await all.app.close();
+        await none.app.close();
+      }
+    });
+
+    it("wrongBytesFraction: a challenge answers the leaf with a byte flipped, its proof and signature over the true leaf hash", async () => {
+      const body = Buffer.alloc(2 * LEAF_BYTES + 10, 7);
+      await put("big", body.toString("latin1"));
+      await put("empty", "");
+      const faulty = await serverOn({ faults: { wrongBytesFraction: 1 } });
+      try {
+        const res = await challenge("big", 1, faulty.app);
+        expect(res.statusCode, res.body).to.equal(200);
+        const a = res.json() as ChallengeResponse;
+        const truth = body.subarray(LEAF_BYTES, 2 * LEAF_BYTES);
+        const leaf = Buffer.from(a.leaf, "base64");
+        expect(leaf.length).to.equal(LEAF_BYTES);
+        expect(leaf[0]).to.equal(7 ^ 0xff);
+        expect(leaf.subarray(1).equals(truth.subarray(1))).to.equal(true);
+        const trueHash = toHex(leafHashes(truth)[0]);
+        expect(toHex(leafHashes(leaf)[0])).to.not.equal(trueHash);
+        expect(verifyMerkleProof({ leafHash: trueHash, index: 1, count: 3, proof: a.proof, root: a.root })).to.equal(
+          true,
+        );
+        const signed = {
+          node: 1,
+          seed: "s",
+          nonce: "n",
+          bucket: w.bucket,
+          key: "big",
+          version: a.version,
+          leafIndex: 1,
+          leafHash: `0x${trueHash}`,
+          root: `0x${a.root}`,
+        };
+        expect(verifyTypedData(w.domain, eip712(CHALLENGE_TYPES), signed, a.signature)).to.equal(w.nodeKey1.address);
+        // An empty object's leaf has no byte to flip: one zero byte is answered.
+        const empty = (await challenge("empty", 0, faulty.app)).json() as ChallengeResponse;
+        expect(empty.leaf).to.equal(Buffer.alloc(1).toString("base64"));
+        // Reads are not touched, nor is the cached copy a later honest answer reads.
+        const read = await get(objectPath("big"), { session, key, on: faulty.app });
+        expect(Buffer.from(read.rawPayload).equals(body)).to.equal(true);
+        const honest = (await challenge("big", 1)).json() as ChallengeResponse;
+        expect(Buffer.from(honest.leaf, "base64").equals(truth)).to.equal(true);
+      } finally {
+        await faulty.app.close();
+      }
+    });
+
+    it("wrongBytesFraction selects keys with its own salt", async () => {
+      for (const k of keys) await put(k, `content of ${k}`);
+      const faulty = await serverOn({ faults: { wrongBytesFraction: 0.5 } });
+      try {
+        const wrong = keys.filter((k) => selected("wrong-bytes/", 0.5, k));
+        expect(wrong.length).to.be.within(1, 19);
+        // Not the keys dropFraction would select.
+        expect(wrong).to.not.deep.equal(keys.filter((k) => selected("", 0.5, k)));
+        for (const k of keys) {
+          const a = (await challenge(k, 0, faulty.app)).json() as ChallengeResponse;
+          const answered = Buffer.from(a.leaf, "base64").toString();
+          expect(answered === `content of ${k}`, k).to.equal(!wrong.includes(k));
+        }
+      } finally {
+        await faulty.app.close();
+      }
+    });
+
+    it("delayMs holds every /v1/qos/* answer, errors included, and nothing else", async () => {
+      await put("a", "alpha");
+      const slow = await serverOn({ faults: { delayMs: 400 } });
+      const timed = async (f: () => Promise<{ statusCode: number }>) => {
+        const t = Date.now();
+        const res = await f();
+        return { status: res.statusCode, ms: Date.now() - t };
+      };
+      try {
+        const probe = await timed(() => get("/v1/qos/probe?nonce=00112233445566778899", { on: slow.app }));
+        expect(probe.status).to.equal(200);
+        expect(probe.ms).to.be.at.least(400);
+        const refused = await timed(() =>
+          get("/v1/qos/probe?nonce=00112233445566778899", { session, key, on: slow.app }),
+        );
+        expect(refused.status).to.equal(403);
+        expect(refused.ms).to.be.at.least(400);
+        const page = await timed(() => get(manifestPath(firstEra), { on: slow.app }));
+        expect(page.status).to.equal(200);
+        expect(page.ms).to.be.at.least(400);
+        const challenged = await timed(() => challenge("a", 0, slow.app));
+        expect(challenged.status).to.equal(200);
+        expect(challenged.ms).to.be.at.least(400);
+        const read = await timed(() => get(objectPath("a"), { session, key, on: slow.app }));
+        expect(read.status).to.equal(200);
+        expect(read.ms).to.be.below(400);
+      } finally {
+        await slow.app.close();
+      }
+    });
+
+    it("inflateUsageBytes adds to every bucket's storedBytes, objects and manifest root unchanged", async () => {
+      await put("a", "alpha");
+      await put("b", "bravo!");
+      const lying = await serverOn({ faults: { inflateUsageBytes: 1_000_000 } });
+      try {
+        const record = async (era: number, on: FastifyInstance) =>
+          (await get(`/v1/usage/${w.cluster}/${era}`, { on })).json() as UsageRecord;
+        const honest = await record(firstEra, app);
+        const lied = await record(firstEra, lying.app);
+        expect(honest.buckets[0].storedBytes).to.equal("11");
+        expect(lied.buckets).to.deep.equal([{ ...honest.buckets[0], storedBytes: "1000011" }]);
+        // A closed era too; and the record is signed as sent.
+        await endEra();
+        const closed = await record(firstEra, lying.app);
+        expect(closed.buckets[0]).to.include({
+          storedBytes: "1000011",
+          objects: 2,
+          manifestRoot: honest.buckets[0].manifestRoot,
+        });
+      } finally {
+        await lying.app.close();
+      }
+    });
+
+    it("failProbes: probes answer 503, counted as failed; an app is still refused 403; other routes answer", async () => {
+      const failing = await serverOn({ faults: { failProbes: true }, metrics });
+      try {
+        expectError(
+          await get("/v1/qos/probe?nonce=00112233445566778899", { on: failing.app }),
+          503,
+          "internal",
+          "node 1 failed to answer the probe",
+        );
+        expectError(
+          await get("/v1/qos/probe?nonce=00112233445566778899", { session, key, on: failing.app }),
+          403,
+          "forbidden",
+        );
+        expect((await get(manifestPath(firstEra), { on: failing.app })).statusCode).to.equal(200);
+        const text = await metrics.registry.metrics();
+        expect(text).to.include('ddc_node_probes_total{outcome="failed"} 1');
+        expect(text).to.include('ddc_node_probes_total{outcome="refused"} 1');
+      } finally {
+        await failing.app.close();
+      }
+    });
+
+    it("no faults, or all of them off: every read, challenge, probe and usage figure is the true one", async () => {
+      await put("a", "alpha");
+      const off = await serverOn({ faults: { ...NO_FAULTS } });
+      try {
+        for (const on of [app, off.app]) {
+          expect((await get(objectPath("a"), { session, key, on })).body).to.equal("alpha");
+          const a = (await challenge("a", 0, on)).json() as ChallengeResponse;
+          expect(Buffer.from(a.leaf, "base64").toString()).to.equal("alpha");
+          expect((await get("/v1/qos/probe?nonce=00112233445566778899", { on })).statusCode).to.equal(200);
+          const u = (await get(`/v1/usage/${w.cluster}/${firstEra}`, { on })).json() as UsageRecord;
+          expect(u.buckets[0].storedBytes).to.equal("5");
+        }
+      } finally {
+        await off.app.close();
+      }
+    });
+
+    it("DDC_NODE_FAULTS: unset or empty is none; JSON checked field by field, naming the variable", () => {
+      expect(faultsFromEnv({})).to.equal(undefined);
+      expect(faultsFromEnv({ DDC_NODE_FAULTS: " " })).to.equal(undefined);
+      expect(faultsFromEnv({ DDC_NODE_FAULTS: '{"dropFraction":0.25,"failProbes":true}' })).to.deep.equal({
+        ...NO_FAULTS,
+        dropFraction: 0.25,
+        failProbes: true,
+      });
+      expect(() => faultsFromEnv({ DDC_NODE_FAULTS: "{drop" }))
+        .to.throw(FaultsError)
+        .with.property("message")
+        .that.matches(/^DDC_NODE_FAULTS is not JSON: /);
+      expect(() => faultsFromEnv({ DDC_NODE_FAULTS: '{"dropFraction":1.5,"delayMs":-1,"other":1}' }))
+        .to.throw(FaultsError)
+        .with.property("message")
+        .that.equals(
+          "DDC_NODE_FAULTS: invalid faults: dropFraction: Too big: expected number to be <=1; " +
+            'delayMs: Too small: expected number to be >=0; (the value): Unrecognized key: "other"',
+        );
+      expect(() => parseFaults([], "options.faults"))
+        .to.throw(FaultsError)
+        .with.property("message")
+        .that.equals("options.faults: invalid faults: (the value): Invalid input: expected object, received array");
     });
   });
 });
