@@ -1,4 +1,5 @@
 import { randomInt } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { Provider } from "ethers";
 import type { Logger } from "pino";
 import type { ManifestEntry } from "../../storage-node/src/bucketManifest";
@@ -99,6 +100,8 @@ interface Member {
  */
 export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
   const { clock, logger } = ctx;
+  // Every scheduled probe and challenge waits on the signal.
+  setMaxListeners(Infinity, ctx.signal);
   const log = logger.child({ cluster: ctx.cluster, era: ctx.era });
   const startMs = ctx.start * 1000;
   const endMs = ctx.end * 1000;

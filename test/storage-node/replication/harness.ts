@@ -18,6 +18,7 @@ import { ReplicationNode } from "../../../storage-node/src/replication";
 import { CLUSTER_PARAMS, GIB, NODE_PARAMS, RENT, USD, coreFixture, type CoreFixture } from "../../helpers/fixtures";
 import { freePort } from "../../helpers/localNode";
 import { tempDir } from "../../helpers/temp";
+import type { NodeFaults } from "../../../storage-node/src/faults";
 import type { FastifyInstance } from "fastify";
 import type { Signer, TypedDataDomain, Wallet } from "ethers";
 
@@ -50,7 +51,17 @@ export interface Net extends CoreFixture {
  * A cluster of `n` nodes with replication factor `rf` on the Hardhat chain, each a `buildNodeServer`
  * with the replication routes on a loopback port; a bucket of owner 1 with room.
  */
-export async function buildNet(n: number, rf: number, opts: { timeoutMs?: number } = {}): Promise<Net> {
+export async function buildNet(
+  n: number,
+  rf: number,
+  opts: {
+    timeoutMs?: number;
+    /** The servers' era clock (ms): the chain's time that places requests in eras (Date.now unless given). */
+    eraClock?: () => number;
+    /** Faults injected into node `i`'s server (none unless given). */
+    faults?: (i: number) => NodeFaults | undefined;
+  } = {},
+): Promise<Net> {
   const f = await coreFixture();
   const { ddc, manager, provider1, owner1 } = f;
   const chainId = (await ethers.provider.getNetwork()).chainId;
@@ -85,7 +96,8 @@ export async function buildNet(n: number, rf: number, opts: { timeoutMs?: number
     return { id, wallet, port, url, objects, chain, repl, dir };
   };
 
-  const q = 1n << 62n;
+  // One vNode per node, a quarter of the ring apart (up to four nodes), evenly spread beyond.
+  const q = n <= 4 ? 1n << 62n : (1n << 64n) / BigInt(n);
   for (let i = 0; i < n; i++) {
     const node = await make();
     nodes.push(node);
@@ -121,6 +133,8 @@ export async function buildNet(n: number, rf: number, opts: { timeoutMs?: number
         metrics: new NodeMetrics(),
         logger,
         replicator: node.repl.replicator,
+        ...(opts.eraClock === undefined ? {} : { eraClock: opts.eraClock }),
+        ...(opts.faults?.(i) === undefined ? {} : { faults: opts.faults(i) }),
       });
       await node.repl.register(app, auth);
       await app.listen({ host: "127.0.0.1", port: node.port });
