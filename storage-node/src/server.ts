@@ -1059,7 +1059,8 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     }
     const start = c.data.leafIndex * LEAF_BYTES;
     const read = o.size === 0 ? Buffer.alloc(0) : await store.read(o, start, Math.min(o.size, start + LEAF_BYTES));
-    // Fault injection: other bytes than the hash and proof below are made of (a copy: reads may be cached).
+    // Fault injection: bytes other than those the hash and proof below are made of (flipped in a
+    // copy: reads may be cached).
     const leaf = hasWrongBytes(faults, bucket, o.key) ? flipFirstByte(read) : read;
     const leaves = await store.leaves(o);
     const proof = merkleProof(leaves, c.data.leafIndex).map(toHex);

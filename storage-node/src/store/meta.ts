@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 /**
  * The node's metadata (SQLite through better-sqlite3): one row per object (bucket, key) holding
  * its current version or tombstone, and the small queues and tables the server keeps (replay
- * nonces, quarantined blobs, repairs, hinted handoffs, usage per era).
+ * nonces, quarantined blobs, repairs, hinted handoffs, usage per era, era-end manifests).
  *
  * WAL with `synchronous = NORMAL`: a commit survives a crash of the process (SIGKILL); after a
  * power loss the last commits may be missing, which replication and repair make good (a blob
