@@ -17,6 +17,10 @@ export class ViewNodeChain implements NodeChain {
     private readonly provider: Provider,
   ) {}
 
+  async clusterHolds(cluster: number, node: number): Promise<boolean> {
+    return (await this.view.cluster(cluster))?.nodes.includes(node) === true;
+  }
+
   async bucketCluster(bucket: bigint): Promise<number> {
     const b = await this.view.bucket(bucket);
     if (b === undefined) throw new NodeError(404, ErrorCode.NotFound, `bucket ${bucket} does not exist`);

@@ -160,6 +160,8 @@ export interface NodeChain {
   era(cluster: number, at: number): Promise<{ era: number; start: number; end: number }>;
   /** Whether the chain answers (readiness). */
   ping(): Promise<void>;
+  /** Whether `cluster` holds node `node` now (false for an unknown cluster). */
+  clusterHolds(cluster: number, node: number): Promise<boolean>;
   /** The timestamp (Unix seconds) of the latest block the node has seen, if any (no chain read). */
   latestBlockTime?(): number | undefined;
 }

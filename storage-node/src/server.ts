@@ -790,6 +790,9 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     if (principal.kind !== "validator" || principal.cluster !== cluster) {
       throw new NodeHttpError(403, ErrorCode.Forbidden, `usage records are for validators of cluster ${cluster}`);
     }
+    if (!(await chain.clusterHolds(cluster, node.id))) {
+      throw new NodeHttpError(421, ErrorCode.NotInCluster, `node ${node.id} is not in cluster ${cluster}`);
+    }
     const record = await usageRecord(cluster, era);
     return reply.send(record);
   });
@@ -967,6 +970,12 @@ export function buildNodeServer(deps: NodeServerDeps): { app: FastifyInstance; m
     if (principal.kind !== "validator") {
       metrics.probes.inc({ outcome: "refused" });
       throw new NodeHttpError(403, ErrorCode.Forbidden, "probes are for validators");
+    }
+    // Only the validators of a cluster holding this node: anyone may create a cluster and name
+    // themselves its validator.
+    if (!(await chain.clusterHolds(principal.cluster, node.id))) {
+      metrics.probes.inc({ outcome: "refused" });
+      throw new NodeHttpError(421, ErrorCode.NotInCluster, `node ${node.id} is not in cluster ${principal.cluster}`);
     }
     if (faults.failProbes) {
       metrics.probes.inc({ outcome: "failed" });

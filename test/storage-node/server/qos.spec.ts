@@ -537,8 +537,27 @@ describe("storage node: what validators ask (manifests, probes, faults)", functi
         "forbidden",
         "probes are for validators",
       );
+      // A validator, but of a cluster that does not hold this node (anyone may create one): 421, refused.
+      await w.ddc.connect(w.manager).clusterCreate(w.manager.address, CLUSTER_PARAMS, 100n);
+      const empty = Number(await w.ddc.clusterCount());
+      await w.ddc.connect(w.manager).clusterSetValidator(empty, w.otherValidator.address, true);
+      const ok = newSessionKey();
+      const other = await validatorSession(w.otherValidator, w.domain, { cluster: empty, key: ok, expiry: exp() });
+      expectError(
+        await get(`/v1/qos/probe?nonce=${nonce}`, { session: other, key: ok }),
+        421,
+        "not-in-cluster",
+        `node 1 is not in cluster ${empty}`,
+      );
+      // The same for usage records of that cluster.
+      expectError(
+        await get(`/v1/usage/${empty}/0`, { session: other, key: ok }),
+        421,
+        "not-in-cluster",
+        `node 1 is not in cluster ${empty}`,
+      );
       const text = await metrics.registry.metrics();
-      expect(text).to.include('ddc_node_probes_total{outcome="refused"} 1');
+      expect(text).to.include('ddc_node_probes_total{outcome="refused"} 2');
       expect(text).to.not.include('ddc_node_probes_total{outcome="answered"}');
     });
   });
