@@ -225,7 +225,8 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
         } catch (error) {
           const e = error as Error;
           const transient = e instanceof NodeCallError && e.transient;
-          const room = lastMs - clock.now() - ctx.config.challenges.timeoutMs - 1_000;
+          // The retry goes at a random time between a second from now and the era's last moment.
+          const room = lastMs - clock.now() - 1_000;
           const again = transient && !retry && room > 0;
           const what = pick.candidate.own ? e.message : `${e.message} (its replicas list it; the node does not)`;
           m.obs.challenges.failures.push({
@@ -408,7 +409,8 @@ async function usageWithRetry(ctx: EraContext, m: Member): Promise<NodeUsage | u
         m.obs.usage.problems.push(e.message);
         return undefined;
       }
-      await ctx.clock.sleep(1_000 * attempt, ctx.signal);
+      // The node's reaction time, not the era's: a wall-clock wait.
+      await systemClock.sleep(1_000 * attempt, ctx.signal);
     }
   }
 }
