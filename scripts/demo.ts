@@ -1,4 +1,4 @@
-import { runBotDemo } from "./botDemo";
+import { runBotDemo } from "../test/fixtures/scriptedDemo/botDemo";
 
 /** `npm start`: the manager bot runs a DAO cluster and a Safe cluster on the embedded chain, era by era. */
 async function main(): Promise<void> {
