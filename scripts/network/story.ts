@@ -72,6 +72,8 @@ export interface NetworkOptions {
   light?: boolean;
   /** Keeps the run's temporary directory (node data, validators' files) instead of removing it. */
   keep?: boolean;
+  /** Refuse to run when the core's shortest era is longer than this (s): the run would take hours. */
+  maxEraSeconds?: number;
 }
 
 export interface EraDecision {
@@ -729,7 +731,6 @@ export async function runNetwork(
   log(`the app reads every object back from the current rings: ${final.intact} of ${written} intact`);
   for (const b of final.bad.slice(0, 5)) log(`  ! ${b}`);
   if (final.bad.length > 0) net.problems.push(`${final.bad.length} objects not read back intact`);
-  // One more era decided, so that the replaced nodes' last eras and the spares' first are paid.
   await net.revenueLine();
 
   for (const r of rings) r.after = await ring(w, r.cluster);
