@@ -6,7 +6,7 @@ import { freePort } from "../../lib/localChain";
 import { ROOT } from "../../lib/root";
 import { loadConfig } from "../../storage-node/src/config";
 import { registrationParams } from "../../storage-node/src/register";
-import { NODE_CAPACITY, NODE_RENT, sleep, type World } from "./world";
+import { NODE_RENT, capacityOf, sleep, type World } from "./world";
 
 /**
  * The storage nodes of the network, each its own process: `node bin/ddc node serve --config
@@ -30,13 +30,13 @@ export interface StorageNodeProcess {
 }
 
 /** Writes node `index`'s configuration: chain, key source, URL, data, ports, fast replication. */
-function writeConfig(w: World, dir: string, port: number, opsPort: number): string {
+function writeConfig(w: World, dir: string, port: number, opsPort: number, capacity: bigint): string {
   const config = {
     chain: { rpcUrl: w.rpcUrl, core: w.core },
     node: {
       key: { env: "DDC_NODE_KEY" },
       url: `http://127.0.0.1:${port}`,
-      capacity: NODE_CAPACITY.toString(),
+      capacity: capacity.toString(),
       rent: NODE_RENT.toString(),
       metadata: "loopback network",
     },
@@ -71,10 +71,13 @@ export async function registerNodes(w: World, base: string, perProvider: number)
       const [port, opsPort] = [await freePort(), await freePort()];
       const dir = join(base, `node-${p + 1}-${k + 1}`);
       mkdirSync(dir, { recursive: true });
-      const file = writeConfig(w, dir, port, opsPort);
+      // Ids follow registration order on the fresh chain (checked below): the layout names them.
+      const expected = Number(await w.system.ddc.nodeCount()) + 1;
+      const file = writeConfig(w, dir, port, opsPort, capacityOf(expected));
       const { capacity, rent, params } = registrationParams(loadConfig(file, { DDC_NODE_KEY: key.privateKey }));
       await (await w.system.ddc.connect(provider).nodeCreate(key.address, capacity, rent, params)).wait();
       const id = Number(await w.system.ddc.nodeByKey(key.address));
+      if (id !== expected) throw new Error(`node registered as ${id}, expected ${expected}: the chain was not fresh`);
       out.push({
         id,
         provider: p,

@@ -232,6 +232,7 @@ class Network {
   readonly injected: NetworkSummary["injected"] = [];
   validatorEras = 0;
   private readonly claimable = new Map<number, bigint>();
+  private readonly alerts = new Set<string>();
   private readonly queue: SafeQueue;
 
   constructor(
@@ -318,6 +319,10 @@ class Network {
       this.log(`  ! cluster ${f.cluster ?? "-"}: ${f.error}`);
     }
     for (const a of run.alerts) {
+      // An era waits for its reports between its end and their arrival (and the eras before the
+      // validators started never get any): the stages' deadlines catch reports that never come.
+      if (a.alert === "era-undecided" || this.alerts.has(a.message)) continue;
+      this.alerts.add(a.message);
       this.problems.push(`alert ${a.alert}: ${a.message}`);
       this.log(`  ! alert ${a.alert}: ${a.message}`);
     }

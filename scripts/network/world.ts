@@ -55,12 +55,15 @@ export const WANTED_ERA_S = 30;
 export const NODES_PER_PROVIDER = 4;
 
 /**
- * The clusters' members and spares, by node id. A replacement goes to a node that is not a member,
- * whose provider trusts the cluster's manager, with the most free capacity (DDCLens
- * .replacementCandidates and the bot's policy): provider 1 trusts the Timelock only and provider 2
- * the Safe only (both trust the deployer, who builds the clusters), so each cluster's candidates
- * are its provider's nodes outside it, and its spare is the only one with nothing reserved.
- * Node 1 (provider 1) fails in the DAO cluster: once replaced, it is no candidate for the Safe's.
+ * The clusters' members and spares, by node id. The bot replaces a failing member by a node that
+ * is not a member, whose provider trusts the cluster's manager and which has free capacity for the
+ * member's vNodes; among those, the best mean score first (DDCLens.replacementCandidates and the
+ * bot's policy), so a member of the other cluster, with its good scores, would come before a
+ * spare that has none. Hence: members offer exactly the capacity their one vNode reserves
+ * ({@link MEMBER_CAPACITY}: none left for another cluster), spares offer more; provider 1 trusts
+ * the Timelock only and provider 2 the Safe only (both trust the deployer, who builds the
+ * clusters), so node 1 (provider 1), once replaced in the DAO cluster, is no candidate for the
+ * Safe's.
  */
 export const LAYOUT = {
   dao: { members: [1, 5, 2], spare: 3, failing: 1 },
@@ -74,7 +77,15 @@ export const LAYOUT = {
 export const REPLICATION = 2;
 /** Units each vNode reserves of its node. */
 export const RESERVED_PER_VNODE = 100n;
-export const NODE_CAPACITY = 1000n;
+/** A member's capacity: its one vNode's reservation, no more. */
+export const MEMBER_CAPACITY = RESERVED_PER_VNODE;
+/** A spare's capacity. */
+export const SPARE_CAPACITY = 1000n;
+
+/** The capacity node `id` offers (see {@link LAYOUT}). */
+export function capacityOf(id: number): bigint {
+  return id === LAYOUT.dao.spare || id === LAYOUT.safe.spare ? SPARE_CAPACITY : MEMBER_CAPACITY;
+}
 export const NODE_RENT = 1n * USD;
 
 export interface Party {
