@@ -102,7 +102,10 @@ async function ready(n: StorageNodeProcess): Promise<boolean> {
   }
 }
 
-/** Starts the node's process (with `env` added) and waits until its /ready answers (60 s at most). */
+/**
+ * Starts the node's process (with `env` added) and waits until its /ready answers: 180 s at most,
+ * for `bin/ddc` runs the TypeScript sources when dist/ is not current, eight at once on 2 cores.
+ */
 export async function startNodeProcess(n: StorageNodeProcess, env: Record<string, string> = {}): Promise<void> {
   n.env = env;
   n.tail = [];
@@ -116,12 +119,12 @@ export async function startNodeProcess(n: StorageNodeProcess, env: Record<string
     n.tail.push(d.toString());
     if (n.tail.length > 20) n.tail.shift();
   });
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 180_000;
   while (!(await ready(n))) {
     if (child.exitCode !== null) {
       throw new Error(`storage node ${n.id} exited with ${child.exitCode} before it was ready: ${n.tail.join("")}`);
     }
-    if (Date.now() > deadline) throw new Error(`storage node ${n.id} was not ready within 60 s: ${n.tail.join("")}`);
+    if (Date.now() > deadline) throw new Error(`storage node ${n.id} was not ready within 180 s: ${n.tail.join("")}`);
     await sleep(300);
   }
 }
