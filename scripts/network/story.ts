@@ -359,8 +359,8 @@ class Network {
     const paid =
       line.distributed === undefined
         ? "nothing distributed"
-        : `${usd(line.distributed.amount, 4)} tUSD distributed, ${usd(line.distributed.toNodes, 4)} to nodes, ` +
-          `${usd(line.distributed.toReserve, 4)} to the reserve`;
+        : `${usd(line.distributed.amount, 6)} tUSD distributed, ${usd(line.distributed.toNodes, 6)} to nodes, ` +
+          `${usd(line.distributed.toReserve, 6)} to the reserve`;
     this.log(
       `bot: cluster ${cluster} (${this.kind(cluster)}) era ${d.era} decided (evidence ${short(d.hash)}): median scores ` +
         `${scores}; excluded from revenue: ${list(line.ineligible)}; ${paid}`,
@@ -401,7 +401,7 @@ class Network {
       for (const n of this.nodes.filter((x) => x.provider === p)) total += await this.w.system.ddc.nodeRevenue(n.id);
       const gained = total - (this.claimable.get(p) ?? 0n);
       this.claimable.set(p, total);
-      parts.push(`provider ${p + 1} ${usd(total, 4)} (+${usd(gained, 4)})`);
+      parts.push(`provider ${p + 1} ${usd(total, 6)} (+${usd(gained, 6)})`);
     }
     this.log(`  revenue to claim, tUSD: ${parts.join(" · ")}`);
   }
@@ -850,7 +850,7 @@ function printSummary(s: NetworkSummary, log: (line: string) => void): void {
     log(
       `cluster ${c.id} (${c.manager === "governor" ? "DAO" : "Safe"}): ${decided.length} eras decided ` +
         `(${decided[0]?.era ?? "-"}–${decided.at(-1)?.era ?? "-"}, ${s.eraSeconds} s each), ` +
-        `${decided.filter((d) => d.distributed !== undefined).length} distributions (${usd(paid, 4)} tUSD); ` +
+        `${decided.filter((d) => d.distributed !== undefined).length} distributions (${usd(paid, 6)} tUSD); ` +
         (excluded.length === 0
           ? "no node excluded"
           : `node ${list([...new Set(excluded.flatMap((d) => d.ineligible))])} excluded in ${excluded.length} eras`),
@@ -870,7 +870,7 @@ function printSummary(s: NetworkSummary, log: (line: string) => void): void {
   for (const r of s.rings) log(`ring of cluster ${r.cluster}: nodes ${r.before.join(", ")} → ${r.after.join(", ")}`);
   for (const r of s.revenue) {
     log(
-      `provider ${r.account} (${short(r.provider)}), nodes ${r.nodes.join(", ")}: ${usd(r.claimable, 4)} tUSD to claim`,
+      `provider ${r.account - ACCOUNT.providers[0] + 1} (account ${r.account}, ${short(r.provider)}), nodes ${r.nodes.join(", ")}: ${usd(r.claimable, 6)} tUSD to claim`,
     );
   }
   for (const o of s.owners) {
