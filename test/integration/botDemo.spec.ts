@@ -9,18 +9,18 @@ import {
   scriptedBytes,
   type DemoSummary,
   type EraDecisionLine,
-} from "../../scripts/botDemo";
+} from "../fixtures/scriptedDemo/botDemo";
 import { DDCGovernor__factory, IDDC__factory, TestStablecoin__factory, type IDDC } from "../../typechain-types";
 
 const GIB = 1n << 30n;
 const EXECUTED = 7n; // Governor.ProposalState.Executed
 
 /**
- * `npm start` runs runBotDemo: the real bot service over the demo world, eras moving on, the
+ * runBotDemo, the scripted-report story: the real bot service over the demo world, eras moving on, the
  * validators signing the scripted scenario. Everything is checked against the chain (the core's
  * events and views, the Governor), not only against what the story says.
  */
-describe("npm start: the manager bot's story (integration)", function () {
+describe("the scripted-report story: the manager bot over two clusters (integration)", function () {
   let s: DemoSummary;
   let lines: string[];
   let ddc: IDDC;
