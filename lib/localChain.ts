@@ -46,6 +46,14 @@ export interface LocalNodeOptions {
   blockTime?: number;
   /** anvil only, with `blockTime`: transactions are mined at once as well (set-ups stay fast). */
   mixedMining?: boolean;
+  /**
+   * anvil only: each new block's timestamp is the last one's plus this many seconds
+   * (`anvil_setBlockTimestampInterval`), so that with `blockTime: 1` the chain's time runs this
+   * many times faster than the wall clock: the core's shortest era (10 minutes) passes in
+   * 600 / interval seconds. Everything that places work in eras must then follow the chain's
+   * time (lib/chainClock.ts), as the storage node and the validator do.
+   */
+  timestampInterval?: number;
 }
 
 /** Starts `npx hardhat node` or anvil on `port` (20 development accounts) and waits until it answers. */
@@ -74,6 +82,23 @@ export async function startNode(
       throw new Error(`${kind} node did not answer on ${url} within 60 s`);
     }
     await new Promise((r) => setTimeout(r, 250));
+  }
+  if (kind === "anvil" && options.timestampInterval !== undefined) {
+    const r = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "anvil_setBlockTimestampInterval",
+        params: [options.timestampInterval],
+      }),
+    });
+    const answer = (await r.json()) as { error?: { message: string } };
+    if (answer.error !== undefined) {
+      child.kill("SIGKILL");
+      throw new Error(`anvil refused a block timestamp interval of ${options.timestampInterval} s: ${answer.error.message}`);
+    }
   }
   return {
     url,

@@ -27,12 +27,12 @@ import { killAll, registerNodes, startNodeProcess, stopNodeProcess, type Storage
 import { startValidators, type RunningValidator } from "./validators";
 import {
   ACCOUNT,
+  CHAIN_SPEED,
   GOVERNANCE,
   LAYOUT,
   NODES_PER_PROVIDER,
   REPLICATION,
   USD,
-  WANTED_ERA_S,
   appBuckets,
   createClusters,
   daoAccepts,
@@ -72,8 +72,6 @@ export interface NetworkOptions {
   light?: boolean;
   /** Keeps the run's temporary directory (node data, validators' files) instead of removing it. */
   keep?: boolean;
-  /** Refuse to run when the core's shortest era is longer than this (s): the run would take hours. */
-  maxEraSeconds?: number;
 }
 
 export interface EraDecision {
@@ -588,10 +586,17 @@ export async function runNetwork(
   log("below comes from the validators' measurements of the running nodes and from the bot's decisions on them.");
   log("");
 
-  const chain = await startNode("anvil", await freePort(), { blockTime: 1, mixedMining: true });
+  const chain = await startNode("anvil", await freePort(), {
+    blockTime: 1,
+    mixedMining: true,
+    timestampInterval: CHAIN_SPEED,
+  });
   teardown.chain = chain;
   teardown.add("the chain", () => chain.stop());
-  log(`chain: anvil at ${chain.url} (pid ${chain.pid}), a block every second, chain time = wall-clock time`);
+  log(
+    `chain: anvil at ${chain.url} (pid ${chain.pid}), a block every second, each ${CHAIN_SPEED} s of the chain's time ` +
+      `after the last: the chain's time runs ${CHAIN_SPEED} times the wall clock`,
+  );
 
   const w = await deploy(chain.url, log);
   log(
@@ -599,10 +604,8 @@ export async function runNetwork(
   );
   log(
     `  governance: voting delay ${GOVERNANCE.votingDelay} s, voting period ${GOVERNANCE.votingPeriod} s, Timelock delay ` +
-      `${GOVERNANCE.timelockDelay} s; eras of ${w.eraSeconds} s` +
-      (w.eraSeconds > WANTED_ERA_S
-        ? ` (the core's shortest: the story takes about ${Math.ceil((w.eraSeconds * 8) / 60)} min)`
-        : ""),
+      `${GOVERNANCE.timelockDelay} s; eras of ${w.eraSeconds} s (the core's shortest), ` +
+      `${w.eraSeconds / CHAIN_SPEED} s of the wall clock each`,
   );
   await delegateVotes(w);
   await trustManagers(w);
@@ -692,7 +695,8 @@ export async function runNetwork(
 
   const rings = [];
   for (const c of net.clusters) rings.push({ cluster: c, before: await ring(w, c), after: [] as number[] });
-  const era = w.eraSeconds;
+  // Deadlines in wall-clock seconds: an era, and governance, pass CHAIN_SPEED times faster.
+  const era = w.eraSeconds / CHAIN_SPEED;
   const tick = async () => {
     await net.runBot();
     await net.votes();
@@ -711,7 +715,8 @@ export async function runNetwork(
   await net.inject();
   await until(
     `the replacement of node ${LAYOUT.dao.failing} (DAO) and node ${LAYOUT.safe.failing} (Safe) by the spares`,
-    era * (POLICY.failingEras + 4) + 3 * (GOVERNANCE.votingDelay + GOVERNANCE.votingPeriod + GOVERNANCE.timelockDelay),
+    era * (POLICY.failingEras + 4) +
+      (3 * (GOVERNANCE.votingDelay + GOVERNANCE.votingPeriod + GOVERNANCE.timelockDelay)) / CHAIN_SPEED,
     async () => {
       await tick();
       return net.replaced(w.dao) && net.replaced(w.safe);

@@ -1,51 +1,17 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { JsonRpcProvider, Wallet } from "ethers";
-import pino, { type Logger } from "pino";
-import { ROOT } from "../../lib/root";
+import pino from "pino";
 import type { EraOutcome } from "../../validator/src/types";
+import { parseValidatorConfig } from "../../validator/src/config";
+import { startValidator, type RunningValidator } from "../../validator/src/service";
+
+export type { RunningValidator };
 
 /**
- * The network's validators: one validator service per account, each measuring both clusters and
- * sending its signed reports to the bot's intake. validator/src/service.ts (startValidator) and
- * validator/src/config.ts (parseValidatorConfig) are loaded when the story starts them, so that
- * this module builds before they exist; their absence is said in one clear error.
+ * The network's validators: one validator service per account (validator/src/service.ts), each
+ * measuring both clusters and sending its signed reports to the bot's intake.
  */
-
-export interface RunningValidator {
-  stop(): Promise<void>;
-}
-
-interface ValidatorModules {
-  startValidator(
-    config: unknown,
-    deps: { signer: Wallet; provider: JsonRpcProvider; logger: Logger; onEra: (o: EraOutcome) => void },
-  ): Promise<RunningValidator>;
-  parseValidatorConfig(raw: unknown, name: string, env: NodeJS.ProcessEnv): unknown;
-}
-
-const SERVICE = join(ROOT, "validator", "src", "service.ts");
-const CONFIG = join(ROOT, "validator", "src", "config.ts");
-
-/** Whether the validator service is in this checkout. */
-export function validatorsAvailable(): boolean {
-  return existsSync(SERVICE) && existsSync(CONFIG);
-}
-
-function load(): ValidatorModules {
-  if (!validatorsAvailable()) {
-    throw new Error(
-      "the validator service is not in this checkout (validator/src/service.ts and validator/src/config.ts): " +
-        "the network needs it to measure the storage nodes",
-    );
-  }
-  // Loaded at run time (see above): the path is computed so that the compiler does not follow it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const service = require(SERVICE.replace(/\.ts$/, "")) as Pick<ValidatorModules, "startValidator">;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const config = require(CONFIG.replace(/\.ts$/, "")) as Pick<ValidatorModules, "parseValidatorConfig">;
-  return { startValidator: service.startValidator, parseValidatorConfig: config.parseValidatorConfig };
-}
 
 export interface ValidatorSetUp {
   rpcUrl: string;
@@ -63,7 +29,6 @@ export interface ValidatorSetUp {
 
 /** Starts one validator per key, each with its own configuration and data directory. */
 export async function startValidators(keys: Wallet[], s: ValidatorSetUp): Promise<RunningValidator[]> {
-  const { startValidator, parseValidatorConfig } = load();
   const running: RunningValidator[] = [];
   try {
     for (const [i, key] of keys.entries()) {
@@ -75,7 +40,7 @@ export async function startValidators(keys: Wallet[], s: ValidatorSetUp): Promis
         clusters: s.clusters,
         bots: [{ url: s.botUrl }],
         dataDir,
-        probes: { perEra: s.light === true ? 10 : 20, timeoutMs: 2000 },
+        probes: { perEra: 20, timeoutMs: 2000 },
         challenges: { perNode: s.light === true ? 15 : 30, timeoutMs: 5000 },
         log: { level: "warn" },
       };
@@ -83,7 +48,11 @@ export async function startValidators(keys: Wallet[], s: ValidatorSetUp): Promis
         ...process.env,
         DDC_VALIDATOR_KEY: key.privateKey,
       });
-      const logger = pino({ level: "warn", base: { validator: i + 1 } }, pino.destination(2));
+      // Its log goes to a file beside its reports: the terminal shows what it measured (onEra).
+      const logger = pino(
+        { level: "info", base: { validator: i + 1 } },
+        pino.destination({ dest: join(dataDir, "validator.log"), sync: true }),
+      );
       running.push(
         await startValidator(config, {
           signer: key.connect(s.provider),

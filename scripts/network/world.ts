@@ -43,13 +43,22 @@ export const ACCOUNT = {
 export const USD = 1_000_000n;
 
 /**
- * The DAO's clock (seconds of real time): a proposal passes within about 40 s of being made
- * (voting delay, voting period, Timelock delay, plus a block or two each).
+ * How many times faster than the wall clock the chain's time runs: anvil mines a block every
+ * second, each CHAIN_SPEED seconds after the last (`anvil_setBlockTimestampInterval`). The core's
+ * shortest era, 10 minutes, then passes in 30 s. The storage nodes and the validators follow the
+ * chain's time (lib/chainClock.ts), as they do on any chain; the bot and the Governor read it from
+ * the chain anyway. Request expiries and sessions stay on the wall clock, as they would live.
  */
-export const GOVERNANCE = { votingDelay: 5, votingPeriod: 20, timelockDelay: 10 };
+export const CHAIN_SPEED = 20;
 
-/** The era we would like: the core refuses one shorter than its minimum, which is then used. */
-export const WANTED_ERA_S = 30;
+/**
+ * The DAO's clock, in the chain's seconds: a proposal passes about 32 s of wall-clock time after
+ * it is made (voting delay 2 s, voting period 20 s, Timelock delay 10 s, at CHAIN_SPEED).
+ */
+export const GOVERNANCE = { votingDelay: 40, votingPeriod: 400, timelockDelay: 200 };
+
+/** The era: the core's shortest (10 minutes of the chain's time, 30 s of the wall clock). */
+export const WANTED_ERA_S = 600;
 
 /** Each provider's nodes, in registration order: node ids 1–4 (provider 1) and 5–8 (provider 2). */
 export const NODES_PER_PROVIDER = 4;

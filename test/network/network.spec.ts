@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { JsonRpcProvider } from "ethers";
 import { POLICY, Teardown, runNetwork, type NetworkSummary } from "../../scripts/network/story";
-import { validatorsAvailable } from "../../scripts/network/validators";
 import { IDDC__factory, type IDDC } from "../../typechain-types";
 
 /**
@@ -18,12 +17,8 @@ describe("npm start: the DDC network on loopback (processes, real chain)", funct
   let ddc: IDDC;
   let provider: JsonRpcProvider;
 
-  before(async function () {
-    if (!validatorsAvailable()) {
-      // The validator service (validator/src/service.ts) measures the nodes: nothing to run without it.
-      this.skip();
-    }
-    s = await runNetwork((line) => lines.push(line), teardown, { objects: 20, light: true, maxEraSeconds: 60 });
+  before(async () => {
+    s = await runNetwork((line) => lines.push(line), teardown, { objects: 20, light: true });
     provider = new JsonRpcProvider(s.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
     ddc = IDDC__factory.connect(s.core, provider);
   });

@@ -140,9 +140,9 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
   const schedule = (m: Member, fromMs: number) => {
     const span = Math.max(0, lastMs - fromMs);
     const share = span / Math.max(1, lastMs - startMs);
-    const count = m.late
-      ? Math.max(3, Math.ceil(ctx.config.probes.perEra * share))
-      : Math.ceil(ctx.config.probes.perEra * Math.min(1, share));
+    // Every member gets its probes however late the measurement began; one that joined during
+    // the era gets its share of the rest, at least three.
+    const count = m.late ? Math.max(3, Math.ceil(ctx.config.probes.perEra * share)) : ctx.config.probes.perEra;
     for (let i = 0; i < count; i++) at(fromMs + randomInt(0, Math.max(1, span)), () => sendProbe(m));
   };
 

@@ -164,48 +164,60 @@ export async function startValidator(
     return outcome;
   };
 
-  /** One cluster, era after era, until stopped. */
+  /** One era of one cluster: measured, then reported (the next era's measurement runs meanwhile). */
+  const runEra = async (cluster: number, era: { era: number; start: number; end: number }) => {
+    try {
+      const measured = await measureEra({
+        cluster,
+        era: era.era,
+        start: era.start,
+        end: era.end,
+        validator: address,
+        view,
+        provider,
+        sessions,
+        config,
+        clock,
+        logger,
+        metrics,
+        signal: stopping.signal,
+      });
+      if (stopping.signal.aborted) return;
+      const outcome = await finish(measured);
+      outcomes.push(outcome);
+      options.onEra?.(outcome);
+    } catch (error) {
+      if (stopping.signal.aborted) return;
+      logger.error({ cluster, era: era.era, what: (error as Error).message }, "era not measured");
+    }
+  };
+
+  /** One cluster, era after era, until stopped: each era measured from its start. */
+  const inFlight = new Set<Promise<void>>();
   const runCluster = async (cluster: number) => {
     let last: number | undefined;
     while (!stopping.signal.aborted) {
       try {
         const era = await view.era(cluster, Math.floor(clock.now() / 1000));
         if (era === undefined) throw new Error(`cluster ${cluster} is unknown to the core`);
-        if (era.era === last) {
-          await clock.sleep(Math.max(200, era.end * 1000 - clock.now()), stopping.signal);
-          continue;
+        if (era.era !== last) {
+          last = era.era;
+          const info = await view.cluster(cluster);
+          if (info?.validators.includes(address) === true) {
+            const run = runEra(cluster, era);
+            inFlight.add(run);
+            void run.finally(() => inFlight.delete(run));
+          } else {
+            logger.warn(
+              { cluster, era: era.era },
+              "this key is not a validator of the cluster: nothing measured this era",
+            );
+          }
         }
-        last = era.era;
-        const info = await view.cluster(cluster);
-        if (info?.validators.includes(address) !== true) {
-          logger.warn(
-            { cluster, era: era.era },
-            "this key is not a validator of the cluster: nothing measured this era",
-          );
-          continue;
-        }
-        const measured = await measureEra({
-          cluster,
-          era: era.era,
-          start: era.start,
-          end: era.end,
-          validator: address,
-          view,
-          provider,
-          sessions,
-          config,
-          clock,
-          logger,
-          metrics,
-          signal: stopping.signal,
-        });
-        if (stopping.signal.aborted) return;
-        const outcome = await finish(measured);
-        outcomes.push(outcome);
-        options.onEra?.(outcome);
+        await clock.sleep(Math.max(200, era.end * 1000 - clock.now()), stopping.signal);
       } catch (error) {
         if (stopping.signal.aborted) return;
-        logger.error({ cluster, what: (error as Error).message }, "era not measured");
+        logger.error({ cluster, what: (error as Error).message }, "the cluster's era not read");
         await clock.sleep(2_000, stopping.signal);
       }
     }
@@ -244,6 +256,7 @@ export async function startValidator(
     stop: async () => {
       stopping.abort();
       await Promise.allSettled(loops);
+      await Promise.allSettled([...inFlight]);
       view.stop();
       chainClock?.stop();
       await ops?.close();
