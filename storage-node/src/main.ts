@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { JsonRpcProvider, Wallet, type Provider, type TypedDataDomain, type TypedDataField } from "ethers";
+import { Wallet, type Provider, type TypedDataDomain, type TypedDataField } from "ethers";
 import Fastify, { type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { IDDC__factory } from "../../typechain-types";
@@ -11,6 +11,7 @@ import { ChainView, type ChainViewOptions } from "./chain";
 import { NodeMetrics } from "./metrics";
 import { NodeClusters, ViewNodeChain } from "./nodeChain";
 import { ChainClock } from "../../lib/chainClock";
+import { connectRpc } from "../../lib/rpc";
 import { openNodeStore, PersistentNodeStore } from "./nodeStore";
 import type { NodeChain, NodeStore, Replicator } from "./ports";
 import { RECEIPT_TYPES, receiptMessage, storageDomain } from "./protocol";
@@ -132,8 +133,7 @@ export async function startStorageNode(config: NodeConfig, options: StartOptions
       `fault injection on (${options.faults !== undefined ? "options.faults" : FAULTS_ENV}): this node misbehaves on purpose, for tests and the demo only`,
     );
   }
-  const provider =
-    options.provider ?? new JsonRpcProvider(config.chain.rpcUrl, undefined, { staticNetwork: false, cacheTimeout: -1 });
+  const provider = options.provider ?? (await connectRpc(config.chain.rpcUrl));
   const signer = options.signer ?? (await loadNodeKey(config, options.env));
   const ddc = IDDC__factory.connect(config.chain.core, provider);
   logger.info({ config: describeConfig(config), key: signer.address }, "storage node starting");

@@ -20,6 +20,7 @@ import { reportDigest, reportSigner, signReport, type ReportBody } from "../../m
 import { MemoryReportBook, validateReport, type ChainView } from "../../manager-bot/src/validate";
 import { freePort } from "../helpers/localNode";
 import { tempDir } from "../helpers/temp";
+import { runDdc } from "../helpers/ddcProcess";
 
 const ROOT = join(__dirname, "..", "..");
 const CHAIN = 31337;
@@ -310,5 +311,50 @@ describe("ddc validator: sign a report, submit it", function () {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("ddc validator run", function () {
+  this.timeout(60_000);
+
+  it("refuses a bad configuration before anything starts, every problem named; a missing file named", async () => {
+    const dir = tempDir("ddc-validator-run-");
+    const file = join(dir, "validator.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        chain: { rpcUrl: "http://127.0.0.1:1", core: "0x12" },
+        key: { env: "DDC_TEST_VALIDATOR_KEY" },
+        dataDir: "data",
+        probes: { perEra: 3 },
+      }),
+    );
+    const bad = await runDdc(["validator", "run", "--config", file], { PATH: process.env.PATH });
+    expect(bad.code).to.equal(1);
+    expect(bad.stderr).to.include(`invalid validator configuration ${file}`);
+    expect(bad.stderr).to.include("chain.core: an address (0x + 40 hex digits)");
+    expect(bad.stderr).to.include("probes.perEra: Too small: expected number to be >=20");
+    const missing = await runDdc(["validator", "run", "--config", join(dir, "none.json")], { PATH: process.env.PATH });
+    expect(missing.code).to.equal(1);
+    expect(missing.stderr).to.include("no such file");
+  });
+
+  it("a valid configuration whose RPC node is away: a clear error, exit 1", async () => {
+    const dir = tempDir("ddc-validator-run-");
+    const file = join(dir, "validator.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        chain: { rpcUrl: `http://127.0.0.1:${await freePort()}`, core: `0x${"11".repeat(20)}` },
+        key: { env: "DDC_TEST_VALIDATOR_KEY" },
+        dataDir: "data",
+      }),
+    );
+    const r = await runDdc(["validator", "run", "--config", file], {
+      PATH: process.env.PATH,
+      DDC_TEST_VALIDATOR_KEY: Wallet.createRandom().privateKey,
+    });
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/error: .*(ECONNREFUSED|connect|network)/i);
   });
 });

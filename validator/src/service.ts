@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { JsonRpcProvider, getAddress, type Provider, type Signer } from "ethers";
+import { getAddress, type Provider, type Signer } from "ethers";
 import Fastify, { type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { signReport, type ReportBody } from "../../manager-bot/src/report";
@@ -8,6 +8,7 @@ import { ChainView } from "../../storage-node/src/chain";
 import { storageDomain } from "../../storage-node/src/protocol";
 import { describeValidatorConfig, loadValidatorKey, type ValidatorConfig } from "./config";
 import { ChainClock } from "../../lib/chainClock";
+import { connectRpc } from "../../lib/rpc";
 import { measureEra, type Clock, type EraMeasurement } from "./eraRun";
 import { ValidatorMetrics } from "./metrics";
 import { ValidatorSessions } from "./nodeApi";
@@ -61,8 +62,7 @@ export async function startValidator(
   options: StartValidatorOptions = {},
 ): Promise<RunningValidator> {
   const logger = options.logger ?? validatorLogger(config.logLevel);
-  const provider =
-    options.provider ?? new JsonRpcProvider(config.chain.rpcUrl, undefined, { staticNetwork: false, cacheTimeout: -1 });
+  const provider = options.provider ?? (await connectRpc(config.chain.rpcUrl));
   // Eras are the chain's: probes, challenges and the era's end follow the chain's time.
   const chainClock = options.clock === undefined ? new ChainClock(provider, 250) : undefined;
   await chainClock?.start();
