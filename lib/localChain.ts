@@ -97,7 +97,9 @@ export async function startNode(
     const answer = (await r.json()) as { error?: { message: string } };
     if (answer.error !== undefined) {
       child.kill("SIGKILL");
-      throw new Error(`anvil refused a block timestamp interval of ${options.timestampInterval} s: ${answer.error.message}`);
+      throw new Error(
+        `anvil refused a block timestamp interval of ${options.timestampInterval} s: ${answer.error.message}`,
+      );
     }
   }
   return {
