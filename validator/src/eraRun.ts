@@ -66,6 +66,11 @@ export interface EraContext {
   logger: Logger;
   metrics?: ValidatorMetrics;
   signal: AbortSignal;
+  /**
+   * Called with the round trip (ms) of each challenge that passed: the exact samples, where the
+   * metrics' histogram keeps only coarse buckets (the validator bench reads its percentiles here).
+   */
+  onChallenge?: (ms: number) => void;
 }
 
 /** What an era's measurement produced: the per-node results and the buckets' measured bytes. */
@@ -219,6 +224,7 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
           m.obs.challenges.passed++;
           ctx.metrics?.challenges.inc({ outcome: "passed" });
           ctx.metrics?.challengeSeconds.observe(r.ms / 1000);
+          ctx.onChallenge?.(r.ms);
         } catch (error) {
           const e = error as Error;
           const transient = e instanceof NodeCallError && e.transient;
