@@ -27,7 +27,10 @@ import type { NodesCommand, NodesConfig, NodesEvent } from "./validatorNodes";
  * listen, and this process mines a block every 100 ms at that clock's time: the chain runs SPEED
  * times the wall clock, and the bench's process (the validator) does nothing but validate.
  */
-const send = (e: NodesEvent) => process.send?.(e);
+/** To the bench, unless it is gone (a message lost then is of no use to anyone). */
+const send = (e: NodesEvent) => {
+  if (process.connected) process.send?.(e, undefined, undefined, () => undefined);
+};
 
 /** A 1–8 KiB object, one in LARGE_EVERY between 64 and 160 KiB (two or three Merkle leaves). */
 const LARGE_EVERY = 50;
