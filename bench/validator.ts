@@ -1,5 +1,7 @@
+import { randomInt } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -66,6 +68,35 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
+/** Whether a server can listen on 127.0.0.1:`port` now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * `count` free loopback ports below the system's ephemeral range: the nodes listen a minute after
+ * their ports are registered, and a port from that range (`freePort`) may meanwhile be taken by
+ * any outgoing connection, the nodes' own to the chain included.
+ */
+async function nodePorts(count: number): Promise<number[]> {
+  let low = 32_768;
+  try {
+    low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || low;
+  } catch {
+    // Not Linux: the usual start of the range.
+  }
+  const ports: number[] = [];
+  for (let p = 10_000 + randomInt(0, Math.max(1, low - 10_000 - 4 * count)); ports.length < count; p++) {
+    if (p >= low) throw new Error(`bench: no ${count} free ports below ${low}`);
+    if (await canListen(p)) ports.push(p);
+  }
+  return ports;
+}
+
 /** Waits for a transaction sent by a contract call. */
 async function sent(tx: Promise<{ wait(): Promise<unknown> }>): Promise<void> {
   await (await tx).wait();
@@ -120,9 +151,10 @@ async function buildWorld(chain: LocalNode, count: number): Promise<World> {
   const nodes: World["nodes"] = [];
   // One vNode per node, evenly spaced on the ring: each node the replica of about 1/count of the keys.
   const step = (1n << 64n) / BigInt(count);
+  const ports = await nodePorts(count);
   for (let i = 0; i < count; i++) {
     const key = Wallet.createRandom();
-    const port = await freePort();
+    const port = ports[i];
     const id = Number((await ddc.nodeCount()) + 1n);
     await sent(
       ddc.connect(provider1).nodeCreate(key.address, 1000n, 1n * USD, {
