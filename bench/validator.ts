@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { JsonRpcProvider, MaxUint256, NonceManager, Wallet, type Signer } from "ethers";
 import pino from "pino";
 import { DAY, DEFAULT_CLUSTER_PARAMS, deployCore, deployTestStablecoin } from "../deploy/core";
@@ -213,6 +213,9 @@ interface Run {
   rssBefore: number;
   heapBefore: number;
   challengeMs: number[];
+  /** How late this process's event loop ran during the call (ms): a round trip includes it. */
+  loopDelayMaxMs: number;
+  loopDelayP99Ms: number;
 }
 
 async function runEra(world: World, clock: ReturnType<typeof fastClock>, signal: AbortSignal): Promise<Run> {
@@ -239,6 +242,8 @@ async function runEra(world: World, clock: ReturnType<typeof fastClock>, signal:
     };
     const before = process.memoryUsage();
     const sampler = setInterval(sample, SAMPLE_MS);
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
     const wallEraStart = clock.wallAt(era.start * 1000);
     const wallEraEnd = clock.wallAt(era.end * 1000);
     let cpuAtEnd: NodeJS.CpuUsage | undefined;
@@ -267,6 +272,7 @@ async function runEra(world: World, clock: ReturnType<typeof fastClock>, signal:
     } finally {
       clearInterval(sampler);
       clearTimeout(atEnd);
+      loop.disable();
     }
     const cpu = process.cpuUsage(cpu0);
     const returned = Date.now();
@@ -287,6 +293,8 @@ async function runEra(world: World, clock: ReturnType<typeof fastClock>, signal:
       rssBefore: before.rss,
       heapBefore: before.heapUsed,
       challengeMs,
+      loopDelayMaxMs: loop.max / 1e6,
+      loopDelayP99Ms: loop.percentile(99) / 1e6,
     };
   } finally {
     view.stop();
@@ -348,7 +356,13 @@ async function main(): Promise<void> {
     const run = await runEra(world, clock, stopping.signal);
     const nodesCpu1 = await nodes.usage();
     log(`era ${run.era.era} measured: ${fmt(run.cpuMs / 1000, 2)} s of CPU, end work ${fmt(run.endMs / 1000, 2)} s`);
-    report(world, filled, run, { load, nodesCpuMs: nodesCpu1.cpuMs - nodesCpu0.cpuMs, nodesRss: nodesCpu1.rssBytes });
+    report(world, filled, run, {
+      load,
+      nodesCpuMs: nodesCpu1.cpuMs - nodesCpu0.cpuMs,
+      nodesRss: nodesCpu1.rssBytes,
+      nodesLoopMaxMs: nodesCpu1.loopDelayMaxMs,
+      nodesLoopP99Ms: nodesCpu1.loopDelayP99Ms,
+    });
   } finally {
     await cleanUp();
   }
@@ -358,7 +372,7 @@ function report(
   world: World,
   filled: { objects: number; bytes: number; large: number },
   run: Run,
-  other: { load: number; nodesCpuMs: number; nodesRss: number },
+  other: { load: number; nodesCpuMs: number; nodesRss: number; nodesLoopMaxMs: number; nodesLoopP99Ms: number },
 ): void {
   const m = run.measured;
   const probesSent = m.nodes.reduce((a, n) => a + n.probes.sent, 0);
@@ -367,6 +381,11 @@ function report(
   const challengesFailed = m.nodes.reduce((a, n) => a + n.challenges.failures.filter((f) => f.counted).length, 0);
   const retried = m.nodes.reduce((a, n) => a + n.challenges.retried, 0);
   const probeMs = m.nodes.flatMap((n) => n.probes.latenciesMs);
+  // When in the era the failed probes were sent (its share elapsed), and why.
+  const eraLengthMs = (run.era.end - run.era.start) * 1000;
+  const probeFailures = m.nodes
+    .flatMap((n) => n.probes.failures.map((f) => ({ node: n.node, ...f })))
+    .sort((a, b) => a.at - b.at);
   const eraWallS = (ERA_S * 1000) / SPEED / 1000;
   const cpuS = run.cpuMs / 1000;
   const endS = run.endMs / 1000;
@@ -391,6 +410,10 @@ function report(
     },
     { name: "probe-rtt-p50", value: round(percentile(probeMs, 50), 2), unit: "ms", n: probeMs.length },
     { name: "probe-rtt-p99", value: round(percentile(probeMs, 99), 2), unit: "ms", n: probeMs.length },
+    { name: "validator-loop-delay-p99", value: round(run.loopDelayP99Ms, 1), unit: "ms", n: 1 },
+    { name: "validator-loop-delay-max", value: round(run.loopDelayMaxMs, 1), unit: "ms", n: 1 },
+    { name: "nodes-loop-delay-p99", value: round(other.nodesLoopP99Ms, 1), unit: "ms", n: 1 },
+    { name: "nodes-loop-delay-max", value: round(other.nodesLoopMaxMs, 1), unit: "ms", n: 1 },
     { name: "era-wall-s", value: round(run.callMs / 1000, 2), unit: "s", n: 1 },
     { name: "end-of-era-s", value: round(endS, 2), unit: "s", n: 1 },
     { name: "nodes", value: m.nodes.length, unit: "nodes", n: 1 },
@@ -453,6 +476,21 @@ function report(
     `Round trips: each challenge that passed, timed by the validator (\`onChallenge\`: from the request to its ` +
       "answer read, before the checks), and each probe's (NodeDetail's `latenciesMs`), over loopback to nodes " +
       `that share one process; percentiles by nearest rank. Challenges retried after a timeout: ${retried}.`,
+    ...(probeFailures.length === 0
+      ? []
+      : [
+          "The probes that failed, when in the era they were sent: " +
+            probeFailures
+              .map(
+                (f) => `node ${f.node} at ${fmt((100 * (f.at - run.era.start * 1000)) / eraLengthMs, 1)} % (${f.what})`,
+              )
+              .join("; ") +
+            ". The validator's challenge set-up (the members' manifests read and checked, the candidates drawn) " +
+            "runs at 5 % of the era.",
+        ]),
+    `Event loops: \`validator-loop-delay-*\` is how late this process's event loop ran during the call, ` +
+      "`nodes-loop-delay-*` the nodes' process's from the clock's start (`monitorEventLoopDelay`, 10 ms " +
+      "resolution): a round trip includes the delay of either side's loop.",
     `Within the era: ${withinEra ? "yes" : "**no** (see the problems below)"}: the validator began before ` +
       `the era's start, every probe and challenge was answered in the era (${probesFailed} probes and ` +
       `${challengesFailed} challenges failed), every node scored full, and the end work took ${fmt(endS, 2)} s (${fmt(endS * SPEED, 0)} s of the chain's time at this ` +

@@ -36,7 +36,7 @@ export type NodesEvent =
   | { type: "ready" }
   | { type: "filled"; ms: number; objects: number; bytes: number; large: number }
   | { type: "listening" }
-  | { type: "usage"; cpuMs: number; rssBytes: number }
+  | { type: "usage"; cpuMs: number; rssBytes: number; loopDelayMaxMs: number; loopDelayP99Ms: number }
   | { type: "error"; message: string };
 
 export interface NodesProcess {

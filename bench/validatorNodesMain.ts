@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Readable } from "node:stream";
 import { JsonRpcProvider, Wallet } from "ethers";
 import pino from "pino";
@@ -49,6 +50,8 @@ interface Node {
 
 let nodes: Node[] = [];
 let miner: ReturnType<typeof setInterval> | undefined;
+/** The nodes' one event loop: how late it ran, from the clock on (a slow answer may be the loop's). */
+const loop = monitorEventLoopDelay({ resolution: 10 });
 
 async function fill(config: NodesConfig, view: ChainView): Promise<void> {
   const started = performance.now();
@@ -136,6 +139,7 @@ async function listen(
   miner = setInterval(() => {
     void provider.send("evm_mine", [Math.floor(fast() / 1000)]).catch(() => undefined);
   }, 100);
+  loop.enable();
   send({ type: "listening" });
 }
 
@@ -163,7 +167,13 @@ async function main(): Promise<void> {
       void listen(config!, view!, provider!, m).catch(fail);
     } else if (m.type === "usage") {
       const cpu = process.cpuUsage();
-      send({ type: "usage", cpuMs: (cpu.user + cpu.system) / 1000, rssBytes: process.memoryUsage.rss() });
+      send({
+        type: "usage",
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        rssBytes: process.memoryUsage.rss(),
+        loopDelayMaxMs: loop.max / 1e6,
+        loopDelayP99Ms: loop.percentile(99) / 1e6,
+      });
     }
   });
   // Stopped by the bench (SIGTERM), or orphaned when the bench's process is gone.
