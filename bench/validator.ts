@@ -479,23 +479,25 @@ function report(
     ...(probeFailures.length === 0
       ? []
       : [
-          "The probes that failed, when in the era they were sent: " +
+          "The probes that failed, when in the era they were sent (the share of the era elapsed): " +
             probeFailures
+              .slice(0, 12)
               .map(
-                (f) => `node ${f.node} at ${fmt((100 * (f.at - run.era.start * 1000)) / eraLengthMs, 1)} % (${f.what})`,
+                (f) => `${fmt((100 * (f.at - run.era.start * 1000)) / eraLengthMs, 1)} % (node ${f.node}: ${f.what})`,
               )
               .join("; ") +
-            ". The validator's challenge set-up (the members' manifests read and checked, the candidates drawn) " +
-            "runs at 5 % of the era.",
+            (probeFailures.length > 12 ? `; and ${probeFailures.length - 12} more` : "") +
+            ". The validator's challenge set-up (every member's manifest read and checked, the candidates " +
+            "drawn) runs at 5 % of the era.",
         ]),
     `Event loops: \`validator-loop-delay-*\` is how late this process's event loop ran during the call, ` +
       "`nodes-loop-delay-*` the nodes' process's from the clock's start (`monitorEventLoopDelay`, 10 ms " +
       "resolution): a round trip includes the delay of either side's loop.",
-    `Within the era: ${withinEra ? "yes" : "**no** (see the problems below)"}: the validator began before ` +
-      `the era's start, every probe and challenge was answered in the era (${probesFailed} probes and ` +
-      `${challengesFailed} challenges failed), every node scored full, and the end work took ${fmt(endS, 2)} s (${fmt(endS * SPEED, 0)} s of the chain's time at this ` +
-      `SPEED, ${fmt((100 * endS) / ERA_S, 2)} % of a real era). The buckets' measured bytes: ${measuredBytes} ` +
-      `(the nodes hold ${filled.bytes}).`,
+    `Within the era: ${withinEra ? "yes" : "**no**"}. The validator began before the era's start; ` +
+      `${probesFailed} probes and ${challengesFailed} challenges failed; ${below.length} of ${m.nodes.length} ` +
+      `nodes scored below full; the end work took ${fmt(endS, 2)} s (${fmt(endS * SPEED, 0)} s of the chain's ` +
+      `time at this SPEED, ${fmt((100 * endS) / ERA_S, 2)} % of a real era). The buckets' measured bytes: ` +
+      `${measuredBytes} (the nodes hold ${filled.bytes}).`,
     `The machine: ${cpus().length} cores shared by the validator, the nodes' process and anvil (and other ` +
       `work), load average ${fmt(other.load, 1)} when the run began.`,
   ];
