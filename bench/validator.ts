@@ -264,7 +264,8 @@ async function runEra(world: World, clock: ReturnType<typeof fastClock>, signal:
         sessions: new ValidatorSessions(world.validator, storageDomain(world.chainId, world.core)),
         config: { probes: defaults.probes, challenges: defaults.challenges },
         clock,
-        logger: pino({ level: "warn" }, pino.destination(2)),
+        // Info: a member whose manifest could not be read at the set-up is named (it gets no challenges).
+        logger: pino({ level: "info" }, pino.destination(2)),
         metrics: new ValidatorMetrics(),
         signal,
         onChallenge: (ms) => challengeMs.push(ms),
@@ -427,6 +428,8 @@ function report(
   const problems: string[] = [];
   if (probesFailed > 0) problems.push(`${probesFailed} probes failed`);
   if (challengesFailed > 0) problems.push(`${challengesFailed} challenges failed`);
+  const expected = m.nodes.length * run.config.challenges.perNode;
+  if (challengesSent < expected) problems.push(`${challengesSent} challenges sent of ${expected}`);
   if (m.nodes.length !== world.nodes.length) problems.push(`${m.nodes.length} nodes measured of ${world.nodes.length}`);
   const below = m.nodes.filter((n) => n.score < 10_000);
   if (below.length > 0) {
