@@ -5,6 +5,7 @@ import { SeededRandom, challengeSeed, missProbability } from "../../validator/sr
 import {
   agreedObjects,
   challengeCandidates,
+  challengeCandidatesByNode,
   measureUsage,
   pickLeaves,
   scoreNode,
@@ -194,6 +195,38 @@ describe("validator: what a node is challenged on", () => {
     ]);
     // A node that joined during the era is judged on its own listing only.
     expect(challengeCandidates(1, placement, m, false).map((x) => x.entry.key)).to.deep.equal([a1]);
+  });
+
+  it("for every node at once: the same candidates, in the same order, as node by node", () => {
+    const random = new SeededRandom("0x" + "42".repeat(32));
+    let missing = 0;
+    for (let round = 0; round < 50; round++) {
+      const m: Manifests = new Map();
+      for (const node of [1, 2, 3]) {
+        // Now and then a node sent no manifest, or none of a bucket.
+        if (random.below(6) === 0) continue;
+        const buckets = new Map<bigint, ManifestEntry[]>();
+        for (const bucket of [7n, 8n]) {
+          if (random.below(5) === 0) continue;
+          const entries: ManifestEntry[] = [];
+          for (let i = 0; i < 12; i++) {
+            // Listed or not, at one of two versions: agreement, disagreement and absence.
+            if (random.below(3) === 0) continue;
+            entries.push(entry(`obj-${i}`, 1000 + i, BigInt(1 + random.below(2))));
+          }
+          buckets.set(bucket, entries);
+        }
+        m.set(node, buckets);
+      }
+      const all = challengeCandidatesByNode([1, 2, 3], placement, m);
+      for (const node of [1, 2, 3]) {
+        expect(all.get(node), `round ${round}, node ${node}`).to.deep.equal(
+          challengeCandidates(node, placement, m, true),
+        );
+        missing += all.get(node)!.filter((c) => !c.own).length;
+      }
+    }
+    expect(missing).to.be.greaterThan(0);
   });
 
   it("draws leaves uniformly over all leaves, reproducibly from the seed", () => {

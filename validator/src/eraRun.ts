@@ -19,7 +19,9 @@ import {
 import { SeededRandom, challengeSeed, firstBlockAtOrAfter } from "./randomness";
 import {
   challengeCandidates,
+  challengeCandidatesByNode,
   measureUsage,
+  type Candidate,
   pickLeaves,
   scoreNode,
   type Manifests,
@@ -67,6 +69,11 @@ export interface EraContext {
   logger: Logger;
   metrics?: ValidatorMetrics;
   signal: AbortSignal;
+  /**
+   * Called with the round trip (ms) of each challenge that passed: the exact samples, where the
+   * metrics' histogram keeps only coarse buckets (the validator bench reads its percentiles here).
+   */
+  onChallenge?: (ms: number) => void;
 }
 
 /** What an era's measurement produced: the per-node results and the buckets' measured bytes. */
@@ -198,7 +205,8 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
     currentManifests.set(m.target.id, buckets);
   };
 
-  const challenges = async (m: Member, ownOnly: boolean) => {
+  /** `candidates`: computed for every member at once at the era's set-up (else for this one alone). */
+  const challenges = async (m: Member, ownOnly: boolean, candidates?: Candidate[]) => {
     if (seedHash === undefined || placement === undefined) return;
     if (ownOnly) {
       try {
@@ -207,7 +215,7 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
         log.warn({ node: m.target.id, what: (error as Error).message }, "no manifest from a node that joined");
       }
     }
-    const candidates = challengeCandidates(m.target.id, placement, currentManifests, !ownOnly && !m.late);
+    candidates ??= challengeCandidates(m.target.id, placement, currentManifests, !ownOnly && !m.late);
     const seed = challengeSeed(seedHash, ctx.validator, m.target.id, ctx.cluster, ctx.era);
     const picks = pickLeaves(candidates, ctx.config.challenges.perNode, new SeededRandom(seed));
     const from = clock.now();
@@ -222,6 +230,7 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
           m.obs.challenges.passed++;
           ctx.metrics?.challenges.inc({ outcome: "passed" });
           ctx.metrics?.challengeSeconds.observe(r.ms / 1000);
+          ctx.onChallenge?.(r.ms);
         } catch (error) {
           const e = error as Error;
           const transient = e instanceof NodeCallError && e.transient;
@@ -281,9 +290,12 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
         }
       }),
     );
+    // Every member's candidates in one pass over the manifests (a member that joined late: its own only).
+    const judged = [...members.values()].filter((m) => !m.late).map((m) => m.target.id);
+    const byNode = challengeCandidatesByNode(judged, placement, currentManifests);
     for (const m of members.values()) {
       // A node whose manifest could not be read is challenged on what its replicas hold.
-      await challenges(m, false);
+      await challenges(m, false, byNode.get(m.target.id));
     }
   };
 
