@@ -66,6 +66,18 @@ export function replicasFor(ring: Ring, replicationFactor: number, distinctNodes
   return walk(ring, startIndex(ring.tokens, keyToken(key)), want);
 }
 
+/** {@link replicasFor} from the key's token (a caller placing the same keys often keeps their tokens). */
+export function replicasForToken(
+  ring: Ring,
+  replicationFactor: number,
+  distinctNodes: number,
+  token: bigint,
+): number[] {
+  if (ring.tokens.length !== ring.nodes.length) throw new Error("ring: tokens and nodes differ in length");
+  if (ring.tokens.length === 0) return [];
+  return walk(ring, startIndex(ring.tokens, token), Math.min(replicationFactor, distinctNodes));
+}
+
 /** Whether `token` lies in `range`. */
 export function inRange(token: bigint, range: TokenRange): boolean {
   if (range.after === range.upTo) return true;

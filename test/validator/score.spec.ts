@@ -1,6 +1,9 @@
 import { expect } from "chai";
 import type { ManifestEntry } from "../../storage-node/src/bucketManifest";
-import { replicasFor, type Ring } from "../../storage-node/src/placement";
+import { ed25519 } from "@noble/curves/ed25519";
+import { newSessionKey } from "../../storage-node/src/auth/sign";
+import { keyToken, replicasFor, replicasForToken, type Ring } from "../../storage-node/src/placement";
+import { nodeEd25519Sign } from "../../validator/src/nodeApi";
 import { SeededRandom, challengeSeed, missProbability } from "../../validator/src/randomness";
 import {
   agreedObjects,
@@ -287,5 +290,24 @@ describe("validator: randomness", () => {
     expect(1 - miss).to.be.at.least(0.99);
     // One validator alone would not.
     expect(1 - missProbability(0.05, 30, 1)).to.be.below(0.79);
+  });
+});
+
+describe("validator: fast paths", () => {
+  it("node:crypto's ed25519 signs exactly as the portable one, and the node accepts it", () => {
+    for (let i = 0; i < 5; i++) {
+      const key = newSessionKey();
+      const message = new TextEncoder().encode(`DDC-REQUEST-2\nGET\n/v1/qos/probe?nonce=${i}`);
+      expect(Buffer.from(nodeEd25519Sign(message, key.privateKey))).to.deep.equal(
+        Buffer.from(ed25519.sign(message, key.privateKey)),
+      );
+    }
+  });
+
+  it("placement from a kept token is the storage node's placement", () => {
+    for (let i = 0; i < 200; i++) {
+      const key = `k/${i}`;
+      expect(replicasForToken(ring, 2, 3, keyToken(key))).to.deep.equal(replicasFor(ring, 2, 3, key));
+    }
   });
 });

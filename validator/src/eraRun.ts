@@ -88,6 +88,8 @@ export interface EraMeasurement {
 const CHALLENGE_SPAN = 0.7;
 /** No probe or challenge in the era's last part: each must be over before the era ends. */
 const END_MARGIN_MS = 1_000;
+/** One probe answer in this many has its signature checked (besides each node's first). */
+const PROBE_SIGNATURE_SAMPLE = 4;
 /** How often the cluster's members are read again during an era. */
 const MEMBERS_EVERY_MS = 5_000;
 
@@ -132,7 +134,9 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
     m.obs.probes.sent++;
     const sentAt = clock.now();
     try {
-      const r = await probe(m.target, ctx.sessions, ctx.cluster, ctx.config.probes.timeoutMs);
+      // The first probe's signature of each node is checked, then one in four at random.
+      const verify = m.obs.probes.sent === 1 || randomInt(0, PROBE_SIGNATURE_SAMPLE) === 0;
+      const r = await probe(m.target, ctx.sessions, ctx.cluster, ctx.config.probes.timeoutMs, verify);
       m.obs.probes.ok++;
       m.obs.probes.latenciesMs.push(r.ms);
       ctx.metrics?.probes.inc({ outcome: "ok" });

@@ -1,5 +1,5 @@
 import type { ManifestEntry } from "../../storage-node/src/bucketManifest";
-import { replicasFor, type Ring } from "../../storage-node/src/placement";
+import { keyToken, replicasForToken, type Ring } from "../../storage-node/src/placement";
 import { leafCount } from "../../storage-node/src/store/merkle";
 import type { SeededRandom } from "./randomness";
 import type { ChallengeFailure, ProbeFailure, UsageCheck } from "./types";
@@ -70,6 +70,21 @@ export function scoreNode(o: NodeObservations): NodeScore {
   return { availabilityBps, latencyMs, retrievable, score, reasons };
 }
 
+/** Keys' ring tokens (keccak-256 of each key), kept: the same keys are placed many times an era. */
+const tokens = new Map<string, bigint>();
+const MAX_TOKENS = 1_000_000;
+
+/** The nodes the ring names for `key` (the storage node's placement, its token kept). */
+function replicasOf(placement: Placement, key: string): number[] {
+  let token = tokens.get(key);
+  if (token === undefined) {
+    if (tokens.size >= MAX_TOKENS) tokens.clear();
+    token = keyToken(key);
+    tokens.set(key, token);
+  }
+  return replicasForToken(placement.ring, placement.replicationFactor, placement.distinctNodes, token);
+}
+
 /** A cluster's placement, as the ring names replicas. */
 export interface Placement {
   ring: Ring;
@@ -113,7 +128,7 @@ export function agreedObjects(
   >();
   for (const [id, v] of votes) {
     const key = v.variants[0].entry.key;
-    const replicas = replicasFor(placement.ring, placement.replicationFactor, placement.distinctNodes, key);
+    const replicas = replicasOf(placement, key);
     const reporters = replicas.filter((n) => manifests.get(n)?.has(v.bucket) === true);
     const ranked = v.variants
       .map((x) => ({ entry: x.entry, holders: x.nodes.filter((n) => replicas.includes(n)) }))
@@ -204,7 +219,7 @@ export function challengeCandidates(
   const others: Manifests = new Map([...manifests].filter(([n]) => n !== node));
   for (const [id, a] of agreedObjects(placement, others)) {
     if (listed.has(id) || !a.confirmed) continue;
-    const replicas = replicasFor(placement.ring, placement.replicationFactor, placement.distinctNodes, a.entry.key);
+    const replicas = replicasOf(placement, a.entry.key);
     if (replicas.includes(node)) out.push({ bucket: a.bucket, entry: a.entry, own: false });
   }
   return out;
@@ -245,7 +260,7 @@ export function challengeCandidatesByNode(
   }
   for (const v of votes.values()) {
     const key = v.variants[0].entry.key;
-    const replicas = replicasFor(placement.ring, placement.replicationFactor, placement.distinctNodes, key);
+    const replicas = replicasOf(placement, key);
     for (const node of replicas) {
       const list = out.get(node);
       // Listed by the node itself (whatever the content): among its own candidates already.
