@@ -3,6 +3,7 @@ import type { ManifestEntry } from "../../storage-node/src/bucketManifest";
 import { ed25519 } from "@noble/curves/ed25519";
 import { newSessionKey } from "../../storage-node/src/auth/sign";
 import { keyToken, replicasFor, replicasForToken, type Ring } from "../../storage-node/src/placement";
+import { settleChangedObjects } from "../../validator/src/eraRun";
 import { nodeEd25519Sign } from "../../validator/src/nodeApi";
 import { SeededRandom, challengeSeed, missProbability } from "../../validator/src/randomness";
 import {
@@ -309,5 +310,54 @@ describe("validator: fast paths", () => {
       const key = `k/${i}`;
       expect(replicasForToken(ring, 2, 3, keyToken(key))).to.deep.equal(replicasFor(ring, 2, 3, key));
     }
+  });
+});
+
+describe("validator: a challenge that met a changed object", () => {
+  const [a1, a2, a3] = keysOn([1, 2], 3);
+  const failure = (key: string, version: string) => ({
+    at: 1,
+    bucket: "7",
+    key,
+    leafIndex: 0,
+    what: "HTTP 404 not-found: no object",
+    counted: true,
+    version,
+  });
+
+  it("stands when the replicas still agree on the version challenged; void when they moved on or dropped it", () => {
+    const node1 = obs({
+      challenges: {
+        sent: 30,
+        passed: 27,
+        retried: 0,
+        failures: [failure(a1, "1"), failure(a2, "1"), failure(a3, "1")],
+      },
+    });
+    const eraEnd: Manifests = new Map([
+      // a1: both replicas still list version 1 (the node lost it); a2: overwritten (version 2);
+      // a3: deleted (neither lists it).
+      [1, new Map([[7n, [entry(a1, 100, 1n), entry(a2, 100, 2n)]]])],
+      [2, new Map([[7n, [entry(a1, 100, 1n), entry(a2, 100, 2n)]]])],
+    ]);
+    settleChangedObjects(new Map([[1, { obs: node1 }]]), placement, eraEnd);
+    expect(node1.challenges.failures.map((f) => [f.key, f.counted])).to.deep.equal([
+      [a1, true],
+      [a2, false],
+      [a3, false],
+    ]);
+    expect(node1.challenges.failures[1].what).to.include("the object changed during the era");
+    expect(scoreNode(node1).retrievable).to.equal(false);
+    // A failure that is not about a changed object (wrong bytes) is never settled away.
+    const wrong = obs({
+      challenges: {
+        sent: 30,
+        passed: 29,
+        retried: 0,
+        failures: [{ at: 1, bucket: "7", key: a3, leafIndex: 0, what: "wrong bytes", counted: true }],
+      },
+    });
+    settleChangedObjects(new Map([[1, { obs: wrong }]]), placement, eraEnd);
+    expect(wrong.challenges.failures[0].counted).to.equal(true);
   });
 });

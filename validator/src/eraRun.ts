@@ -18,6 +18,7 @@ import {
 } from "./nodeApi";
 import { SeededRandom, challengeSeed, firstBlockAtOrAfter } from "./randomness";
 import {
+  agreedObjects,
   challengeCandidates,
   challengeCandidatesByNode,
   measureUsage,
@@ -242,6 +243,7 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
           const room = lastMs - clock.now() - 1_000;
           const again = transient && !retry && room > 0;
           const what = pick.candidate.own ? e.message : `${e.message} (its replicas list it; the node does not)`;
+          const changed = e instanceof NodeCallError && e.mayHaveChanged;
           m.obs.challenges.failures.push({
             at: sentAt,
             bucket: spec.bucket.toString(),
@@ -249,6 +251,7 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
             leafIndex: spec.leafIndex,
             what,
             counted: !again,
+            ...(changed ? { version: spec.entry.version.toString() } : {}),
           });
           ctx.metrics?.challenges.inc({ outcome: again ? "retry" : "failed" });
           if (again) {
@@ -381,6 +384,7 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
   const allBuckets = new Set<bigint>();
   for (const [id, usage] of records) if (eraEnd.has(id)) for (const b of usage.buckets) allBuckets.add(b.bucket);
   const measured = measureUsage(finalPlacement, eraEnd, [...allBuckets]);
+  settleChangedObjects(members, finalPlacement, eraEnd, log);
   for (const [node, count] of measured.unconfirmedByNode) {
     const m = members.get(node);
     if (m === undefined) continue;
@@ -410,6 +414,36 @@ export async function measureEra(ctx: EraContext): Promise<EraMeasurement> {
     if (n.score < 10_000) log.warn({ node: n.node, score: n.score, reasons: n.reasons }, "node scored below full");
   }
   return { cluster: ctx.cluster, era: ctx.era, nodes, buckets: measured.buckets };
+}
+
+/**
+ * A challenge answered 404, or for a newer version than the manifest listed, may have met an
+ * object its owner changed or deleted during the era: that fails no node. It stands when the
+ * object's replicas still agree, at the era's end, on the version challenged (the node lost it, or
+ * lies); it is void when they agree on another version or none, or when no replica's era-end
+ * manifest could be read (nothing proves a loss).
+ */
+export function settleChangedObjects(
+  members: Map<number, { obs: NodeObservations }>,
+  placement: Placement,
+  eraEnd: Manifests,
+  log?: Logger,
+): void {
+  const agreed = agreedObjects(placement, eraEnd);
+  for (const [node, m] of members) {
+    for (const f of m.obs.challenges.failures) {
+      if (f.version === undefined || !f.counted) continue;
+      const a = agreed.get(`${f.bucket}/${f.key}`);
+      const stands = a !== undefined && a.confirmed && a.entry.version.toString() === f.version;
+      if (stands) continue;
+      f.counted = false;
+      f.what += " (the object changed during the era: its replicas no longer hold that version; not counted)";
+      log?.info(
+        { node, bucket: f.bucket, key: f.key },
+        "a challenge met an object changed during the era: not counted",
+      );
+    }
+  }
 }
 
 /** A node's usage record of the closed era: a node snapshots at the era's end, so a miss is asked again briefly. */

@@ -87,6 +87,12 @@ export class NodeCallError extends Error {
     message: string,
     /** A timeout or a connection that failed: tried again later, it may succeed. */
     readonly transient: boolean,
+    /**
+     * The object may have changed since the manifest it was chosen from (the node answered 404,
+     * or for a newer version): whether this fails the node is settled at the era's end, against
+     * the era-end manifests of its replicas.
+     */
+    readonly mayHaveChanged = false,
   ) {
     super(message);
     this.name = "NodeCallError";
@@ -365,7 +371,9 @@ export async function challenge(
     JSON.stringify({ seed: c.seed, bucket: c.bucket.toString(), key: c.entry.key, leafIndex: c.leafIndex, nonce }),
   );
   const r = await call(node, sessions, cluster, { method: "POST", target: "/v1/qos/challenge", body, timeoutMs });
-  if (r.status !== 200) throw new NodeCallError(httpError(r.status, r.json), r.status === 503 && isBusy(r.json));
+  if (r.status !== 200) {
+    throw new NodeCallError(httpError(r.status, r.json), r.status === 503 && isBusy(r.json), r.status === 404);
+  }
   const p = challengeAnswer.safeParse(r.json);
   if (!p.success) throw new NodeCallError("the answer is not a challenge answer", false);
   const a = p.data;
@@ -384,6 +392,7 @@ export async function challenge(
       `the answer is for version ${a.version} (sha256 ${bare(a.sha256).slice(0, 12)}…, ${a.size} bytes), ` +
         `the manifest lists version ${e.version} (sha256 ${e.sha256.slice(0, 12)}…, ${e.size} bytes)`,
       false,
+      BigInt(a.version) > e.version,
     );
   }
   if (a.leafIndex !== c.leafIndex)

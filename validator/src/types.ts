@@ -35,6 +35,11 @@ export interface ChallengeFailure {
   what: string;
   /** Whether it counted (a first timeout is retried later in the era and does not count). */
   counted: boolean;
+  /**
+   * The version challenged, when the node answered 404 or for a newer version: settled at the
+   * era's end (the failure stands if the replicas' era-end manifests still agree on this version).
+   */
+  version?: string;
 }
 
 export interface UsageCheck {
