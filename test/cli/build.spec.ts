@@ -49,7 +49,16 @@ describe("the compiled ddc (dist/, built by prepare)", function () {
   });
 
   describe("the staleness guard (a copy of the repository in a temporary folder)", function () {
-    const SOURCES = ["cli", "manager-bot/src", "storage-node", "validator", "governance", "lib", "deploy", "typechain-types"];
+    const SOURCES = [
+      "cli",
+      "manager-bot/src",
+      "storage-node",
+      "validator",
+      "governance",
+      "lib",
+      "deploy",
+      "typechain-types",
+    ];
     let root: string;
 
     /** bin/, scripts/dist.cjs, the tsconfigs, a package.json of version 7.7.7-copy, node_modules, and `what`. */
