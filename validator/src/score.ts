@@ -99,17 +99,15 @@ const sameContent = (a: ManifestEntry, b: ManifestEntry) =>
 /** Node → bucket → its manifest entries. */
 export type Manifests = Map<number, Map<bigint, ManifestEntry[]>>;
 
-/**
- * The objects a bucket's replicas agree on: for each key, the content listed by more than half
- * of the key's replicas (by the ring) that sent a manifest; the most listed content when they
- * differ (a write in flight), the higher version on a tie. A node's listing of a key the ring
- * does not give it is not a vote. Returns per (bucket, key) the agreed content and who lacks it.
- */
-export function agreedObjects(
-  placement: Placement,
-  manifests: Manifests,
-): Map<string, { bucket: bigint; entry: ManifestEntry; holders: number[]; reporters: number[]; confirmed: boolean }> {
-  const votes = new Map<string, { bucket: bigint; variants: { entry: ManifestEntry; nodes: number[] }[] }>();
+/** The contents listed for one (bucket, key), and which nodes list each. */
+interface Votes {
+  bucket: bigint;
+  variants: { entry: ManifestEntry; nodes: number[] }[];
+}
+
+/** Every (bucket, key) the manifests list, with each content listed and by whom. */
+function gatherVotes(manifests: Manifests): Map<string, Votes> {
+  const votes = new Map<string, Votes>();
   for (const [node, buckets] of manifests) {
     for (const [bucket, entries] of buckets) {
       for (const e of entries) {
@@ -122,6 +120,33 @@ export function agreedObjects(
       }
     }
   }
+  return votes;
+}
+
+/** The content listed by most of `replicas` (a listing by another node is no vote), the higher version on a tie. */
+function mostHeld(variants: Votes["variants"], replicas: number[]): { entry: ManifestEntry; holders: number[] } {
+  return variants
+    .map((x) => ({ entry: x.entry, holders: x.nodes.filter((n) => replicas.includes(n)) }))
+    .sort((a, b) =>
+      b.holders.length !== a.holders.length
+        ? b.holders.length - a.holders.length
+        : a.entry.version > b.entry.version
+          ? -1
+          : 1,
+    )[0];
+}
+
+/**
+ * The objects a bucket's replicas agree on: for each key, the content listed by more than half
+ * of the key's replicas (by the ring) that sent a manifest; the most listed content when they
+ * differ (a write in flight), the higher version on a tie. A node's listing of a key the ring
+ * does not give it is not a vote. Returns per (bucket, key) the agreed content and who lacks it.
+ */
+export function agreedObjects(
+  placement: Placement,
+  manifests: Manifests,
+): Map<string, { bucket: bigint; entry: ManifestEntry; holders: number[]; reporters: number[]; confirmed: boolean }> {
+  const votes = gatherVotes(manifests);
   const out = new Map<
     string,
     { bucket: bigint; entry: ManifestEntry; holders: number[]; reporters: number[]; confirmed: boolean }
@@ -130,16 +155,7 @@ export function agreedObjects(
     const key = v.variants[0].entry.key;
     const replicas = replicasOf(placement, key);
     const reporters = replicas.filter((n) => manifests.get(n)?.has(v.bucket) === true);
-    const ranked = v.variants
-      .map((x) => ({ entry: x.entry, holders: x.nodes.filter((n) => replicas.includes(n)) }))
-      .sort((a, b) =>
-        b.holders.length !== a.holders.length
-          ? b.holders.length - a.holders.length
-          : a.entry.version > b.entry.version
-            ? -1
-            : 1,
-      );
-    const best = ranked[0];
+    const best = mostHeld(v.variants, replicas);
     out.set(id, {
       bucket: v.bucket,
       entry: best.entry,
@@ -245,19 +261,7 @@ export function challengeCandidatesByNode(
       for (const e of entries) list.push({ bucket, entry: e, own: true });
     }
   }
-  const votes = new Map<string, { bucket: bigint; variants: { entry: ManifestEntry; nodes: number[] }[] }>();
-  for (const [node, buckets] of manifests) {
-    for (const [bucket, entries] of buckets) {
-      for (const e of entries) {
-        const id = keyOf(bucket, e.key);
-        let v = votes.get(id);
-        if (v === undefined) votes.set(id, (v = { bucket, variants: [] }));
-        const same = v.variants.find((x) => sameContent(x.entry, e));
-        if (same !== undefined) same.nodes.push(node);
-        else v.variants.push({ entry: e, nodes: [node] });
-      }
-    }
-  }
+  const votes = gatherVotes(manifests);
   for (const v of votes.values()) {
     const key = v.variants[0].entry.key;
     const replicas = replicasOf(placement, key);
@@ -267,16 +271,7 @@ export function challengeCandidatesByNode(
       if (list === undefined || v.variants.some((x) => x.nodes.includes(node))) continue;
       // The agreement of the others, as agreedObjects over the manifests without this node's.
       const reporters = replicas.filter((n) => n !== node && manifests.get(n)?.has(v.bucket) === true);
-      const ranked = v.variants
-        .map((x) => ({ entry: x.entry, holders: x.nodes.filter((n) => replicas.includes(n)) }))
-        .sort((a, b) =>
-          b.holders.length !== a.holders.length
-            ? b.holders.length - a.holders.length
-            : a.entry.version > b.entry.version
-              ? -1
-              : 1,
-        );
-      const best = ranked[0];
+      const best = mostHeld(v.variants, replicas);
       if (reporters.length > 0 && best.holders.length * 2 > reporters.length) {
         list.push({ bucket: v.bucket, entry: best.entry, own: false });
       }
