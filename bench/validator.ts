@@ -17,6 +17,7 @@ import { measureEra, type Clock, type EraMeasurement } from "../validator/src/er
 import { ValidatorMetrics } from "../validator/src/metrics";
 import { ValidatorSessions } from "../validator/src/nodeApi";
 import { startNodesProcess, type FastClockBase, type NodesProcess } from "./validatorNodes";
+import { scaledClock } from "../test/helpers/fastChain";
 
 /**
  * `npm run bench:validator`: one validator measuring a cluster of NODES storage nodes holding
@@ -180,19 +181,8 @@ async function buildWorld(chain: LocalNode, count: number): Promise<World> {
 /** The chain's time as the nodes' process mines it: SPEED times the wall clock from `base`. */
 function fastClock(base: FastClockBase): Clock & { wallAt(chainMs: number): number } {
   return {
-    now: () => base.chainStart + (Date.now() - base.wallStart) * base.speed,
+    ...scaledClock(base),
     wallAt: (chainMs) => base.wallStart + (chainMs - base.chainStart) / base.speed,
-    sleep: (ms, signal) =>
-      new Promise((resolve) => {
-        if (signal?.aborted === true) return resolve();
-        const t = setTimeout(done, Math.max(0, ms / base.speed));
-        function done() {
-          clearTimeout(t);
-          signal?.removeEventListener("abort", done);
-          resolve();
-        }
-        signal?.addEventListener("abort", done, { once: true });
-      }),
   };
 }
 

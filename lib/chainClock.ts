@@ -76,9 +76,11 @@ export class ChainClock {
   }
 }
 
-function wallSleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after `ms` of the wall clock, or at once when `signal` aborts (or has). */
+export function wallSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
+    if (signal?.aborted === true) return resolve();
+    const t = setTimeout(done, Math.max(0, ms));
     function done() {
       clearTimeout(t);
       signal?.removeEventListener("abort", done);

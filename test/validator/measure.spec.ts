@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { ethers, network } from "hardhat";
+import { ethers } from "hardhat";
 import pino from "pino";
 import { aggregate } from "../../manager-bot/src/aggregate";
 import { signReport, type SignedReport } from "../../manager-bot/src/report";
@@ -10,6 +10,7 @@ import { storageDomain } from "../../storage-node/src/protocol";
 import { measureEra, type Clock, type EraMeasurement } from "../../validator/src/eraRun";
 import { ValidatorSessions } from "../../validator/src/nodeApi";
 import { buildNet, ownerClient, type Net } from "../storage-node/replication/harness";
+import { fastHardhatChain } from "../helpers/fastChain";
 
 /**
  * Three validators measure one era of a cluster of six real nodes (in-process servers on loopback,
@@ -23,32 +24,15 @@ const SPEED = 120;
 describe("validator: measuring real nodes", function () {
   this.timeout(240_000);
   let net: Net;
-  let miner: ReturnType<typeof setInterval> | undefined;
-  const wallStart = Date.now();
-  let chainStart = 0;
-  const fast: Clock = {
-    now: () => chainStart + (Date.now() - wallStart) * SPEED,
-    sleep: (ms, signal) =>
-      new Promise((resolve) => {
-        const t = setTimeout(done, Math.max(0, ms / SPEED));
-        function done() {
-          clearTimeout(t);
-          signal?.removeEventListener("abort", done);
-          resolve();
-        }
-        signal?.addEventListener("abort", done, { once: true });
-      }),
-  };
+  let chain: Awaited<ReturnType<typeof fastHardhatChain>> | undefined;
+  let fast: Clock;
   const sizes = new Map<string, number>();
   let measured: EraMeasurement[];
   let validators: { address: string; wallet: ReturnType<typeof ethers.Wallet.createRandom> }[];
 
   before(async () => {
-    const latest = await ethers.provider.getBlock("latest");
-    chainStart = (latest!.timestamp + 10) * 1000 - (Date.now() - wallStart) * SPEED;
-    miner = setInterval(() => {
-      void network.provider.send("evm_mine", [Math.floor(fast.now() / 1000)]).catch(() => undefined);
-    }, 100);
+    chain = await fastHardhatChain(SPEED);
+    fast = chain.clock;
     net = await buildNet(6, 3, {
       timeoutMs: 1500,
       eraClock: fast.now,
@@ -82,7 +66,7 @@ describe("validator: measuring real nodes", function () {
   });
 
   after(async () => {
-    if (miner !== undefined) clearInterval(miner);
+    chain?.stop();
     await net?.close();
   });
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
 import Fastify, { type FastifyInstance } from "fastify";
-import { ethers, network } from "hardhat";
+import { ethers } from "hardhat";
 import pino from "pino";
 import { reportSigner, signedReportSchema } from "../../manager-bot/src/report";
 import { parseValidatorConfig } from "../../validator/src/config";
@@ -11,6 +11,7 @@ import { ValidatorMetrics } from "../../validator/src/metrics";
 import { startValidator, type RunningValidator } from "../../validator/src/service";
 import type { EraOutcome } from "../../validator/src/types";
 import { buildNet, ownerClient, type Net } from "../storage-node/replication/harness";
+import { fastHardhatChain } from "../helpers/fastChain";
 import { tempDir } from "../helpers/temp";
 
 /** The chain's time at SPEED × the wall clock (blocks mined at that time): an era of an hour in 10 s. */
@@ -20,31 +21,14 @@ describe("validator: the service", function () {
   this.timeout(120_000);
   let net: Net;
   let bot: FastifyInstance;
-  let miner: ReturnType<typeof setInterval> | undefined;
+  let chain: Awaited<ReturnType<typeof fastHardhatChain>> | undefined;
   let running: RunningValidator | undefined;
-  const wallStart = Date.now();
-  let chainStart = 0;
-  const fast: Clock = {
-    now: () => chainStart + (Date.now() - wallStart) * SPEED,
-    sleep: (ms, signal) =>
-      new Promise((resolve) => {
-        const t = setTimeout(done, Math.max(0, ms / SPEED));
-        function done() {
-          clearTimeout(t);
-          signal?.removeEventListener("abort", done);
-          resolve();
-        }
-        signal?.addEventListener("abort", done, { once: true });
-      }),
-  };
+  let fast: Clock;
   const received: unknown[] = [];
 
   before(async () => {
-    const latest = await ethers.provider.getBlock("latest");
-    chainStart = (latest!.timestamp + 10) * 1000 - (Date.now() - wallStart) * SPEED;
-    miner = setInterval(() => {
-      void network.provider.send("evm_mine", [Math.floor(fast.now() / 1000)]).catch(() => undefined);
-    }, 100);
+    chain = await fastHardhatChain(SPEED);
+    fast = chain.clock;
     net = await buildNet(3, 3, { eraClock: fast.now });
     const app = await ownerClient(net);
     for (let i = 0; i < 5; i++) {
@@ -65,7 +49,7 @@ describe("validator: the service", function () {
 
   after(async () => {
     await running?.stop();
-    if (miner !== undefined) clearInterval(miner);
+    chain?.stop();
     await bot?.close();
     await net?.close();
   });

@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import type { Provider } from "ethers";
+import { wallSleep } from "../../lib/chainClock";
 import type { Logger } from "pino";
 import type { ManifestEntry } from "../../storage-node/src/bucketManifest";
 import type { ChainView } from "../../storage-node/src/chain";
@@ -39,20 +40,7 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      if (signal?.aborted === true) return resolve();
-      const t = setTimeout(done, Math.max(0, ms));
-      function done() {
-        signal?.removeEventListener("abort", done);
-        clearTimeout(t);
-        resolve();
-      }
-      signal?.addEventListener("abort", done, { once: true });
-    }),
-};
+export const systemClock: Clock = { now: () => Date.now(), sleep: wallSleep };
 
 /** Everything one era's measurement needs. */
 export interface EraContext {
