@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { JsonRpcProvider, type BaseWallet, Wallet, getAddress, isAddress, type Provider } from "ethers";
 import pino, { type Logger } from "pino";
+import { loadKey } from "../../lib/keys";
 import { readRecord, type DeploymentRecord } from "../../deploy/record";
 import { SafeQueue } from "../../governance/safeStore";
 import { openStore } from "../../governance/safeTxService";
@@ -146,27 +147,7 @@ function safeAddress(safe: string, record: DeploymentRecord): string {
 
 /** The bot's key: from the encrypted keystore (password in the environment) or the environment. */
 export async function loadBotKey(config: BotConfig, env: NodeJS.ProcessEnv = process.env): Promise<Wallet> {
-  if (config.key.kind === "env") {
-    try {
-      return new Wallet(env[config.key.name]!);
-    } catch {
-      throw new Error(`${config.key.name} is not a private key (32 bytes of hex)`);
-    }
-  }
-  let json: string;
-  try {
-    json = readFileSync(config.key.file, "utf8");
-  } catch {
-    throw new Error(`no keystore file at ${config.key.file}`);
-  }
-  try {
-    return (await Wallet.fromEncryptedJson(json, env[config.key.passwordEnv]!)) as Wallet;
-  } catch (error) {
-    const wrong = /incorrect password/i.test((error as Error).message);
-    throw new Error(
-      `cannot open the keystore ${config.key.file}: ${wrong ? "wrong password" : (error as Error).message}`,
-    );
-  }
+  return loadKey(config.key, env);
 }
 
 /** A JSON logger with the service's name; secrets are redacted wherever they would appear. */

@@ -1,8 +1,9 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { Wallet, type Provider, type TypedDataDomain, type TypedDataField } from "ethers";
 import Fastify, { type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
+import { loadKey } from "../../lib/keys";
 import { IDDC__factory } from "../../typechain-types";
 import type { NodeConfig } from "./config";
 import { describeConfig } from "./config";
@@ -77,26 +78,7 @@ export interface RunningNode {
 
 /** The node's signing key: from the encrypted keystore (password in the environment) or DDC_NODE_KEY. */
 export async function loadNodeKey(config: NodeConfig, env: NodeJS.ProcessEnv = process.env): Promise<Wallet> {
-  if (config.node.key.kind === "env") {
-    try {
-      return new Wallet(env[config.node.key.name]!);
-    } catch {
-      throw new Error(`${config.node.key.name} is not a private key (32 bytes of hex)`);
-    }
-  }
-  const { file, passwordEnv } = config.node.key;
-  let json: string;
-  try {
-    json = readFileSync(file, "utf8");
-  } catch {
-    throw new Error(`no keystore file at ${file}`);
-  }
-  try {
-    return (await Wallet.fromEncryptedJson(json, env[passwordEnv] ?? "")) as Wallet;
-  } catch (error) {
-    const wrong = /incorrect password/i.test((error as Error).message);
-    throw new Error(`cannot open the keystore ${file}: ${wrong ? "wrong password" : (error as Error).message}`);
-  }
+  return loadKey(config.node.key, env);
 }
 
 /** A JSON logger with the service's name; keys and passwords are redacted wherever they would appear. */

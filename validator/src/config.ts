@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { Wallet } from "ethers";
 import { z } from "zod";
+import { loadKey } from "../../lib/keys";
 import { DdcError } from "../../lib/errors";
 import { redactUrl } from "../../lib/redact";
 
@@ -158,26 +159,7 @@ export function loadValidatorConfig(file: string, env: NodeJS.ProcessEnv = proce
 
 /** The validator's key, from the environment or its keystore. */
 export async function loadValidatorKey(config: ValidatorConfig, env: NodeJS.ProcessEnv = process.env): Promise<Wallet> {
-  if (config.key.kind === "env") {
-    try {
-      return new Wallet(env[config.key.name]!);
-    } catch {
-      throw new DdcError(`${config.key.name} is not a private key (32 bytes of hex)`);
-    }
-  }
-  const { file, passwordEnv } = config.key;
-  let json: string;
-  try {
-    json = readFileSync(file, "utf8");
-  } catch {
-    throw new DdcError(`no keystore file at ${file}`);
-  }
-  try {
-    return (await Wallet.fromEncryptedJson(json, env[passwordEnv] ?? "")) as Wallet;
-  } catch (error) {
-    const wrong = /incorrect password/i.test((error as Error).message);
-    throw new DdcError(`cannot open the keystore ${file}: ${wrong ? "wrong password" : (error as Error).message}`);
-  }
+  return loadKey(config.key, env);
 }
 
 /** The configuration without anything secret, for the start-up log line. */
