@@ -9,6 +9,7 @@ import { replicasFor } from "../../storage-node/src/placement";
 import { storageDomain } from "../../storage-node/src/protocol";
 import { measureEra, type Clock, type EraMeasurement } from "../../validator/src/eraRun";
 import { ValidatorSessions } from "../../validator/src/nodeApi";
+import { reportBody } from "../../validator/src/service";
 import { buildNet, ownerClient, type Net } from "../storage-node/replication/harness";
 import { fastHardhatChain } from "../helpers/fastChain";
 
@@ -146,18 +147,7 @@ describe("validator: measuring real nodes", function () {
     const { chainId } = await ethers.provider.getNetwork();
     const reports: SignedReport[] = [];
     for (const [i, m] of measured.entries()) {
-      const body = {
-        cluster: m.cluster,
-        era: m.era,
-        nodes: m.nodes.map((n) => ({
-          node: n.node,
-          availabilityBps: n.availabilityBps,
-          latencyMs: n.latencyMs,
-          retrievable: n.retrievable,
-          score: n.score,
-        })),
-        buckets: m.buckets.map((b) => ({ bucket: Number(b.bucket), measuredBytes: b.measuredBytes.toString() })),
-      };
+      const body = reportBody(m);
       reports.push(await signReport(validators[i].wallet, Number(chainId), net.coreAddress, body));
     }
     const set = new Set(validators.map((v) => ethers.getAddress(v.address)));

@@ -125,43 +125,19 @@ export async function startValidator(
   };
 
   const finish = async (m: EraMeasurement): Promise<EraOutcome> => {
-    const body: ReportBody = {
-      cluster: m.cluster,
-      era: m.era,
-      nodes: m.nodes.map((n) => ({
-        node: n.node,
-        availabilityBps: n.availabilityBps,
-        latencyMs: n.latencyMs,
-        retrievable: n.retrievable,
-        score: n.score,
-      })),
-      buckets: m.buckets.map((b) => ({ bucket: Number(b.bucket), measuredBytes: b.measuredBytes.toString() })),
-    };
-    const report = await signReport(signer, Number(chainId), config.chain.core, body);
+    const report = await signReport(signer, Number(chainId), config.chain.core, reportBody(m));
     const base = join(config.dataDir, "reports", `${m.cluster}-${m.era}`);
     const files = { report: `${base}.json`, detail: `${base}.detail.json` };
     writeWhole(files.report, report);
-    writeWhole(files.detail, {
-      validator: address,
-      cluster: m.cluster,
-      era: m.era,
-      nodes: m.nodes,
-      buckets: m.buckets.map((b) => ({ ...b, bucket: b.bucket.toString(), measuredBytes: b.measuredBytes.toString() })),
-    });
+    // The detail file, written again once the bots have answered, with their answers.
+    const detail = { validator: address, cluster: m.cluster, era: m.era, nodes: m.nodes, buckets: m.buckets };
+    writeWhole(files.detail, detail);
     const buckets = m.buckets.map((b) => ({ ...b, bucket: Number(b.bucket) }));
     const partial = { cluster: m.cluster, era: m.era, report, nodes: m.nodes, buckets, files };
     const submitted = await submit(partial);
-    const outcome: EraOutcome = { ...partial, submitted };
-    writeWhole(files.detail, {
-      validator: address,
-      cluster: m.cluster,
-      era: m.era,
-      nodes: m.nodes,
-      buckets: m.buckets.map((b) => ({ ...b, bucket: b.bucket.toString(), measuredBytes: b.measuredBytes.toString() })),
-      submitted,
-    });
+    writeWhole(files.detail, { ...detail, submitted });
     metrics.era.set({ cluster: String(m.cluster) }, m.era);
-    return outcome;
+    return { ...partial, submitted };
   };
 
   /** One era of one cluster: measured, then reported (the next era's measurement runs meanwhile). */
@@ -261,6 +237,22 @@ export async function startValidator(
       chainClock?.stop();
       await ops?.close();
     },
+  };
+}
+
+/** The report body of a measured era, in the bot's format (nodes and buckets in id order already). */
+export function reportBody(m: EraMeasurement): ReportBody {
+  return {
+    cluster: m.cluster,
+    era: m.era,
+    nodes: m.nodes.map((n) => ({
+      node: n.node,
+      availabilityBps: n.availabilityBps,
+      latencyMs: n.latencyMs,
+      retrievable: n.retrievable,
+      score: n.score,
+    })),
+    buckets: m.buckets.map((b) => ({ bucket: Number(b.bucket), measuredBytes: b.measuredBytes.toString() })),
   };
 }
 
