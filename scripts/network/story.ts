@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getAddress, parseEther } from "ethers";
+import { parseEther } from "ethers";
 import { freePort, startNode, type LocalNode } from "../../lib/localChain";
 import type { ActionKind } from "../../governance/actions";
 import { stateName, vote } from "../../governance/dao";
@@ -21,9 +21,9 @@ import {
   sortRing,
   type DdcStorageClient,
 } from "../../storage-node/client/node";
-import { TestStablecoin__factory } from "../../typechain-types";
 import type { EraOutcome } from "../../validator/src/types";
 import { killAll, registerNodes, startNodeProcess, stopNodeProcess, type StorageNodeProcess } from "./nodes";
+import { conservation, type Conservation } from "./conservation";
 import { startValidators, type RunningValidator } from "./validators";
 import {
   ACCOUNT,
@@ -117,17 +117,7 @@ export interface NetworkSummary {
   rings: { cluster: number; before: number[]; after: number[] }[];
   revenue: { provider: string; account: number; nodes: number[]; claimable: bigint }[];
   owners: { cluster: number; balance: bigint; coveredUntil: bigint; daysLeft: number }[];
-  conservation: {
-    core: bigint;
-    ledgers: bigint;
-    pools: bigint;
-    reserves: bigint;
-    unclaimed: bigint;
-    feeBalances: bigint;
-    dust: bigint;
-    bound: bigint;
-    holds: boolean;
-  };
+  conservation: Conservation;
   objects: { written: number; intact: number };
   problems: string[];
   seconds: number;
@@ -801,48 +791,19 @@ async function finish(
     rings,
     revenue,
     owners,
-    conservation: await conservation(net),
+    conservation: await conservation(
+      w.system,
+      w.provider,
+      { clusters: net.clusters, owners: [w.app.address], nodes: net.nodes.map((n) => n.id) },
+      {
+        distributions: net.decisions.filter((d) => d.distributed !== undefined),
+        replacementsExecuted: net.replacements.filter((r) => r.executedInEra !== null).length,
+      },
+    ),
     objects,
     problems: net.problems,
     seconds: Math.round((Date.now() - started) / 1000),
   };
-}
-
-/**
- * Every token the core holds is owed to someone: the ledgers, the revenue pools, the reserves,
- * the providers' unclaimed revenue and the fee balances, plus rounding dust: less than one unit
- * per membership sync (each exclusion, and each member whose weight a replacement changed) and
- * two per distribution (as the scripted-report story checks it).
- */
-async function conservation(net: Network): Promise<NetworkSummary["conservation"]> {
-  const { w } = net;
-  const { ddc } = w.system;
-  const token = TestStablecoin__factory.connect(w.system.paymentToken, w.provider);
-  const core = await token.balanceOf(w.core);
-  let ledgers = 0n;
-  let pools = 0n;
-  let reserves = 0n;
-  const feeHolders = new Set<string>([getAddress((await ddc.globalParams()).feeDestination)]);
-  let members = 0;
-  for (const c of net.clusters) {
-    ledgers += (await ddc.getLedger(w.app.address, c)).balance;
-    const view = await ddc.getCluster(c);
-    pools += view.revenuePool;
-    reserves += (await ddc.clusterRevenue(c)).reserve;
-    feeHolders.add(getAddress(view.manager));
-    members = Math.max(members, Number(view.nodeCount));
-  }
-  let unclaimed = 0n;
-  for (const n of net.nodes) unclaimed += await ddc.nodeRevenue(n.id);
-  let feeBalances = 0n;
-  for (const a of feeHolders) feeBalances += await ddc.accountBalance(a);
-  const dust = core - ledgers - pools - reserves - unclaimed - feeBalances;
-  const distributions = net.decisions.filter((d) => d.distributed !== undefined);
-  const syncs =
-    distributions.reduce((n, d) => n + d.ineligible.length, 0) +
-    net.replacements.filter((r) => r.executedInEra !== null).length * (members + 1);
-  const bound = BigInt(2 * distributions.length + syncs);
-  return { core, ledgers, pools, reserves, unclaimed, feeBalances, dust, bound, holds: dust >= 0n && dust <= bound };
 }
 
 function printSummary(s: NetworkSummary, log: (line: string) => void): void {
